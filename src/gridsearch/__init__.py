@@ -1,0 +1,19 @@
+"""gridsearch: staged hyperparameter grid search for Keras CNNs, with a diagnosis of every trial.
+
+Space files import `SearchSpace` and `Stage`; after a run, `load_best` and `build_best`
+bring the winner back. Heavy imports (Keras, TensorFlow) wait until they are needed.
+"""
+from __future__ import annotations
+
+from .space import SearchSpace, Stage
+
+__all__ = ["SearchSpace", "Stage", "load_best", "build_best"]
+__version__ = "0.1.0"
+
+
+def __getattr__(name: str):
+    if name in ("load_best", "build_best"):
+        from . import best
+
+        return getattr(best, name)
+    raise AttributeError(f"module 'gridsearch' has no attribute {name!r}")

@@ -1,0 +1,46 @@
+"""Backends run a batch of candidate configs and report each finished trial.
+
+The search decides what to try (stages, reuse, winners); a backend only decides how a
+batch is run. Each backend is one module of this package defining `BACKEND`, an object
+with the `Backend` interface, so a new backend is one new file.
+"""
+from __future__ import annotations
+
+import importlib
+import pkgutil
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable
+
+if TYPE_CHECKING:  # listing the backends must not import the training stack
+    from ..plan import PlannedStage
+    from ..training import TrainingContext
+    from ..trial import TrialResult
+
+
+@dataclass(frozen=True)
+class Candidate:
+    trial_id: str
+    config_id: str
+    config: dict[str, Any]
+
+
+class Backend(ABC):
+    name: str
+
+    @abstractmethod
+    def run_stage(self, stage: PlannedStage, candidates: list[Candidate], ctx: TrainingContext,
+                  on_result: Callable[[TrialResult], None], workdir: Path) -> None:
+        """Train every candidate and call `on_result` once per candidate, as each finishes.
+
+        Must not raise for a failing candidate: that is a `failed` result.
+        """
+
+
+def available_backends() -> list[str]:
+    return sorted(m.name for m in pkgutil.iter_modules(__path__) if not m.name.startswith("_"))
+
+
+def get_backend(name: str) -> Backend:
+    return importlib.import_module(f"{__name__}.{name}").BACKEND

@@ -1,0 +1,163 @@
+"""The command line: parsing, printing and exit codes. The logic lives in the other modules.
+
+Exit codes: 0 done, 2 bad input (nothing trained), 1 a failure during the search (what
+finished is kept), 130 interrupted (run the same command again to resume).
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import sys
+from pathlib import Path
+from typing import Sequence
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TensorFlow is imported: keep its start-up noise out
+
+EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
+LEADERBOARD_FORMATS = ("table", "csv", "markdown", "json")
+
+
+def _format_values(values: dict) -> str:
+    return " ".join(f"{k}={v}" for k, v in values.items())
+
+
+class ConsoleReporter:
+    """One line per finished trial, a header per stage."""
+
+    def __init__(self, stream=None) -> None:
+        self.stream = stream or sys.stdout
+        self._stage = None
+
+    def _print(self, text: str) -> None:
+        print(text, file=self.stream, flush=True)
+
+    def stage_started(self, stage, total_stages, to_train, reused) -> None:
+        self._stage = stage
+        extra = f", {reused} already trained" if reused else ""
+        self._print(f"stage {stage.index}/{total_stages} [{stage.name}]: {stage.size} configs, {to_train} to train{extra}")
+
+    def trial_finished(self, result, objective) -> None:
+        tuned = {k: result.config[k] for k in self._stage.grid} if self._stage else {}
+        score = result.objective(objective)
+        label = result.diagnosis.get("label", "")
+        status = "" if result.status.value == "ok" else f" [{result.status.value}: {result.error.splitlines()[0]}]"
+        self._print(f"  {result.trial_id} {_format_values(tuned)}  {objective}={score:.4f}  "
+                    f"epochs={result.epochs_run}  {result.duration_s:.1f}s  {label}{status}")
+
+    def stage_finished(self, stage, winner, objective) -> None:
+        tuned = {k: winner.config[k] for k in stage.grid}
+        self._print(f"  -> stage {stage.index} winner: {_format_values(tuned)} "
+                    f"({objective}={winner.objective(objective):.4f})")
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from .search import RunOptions, run_search
+    from .space_file import load_space
+
+    loaded = load_space(args.space)
+    options = RunOptions(results_root=Path(args.results_dir), full_grid=args.full_grid, backend=args.backend,
+                         overwrite=args.overwrite, resume_changed=args.resume_changed, prune=not args.no_prune)
+    if options.backend:
+        from .backends import available_backends
+
+        if options.backend not in available_backends():
+            from .errors import SpaceError
+
+            raise SpaceError(f"--backend {options.backend!r} is not allowed (allowed: {', '.join(available_backends())})")
+    summary = run_search(loaded, options, ConsoleReporter())
+    space, winner = loaded.space, summary.winner
+    print()
+    print(f"done in {summary.duration_s:.0f}s: {len(summary.results)} trials, {summary.trained} trained, "
+          f"{summary.reused} reused from an earlier stage, {summary.resumed} kept from an earlier run")
+    print(f"winner {winner.reused_from or winner.trial_id}: {_format_values({k: winner.config[k] for k in _tuned(space)})}")
+    print(f"  {space.objective}={winner.objective(space.objective):.4f} (validation, epoch {winner.best_epoch}), "
+          f"diagnosis: {winner.diagnosis.get('label', '?')}")
+    print(f"  retrained on train+validation, test accuracy={summary.test_scores.get('test_accuracy', float('nan')):.4f}"
+          f" test loss={summary.test_scores.get('test_loss', float('nan')):.4f}")
+    print(f"results: {summary.folder}/leaderboard.csv, {summary.folder}/best_config.json")
+    return EXIT_OK
+
+
+def _tuned(space) -> list[str]:
+    from .plan import tuned_names
+
+    return [n for n in tuned_names(space) if any(n in s.grid for s in space.stages)]
+
+
+def _cmd_leaderboard(args: argparse.Namespace) -> int:
+    import pandas as pd
+
+    from .leaderboard import read_leaderboard
+
+    board = read_leaderboard(args.folder)
+    if args.stage is not None:
+        board = board[(board["stage"].astype(str) == args.stage) | (board["stage_name"] == args.stage)]
+    if args.top:
+        board = board.head(args.top)
+    if args.format == "csv":
+        print(board.to_csv(index=False), end="")
+    elif args.format == "json":
+        print(board.to_json(orient="records", indent=2))
+    elif args.format == "markdown":
+        print(_markdown(board))
+    else:
+        columns = [c for c in board.columns if c not in ("advice", "error", "stage_name")]
+        with pd.option_context("display.max_columns", None, "display.width", 200, "display.max_colwidth", 40):
+            print(board[columns].to_string(index=False))
+    return EXIT_OK
+
+
+def _markdown(board) -> str:
+    """GitHub markdown without a tabulate dependency."""
+    header = "| " + " | ".join(map(str, board.columns)) + " |"
+    rule = "| " + " | ".join("---" for _ in board.columns) + " |"
+    rows = ["| " + " | ".join("" if v != v else str(v) for v in row) + " |" for row in board.itertuples(index=False)]
+    return "\n".join([header, rule, *rows])
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m gridsearch",
+                                     description="Staged hyperparameter grid search for Keras CNNs.")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    run = commands.add_parser("run", help="run the search a space file describes")
+    run.add_argument("space", help="path to a space module defining `space = SearchSpace(...)`")
+    run.add_argument("--full-grid", action="store_true", help="run the product of all stages instead of stage by stage")
+    run.add_argument("--backend", help="override the space's backend (keras_tuner or sklearn)")
+    run.add_argument("--overwrite", action="store_true", help="discard earlier results of this space and start over")
+    run.add_argument("--resume-changed", action="store_true",
+                     help="resume although the space file changed (trials whose config is unchanged are kept)")
+    run.add_argument("--no-prune", action="store_true", help="never stop hopeless trials early")
+    run.add_argument("--results-dir", default="results", help="where results/<name>/ goes (default: results)")
+    run.set_defaults(handler=_cmd_run)
+
+    board = commands.add_parser("leaderboard", help="print the ranked table of a results folder")
+    board.add_argument("folder", help="results/<name>")
+    board.add_argument("--top", type=int, help="only the N best rows")
+    board.add_argument("--stage", help="only this stage (number or name)")
+    board.add_argument("--format", choices=LEADERBOARD_FORMATS, default="table")
+    board.set_defaults(handler=_cmd_leaderboard)
+    return parser
+
+
+def _raise_interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    from .errors import GridsearchError
+
+    args = build_parser().parse_args(argv)
+    previous = signal.signal(signal.SIGTERM, _raise_interrupt)  # SIGTERM stops like Ctrl-C: saved, resumable
+    try:
+        return args.handler(args)
+    except GridsearchError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        again = " ".join(["python -m gridsearch", *(argv if argv is not None else sys.argv[1:])])
+        print(f"\ninterrupted: finished trials are saved. Resume with: {again}", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    finally:
+        signal.signal(signal.SIGTERM, previous)

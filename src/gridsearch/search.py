@@ -1,0 +1,209 @@
+"""The staged search: plan -> backend -> trial records -> leaderboard -> retrained winner.
+
+Each stage's candidates are the stage's grid with every earlier winner frozen. A config
+that already finished (in an earlier stage, or in an earlier run of this folder) is
+reused from its record instead of trained again; this is also how a killed run resumes.
+"""
+from __future__ import annotations
+
+import platform
+import time
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timezone
+from importlib import metadata
+from pathlib import Path
+from typing import Any, Protocol
+
+from .backends import Candidate, get_backend
+from .data import Dataset, load_dataset, trial_inputs
+from .errors import SearchFailed, SpaceError
+from .leaderboard import build_leaderboard, rank_key
+from .models import resolve_builder
+from .plan import PlannedStage, base_config, make_plan, tuned_names
+from .space_file import LoadedSpace
+from .store import ResultsStore, atomic_write_json, atomic_write_text
+from .training import TrainingContext, retrain_and_test
+from .trial import TrialResult, TrialStatus, config_id
+
+PACKAGES = ("gridsearch", "tensorflow", "keras", "keras-tuner", "scikit-learn", "scikeras", "pandas", "numpy")
+
+
+@dataclass
+class RunOptions:
+    results_root: Path = Path("results")
+    full_grid: bool = False
+    backend: str | None = None  # overrides the space's
+    overwrite: bool = False
+    resume_changed: bool = False
+    prune: bool = True
+
+
+class Reporter(Protocol):
+    """What the search tells its caller as it goes (the CLI prints it)."""
+
+    def stage_started(self, stage: PlannedStage, total_stages: int, to_train: int, reused: int) -> None: ...
+    def trial_finished(self, result: TrialResult, objective: str) -> None: ...
+    def stage_finished(self, stage: PlannedStage, winner: TrialResult, objective: str) -> None: ...
+
+
+@dataclass
+class SearchSummary:
+    folder: Path
+    results: list[TrialResult]
+    winner: TrialResult
+    test_scores: dict[str, float]
+    trained: int  # trials trained in this run
+    reused: int  # rows served by a config trained in an earlier stage of the plan
+    resumed: int  # rows served by a record of an earlier, interrupted run
+    duration_s: float
+    notes: list[str] = field(default_factory=list)
+
+
+def results_folder(loaded: LoadedSpace, options: RunOptions) -> Path:
+    return Path(options.results_root) / loaded.space.name
+
+
+def fingerprint(loaded: LoadedSpace) -> dict[str, Any]:
+    """What, besides the hyperparameters, decides a trained model (see `config_id`)."""
+    space = loaded.space
+    data = space.data if isinstance(space.data, str) else f"{loaded.path}:{getattr(space.data, '__name__', 'data')}"
+    model = space.model if isinstance(space.model, str) else f"{loaded.path}:{getattr(space.model, '__name__', 'model')}"
+    return {"data": data, "model": model, "seed": space.seed, "objective": space.objective,
+            "validation_split": space.validation_split, "test_split": space.test_split,
+            "data_options": space.data_options}
+
+
+def _check_manifest(store: ResultsStore, loaded: LoadedSpace, options: RunOptions) -> None:
+    manifest = store.read_manifest()
+    if manifest is None or options.overwrite or options.resume_changed:
+        return
+    if manifest.get("space_sha256") != loaded.sha256:
+        raise SpaceError(
+            f"{store.folder} holds results of a different version of {manifest.get('space_file')} "
+            f"(its content changed since). Run again with --overwrite to start over, or --resume-changed "
+            f"to keep the trials whose config did not change")
+
+
+def run_search(loaded: LoadedSpace, options: RunOptions, reporter: Reporter) -> SearchSummary:
+    space = loaded.space
+    backend_name = options.backend or space.backend
+    backend = get_backend(backend_name)
+    store = ResultsStore(results_folder(loaded, options))
+    store.acquire_lock()
+    try:
+        _check_manifest(store, loaded, options)
+        if options.overwrite:
+            store.clear()
+        store.check_writable()
+        dataset = load_dataset(space.data, seed=space.seed, validation_split=space.validation_split,
+                               test_split=space.test_split, folder=loaded.folder, options=space.data_options,
+                               where=str(loaded.path))
+        store.write_manifest({"space_file": str(loaded.path), "space_sha256": loaded.sha256, "name": space.name,
+                              "backend": backend_name, "started": _now()})
+        ctx = TrainingContext(dataset, resolve_builder(space.model), space.seed, space.objective,
+                              space.objective_direction, prune=options.prune)
+        return _run_plan(loaded, options, store, backend, backend_name, ctx)
+    finally:
+        store.release_lock()
+
+
+def _run_plan(loaded: LoadedSpace, options: RunOptions, store: ResultsStore, backend, backend_name: str,
+              ctx: TrainingContext) -> SearchSummary:
+    space, started = loaded.space, time.perf_counter()
+    plan = make_plan(space, options.full_grid)
+    run_fingerprint = fingerprint(loaded)
+    finished = store.finished_trials()
+    rows: list[TrialResult] = []
+    frozen: dict[str, Any] = {}
+    trained = reused = resumed = 0
+
+    def record(result: TrialResult) -> None:
+        store.save_trial(result)
+        finished[result.config_id] = result
+        reporter.trial_finished(result, space.objective)
+
+    for stage in plan:
+        candidates, stage_rows = [], []
+        for k, values in enumerate(stage.candidates(), start=1):
+            config = {**base_config(space), **frozen, **values}
+            cid = config_id(config, run_fingerprint)
+            trial_id = f"s{stage.index}_t{k}"
+            stage_rows.append((trial_id, cid))
+            if cid not in finished:
+                candidates.append(Candidate(trial_id, cid, config))
+        reporter.stage_started(stage, len(plan), len(candidates), len(stage_rows) - len(candidates))
+        backend.run_stage(stage, candidates, ctx, record, store.folder / backend_name)
+        trained += len(candidates)
+        this_stage = []
+        for trial_id, cid in stage_rows:
+            source = finished.get(cid)
+            if source is None:  # a backend that lost a candidate is a bug; say so rather than rank without it
+                raise SearchFailed(f"backend {backend_name} returned no result for trial {trial_id}")
+            if source.trial_id == trial_id and source.stage == stage.index:
+                row = source
+                if not any(c.config_id == cid for c in candidates):
+                    resumed += 1
+            else:
+                row = replace(source, trial_id=trial_id, stage=stage.index, stage_name=stage.name,
+                              reused_from=source.reused_from or source.trial_id, duration_s=0.0)
+                reused += 1
+            this_stage.append(row)
+        rows.extend(this_stage)
+        _write_leaderboard(store, space, rows, tuned_names(space))
+        ok = [r for r in this_stage if r.status is TrialStatus.OK]
+        if not ok:
+            errors = "; ".join(f"{r.trial_id}: {r.error}" for r in this_stage)
+            raise SearchFailed(f"every trial of stage {stage.index} ({stage.name}) failed, so there is no winner "
+                               f"to carry on with; results so far are in {store.folder}. Errors: {errors}")
+        winner = min(ok, key=lambda r: rank_key(r, space.objective, space.objective_direction))
+        frozen.update({name: winner.config[name] for name in stage.grid})
+        reporter.stage_finished(stage, winner, space.objective)
+
+    ok = [r for r in rows if r.status is TrialStatus.OK]
+    winner = min(ok, key=lambda r: rank_key(r, space.objective, space.objective_direction))
+    model, test_scores = retrain_and_test(winner.config, ctx, winner.best_epoch or winner.config["epochs"])
+    model.save(store.folder / "best_model.keras")
+    _write_best_config(store, loaded, backend_name, options, winner, test_scores, ctx.dataset)
+    return SearchSummary(store.folder, rows, winner, test_scores, trained, reused, resumed,
+                         round(time.perf_counter() - started, 1))
+
+
+def _write_leaderboard(store: ResultsStore, space, rows: list[TrialResult], names: list[str]) -> None:
+    board = build_leaderboard(rows, names, space.objective, space.objective_direction)
+    atomic_write_text(store.folder / "leaderboard.csv", board.to_csv(index=False))
+
+
+def _write_best_config(store: ResultsStore, loaded: LoadedSpace, backend_name: str, options: RunOptions,
+                       winner: TrialResult, test_scores: dict[str, float], dataset: Dataset) -> None:
+    space = loaded.space
+    atomic_write_json(store.folder / "best_config.json", {
+        "hyperparameters": winner.config,
+        "metrics": {**winner.metrics, **test_scores, "best_epoch": winner.best_epoch,
+                    "retrained_epochs": winner.best_epoch or winner.config["epochs"]},
+        "trial_id": winner.reused_from or winner.trial_id,
+        "diagnosis": winner.diagnosis,
+        "data": {"input_shape": list(trial_inputs(dataset, winner.config)[0].shape[1:]), "num_classes": dataset.num_classes,
+                 "classes": dataset.classes},
+        "provenance": {
+            "space_file": str(loaded.path.resolve()), "space_sha256": loaded.sha256, "space_name": space.name,
+            "model": space.model if isinstance(space.model, str) else getattr(space.model, "__name__", "custom"),
+            "objective": space.objective, "backend": backend_name,
+            "plan": "full_grid" if options.full_grid or space.plan == "full_grid" else "staged",
+            "seed": space.seed, "created": _now(), "python": platform.python_version(),
+            "packages": _package_versions(),
+        },
+    })
+
+
+def _package_versions() -> dict[str, str]:
+    versions = {}
+    for name in PACKAGES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = "not installed"
+    return versions
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")

@@ -1,0 +1,133 @@
+"""The results folder: trial records (the source of truth for what finished), atomic writes, the run lock.
+
+Layout of `results/<name>/`:
+    run.json            the space file and hash the results belong to
+    trials/<id>.json    one finished trial each, keyed by its config id
+    leaderboard.csv     rebuilt from the records after every trial
+    best_config.json    the winner, its test score and provenance
+    best_model.keras    the retrained winner
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+import warnings
+from pathlib import Path
+from typing import Any
+
+from .errors import SpaceError
+from .trial import TrialResult
+
+LOCK_NAME = ".lock"
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    """Write via a temp file in the same folder and rename: a kill leaves the old or the new file, never half."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def atomic_write_json(path: Path, data: Any) -> None:
+    atomic_write_text(path, json.dumps(data, indent=2, sort_keys=False, default=str) + "\n")
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+class ResultsStore:
+    def __init__(self, folder: Path) -> None:
+        self.folder = Path(folder)
+        self.trials_dir = self.folder / "trials"
+
+    # --- the lock: one run per results folder -------------------------------------------
+    def acquire_lock(self) -> None:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        lock = self.folder / LOCK_NAME
+        try:
+            fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+        except FileExistsError:
+            try:
+                owner = int(lock.read_text().strip() or 0)
+            except (OSError, ValueError):
+                owner = 0
+            if owner and owner != os.getpid() and _pid_alive(owner):
+                raise SpaceError(f"{self.folder} is in use by another gridsearch run (pid {owner}); "
+                                 f"wait for it to finish or stop it, then run again") from None
+            warnings.warn(f"taking over the stale lock of {self.folder} left by a dead run (pid {owner})",
+                          stacklevel=2)
+            lock.unlink(missing_ok=True)
+            return self.acquire_lock()
+        with os.fdopen(fd, "w") as handle:
+            handle.write(str(os.getpid()))
+
+    def release_lock(self) -> None:
+        lock = self.folder / LOCK_NAME
+        try:
+            if int(lock.read_text().strip() or 0) == os.getpid():
+                lock.unlink()
+        except (OSError, ValueError):
+            pass
+
+    def check_writable(self) -> None:
+        """Fail before training, not after an hour, when results cannot be written."""
+        try:
+            self.trials_dir.mkdir(parents=True, exist_ok=True)
+            atomic_write_text(self.folder / ".write_test", "ok")
+            (self.folder / ".write_test").unlink()
+        except OSError as exc:
+            raise SpaceError(f"results folder {self.folder} is not writable: {exc}") from None
+        free = shutil.disk_usage(self.folder).free
+        if free < 50 * 2**20:
+            raise SpaceError(f"results folder {self.folder} has only {free // 2**20} MiB free; need at least 50 MiB")
+
+    # --- run manifest ----------------------------------------------------------------------
+    def read_manifest(self) -> dict[str, Any] | None:
+        path = self.folder / "run.json"
+        return json.loads(path.read_text()) if path.is_file() else None
+
+    def write_manifest(self, manifest: dict[str, Any]) -> None:
+        atomic_write_json(self.folder / "run.json", manifest)
+
+    def clear(self) -> None:
+        """--overwrite: forget every earlier result of this folder (the lock stays)."""
+        if not self.folder.is_dir():
+            return
+        for child in self.folder.iterdir():
+            if child.name == LOCK_NAME:
+                continue
+            shutil.rmtree(child) if child.is_dir() else child.unlink()
+
+    # --- trial records ---------------------------------------------------------------------
+    def save_trial(self, result: TrialResult) -> None:
+        atomic_write_json(self.trials_dir / f"{result.config_id}.json", result.to_json())
+
+    def finished_trials(self) -> dict[str, TrialResult]:
+        """Every trial that finished in this folder, by config id (unreadable leftovers are skipped)."""
+        found: dict[str, TrialResult] = {}
+        if not self.trials_dir.is_dir():
+            return found
+        for path in sorted(self.trials_dir.glob("*.json")):
+            try:
+                result = TrialResult.from_json(json.loads(path.read_text()))
+            except (OSError, ValueError, TypeError, KeyError):
+                continue
+            found[result.config_id] = result
+        return found

@@ -1,0 +1,128 @@
+"""Train one config: the single fit routine behind every backend and the final retrain.
+
+A trial never raises: an exception or a NaN loss becomes a `failed` result with the
+error text, a hopeless run becomes `pruned`, so one bad config cannot stop the others.
+"""
+from __future__ import annotations
+
+import math
+import time
+import traceback
+from dataclasses import dataclass, field
+from typing import Any
+
+import keras
+import numpy as np
+from sklearn.utils.class_weight import compute_class_weight
+
+from .data import Dataset, trial_inputs
+from .diagnosis import Label, diagnose
+from .models import Builder
+from .pruning import HopelessTrialStopper
+from .trial import TrialResult, TrialStatus, best_epoch_index
+
+METRIC_COLUMNS = ("val_loss", "val_accuracy", "loss", "accuracy")
+
+
+@dataclass
+class TrainingContext:
+    """What every trial of a run shares: the split data, the builder, the seed, the objective."""
+
+    dataset: Dataset
+    builder: Builder
+    seed: int
+    objective: str
+    direction: str  # "max" or "min"
+    prune: bool = True
+    extra_callbacks: list[keras.callbacks.Callback] = field(default_factory=list)
+
+
+def trial_callbacks(config: dict[str, Any], ctx: TrainingContext, *, validation: bool = True) -> list[Any]:
+    """Schedules, early stopping and pruning, as Keras callbacks built from the config."""
+    monitor = ctx.objective if validation else ctx.objective.removeprefix("val_")
+    callbacks: list[Any] = [keras.callbacks.TerminateOnNaN()]
+    if config.get("lr_schedule") == "reduce_on_plateau":
+        callbacks.append(keras.callbacks.ReduceLROnPlateau(
+            monitor="val_loss" if validation else "loss", factor=config["lr_factor"], patience=config["lr_patience"]))
+    elif config.get("lr_schedule") == "step":
+        every, factor = config["lr_step_epochs"], config["lr_factor"]
+        callbacks.append(keras.callbacks.LearningRateScheduler(
+            lambda epoch, lr: lr * factor if epoch > 0 and epoch % every == 0 else lr))
+    if config.get("early_stopping", 0) and validation:
+        callbacks.append(keras.callbacks.EarlyStopping(
+            monitor=monitor, mode=ctx.direction, patience=config["early_stopping"], restore_best_weights=True))
+    if ctx.prune and validation:
+        callbacks.append(HopelessTrialStopper(ctx.dataset.num_classes, majority_rate=ctx.dataset.majority_rate))
+    return callbacks + list(ctx.extra_callbacks)
+
+
+def class_weights(config: dict[str, Any], y: np.ndarray) -> dict[int, float] | None:
+    if config.get("class_weight") != "balanced":
+        return None
+    classes = np.unique(y)
+    return dict(zip(classes.tolist(), compute_class_weight("balanced", classes=classes, y=y).tolist()))
+
+
+def build_model(config: dict[str, Any], ctx: TrainingContext, input_shape: tuple[int, ...]) -> keras.Model:
+    """Fresh graph and the run's seed before every build: a config gives the same model in any order."""
+    keras.backend.clear_session()
+    keras.utils.set_random_seed(ctx.seed)
+    return ctx.builder(dict(config), input_shape, ctx.dataset.num_classes)
+
+
+def run_trial(trial_id: str, stage: int, stage_name: str, config_id: str, config: dict[str, Any],
+              ctx: TrainingContext) -> TrialResult:
+    """Train one config on the training split, validate on the validation split."""
+    result = TrialResult(trial_id, stage, stage_name, config_id, dict(config), TrialStatus.OK)
+    start = time.perf_counter()
+    try:
+        x_train, x_val, _ = trial_inputs(ctx.dataset, config)
+        model = build_model(config, ctx, x_train.shape[1:])
+        callbacks = trial_callbacks(config, ctx)
+        fit = model.fit(x_train, ctx.dataset.y_train, validation_data=(x_val, ctx.dataset.y_val),
+                        epochs=config["epochs"], batch_size=config["batch_size"], verbose=0,
+                        callbacks=callbacks, class_weight=class_weights(config, ctx.dataset.y_train))
+        result.history = {k: [float(v) for v in vals] for k, vals in fit.history.items()}
+        stopper = next((c for c in callbacks if isinstance(c, HopelessTrialStopper)), None)
+        finish(result, ctx, pruned_by=stopper.pruned_reason if stopper else None)
+    except Exception as exc:  # any error of the user's builder or of training is this trial's, not the run's
+        result.status = TrialStatus.FAILED
+        # first line for the leaderboard, the traceback kept in the trial record
+        result.error = f"{type(exc).__name__}: {exc}".strip().replace("\n", " ") + "\n" + traceback.format_exc(limit=8)
+    result.duration_s = round(time.perf_counter() - start, 3)
+    return result
+
+
+def finish(result: TrialResult, ctx: TrainingContext, pruned_by: Any = None) -> None:
+    """Fill metrics, status and diagnosis from `result.history` (shared by every backend)."""
+    history = result.history
+    result.epochs_run = len(history.get("loss", []))
+    best = best_epoch_index(history.get(ctx.objective, []), ctx.direction)
+    if best is not None:
+        result.best_epoch = best + 1
+        result.metrics = {name: history[name][best] for name in METRIC_COLUMNS if name in history}
+        result.metrics[ctx.objective] = history[ctx.objective][best]
+    diagnosis = diagnose(history, ctx.dataset.num_classes, majority_rate=ctx.dataset.majority_rate)
+    result.diagnosis = diagnosis.to_dict()
+    losses = history.get("loss", []) + history.get("val_loss", [])
+    if any(not math.isfinite(v) for v in losses) or diagnosis.label == Label.NAN:
+        result.status = TrialStatus.FAILED
+        result.error = f"loss became NaN or infinite ({diagnosis.evidence})"
+    elif pruned_by is not None:
+        result.status = TrialStatus.PRUNED
+        result.error = f"stopped early: {pruned_by.label.value} ({pruned_by.evidence})"
+    elif best is None:
+        result.status = TrialStatus.FAILED
+        result.error = f"no finite {ctx.objective} was recorded"
+
+
+def retrain_and_test(config: dict[str, Any], ctx: TrainingContext, epochs: int) -> tuple[keras.Model, dict[str, float]]:
+    """Retrain on train+validation for the epochs that were best, score once on the test split."""
+    x_train, x_val, x_test = trial_inputs(ctx.dataset, config)
+    x_all = np.concatenate([x_train, x_val])
+    y_all = np.concatenate([ctx.dataset.y_train, ctx.dataset.y_val])
+    model = build_model(config, ctx, x_train.shape[1:])
+    model.fit(x_all, y_all, epochs=max(1, epochs), batch_size=config["batch_size"], verbose=0,
+              callbacks=trial_callbacks(config, ctx, validation=False), class_weight=class_weights(config, y_all))
+    scores = model.evaluate(x_test, ctx.dataset.y_test, verbose=0, return_dict=True)
+    return model, {f"test_{name}": float(value) for name, value in scores.items()}

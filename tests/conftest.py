@@ -1,0 +1,70 @@
+"""Shared fixtures: small real data and space files written into a temporary folder."""
+from __future__ import annotations
+
+import os
+import textwrap
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import numpy as np
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture
+def write_space(tmp_path):
+    """Write a space module into tmp_path and return its path."""
+
+    def write(body: str, name: str = "space.py") -> Path:
+        path = tmp_path / name
+        path.write_text("from gridsearch import SearchSpace, Stage\n" + textwrap.dedent(body))
+        return path
+
+    return write
+
+
+def tiny_digits(n_per_class: int = 40, classes=(0, 1, 2), seed: int = 0):
+    """A small, fast slice of the digits: (x, y) with n_per_class images of each class."""
+    from sklearn.datasets import load_digits
+
+    digits = load_digits()
+    rng = np.random.default_rng(seed)
+    picks = np.concatenate([rng.choice(np.flatnonzero(digits.target == c), n_per_class, replace=False)
+                            for c in classes])
+    return digits.images[picks], digits.target[picks]
+
+
+@pytest.fixture
+def tiny_npz(tmp_path) -> Path:
+    x, y = tiny_digits()
+    path = tmp_path / "tiny.npz"
+    np.savez(path, x=x, y=y)
+    return path
+
+
+# A space over tiny_npz small enough to run in seconds: 2 + 2 = 4 trials, 3 distinct configs.
+TINY_SPACE = """
+space = SearchSpace(
+    name="tiny",
+    data="tiny.npz",
+    defaults={{"filters": 8, "dense_units": 16, "conv_blocks": 1}},
+    stages=[
+        Stage("learning_rate", [{lr_values}]),
+        Stage("batch_norm", [False, True]),
+    ],
+    epochs={epochs},
+    batch_size=32,
+    seed=0,
+    backend="{backend}",
+)
+"""
+
+
+@pytest.fixture
+def tiny_space(write_space, tiny_npz):
+    def make(lr_values: str = "1e-2, 1e-3", epochs: int = 3, backend: str = "keras_tuner") -> Path:
+        return write_space(TINY_SPACE.format(lr_values=lr_values, epochs=epochs, backend=backend))
+
+    return make
