@@ -6,6 +6,7 @@ finished is kept), 130 interrupted (run the same command again to resume).
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import signal
 import sys
@@ -13,6 +14,7 @@ from pathlib import Path
 from typing import Sequence
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TensorFlow is imported: keep its start-up noise out
+logging.getLogger("tensorflow").setLevel(logging.ERROR)  # retracing notices: every trial is a new model, by design
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
 LEADERBOARD_FORMATS = ("table", "csv", "markdown", "json")

@@ -102,13 +102,13 @@ def run_search(loaded: LoadedSpace, options: RunOptions, reporter: Reporter) -> 
                               "backend": backend_name, "started": _now()})
         ctx = TrainingContext(dataset, resolve_builder(space.model), space.seed, space.objective,
                               space.objective_direction, prune=options.prune)
-        return _run_plan(loaded, options, store, backend, backend_name, ctx)
+        return _run_plan(loaded, options, store, backend, backend_name, ctx, reporter)
     finally:
         store.release_lock()
 
 
 def _run_plan(loaded: LoadedSpace, options: RunOptions, store: ResultsStore, backend, backend_name: str,
-              ctx: TrainingContext) -> SearchSummary:
+              ctx: TrainingContext, reporter: Reporter) -> SearchSummary:
     space, started = loaded.space, time.perf_counter()
     plan = make_plan(space, options.full_grid)
     run_fingerprint = fingerprint(loaded)
