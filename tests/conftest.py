@@ -36,6 +36,19 @@ def tiny_digits(n_per_class: int = 40, classes=(0, 1, 2), seed: int = 0):
     return digits.images[picks], digits.target[picks]
 
 
+def write_image_folder(root: Path, classes=("cat", "dog"), per_class: int = 6, size=(12, 10)) -> Path:
+    """One sub-folder of generated PNGs per class; class 1 is brighter, so it is learnable."""
+    import keras
+
+    rng = np.random.default_rng(0)
+    for c, name in enumerate(classes):
+        (root / name).mkdir(parents=True)
+        for i in range(per_class):
+            pixels = rng.integers(0, 100, (*size, 3)) + 150 * c
+            keras.utils.save_img(root / name / f"{i}.png", pixels.astype("uint8"))
+    return root
+
+
 @pytest.fixture
 def tiny_npz(tmp_path) -> Path:
     x, y = tiny_digits()

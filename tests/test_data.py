@@ -6,7 +6,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import tiny_digits
+from conftest import tiny_digits, write_image_folder
 from gridsearch.data import Normalizer, load_dataset
 from gridsearch.errors import SpaceError
 
@@ -14,18 +14,6 @@ from gridsearch.errors import SpaceError
 def _load(source, folder: Path = Path("."), **options):
     return load_dataset(source, seed=0, validation_split=0.2, test_split=0.2, folder=folder, options=options,
                         where="space.py")
-
-
-def _write_image_folder(root: Path, classes=("cat", "dog"), per_class: int = 6, size=(12, 10)) -> Path:
-    import keras
-
-    rng = np.random.default_rng(0)
-    for c, name in enumerate(classes):
-        (root / name).mkdir(parents=True)
-        for i in range(per_class):
-            pixels = rng.integers(0, 100, (*size, 3)) + 150 * c  # class 1 is brighter
-            keras.utils.save_img(root / name / f"{i}.png", pixels.astype("uint8"))
-    return root
 
 
 def test_digits_is_built_in_and_split_three_ways_stratified():
@@ -64,7 +52,7 @@ def test_npz_with_named_keys_and_a_user_split(tmp_path):
 
 
 def test_image_folder_is_read_with_keras_at_the_given_size(tmp_path):
-    folder = _write_image_folder(tmp_path / "images")
+    folder = write_image_folder(tmp_path / "images")
     data = _load(folder, image_size=(8, 6), color_mode="grayscale")
     assert data.input_shape == (8, 6, 1) and data.classes == ["cat", "dog"]
     assert len(data.x_train) + len(data.x_val) + len(data.x_test) == 12
@@ -103,7 +91,7 @@ def test_image_folder_errors(tmp_path):
         (tmp_path / "empty" / name).mkdir(parents=True)
     with pytest.raises(SpaceError, match="holds no images"):
         _load(tmp_path / "empty")
-    corrupt = _write_image_folder(tmp_path / "corrupt")
+    corrupt = write_image_folder(tmp_path / "corrupt")
     (corrupt / "cat" / "0.png").write_bytes(b"not a png")
     with pytest.raises(SpaceError, match=r"could not be read"):
         _load(corrupt)

@@ -162,3 +162,15 @@ def test_a_stage_where_every_trial_fails_stops_with_exit_1_and_keeps_results(wri
     board = pd.read_csv(tmp_path / "failing" / "leaderboard.csv")
     assert board["status"].tolist() == ["failed"]
     assert not (tmp_path / "failing" / "best_config.json").exists()
+
+
+def test_image_folder_example_space_runs_on_generated_pngs(tmp_path, monkeypatch):
+    from conftest import REPO, write_image_folder
+
+    folder = write_image_folder(tmp_path / "pets", per_class=10, size=(32, 32))
+    monkeypatch.setenv("GRIDSEARCH_IMAGE_FOLDER", str(folder))
+    assert main(["run", str(REPO / "search_spaces" / "image_folder.py"), "--results-dir", str(tmp_path)]) == 0
+    best = load_best(tmp_path / "image_folder")
+    assert best["provenance"]["data"]["classes"] == ["cat", "dog"]
+    assert best["provenance"]["data"]["input_shape"] == [32, 32, 3]
+    assert len(pd.read_csv(tmp_path / "image_folder" / "leaderboard.csv")) == 6
