@@ -1,0 +1,452 @@
+"""Label a finished trial from its per-epoch history: one primary label, advice, evidence.
+
+The rules are the hand-set thresholds of the research tools (AUTOTRAINER, TheDeepChecker,
+BTTackler, UMLAUT) with their false alarms on healthy runs designed out:
+- every rule reads smoothed curves (a trailing median over SMOOTH_WINDOW epochs, or a
+  Theil-Sen slope, mostly over the last TAIL_EPOCHS epochs), so one noisy epoch cannot flip a label;
+- a change of a loss is measured against max(level, LOSS_NOISE_FLOOR * ln C), so the wiggles
+  of an almost-zero loss are not "large" changes;
+- no rule is gated on a fixed accuracy target; chance level (max(1/C, majority share)) and
+  the share of the chance-to-perfect range reached ("fit") stand in for it.
+
+When several labels hold, the first in PRIORITY is the primary one and the others are flags.
+`find_nan`, `find_diverging` and `find_stuck_at_chance` are also what pruning.py stops on,
+so a pruned trial is stopped by exactly the rule that labels it afterwards.
+"""
+from __future__ import annotations
+
+import csv
+import dataclasses
+import enum
+import math
+import os
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+MIN_EPOCHS = 3  # fewer epochs have no curve shape: only nan, collapsed outputs and a bad first loss are evident
+SMOOTH_WINDOW = 3  # trailing median of 3 removes a one-epoch spike and lags by one epoch only
+TAIL_EPOCHS = 5  # "the end of training" for slopes: TheDeepChecker and BTTackler judge windows of 3 to 6 points
+LOSS_NOISE_FLOOR = 0.1  # judgment: below 10% of ln C a loss is near zero, and its wiggles are not relative swings
+FLAT_SLOPE = 0.005  # measured: too low a learning rate (Adam 3e-5, digits) still falls 0.8%/epoch; flat is below
+STUCK_MAX_FALL = 0.002  # judgment: a stuck loss drifts < 0.2%/epoch (AUTOTRAINER's stuck run: 0), 4x under that
+DIVERGE_RISE = 0.5  # loss 1.5x its minimum; TheDeepChecker uses 2x on per-step losses, epoch means are smoother
+CHANCE_MARGIN = 0.1  # AUTOTRAINER's stuck MNIST run sat at 0.11 (chance 0.10): 10% of the chance-to-perfect range
+KERAS_MAX_LOSS = -math.log(1e-7)  # 16.1: a confidently wrong sample's cost at Keras' probability clip of 1e-7
+COLLAPSE_SHARE = 0.5  # judgment: half of KERAS_MAX_LOSS per error means saturated outputs (binary: >= 4; seen: ~8)
+BAD_INITIAL_LOSS_RATIO = 2.0  # TheDeepChecker |L0 - ln C| >= ln C, one-sided: below ln C is normal with imbalance
+DATA_TRAIN_FLAT = 0.1  # judgment: a train loss that moved < 10% over the whole run has learned nothing ...
+DATA_VAL_FALL = 0.3  # ... so a val loss falling >= 30% meanwhile cannot come from training on that data
+VAL_BELOW_TRAIN_RATIO = 1 / 3  # judgment: dropout or input noise put val loss at 0.5-0.9x train loss, rarely < 1/3
+OSC_MIN_FLIPS = 0.5  # TheDeepChecker: more than 50% sign flips of the differences is fluctuation
+OSC_MIN_SWING = 0.3  # judgment: median epoch-to-epoch change >= 30% of the level (healthy noise is 5-15%)
+OSC_MAX_TREND = 0.5  # judgment: less than half of the path travelled is net progress: no trend
+OVERFIT_RISE = 0.2  # judgment: val loss 20% above its best, twice the ~10% epoch noise of a small val set
+OVERFIT_ACC_GAP = 0.1  # AUTOTRAINER's overfit feature: train accuracy - val accuracy >= 0.10
+CONVERGED_FIT = 0.9  # judgment: 90% of the chance-to-perfect accuracy range is fitted (AUTOTRAINER: Theta 0.6-0.7)
+
+
+class Label(str, enum.Enum):
+    HEALTHY = "healthy"
+    OVERFITTING = "overfitting"
+    PLATEAU = "plateau"
+    TOO_SLOW = "too_slow"
+    OSCILLATING = "oscillating"
+    DIVERGING = "diverging"
+    NAN = "nan"
+    STUCK_AT_CHANCE = "stuck_at_chance"
+    DATA_SUSPECT = "data_suspect"
+    BAD_INITIAL_LOSS = "bad_initial_loss"
+    UNKNOWN = "unknown"  # too few epochs or no history
+
+    def __str__(self) -> str:
+        return self.value
+
+
+# Primary label = the first that holds: a broken run outranks a badly tuned one, and the most
+# actionable cause outranks its symptoms (a NaN is the end of a divergence, not another problem).
+PRIORITY = (Label.NAN, Label.DIVERGING, Label.STUCK_AT_CHANCE, Label.BAD_INITIAL_LOSS, Label.DATA_SUSPECT,
+            Label.OSCILLATING, Label.OVERFITTING, Label.PLATEAU, Label.TOO_SLOW, Label.HEALTHY, Label.UNKNOWN)
+
+
+@dataclass(frozen=True)
+class Diagnosis:
+    label: Label
+    advice: str  # one line, concrete
+    evidence: str  # the numbers that decided it
+    confidence: float  # 0..1
+    flags: tuple[Label, ...] = ()  # secondary labels that also hold
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"label": self.label.value, "advice": self.advice, "evidence": self.evidence,
+                "confidence": self.confidence, "flags": [flag.value for flag in self.flags]}
+
+
+_ALIASES = {"acc": "accuracy", "binary_accuracy": "accuracy", "categorical_accuracy": "accuracy",
+            "sparse_categorical_accuracy": "accuracy", "lr": "learning_rate"}
+
+
+def canonical_name(name: str) -> str:
+    """Keras 2 logs say acc and lr, explicit metrics say sparse_categorical_accuracy: one name each."""
+    prefix = "val_" if name.startswith("val_") else ""
+    base = name[len(prefix):]
+    return prefix + _ALIASES.get(base, base)
+
+
+def smooth(values: np.ndarray) -> np.ndarray:
+    """Trailing median over SMOOTH_WINDOW epochs: a single noisy epoch cannot move it."""
+    return np.array([np.median(values[max(0, i - SMOOTH_WINDOW + 1): i + 1]) for i in range(len(values))])
+
+
+def chance_ceiling(chance_accuracy: float) -> float:
+    """The highest accuracy that still counts as chance level."""
+    return chance_accuracy + CHANCE_MARGIN * (1 - chance_accuracy)
+
+
+def is_bad_initial_loss(loss: float, num_classes: int) -> bool:
+    """An untrained model should output near-uniform probabilities, i.e. a loss near ln C."""
+    return not loss < BAD_INITIAL_LOSS_RATIO * math.log(num_classes)  # a NaN first loss is bad too
+
+
+def _confidence(excess: float) -> float:
+    """0.5 at a rule's threshold, rising to 1.0 when the deciding number is past it by its own size."""
+    return round(0.5 + 0.5 * min(1.0, max(0.0, excess)), 2)
+
+
+@dataclass(frozen=True)
+class Curves:
+    """A history as float arrays plus the task's chance levels: what every rule reads."""
+
+    loss: np.ndarray
+    val_loss: np.ndarray | None
+    accuracy: np.ndarray | None
+    val_accuracy: np.ndarray | None
+    learning_rate: np.ndarray | None
+    num_classes: int
+    chance_accuracy: float
+    initial_loss: float | None = None
+
+    @classmethod
+    def from_history(cls, history: Mapping[str, Sequence[float]], num_classes: int, *,
+                     initial_loss: float | None = None, majority_rate: float | None = None) -> Curves:
+        if num_classes < 2:
+            raise ValueError(f"num_classes must be at least 2, got {num_classes}")
+        series: dict[str, np.ndarray] = {}
+        for name, values in history.items():
+            key = canonical_name(name)
+            if key not in series or key == name:  # the canonical name wins over an alias
+                series[key] = np.asarray(values, dtype=float).ravel()
+        loss = series.get("loss", np.empty(0))
+
+        def aligned(key: str) -> np.ndarray | None:  # e.g. validation_freq > 1 logs fewer val epochs: no curve
+            values = series.get(key)
+            return values if values is not None and len(values) == len(loss) and len(loss) else None
+
+        return cls(loss, aligned("val_loss"), aligned("accuracy"), aligned("val_accuracy"), aligned("learning_rate"),
+                   num_classes, max(1 / num_classes, majority_rate or 0.0), initial_loss)
+
+    @property
+    def epochs(self) -> int:
+        return len(self.loss)
+
+    @property
+    def chance_loss(self) -> float:
+        return math.log(self.num_classes)
+
+    def losses(self) -> list[tuple[str, np.ndarray]]:
+        return [(name, v) for name, v in (("loss", self.loss), ("val_loss", self.val_loss)) if v is not None]
+
+    def accuracies(self) -> list[tuple[str, np.ndarray]]:
+        return [(name, v) for name, v in (("accuracy", self.accuracy), ("val_accuracy", self.val_accuracy))
+                if v is not None and np.isfinite(v).any()]
+
+    def first_non_finite(self) -> int | None:
+        """0-based epoch of the first NaN/inf loss or val_loss."""
+        finite = np.isfinite(self.loss)
+        if self.val_loss is not None:
+            finite &= np.isfinite(self.val_loss)
+        return None if finite.all() else int(np.argmin(finite))
+
+    def head(self, epochs: int) -> Curves:
+        cut = {f.name: getattr(self, f.name)[:epochs] for f in dataclasses.fields(self)
+               if isinstance(getattr(self, f.name), np.ndarray)}
+        return dataclasses.replace(self, **cut)
+
+    def scale(self, level: Any) -> Any:
+        """What a change of a loss at `level` (a number or an array) is measured against."""
+        return np.maximum(np.abs(level), LOSS_NOISE_FLOOR * self.chance_loss)
+
+    def slope(self, values: np.ndarray) -> float:
+        """Theil-Sen slope per epoch (the median of all pairwise slopes: one spike cannot tilt it), relative to
+        the loss scale."""
+        if len(values) < 2:
+            return 0.0
+        i, j = np.triu_indices(len(values), k=1)
+        return float(np.median((values[j] - values[i]) / (j - i)) / self.scale(np.median(values)))
+
+    def tail_slope(self, values: np.ndarray) -> float:
+        return self.slope(values[-TAIL_EPOCHS:])
+
+    def fit(self) -> tuple[float, str]:
+        """Share of the chance-to-perfect accuracy range reached at the end, and its evidence.
+
+        The better of train and val, so that dropout or noise holding the train accuracy down is not underfitting.
+        """
+        if self.accuracies():
+            name, acc = max(((n, float(smooth(v)[-1])) for n, v in self.accuracies()), key=lambda t: t[1])
+            return (acc - self.chance_accuracy) / (1 - self.chance_accuracy), f"{name} {acc:.3g}"
+        name, loss = min(((n, float(smooth(v)[-1])) for n, v in self.losses()), key=lambda t: t[1])
+        return 1 - loss / self.chance_loss, f"{name} {loss:.3g} vs ln C {self.chance_loss:.3g}"
+
+    def lr_note(self) -> str:
+        return "" if self.learning_rate is None else f" (learning rate was {self.learning_rate[-1]:.2g})"
+
+
+def find_nan(c: Curves) -> Diagnosis | None:
+    """Any non-finite loss or val_loss: the run is lost from that epoch on."""
+    bad = c.first_non_finite()
+    if bad is None:
+        return None
+    name = "loss" if not math.isfinite(c.loss[bad]) else "val_loss"
+    value = (c.loss if name == "loss" else c.val_loss)[bad]
+    before = f"; loss was {c.loss[bad - 1]:.3g} at epoch {bad}" if bad else ""
+    return Diagnosis(Label.NAN, f"the loss became {value} at epoch {bad + 1}: lower the learning rate 10x, add "
+                     "gradient clipping (clipnorm=1.0), check the inputs for NaN/inf and that the loss fits the "
+                     "output layer",
+                     f"{name} {value} at epoch {bad + 1}{before}", 1.0)
+
+
+def find_diverging(c: Curves) -> Diagnosis | None:
+    """The smoothed train loss ends well above its own minimum and is not coming back down."""
+    if c.epochs < MIN_EPOCHS:
+        return None
+    s = smooth(c.loss)
+    low = int(np.argmin(s))
+    rise = (s[-1] - s[low]) / c.scale(s[low])
+    slope = c.tail_slope(c.loss)
+    if rise < DIVERGE_RISE or slope <= -FLAT_SLOPE:
+        return None
+    return Diagnosis(Label.DIVERGING, "learning rate too high: lower it 10x or add gradient clipping (clipnorm=1.0); "
+                     f"check the loss sign and that the output layer fits the loss{c.lr_note()}",
+                     f"smoothed loss min {s[low]:.3g} at epoch {low + 1}, {s[-1]:.3g} at epoch {c.epochs} "
+                     f"(+{rise:.0%} of its scale, slope {slope:+.1%}/epoch)", _confidence(rise / DIVERGE_RISE - 1))
+
+
+def find_stuck_at_chance(c: Curves) -> Diagnosis | None:
+    """Accuracy never clearly above chance and a loss that does not fall (or saturated outputs early on).
+
+    The raw accuracy maximum, not a smoothed one: a single epoch clearly above chance shows the model
+    can learn, and pruning must never drop a learner.
+    """
+    if c.epochs == 0:
+        return None
+    if c.accuracies():
+        name, best = max(((n, float(np.nanmax(v))) for n, v in c.accuracies()), key=lambda t: t[1])
+        if best > chance_ceiling(c.chance_accuracy):
+            return None
+        level = f"{name} never above {best:.3g} (chance {c.chance_accuracy:.3g})"
+    else:
+        if np.min(c.loss) < (1 - CHANCE_MARGIN) * c.chance_loss:
+            return None
+        level = f"loss never below {np.min(c.loss):.3g} (ln C = {c.chance_loss:.3g})"
+    if c.epochs < MIN_EPOCHS:
+        collapsed = COLLAPSE_SHARE * (1 - c.chance_accuracy) * KERAS_MAX_LOSS
+        if np.min(c.loss) < collapsed:
+            return None
+        movement = f"loss {np.min(c.loss):.3g} >= {collapsed:.3g}: saturated outputs"
+    else:  # the whole run: stuck runs never left chance, and a longer run averages out the noise
+        slope = c.slope(c.loss)
+        if slope <= -STUCK_MAX_FALL:
+            return None
+        movement = f"loss {c.loss[0]:.3g} -> {c.loss[-1]:.3g}, slope {slope:+.2%}/epoch"
+    imbalance = (f"; the majority class is {c.chance_accuracy:.0%} of the data: try class_weight='balanced'"
+                 if c.chance_accuracy > 1 / c.num_classes else "")
+    return Diagnosis(Label.STUCK_AT_CHANCE, "normalize the inputs to [0, 1], add batch normalization, lower the "
+                     f"learning rate{c.lr_note()}, and make sure no ReLU comes right before the softmax/sigmoid"
+                     f"{imbalance}",
+                     f"{level}; {movement} over {c.epochs} epochs",
+                     _confidence((c.epochs - MIN_EPOCHS + 1) / TAIL_EPOCHS))
+
+
+def _bad_initial_loss(c: Curves) -> Diagnosis | None:
+    if c.initial_loss is None and c.epochs == 0:
+        return None
+    first, source = (c.initial_loss, "untrained loss") if c.initial_loss is not None else (c.loss[0], "epoch-1 loss")
+    if not is_bad_initial_loss(first, c.num_classes):
+        return None
+    ratio = first / c.chance_loss
+    return Diagnosis(Label.BAD_INITIAL_LOSS, "initialisation or labels wrong: check that the labels fit the loss "
+                     "(integers 0..C-1 for sparse_categorical_crossentropy), the output activation and initializer, "
+                     "and scale the inputs; if the untrained loss was near ln C, epoch 1 blew up: lower the "
+                     "learning rate",
+                     f"{source} {first:.3g} vs ln({c.num_classes}) = {c.chance_loss:.3g} ({ratio:.1f}x, "
+                     f"limit {BAD_INITIAL_LOSS_RATIO:g}x)", _confidence(ratio / BAD_INITIAL_LOSS_RATIO - 1))
+
+
+def _data_suspect(c: Curves) -> Diagnosis | None:
+    if c.val_loss is None or c.epochs < MIN_EPOCHS:
+        return None
+    t0, t1 = (float(np.median(v)) for v in (c.loss[:SMOOTH_WINDOW], c.loss[-SMOOTH_WINDOW:]))
+    v0, v1 = (float(np.median(v)) for v in (c.val_loss[:SMOOTH_WINDOW], c.val_loss[-SMOOTH_WINDOW:]))
+    train_change, val_change = (t1 - t0) / c.scale(t0), (v1 - v0) / c.scale(v0)
+    if train_change > -DATA_TRAIN_FLAT and val_change <= -DATA_VAL_FALL:
+        evidence = (f"train loss {t0:.3g} -> {t1:.3g} ({train_change:+.0%}) while val loss {v0:.3g} -> {v1:.3g} "
+                    f"({val_change:+.0%})")
+        excess = -val_change / DATA_VAL_FALL - 1
+    else:
+        sl, sv = smooth(c.loss), smooth(c.val_loss)
+        gap = float(np.min((sl - sv) / c.scale(sl)))
+        if gap < 1 - VAL_BELOW_TRAIN_RATIO:
+            return None
+        evidence = (f"val loss below {VAL_BELOW_TRAIN_RATIO:.2g}x the train loss in every epoch "
+                    f"(last: val {sv[-1]:.3g}, train {sl[-1]:.3g})")
+        excess = gap / (1 - VAL_BELOW_TRAIN_RATIO) - 1
+    return Diagnosis(Label.DATA_SUSPECT, "check the dataset and the split: leakage or duplicates between train and "
+                     "validation, mislabelled or differently preprocessed training data (very strong dropout or "
+                     "input noise can also hold the train loss up)", evidence, _confidence(excess))
+
+
+def _oscillating(c: Curves) -> Diagnosis | None:
+    if c.epochs < TAIL_EPOCHS:
+        return None
+    for name, values in c.losses():
+        window = values[-max(TAIL_EPOCHS, c.epochs // 2):]
+        steps = np.diff(window)
+        path = float(np.sum(np.abs(steps)))
+        if path == 0:
+            continue
+        flips = float(np.mean(steps[1:] * steps[:-1] < 0))
+        swing = float(np.median(np.abs(steps))) / c.scale(float(np.median(window)))
+        trend = abs(window[-1] - window[0]) / path
+        if flips >= OSC_MIN_FLIPS and swing >= OSC_MIN_SWING and trend < OSC_MAX_TREND:
+            return Diagnosis(Label.OSCILLATING, "learning rate too high: lower it 3-10x or use a larger batch; "
+                             f"check the loss sign and the output layer{c.lr_note()}",
+                             f"{name} over the last {len(window)} epochs: {flips:.0%} direction changes, median swing "
+                             f"{swing:.0%} of its level, net trend {trend:.0%} of the path",
+                             _confidence(swing / OSC_MIN_SWING - 1))
+    return None
+
+
+def _overfitting(c: Curves) -> Diagnosis | None:
+    if c.val_loss is None or c.epochs < MIN_EPOCHS:
+        return None
+    sl, sv = smooth(c.loss), smooth(c.val_loss)
+    low = int(np.argmin(sv))
+    if sl[-1] > sl[low]:  # the train loss rose as well: a learning-rate problem, not overfitting
+        return None
+    best = int(np.argmin(c.val_loss)) + 1
+    rise = (sv[-1] - sv[low]) / c.scale(sv[low])
+    if rise >= OVERFIT_RISE:
+        evidence = (f"val_loss min {c.val_loss[best - 1]:.3g} at epoch {best}, smoothed {sv[-1]:.3g} by epoch "
+                    f"{c.epochs} (+{rise:.0%}) while loss went {sl[low]:.3g} -> {sl[-1]:.3g}")
+        excess = rise / OVERFIT_RISE - 1
+    else:
+        if c.accuracy is None or c.val_accuracy is None or c.tail_slope(c.val_loss) <= -FLAT_SLOPE:
+            return None
+        train_acc, val_acc = float(smooth(c.accuracy)[-1]), float(smooth(c.val_accuracy)[-1])
+        if train_acc - val_acc < OVERFIT_ACC_GAP:
+            return None
+        evidence = (f"accuracy {train_acc:.3g} vs val_accuracy {val_acc:.3g} (gap {train_acc - val_acc:.2f}) "
+                    f"with val_loss no longer falling (best {c.val_loss[best - 1]:.3g} at epoch {best})")
+        excess = (train_acc - val_acc) / OVERFIT_ACC_GAP - 1
+    return Diagnosis(Label.OVERFITTING, f"val_loss was lowest at epoch {best}: stop there (EarlyStopping with "
+                     "restore_best_weights) and add regularization (dropout, L2, batch normalization, input noise) "
+                     "or more data", evidence, _confidence(excess))
+
+
+def _underfitting(c: Curves) -> Diagnosis | None:
+    """Fit below CONVERGED_FIT: train and val losses both still falling is too_slow, otherwise a plateau."""
+    if c.epochs < MIN_EPOCHS:
+        return None
+    fit, fit_evidence = c.fit()
+    if fit >= CONVERGED_FIT:
+        return None
+    slopes = {name: c.tail_slope(values) for name, values in c.losses()}
+    shown = ", ".join(f"{name} {slope:+.1%}/epoch" for name, slope in slopes.items())
+    evidence = (f"{fit_evidence} = {fit:.0%} of the chance-to-perfect range (< {CONVERGED_FIT:.0%}); "
+                f"slopes over the last {min(c.epochs, TAIL_EPOCHS)} epochs: {shown}")
+    slowest = max(slopes.values())
+    if slowest <= -FLAT_SLOPE:
+        return Diagnosis(Label.TOO_SLOW, "still improving at the last epoch: raise the learning rate (e.g. 3x) or "
+                         f"train for more epochs{c.lr_note()}", evidence, _confidence(-slowest / FLAT_SLOPE - 1))
+    return Diagnosis(Label.PLATEAU, "lower the learning rate 3-10x or the batch size, or add ReduceLROnPlateau; "
+                     f"if the training accuracy stays low, use a larger model{c.lr_note()}", evidence,
+                     _confidence((CONVERGED_FIT - fit) / (1 - CONVERGED_FIT)))
+
+
+def _healthy(c: Curves) -> Diagnosis:
+    fit, fit_evidence = c.fit()
+    improving = c.tail_slope(c.val_loss if c.val_loss is not None else c.loss) <= -FLAT_SLOPE
+    best = ""
+    if c.val_loss is not None:
+        epoch = int(np.argmin(c.val_loss)) + 1
+        best = f"val_loss best {c.val_loss[epoch - 1]:.3g} at epoch {epoch}, last {c.val_loss[-1]:.3g}; "
+    return Diagnosis(Label.HEALTHY, "no problem found: keep this setting" +
+                     ("; still improving at the last epoch, so more epochs should help" if improving else ""),
+                     f"{best}{fit_evidence} ({fit:.0%} of the chance-to-perfect range)",
+                     _confidence((fit - CONVERGED_FIT) / (1 - CONVERGED_FIT)))
+
+
+# Plateau and too_slow describe how a working run converges; beside a broken run they only restate it.
+_BROKEN = (Label.NAN, Label.DIVERGING, Label.STUCK_AT_CHANCE)
+_CONVERGENCE = (Label.PLATEAU, Label.TOO_SLOW)
+
+# Rules for the finite part of a history (find_nan looks at all of it).
+_CURVE_RULES: tuple[Callable[[Curves], Diagnosis | None], ...] = (
+    find_diverging, find_stuck_at_chance, _bad_initial_loss, _data_suspect, _oscillating, _overfitting, _underfitting)
+
+
+def diagnose(history: Mapping[str, Sequence[float]], num_classes: int, *, initial_loss: float | None = None,
+             majority_rate: float | None = None) -> Diagnosis:
+    """Label a trial from its per-epoch history ("loss" required; val_loss, accuracy, val_accuracy optional).
+
+    `initial_loss` is the untrained model's loss (else the first epoch's is used); `majority_rate`
+    the majority-class share, which raises chance accuracy above 1/C on imbalanced data.
+    """
+    curves = Curves.from_history(history, num_classes, initial_loss=initial_loss, majority_rate=majority_rate)
+    bad = curves.first_non_finite()
+    finite = curves if bad is None else curves.head(bad)
+    hits = [hit for hit in (find_nan(curves), *(rule(finite) for rule in _CURVE_RULES)) if hit is not None]
+    if not hits:
+        if curves.epochs < MIN_EPOCHS:
+            return Diagnosis(Label.UNKNOWN, f"train for at least {MIN_EPOCHS} epochs, with validation data, to get a "
+                             "diagnosis", f"{curves.epochs} epoch(s) of history", 0.0)
+        return _healthy(curves)
+    hits.sort(key=lambda hit: PRIORITY.index(hit.label))
+    primary, others = hits[0], [hit.label for hit in hits[1:]]
+    if primary.label in _BROKEN:
+        others = [label for label in others if label not in _CONVERGENCE]
+    return dataclasses.replace(primary, flags=tuple(others))
+
+
+_MISSING_CELLS = {"", "na", "n/a", "none"}  # CSVLogger writes "NA" for a metric absent in an epoch
+
+
+def read_training_log(path: str | os.PathLike) -> dict[str, list[float]]:
+    """Read a Keras CSVLogger file into the history `diagnose` takes (epoch column dropped, names canonical)."""
+    with open(path, newline="") as handle:
+        reader = csv.reader(handle)
+        header = next(reader, None)
+        rows = [row for row in reader if row]
+    if not header:
+        raise ValueError(f"{path}: empty file; expected a Keras CSVLogger log with a header row")
+    names = [canonical_name(column.strip()) for column in header]
+    if "loss" not in names:
+        raise ValueError(f"{path}: no 'loss' column (columns: {', '.join(header)}); expected a Keras CSVLogger log")
+    history: dict[str, list[float]] = {}
+    for col, name in enumerate(names):
+        if name == "epoch":
+            continue
+        cells = [row[col].strip() if col < len(row) else "" for row in rows]
+        missing = [i for i, cell in enumerate(cells) if cell.lower() in _MISSING_CELLS]
+        if missing and name == "loss":
+            raise ValueError(f"{path}: 'loss' is empty in data row {missing[0] + 1}")
+        if missing:
+            continue  # a metric logged in some epochs only (validation_freq > 1) is no curve
+        try:
+            history[name] = [float(cell) for cell in cells]
+        except ValueError as exc:
+            raise ValueError(f"{path}: column {header[col]!r} holds a non-number: {exc}") from None
+    return history

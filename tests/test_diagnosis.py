@@ -1,0 +1,330 @@
+"""Diagnosis of training curves: a synthetic history per label, and near misses that must not get it."""
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+
+import numpy as np
+import pytest
+
+from gridsearch.diagnosis import (
+    PRIORITY, Curves, Diagnosis, Label, diagnose, find_stuck_at_chance, read_training_log)
+
+N = 20
+
+
+def noise(size: float, n: int, seed: int) -> np.ndarray:
+    return size * np.random.default_rng(seed).standard_normal(n)
+
+
+def decay(start: float, end: float, tau: float = 3.0, wiggle: float = 0.0, n: int = N, seed: int = 0) -> list[float]:
+    """An exponential approach from start to end, with multiplicative noise of relative size `wiggle`."""
+    values = end + (start - end) * np.exp(-np.arange(n) / tau)
+    return list(values * (1 + noise(wiggle, n, seed)))
+
+
+def rising_acc(start: float, end: float, tau: float = 3.0, wiggle: float = 0.0) -> list[float]:
+    return list(np.clip(np.array(decay(start, end, tau)) + noise(wiggle, N, 1), 0, 1))
+
+
+def flat(level: float, wiggle: float = 0.0, n: int = N, seed: int = 0) -> list[float]:
+    return list(level * (1 + noise(wiggle, n, seed)))
+
+
+def healthy() -> dict[str, list[float]]:
+    """A digits CNN: val_accuracy 0.98, val_loss near its minimum, batch-noise wiggles at the end."""
+    return {"loss": decay(1.6, 0.02, wiggle=0.03, seed=1), "val_loss": decay(1.2, 0.07, wiggle=0.08, seed=2),
+            "accuracy": rising_acc(0.55, 1.0), "val_accuracy": rising_acc(0.6, 0.98, wiggle=0.005)}
+
+
+def overfitting() -> dict[str, list[float]]:
+    val = np.concatenate([decay(1.2, 0.3, tau=1.5, n=7), np.linspace(0.33, 0.45, N - 7)])  # lowest at epoch 7
+    return {"loss": decay(1.6, 0.01, tau=4.0), "val_loss": list(val),
+            "accuracy": rising_acc(0.5, 1.0), "val_accuracy": rising_acc(0.55, 0.91)}
+
+
+def oscillating() -> dict[str, list[float]]:
+    swings = [0.6 if i % 2 else 1.4 for i in range(N)]
+    return {"loss": decay(2.0, 0.5), "val_loss": list(np.array(decay(2.0, 1.0)) * swings),
+            "accuracy": rising_acc(0.3, 0.85), "val_accuracy": [0.6 if i % 2 else 0.75 for i in range(N)]}
+
+
+def diverging() -> dict[str, list[float]]:
+    loss = np.concatenate([decay(1.0, 0.4, tau=2.0, n=8), np.linspace(0.45, 1.5, N - 8)])
+    return {"loss": list(loss), "val_loss": list(loss * 1.1), "accuracy": flat(0.6), "val_accuracy": flat(0.55)}
+
+
+def stuck(level: float = math.log(10), acc: float = 0.11) -> dict[str, list[float]]:
+    """AUTOTRAINER's MNIST run: loss 2.302 = ln 10 and accuracy 0.11 for the whole run."""
+    return {"loss": flat(level, 0.0003, seed=1), "val_loss": flat(level, 0.0003, seed=2),
+            "accuracy": flat(acc, 0.02, seed=3), "val_accuracy": [0.1107] + flat(acc, 0.02, n=N - 1, seed=4)}
+
+
+def slow_start() -> dict[str, list[float]]:
+    """Near chance at epoch 1 but rising: a learner, not stuck."""
+    return {"loss": decay(2.3, 0.1, tau=4.0), "val_loss": decay(2.25, 0.15, tau=4.0),
+            "accuracy": rising_acc(0.11, 0.99, tau=4.0), "val_accuracy": rising_acc(0.12, 0.97, tau=4.0)}
+
+
+def plateau() -> dict[str, list[float]]:
+    return {"loss": decay(2.3, 1.2, tau=1.5, wiggle=0.01, seed=1),
+            "val_loss": decay(2.3, 1.3, tau=1.5, wiggle=0.02, seed=2),
+            "accuracy": rising_acc(0.2, 0.55, tau=1.5), "val_accuracy": rising_acc(0.2, 0.52, tau=1.5)}
+
+
+def too_slow() -> dict[str, list[float]]:
+    return {"loss": list(np.linspace(2.3, 1.6, N)), "val_loss": list(np.linspace(2.3, 1.65, N)),
+            "accuracy": list(np.linspace(0.1, 0.45, N)), "val_accuracy": list(np.linspace(0.1, 0.43, N))}
+
+
+# Measured Keras histories: Dense(64, relu) + softmax on scikit-learn's digits (x / 16, 20% validation),
+# Adam at four learning rates, 20 epochs (lr=3 was pruned after 9).
+MEASURED = {
+    "adam lr=3": {
+        "loss": [200.09, 2.56, 2.547, 2.561, 2.546, 2.546, 2.554, 2.563, 2.57],
+        "val_loss": [2.535, 2.418, 2.567, 2.608, 2.613, 2.603, 2.605, 2.607, 2.608],
+        "accuracy": [0.113, 0.091, 0.104, 0.102, 0.102, 0.1, 0.1, 0.1, 0.1],
+        "val_accuracy": [0.131, 0.075, 0.075, 0.075, 0.075, 0.089, 0.089, 0.089, 0.089],
+    },
+    "adam lr=0.3": {
+        "loss": [3.455, 1.6, 1.509, 1.509, 1.503, 1.48, 1.524, 1.522, 1.481, 1.53, 1.474, 1.516, 1.543, 1.506, 1.553,
+                 1.576, 1.531, 1.548, 1.504, 1.505],
+        "val_loss": [1.696, 1.725, 1.753, 1.587, 1.597, 1.706, 1.613, 1.606, 1.676, 1.638, 1.842, 1.556, 2.314,
+                     1.646, 1.704, 1.694, 1.643, 1.716, 1.665, 1.795],
+        "accuracy": [0.301, 0.361, 0.383, 0.382, 0.386, 0.392, 0.377, 0.385, 0.38, 0.383, 0.386, 0.379, 0.377, 0.387,
+                     0.376, 0.38, 0.39, 0.378, 0.383, 0.381],
+        "val_accuracy": [0.353, 0.283, 0.317, 0.319, 0.328, 0.317, 0.322, 0.319, 0.328, 0.328, 0.272, 0.333, 0.333,
+                         0.331, 0.339, 0.325, 0.331, 0.325, 0.331, 0.328],
+    },
+    "adam lr=3e-3": {
+        "loss": [1.66, 0.685, 0.379, 0.271, 0.217, 0.182, 0.158, 0.14, 0.125, 0.112, 0.102, 0.093, 0.085, 0.079,
+                 0.073, 0.067, 0.062, 0.058, 0.054, 0.05],
+        "val_loss": [1.012, 0.464, 0.3, 0.228, 0.187, 0.161, 0.142, 0.127, 0.117, 0.108, 0.101, 0.095, 0.09, 0.086,
+                     0.082, 0.079, 0.076, 0.073, 0.07, 0.067],
+        "accuracy": [0.591, 0.881, 0.916, 0.934, 0.942, 0.951, 0.959, 0.967, 0.97, 0.974, 0.976, 0.978, 0.98, 0.981,
+                     0.984, 0.987, 0.989, 0.99, 0.991, 0.992],
+        "val_accuracy": [0.794, 0.919, 0.944, 0.95, 0.956, 0.964, 0.969, 0.975, 0.978, 0.978, 0.978, 0.975, 0.978,
+                         0.978, 0.978, 0.978, 0.978, 0.978, 0.978, 0.981],
+    },
+    "adam lr=3e-5": {
+        "loss": [2.344, 2.324, 2.304, 2.286, 2.267, 2.249, 2.23, 2.212, 2.193, 2.175, 2.156, 2.137, 2.118, 2.099,
+                 2.08, 2.061, 2.042, 2.022, 2.002, 1.982],
+        "val_loss": [2.313, 2.296, 2.279, 2.262, 2.246, 2.23, 2.213, 2.196, 2.179, 2.162, 2.145, 2.127, 2.109, 2.091,
+                     2.073, 2.055, 2.036, 2.017, 1.997, 1.978],
+        "accuracy": [0.089, 0.088, 0.093, 0.097, 0.114, 0.133, 0.151, 0.171, 0.195, 0.222, 0.25, 0.276, 0.3, 0.327,
+                     0.358, 0.382, 0.406, 0.431, 0.456, 0.483],
+        "val_accuracy": [0.083, 0.081, 0.094, 0.094, 0.1, 0.122, 0.142, 0.161, 0.208, 0.225, 0.253, 0.297, 0.317,
+                         0.339, 0.386, 0.419, 0.444, 0.475, 0.497, 0.528],
+    },
+}
+
+
+def with_nan(epoch: int, key: str = "loss", value: float = math.nan) -> dict[str, list[float]]:
+    history = healthy()
+    history[key] = history[key][: epoch - 1] + [value] * (N - epoch + 1)
+    return history
+
+
+LABELLED = [  # (id, history, diagnose kwargs, label)
+    ("healthy digits", healthy(), {}, Label.HEALTHY),
+    ("healthy loss only", {"loss": decay(1.6, 0.02)}, {}, Label.HEALTHY),
+    ("healthy slow start", slow_start(), {}, Label.HEALTHY),
+    ("overfitting val rises", overfitting(), {}, Label.OVERFITTING),
+    ("overfitting accuracy gap", {"loss": decay(1.5, 0.05), "val_loss": decay(1.5, 0.8, wiggle=0.01),
+                                  "accuracy": rising_acc(0.5, 0.99), "val_accuracy": rising_acc(0.5, 0.75)},
+     {}, Label.OVERFITTING),
+    ("plateau", plateau(), {}, Label.PLATEAU),
+    ("too slow", too_slow(), {}, Label.TOO_SLOW),
+    ("oscillating", oscillating(), {}, Label.OSCILLATING),
+    ("diverging", diverging(), {}, Label.DIVERGING),
+    ("diverging to collapse", {"loss": decay(0.69, 0.3, n=6) + flat(8.0, 0.003, n=N - 6),
+                               "accuracy": [0.7] * 6 + [0.5] * (N - 6)}, {"num_classes": 2}, Label.DIVERGING),
+    ("nan", with_nan(6), {}, Label.NAN),
+    ("inf val_loss", with_nan(9, "val_loss", math.inf), {}, Label.NAN),
+    ("stuck at ln 10", stuck(), {}, Label.STUCK_AT_CHANCE),
+    ("stuck binary at 8", stuck(8.05, 0.5), {"num_classes": 2}, Label.STUCK_AT_CHANCE),
+    ("stuck at the majority share", {"loss": flat(0.325, 0.001), "accuracy": flat(0.9, 0.002)},
+     {"num_classes": 2, "majority_rate": 0.9}, Label.STUCK_AT_CHANCE),
+    ("majority share unknown: plateau", {"loss": flat(0.325, 0.001), "accuracy": flat(0.9, 0.002)},
+     {"num_classes": 2}, Label.PLATEAU),
+    ("stuck without accuracy", {"loss": flat(2.31, 0.001)}, {}, Label.STUCK_AT_CHANCE),
+    ("at chance, loss drifting 0.1%/epoch", {"loss": list(np.linspace(2.30, 2.26, N)), "accuracy": flat(0.1, 0.05)},
+     {}, Label.STUCK_AT_CHANCE),
+    ("bad initial loss", healthy(), {"initial_loss": 9.0}, Label.BAD_INITIAL_LOSS),
+    ("bad first epoch", {**healthy(), "loss": [6.0] + healthy()["loss"][1:]}, {}, Label.BAD_INITIAL_LOSS),
+    ("data suspect: train flat, val falls", {"loss": flat(1.0, 0.01), "val_loss": decay(1.0, 0.4)},
+     {}, Label.DATA_SUSPECT),
+    ("data suspect: val far below train", {"loss": decay(1.2, 0.9), "val_loss": decay(0.3, 0.2)},
+     {}, Label.DATA_SUSPECT),
+    ("measured: adam lr=3", MEASURED["adam lr=3"], {}, Label.STUCK_AT_CHANCE),
+    ("measured: adam lr=0.3", MEASURED["adam lr=0.3"], {}, Label.PLATEAU),  # noisy train loss: not too_slow
+    ("measured: adam lr=3e-3", MEASURED["adam lr=3e-3"], {}, Label.HEALTHY),
+    ("measured: adam lr=3e-5", MEASURED["adam lr=3e-5"], {}, Label.TOO_SLOW),  # at chance for 5 epochs: not stuck
+    ("short history", {"loss": [2.1, 1.5], "val_loss": [1.9, 1.4]}, {}, Label.UNKNOWN),
+    ("no history", {}, {}, Label.UNKNOWN),
+    ("short but nan", {"loss": [2.1, math.nan]}, {}, Label.NAN),
+    ("short but bad initial loss", {"loss": [7.0, 5.0]}, {}, Label.BAD_INITIAL_LOSS),
+    ("short but collapsed", {"loss": [8.06], "accuracy": [0.5]}, {"num_classes": 2}, Label.STUCK_AT_CHANCE),
+]
+
+
+@pytest.mark.parametrize("history, kwargs, label", [case[1:] for case in LABELLED], ids=[c[0] for c in LABELLED])
+def test_label(history, kwargs, label):
+    kwargs = {"num_classes": 10, **kwargs}
+    result = diagnose(history, kwargs.pop("num_classes"), **kwargs)
+    assert result.label == label, result
+    assert label not in result.flags
+    assert result.advice and result.evidence
+    assert 0.0 <= result.confidence <= 1.0
+
+
+NEAR_MISSES = [  # (id, history, diagnose kwargs, label it must not get, neither as primary nor as a flag)
+    ("val wiggles near its minimum", healthy(), {}, Label.OVERFITTING),
+    ("val 15% above its minimum", {"loss": decay(1.6, 0.2), "val_loss": decay(1.5, 0.5, n=14) + [0.575] * 6}, {},
+     Label.OVERFITTING),
+    ("batch noise at the end", healthy(), {}, Label.OSCILLATING),
+    ("near-zero loss doubles", {**healthy(), "loss": decay(1.6, 0.01)[:15] + [0.02] * 5}, {}, Label.DIVERGING),
+    ("near chance at epoch 1, rising", slow_start(), {}, Label.STUCK_AT_CHANCE),
+    ("leaving chance at 0.7%/epoch", {"loss": list(np.linspace(2.30, 2.0, N)),
+                                      "accuracy": list(np.linspace(0.1, 0.18, N))}, {}, Label.STUCK_AT_CHANCE),
+    ("converged flat at 0.97", {"loss": decay(1.5, 0.08), "val_loss": decay(1.5, 0.1),
+                                "accuracy": rising_acc(0.5, 0.97), "val_accuracy": rising_acc(0.5, 0.96)},
+     {}, Label.PLATEAU),
+    ("still improving at 0.95", {"loss": list(np.linspace(0.6, 0.2, N)), "val_loss": list(np.linspace(0.6, 0.22, N)),
+                                 "accuracy": list(np.linspace(0.8, 0.96, N)),
+                                 "val_accuracy": list(np.linspace(0.8, 0.95, N))}, {}, Label.TOO_SLOW),
+    ("normal untrained loss", healthy(), {"initial_loss": 2.5}, Label.BAD_INITIAL_LOSS),
+    ("dropout: val at 0.7x train", {"loss": decay(1.6, 0.1), "val_loss": list(0.7 * np.array(decay(1.6, 0.1)))},
+     {}, Label.DATA_SUSPECT),
+    ("no val_loss: cannot overfit", {"loss": decay(1.6, 0.01)}, {}, Label.OVERFITTING),
+    ("two epochs that rise", {"loss": [1.0, 2.0]}, {}, Label.DIVERGING),
+]
+
+
+@pytest.mark.parametrize("history, kwargs, label", [case[1:] for case in NEAR_MISSES], ids=[c[0] for c in NEAR_MISSES])
+def test_near_miss(history, kwargs, label):
+    result = diagnose(history, 10, **kwargs)
+    assert label != result.label and label not in result.flags, result
+
+
+def test_overfitting_names_the_best_epoch_and_the_numbers():
+    result = diagnose(overfitting(), 10)
+    best = int(np.argmin(overfitting()["val_loss"])) + 1
+    assert best == 7
+    assert "epoch 7" in result.advice and "EarlyStopping" in result.advice
+    assert "val_loss min 0.3" in result.evidence and "epoch 7" in result.evidence
+
+
+def test_nan_names_the_epoch_and_outranks_what_came_before():
+    history = diverging()
+    history["loss"] = history["loss"][:-1] + [math.nan]
+    result = diagnose(history, 10)
+    assert result.label == Label.NAN and f"epoch {N}" in result.advice
+    assert result.flags == (Label.DIVERGING,)  # judged on the finite epochs before it; no plateau restating it
+
+
+def test_secondary_labels_are_flags_in_priority_order():
+    result = diagnose(stuck(8.05, 0.5), 2)
+    assert result.label == Label.STUCK_AT_CHANCE
+    assert result.flags == (Label.BAD_INITIAL_LOSS,)
+    assert list(PRIORITY).index(result.label) < list(PRIORITY).index(result.flags[0])
+
+
+def test_stuck_on_imbalanced_data_suggests_class_weights():
+    result = diagnose({"loss": flat(0.325, 0.001), "accuracy": flat(0.9, 0.002)}, 2, majority_rate=0.9)
+    assert "majority class is 90%" in result.advice and "class_weight='balanced'" in result.advice
+
+
+def test_stuck_without_accuracy_needs_the_loss_near_ln_c():
+    curves = Curves.from_history({"loss": flat(1.5, 0.001)}, 10)
+    assert find_stuck_at_chance(curves) is None
+
+
+def test_keras_metric_aliases_are_read():
+    history = {"loss": decay(1.6, 0.02), "sparse_categorical_accuracy": rising_acc(0.5, 1.0),
+               "val_loss": decay(1.2, 0.07), "val_acc": rising_acc(0.55, 0.98), "lr": [1e-3] * N}
+    curves = Curves.from_history(history, 10)
+    assert curves.accuracy is not None and curves.val_accuracy is not None and curves.learning_rate is not None
+    assert diagnose(history, 10).label == Label.HEALTHY
+
+
+def test_learning_rate_is_quoted_in_the_advice():
+    history = {**too_slow(), "learning_rate": [1e-5] * N}
+    assert "learning rate was 1e-05" in diagnose(history, 10).advice
+
+
+def test_to_dict_is_json_ready():
+    result = diagnose(stuck(8.05, 0.5), 2)
+    data = json.loads(json.dumps(result.to_dict()))
+    assert data["label"] == "stuck_at_chance" and data["flags"] == ["bad_initial_loss"]
+    assert Label("too_slow") is Label.TOO_SLOW and str(Label.NAN) == "nan"
+
+
+def test_num_classes_below_two_is_refused():
+    with pytest.raises(ValueError, match="num_classes must be at least 2"):
+        diagnose({"loss": [1.0]}, 1)
+
+
+def test_diagnosis_is_frozen():
+    result = Diagnosis(Label.HEALTHY, "a", "b", 0.5)
+    with pytest.raises(dataclasses.FrozenInstanceError, match="cannot assign to field 'label'"):
+        result.label = Label.NAN  # type: ignore[misc]
+
+
+CSV_LOG = """epoch,accuracy,learning_rate,loss,val_accuracy,val_loss
+0,0.5,0.001,1.6,0.6,1.2
+1,0.8,0.001,0.9,0.85,0.7
+2,0.9,0.001,nan,0.9,0.5
+"""
+
+
+def test_read_training_log(tmp_path):
+    path = tmp_path / "log.csv"
+    path.write_text(CSV_LOG)
+    history = read_training_log(path)
+    assert set(history) == {"accuracy", "learning_rate", "loss", "val_accuracy", "val_loss"}
+    assert history["val_loss"] == [1.2, 0.7, 0.5] and math.isnan(history["loss"][2])
+    assert diagnose(history, 10).label == Label.NAN
+
+
+def test_read_training_log_keras2_names_and_sparse_columns(tmp_path):
+    path = tmp_path / "log.csv"
+    path.write_text("epoch,acc,loss,lr,val_acc,val_loss\n0,0.5,1.6,0.01,0.6,1.2\n1,0.8,0.9,0.01,NA,NA\n")
+    history = read_training_log(path)
+    assert history == {"accuracy": [0.5, 0.8], "loss": [1.6, 0.9], "learning_rate": [0.01, 0.01]}
+
+
+@pytest.mark.parametrize("text, message", [
+    ("epoch,accuracy,val_loss\n0,0.5,1.2\n", r"log\.csv: no 'loss' column \(columns: epoch, accuracy, val_loss\)"),
+    ("", r"log\.csv: empty file"),
+    ("epoch,loss\n0,1.0\n1,NA\n", r"log\.csv: 'loss' is empty in data row 2"),
+    ("epoch,loss\n0,1.0\n1,abc\n", r"log\.csv: column 'loss' holds a non-number"),
+])
+def test_read_training_log_errors(tmp_path, text, message):
+    path = tmp_path / "log.csv"
+    path.write_text(text)
+    with pytest.raises(ValueError, match=message):
+        read_training_log(path)
+
+
+def test_real_keras_log_of_a_tiny_model_is_healthy(tmp_path):
+    """A real CSVLogger file from a tiny model that learns three digit classes."""
+    import keras
+    from conftest import tiny_digits
+
+    x, y = tiny_digits(n_per_class=60)
+    x = x.reshape(len(x), -1) / 16.0
+    order = np.random.default_rng(0).permutation(len(x))
+    x, y = x[order], y[order]
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((64,)), keras.layers.Dense(32, activation="relu"),
+                              keras.layers.Dense(3, activation="softmax")])
+    model.compile(keras.optimizers.Adam(1e-2), "sparse_categorical_crossentropy", metrics=["accuracy"])
+    log = tmp_path / "log.csv"
+    model.fit(x, y, validation_split=0.25, epochs=8, batch_size=16, verbose=0,
+              callbacks=[keras.callbacks.CSVLogger(log)])
+    history = read_training_log(log)
+    assert {"loss", "val_loss", "accuracy", "val_accuracy"} <= set(history) and len(history["loss"]) == 8
+    result = diagnose(history, 3)
+    assert result.label == Label.HEALTHY, result

@@ -1,0 +1,149 @@
+"""The hopeless-trial stopper: stops NaN at once, diverging/stuck after `patience` epochs, never a learner."""
+from __future__ import annotations
+
+import math
+
+import keras
+import numpy as np
+import pytest
+
+from gridsearch.diagnosis import Label
+from gridsearch.pruning import HopelessTrialStopper
+from test_diagnosis import MEASURED
+
+N = 15
+
+
+def attached(num_classes: int = 10, **kwargs) -> HopelessTrialStopper:
+    """A stopper with a tiny model attached, so that `self.model` exists, as in fit()."""
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(num_classes, activation="softmax")])
+    stopper = HopelessTrialStopper(num_classes, **kwargs)
+    model.stop_training = False  # fit() sets it before the first epoch
+    stopper.set_model(model)
+    stopper.on_train_begin()
+    return stopper
+
+
+def feed(stopper: HopelessTrialStopper, history: dict[str, list[float]]) -> int:
+    """Call on_epoch_end epoch by epoch as fit() would; return the number of epochs run."""
+    for epoch in range(len(history["loss"])):
+        stopper.on_epoch_end(epoch, {name: values[epoch] for name, values in history.items()})
+        if stopper.model.stop_training:
+            return epoch + 1
+    return len(history["loss"])
+
+
+def learning(loss0: float, acc0: float, n: int = N) -> dict[str, list[float]]:
+    t = np.arange(n)
+    loss = list(0.05 + (loss0 - 0.05) * np.exp(-t / 4))
+    acc = list(1 - (1 - acc0) * np.exp(-t / 4))
+    return {"loss": loss, "val_loss": [v * 1.1 for v in loss], "accuracy": acc, "val_accuracy": acc}
+
+
+def stuck(level: float, acc: float, n: int = N) -> dict[str, list[float]]:
+    wiggle = 1 + 0.0005 * np.cos(np.arange(n))
+    return {"loss": list(level * wiggle), "val_loss": list(level * wiggle), "accuracy": [acc] * n,
+            "val_accuracy": [acc] * n}
+
+
+def with_loss(history: dict[str, list[float]], epoch: int, value: float) -> dict[str, list[float]]:
+    loss = list(history["loss"])
+    loss[epoch - 1] = value
+    return {**history, "loss": loss}
+
+
+def diverging() -> dict[str, list[float]]:
+    loss = [1.0, 0.7, 0.5, 0.45, 0.44, 0.6, 0.9, 1.4, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0]
+    return {"loss": loss, "val_loss": loss, "accuracy": [0.6] * N, "val_accuracy": [0.6] * N}
+
+
+STOPPED = [  # (id, num_classes, history, patience, label, 1-based epoch it stops at)
+    ("nan at epoch 4", 10, with_loss(learning(2.3, 0.3), 4, math.nan), 3, Label.NAN, 4),
+    ("inf at epoch 1", 10, with_loss(learning(2.3, 0.3), 1, math.inf), 3, Label.NAN, 1),
+    ("stuck at ln 10", 10, stuck(math.log(10), 0.1), 3, Label.STUCK_AT_CHANCE, 5),  # judged from epoch 3, 3 in a row
+    ("stuck at ln 10, patience 1", 10, stuck(math.log(10), 0.1), 1, Label.STUCK_AT_CHANCE, 3),
+    ("binary collapsed at 8", 2, stuck(8.06, 0.5), 3, Label.STUCK_AT_CHANCE, 3),  # saturated: evident from epoch 1
+    ("diverging", 10, diverging(), 3, Label.DIVERGING, 10),
+    # a 200 first-epoch loss tilts the slope until epoch 6: stopped later, never earlier
+    ("measured: adam lr=3", 10, MEASURED["adam lr=3"], 3, Label.STUCK_AT_CHANCE, 9),
+]
+
+
+@pytest.mark.parametrize("num_classes, history, patience, label, epoch", [c[1:] for c in STOPPED],
+                         ids=[c[0] for c in STOPPED])
+def test_hopeless_trials_are_stopped(num_classes, history, patience, label, epoch):
+    stopper = attached(num_classes, patience=patience)
+    assert feed(stopper, history) == epoch
+    assert stopper.model.stop_training is True
+    assert stopper.stopped_epoch == epoch
+    assert stopper.pruned_reason is not None and stopper.pruned_reason.label == label
+    assert stopper.pruned_reason.evidence
+
+
+def slow_binary() -> dict[str, list[float]]:
+    """Near chance for the first epochs, loss barely moving, then learning."""
+    acc = [0.50, 0.52, 0.54, 0.58, 0.65, 0.72, 0.8, 0.85, 0.88, 0.9, 0.92, 0.93, 0.94, 0.95, 0.95]
+    loss = [0.693, 0.690, 0.684, 0.67, 0.64, 0.6, 0.5, 0.42, 0.36, 0.31, 0.27, 0.24, 0.22, 0.2, 0.19]
+    return {"loss": loss, "val_loss": loss, "accuracy": acc, "val_accuracy": acc}
+
+
+def stuck_then_learning() -> dict[str, list[float]]:
+    """At chance with a flat loss for 4 epochs (one short of being stopped), then it learns."""
+    head, tail = stuck(math.log(10), 0.1, n=4), learning(2.0, 0.3, n=N - 4)
+    return {name: head[name] + tail[name] for name in head}
+
+
+KEPT = [  # (id, num_classes, history, majority_rate)
+    ("healthy", 10, learning(2.3, 0.3), None),
+    ("measured: adam lr=3e-3", 10, MEASURED["adam lr=3e-3"], None),
+    ("measured: adam lr=3e-5, at chance for 5 epochs", 10, MEASURED["adam lr=3e-5"], None),
+    ("near chance at epoch 1 but rising", 10, learning(2.3, 0.11), None),
+    ("slow binary start", 2, slow_binary(), None),
+    ("stuck for 2 judged epochs, then learning", 10, stuck_then_learning(), None),
+    ("at the majority share but learning", 2,
+     {"loss": list(np.linspace(0.33, 0.1, N)), "accuracy": [0.9] * 5 + list(np.linspace(0.91, 0.97, N - 5))}, 0.9),
+]
+
+
+@pytest.mark.parametrize("num_classes, history, majority_rate", [c[1:] for c in KEPT], ids=[c[0] for c in KEPT])
+def test_learners_are_never_stopped(num_classes, history, majority_rate):
+    stopper = attached(num_classes, majority_rate=majority_rate)
+    assert feed(stopper, history) == len(history["loss"])
+    assert not stopper.model.stop_training
+    assert stopper.pruned_reason is None and stopper.stopped_epoch is None
+
+
+def test_majority_rate_raises_chance_level():
+    history = stuck(0.325, 0.9)
+    assert feed(attached(2), history) == N  # 0.9 is far above 1/2: a plateau, not chance
+    stopper = attached(2, majority_rate=0.9)
+    assert feed(stopper, history) == 5 and stopper.pruned_reason.label == Label.STUCK_AT_CHANCE
+
+
+def test_state_is_reset_when_training_starts_again():
+    stopper = attached(10)
+    feed(stopper, stuck(math.log(10), 0.1))
+    assert stopper.pruned_reason is not None
+    stopper.on_train_begin()
+    assert stopper.pruned_reason is None and stopper.stopped_epoch is None
+
+
+def test_patience_below_one_is_refused():
+    with pytest.raises(ValueError, match="patience must be at least 1"):
+        HopelessTrialStopper(10, patience=0)
+
+
+def test_real_fit_with_learning_rate_10_is_stopped_early():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(256, 8)).astype("float32")
+    y = (x[:, 0] > 0).astype("int64") + 2 * (x[:, 1] > 0).astype("int64")
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((8,)), keras.layers.Dense(32, activation="relu"),
+                              keras.layers.Dense(4, activation="softmax")])
+    model.compile(keras.optimizers.SGD(learning_rate=10.0), "sparse_categorical_crossentropy", metrics=["accuracy"])
+    stopper = HopelessTrialStopper(4)
+    epochs = 12
+    history = model.fit(x, y, validation_split=0.25, epochs=epochs, batch_size=32, verbose=0, callbacks=[stopper])
+    assert stopper.pruned_reason is not None, history.history
+    assert stopper.pruned_reason.label in (Label.NAN, Label.DIVERGING, Label.STUCK_AT_CHANCE)
+    assert stopper.stopped_epoch == len(history.history["loss"]) < epochs
