@@ -35,6 +35,9 @@ class TrainingContext:
     direction: str  # "max" or "min"
     prune: bool = True
     extra_callbacks: list[keras.callbacks.Callback] = field(default_factory=list)
+    cv_folds: int = 3  # cross-validating backends: folds of train+validation
+    n_jobs: int = 1  # backends that can: fits run in parallel over this many processes
+    where: str = "the space"  # the space file, for messages of checks a backend makes before training
 
 
 def trial_callbacks(config: dict[str, Any], ctx: TrainingContext, *, validation: bool = True) -> list[Any]:

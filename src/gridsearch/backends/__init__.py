@@ -37,6 +37,11 @@ class Backend(ABC):
         Must not raise for a failing candidate: that is a `failed` result.
         """
 
+    def fingerprint(self, space: Any) -> dict[str, Any]:
+        """What, besides the config, makes this backend's results differ from another's (part of the
+        config id, so that a run with another backend or setting never reuses these records)."""
+        return {}
+
 
 def available_backends() -> list[str]:
     return sorted(m.name for m in pkgutil.iter_modules(__path__) if not m.name.startswith("_"))
