@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import tempfile
 import warnings
 from pathlib import Path
@@ -24,17 +25,37 @@ LOCK_NAME = ".lock"
 _UMASK = os.umask(0)
 os.umask(_UMASK)
 
+KILL_ENV = "GRIDSEARCH_KILL_AT"
+_fault_counts: dict[str, int] = {}
+
+
+def fault_point(event: str) -> None:
+    """Fault-injection hook for the crash/resume tests; inert unless GRIDSEARCH_KILL_AT is set.
+
+    GRIDSEARCH_KILL_AT=<event>:<n> kills this process with SIGKILL (no cleanup, like a power cut)
+    the n-th time `event` is reached; GRIDSEARCH_KILL_SIGNAL=SIGTERM (SIGINT, SIGSTOP) sends that one instead.
+    Events: trial_start, epoch_end, trial_saved, stage_end, write:<file name> (temp file written, not renamed).
+    """
+    spec = os.environ.get(KILL_ENV)
+    target, _, count = (spec or "").rpartition(":")
+    if target != event:
+        return
+    _fault_counts[event] = _fault_counts.get(event, 0) + 1
+    if _fault_counts[event] == int(count):
+        os.kill(os.getpid(), getattr(signal, os.environ.get("GRIDSEARCH_KILL_SIGNAL", "SIGKILL")))
+
 
 def atomic_write_text(path: Path, text: str) -> None:
     """Write via a temp file in the same folder and rename: a kill leaves the old or the new file, never half."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; results are for the user's usual readers too
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             handle.write(text)
             handle.flush()
             os.fsync(handle.fileno())
+        fault_point(f"write:{path.name}")
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -62,7 +83,10 @@ class ResultsStore:
 
     # --- the lock: one run per results folder -------------------------------------------
     def acquire_lock(self) -> None:
-        self.folder.mkdir(parents=True, exist_ok=True)
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise SpaceError(f"results folder {self.folder} cannot be created: {exc}") from None
         lock = self.folder / LOCK_NAME
         try:
             fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
@@ -93,6 +117,8 @@ class ResultsStore:
         """Fail before training, not after an hour, when results cannot be written."""
         try:
             self.trials_dir.mkdir(parents=True, exist_ok=True)
+            for leftover in [*self.folder.glob(".*.tmp"), *self.trials_dir.glob(".*.tmp")]:
+                leftover.unlink()  # the temp file of a write that a killed run never renamed
             atomic_write_text(self.folder / ".write_test", "ok")
             (self.folder / ".write_test").unlink()
         except OSError as exc:
