@@ -1,0 +1,124 @@
+"""What a run leaves to look at, written as it goes: plots and TensorBoard logs.
+
+`SearchArtifacts` is a reporter (see `search.Reporter`): after each trained trial it draws the
+trial's curves and writes its TensorBoard run; after each stage, the stage's chart and the
+search path so far. It reads only the trial records and the leaderboard, never the models, and
+it never stops a search: a drawing error becomes one warning and the search goes on.
+"""
+from __future__ import annotations
+
+import time
+import warnings
+from pathlib import Path
+from typing import Any
+
+from .leaderboard import read_leaderboard
+from .plan import PlannedStage, base_config, make_plan
+from .store import ResultsStore
+from .trial import TrialResult
+
+
+class FanOut:
+    """One reporter made of several: each call goes to every one of them, in order."""
+
+    def __init__(self, *reporters: Any) -> None:
+        self.reporters = reporters
+
+    def stage_started(self, *args) -> None:
+        for reporter in self.reporters:
+            reporter.stage_started(*args)
+
+    def trial_finished(self, *args) -> None:
+        for reporter in self.reporters:
+            reporter.trial_finished(*args)
+
+    def stage_finished(self, *args) -> None:
+        for reporter in self.reporters:
+            reporter.stage_finished(*args)
+
+
+def with_artifacts(folder: Path, space, full_grid: bool, reporter: Any) -> FanOut:
+    """The caller's reporter, preceded by the writer of plots and TensorBoard logs."""
+    return FanOut(SearchArtifacts(folder, space, full_grid), reporter)
+
+
+class SearchArtifacts:
+    def __init__(self, folder: Path, space, full_grid: bool = False) -> None:
+        self.folder = Path(folder)
+        self.objective = space.objective
+        self.plan = make_plan(space, full_grid)
+        self.stage_params = {stage.index: list(stage.grid) for stage in self.plan}
+        self.stage_names = {stage.index: stage.name for stage in self.plan}
+        self.tuned = list(dict.fromkeys(name for stage in self.plan for name in stage.grid))
+        defaults = base_config(space)
+        self.domains = {name: [defaults[name]] if name in defaults else [] for name in self.tuned}
+        for stage in self.plan:
+            for name, values in stage.grid.items():
+                self.domains[name].extend(values)
+        self._tb = None
+        self._warned = False
+        self.seconds: dict[str, float] = {}  # trial_id -> time spent drawing and logging it
+
+    # --- the reporter calls ---------------------------------------------------------------------
+    def stage_started(self, stage: PlannedStage, total_stages: int, to_train: int, reused: int) -> None:
+        pass
+
+    def trial_finished(self, result: TrialResult, objective: str) -> None:
+        self._guard(self._write_trial, result)
+
+    def stage_finished(self, stage: PlannedStage, winner: TrialResult, objective: str) -> None:
+        self._guard(self._write_stage, stage, winner)
+
+    # --- the work ----------------------------------------------------------------------------------
+    def _guard(self, action, *args) -> None:
+        try:
+            action(*args)
+        except Exception as exc:  # a figure is not worth a search: say so once and go on
+            if not self._warned:
+                warnings.warn(f"could not write plots or TensorBoard logs in {self.folder}: "
+                              f"{type(exc).__name__}: {exc}", stacklevel=2)
+                self._warned = True
+
+    def _tensorboard(self):
+        if self._tb is None:
+            from .tensorboard_log import HParamsLog, label_domains
+
+            self._tb = HParamsLog(self.folder, self.domains, label_domains())
+            self._tb.write_experiment()
+        return self._tb
+
+    def _write_trial(self, result: TrialResult) -> None:
+        from .plots import plot_trial, trial_plot_path
+
+        start = time.perf_counter()
+        plot_trial(result, self.objective, trial_plot_path(self.folder, result.trial_id), self.tuned)
+        self._tensorboard().write_trial(result)
+        self.seconds[result.trial_id] = time.perf_counter() - start
+
+    def _write_stage(self, stage: PlannedStage, winner: TrialResult) -> None:
+        from .plots import plot_search_path, plot_stage, stage_plot_path, stage_rows, search_path_plot_path
+
+        board = read_leaderboard(self.folder)  # written just before stage_finished, reused rows included
+        rows = stage_rows(board, stage.index)
+        self._backfill(rows)
+        plot_stage(rows, list(stage.grid), self.objective, stage_plot_path(self.folder, stage.index),
+                   title=f"stage {stage.index}: {stage.name}  ({self.objective} per value tried)",
+                   winner=winner.trial_id)
+        plot_search_path(board, self.stage_names, self.stage_params, self.objective,
+                         search_path_plot_path(self.folder))
+
+    def _backfill(self, rows) -> None:
+        """Trials kept from an interrupted run were never reported to this run: draw the missing ones."""
+        from .plots import trial_plot_path
+        from .tensorboard_log import tensorboard_dir
+
+        sources = {str(r.reused_from) if isinstance(r.reused_from, str) and r.reused_from else str(r.trial_id)
+                   for r in rows.itertuples()}
+        missing = [t for t in sources if not trial_plot_path(self.folder, t).is_file()
+                   or not (tensorboard_dir(self.folder) / t).is_dir()]
+        if not missing:
+            return
+        records = ResultsStore(self.folder).finished_trials().values()
+        for record in records:
+            if record.trial_id in missing:
+                self._write_trial(record)
