@@ -54,12 +54,18 @@ class ConsoleReporter:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    from .search import RunOptions, run_search
     from .space_file import load_space
 
-    loaded = load_space(args.space)
+    loaded = load_space(args.space)  # before importing the training stack: a bad file is refused at once
+    from .search import RunOptions, run_search
+
     options = RunOptions(results_root=Path(args.results_dir), full_grid=args.full_grid, backend=args.backend,
-                         overwrite=args.overwrite, resume_changed=args.resume_changed, prune=not args.no_prune)
+                         overwrite=args.overwrite, resume_changed=args.resume_changed, prune=not args.no_prune,
+                         jobs=args.jobs)
+    if options.jobs is not None and options.jobs < 1:
+        from .errors import SpaceError
+
+        raise SpaceError(f"--jobs {options.jobs} is not allowed: give a number of processes >= 1")
     if options.backend:
         from .backends import available_backends
 
@@ -67,17 +73,25 @@ def _cmd_run(args: argparse.Namespace) -> int:
             from .errors import SpaceError
 
             raise SpaceError(f"--backend {options.backend!r} is not allowed (allowed: {', '.join(available_backends())})")
-    summary = run_search(loaded, options, ConsoleReporter())
+    from .plan import make_plan
+    from .progress import search_reporter
+
+    planned = sum(stage.size for stage in make_plan(loaded.space, options.full_grid))
+    with search_reporter(ConsoleReporter, planned, quiet=args.quiet) as reporter:  # bars in a terminal only
+        summary = run_search(loaded, options, reporter)
     space, winner = loaded.space, summary.winner
     print()
     print(f"done in {summary.duration_s:.0f}s: {len(summary.results)} trials, {summary.trained} trained, "
           f"{summary.reused} reused from an earlier stage, {summary.resumed} kept from an earlier run")
     print(f"winner {winner.reused_from or winner.trial_id}: {_format_values({k: winner.config[k] for k in _tuned(space)})}")
-    print(f"  {space.objective}={winner.objective(space.objective):.4f} (validation, epoch {winner.best_epoch}), "
+    where = (f"mean of {winner.extra['cv_folds']} folds, std {winner.extra['cv_std']:.4f}; curve best at epoch"
+             if "cv_folds" in winner.extra else "validation, epoch")
+    print(f"  {space.objective}={winner.objective(space.objective):.4f} ({where} {winner.best_epoch}), "
           f"diagnosis: {winner.diagnosis.get('label', '?')}")
     print(f"  retrained on train+validation, test accuracy={summary.test_scores.get('test_accuracy', float('nan')):.4f}"
           f" test loss={summary.test_scores.get('test_loss', float('nan')):.4f}")
     print(f"results: {summary.folder}/leaderboard.csv, {summary.folder}/best_config.json")
+    print(f"see it: python -m gridsearch report {summary.folder}; tensorboard --logdir {summary.folder}/tensorboard")
     return EXIT_OK
 
 
@@ -110,6 +124,16 @@ def _cmd_leaderboard(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _cmd_report(args: argparse.Namespace) -> int:
+    from .leaderboard import read_leaderboard
+
+    read_leaderboard(args.folder)  # no leaderboard, no report: exit 2 before the plotting stack loads
+    from .report import write_report
+
+    print(f"report: {write_report(args.folder, args.output)}")
+    return EXIT_OK
+
+
 def _markdown(board) -> str:
     """GitHub markdown without a tabulate dependency."""
     header = "| " + " | ".join(map(str, board.columns)) + " |"
@@ -131,7 +155,11 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--resume-changed", action="store_true",
                      help="resume although the space file changed (trials whose config is unchanged are kept)")
     run.add_argument("--no-prune", action="store_true", help="never stop hopeless trials early")
+    run.add_argument("--jobs", type=int, metavar="N",
+                     help="fit in N processes in parallel (sklearn backend; overrides the space's n_jobs)")
     run.add_argument("--results-dir", default="results", help="where results/<name>/ goes (default: results)")
+    run.add_argument("--quiet", action="store_true",
+                     help="print nothing while the search runs (no progress bars, no per-trial lines), only the summary")
     run.set_defaults(handler=_cmd_run)
 
     board = commands.add_parser("leaderboard", help="print the ranked table of a results folder")
@@ -140,6 +168,11 @@ def build_parser() -> argparse.ArgumentParser:
     board.add_argument("--stage", help="only this stage (number or name)")
     board.add_argument("--format", choices=LEADERBOARD_FORMATS, default="table")
     board.set_defaults(handler=_cmd_leaderboard)
+
+    report = commands.add_parser("report", help="write results/<name>/report.html: curves, stages, leaderboard")
+    report.add_argument("folder", help="results/<name>")
+    report.add_argument("--output", help="where to write the page (default: FOLDER/report.html)")
+    report.set_defaults(handler=_cmd_report)
     return parser
 
 

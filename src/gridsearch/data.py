@@ -5,6 +5,7 @@ is only touched to score the final winner.
 """
 from __future__ import annotations
 
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -145,20 +146,23 @@ def _read_npz(path: Path, options: dict[str, Any], where: str) -> tuple[np.ndarr
                 return tuple(npz[k] for k in ("x_train", "y_train", "x_test", "y_test"))
             missing = [k for k in (x_key, y_key) if k not in keys]
             if missing:
-                raise SpaceError(f"data file {path} has no array {missing[0]!r} (it has {sorted(keys)}); "
+                raise SpaceError(f"data file {path} named in {where} has no array {missing[0]!r} "
+                                 f"(it has {sorted(keys)}); "
                                  f"name the keys with data_options={{'x_key': ..., 'y_key': ...}}")
             return npz[x_key], npz[y_key]
-    except (OSError, ValueError) as exc:
-        raise SpaceError(f"data file {path} could not be read as .npz: {exc}") from None
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
+        raise SpaceError(f"data file {path} named in {where} could not be read as .npz: {exc}") from None
 
 
 def _read_image_folder(path: Path, options: dict[str, Any], where: str) -> tuple[np.ndarray, ...]:
     """Read with Keras' own loader, once per run, into arrays shared by every trial."""
     class_dirs = sorted(d for d in path.iterdir() if d.is_dir())
     if len(class_dirs) < 2:
-        raise SpaceError(f"image folder {path} needs one sub-folder per class (at least 2), found {len(class_dirs)}")
+        raise SpaceError(f"image folder {path} named in {where} needs one sub-folder per class (at least 2), "
+                         f"found {len(class_dirs)}")
     if not any(f.suffix.lower() in IMAGE_SUFFIXES for d in class_dirs for f in d.iterdir()):
-        raise SpaceError(f"image folder {path} holds no images ({', '.join(IMAGE_SUFFIXES)}) in its class sub-folders")
+        raise SpaceError(f"image folder {path} named in {where} holds no images ({', '.join(IMAGE_SUFFIXES)}) "
+                         f"in its class sub-folders")
     import keras
 
     size = tuple(options.get("image_size", (64, 64)))
@@ -168,7 +172,8 @@ def _read_image_folder(path: Path, options: dict[str, Any], where: str) -> tuple
             shuffle=False, label_mode="int")
         xs, ys = zip(*[(x.numpy(), int(y)) for x, y in images])
     except Exception as exc:  # a corrupt image surfaces here, from TensorFlow's decoder
-        raise SpaceError(f"image folder {path} could not be read: {type(exc).__name__}: {exc}") from None
+        raise SpaceError(f"image folder {path} named in {where} could not be read: "
+                         f"{type(exc).__name__}: {exc}") from None
     names = images.class_names
     return np.stack(xs), np.array([names[y] for y in ys])
 

@@ -6,6 +6,8 @@ reused from its record instead of trained again; this is also how a killed run r
 """
 from __future__ import annotations
 
+import json
+import os
 import platform
 import time
 from dataclasses import dataclass, field, replace
@@ -14,6 +16,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any, Protocol
 
+from .artifacts import with_artifacts
 from .backends import Candidate, get_backend
 from .data import Dataset, load_dataset, trial_inputs
 from .errors import SearchFailed, SpaceError
@@ -21,7 +24,7 @@ from .leaderboard import build_leaderboard, rank_key
 from .models import resolve_builder
 from .plan import PlannedStage, base_config, make_plan, tuned_names
 from .space_file import LoadedSpace
-from .store import ResultsStore, atomic_write_json, atomic_write_text
+from .store import KILL_ENV, ResultsStore, atomic_write_json, atomic_write_text, fault_point
 from .training import TrainingContext, retrain_and_test
 from .trial import TrialResult, TrialStatus, config_id
 
@@ -36,10 +39,16 @@ class RunOptions:
     overwrite: bool = False
     resume_changed: bool = False
     prune: bool = True
+    jobs: int | None = None  # overrides the space's n_jobs (backends that fit in parallel)
 
 
 class Reporter(Protocol):
-    """What the search tells its caller as it goes (the CLI prints it)."""
+    """What the search tells its caller as it goes (the CLI prints it).
+
+    A reporter may also define `keras_callbacks() -> list` (e.g. a per-epoch progress bar): they
+    are added to every fit. The run also writes plots and TensorBoard logs through this interface
+    (`artifacts.SearchArtifacts`).
+    """
 
     def stage_started(self, stage: PlannedStage, total_stages: int, to_train: int, reused: int) -> None: ...
     def trial_finished(self, result: TrialResult, objective: str) -> None: ...
@@ -78,10 +87,53 @@ def _check_manifest(store: ResultsStore, loaded: LoadedSpace, options: RunOption
     if manifest is None or options.overwrite or options.resume_changed:
         return
     if manifest.get("space_sha256") != loaded.sha256:
+        if "space" not in manifest:
+            what = "its content changed since"
+        else:
+            what = "; ".join(_space_changes(manifest["space"], space_summary(loaded.space))) or (
+                "no field of the space differs, so the change is in the file's code or comments "
+                "(a custom model or data loader?)")
         raise SpaceError(
-            f"{store.folder} holds results of a different version of {manifest.get('space_file')} "
-            f"(its content changed since). Run again with --overwrite to start over, or --resume-changed "
-            f"to keep the trials whose config did not change")
+            f"{store.folder} holds results of a different version of {loaded.path} "
+            f"({what}). Run again with --overwrite to start over, or --resume-changed "
+            f"to keep the trials whose config did not change (e.g. after appending a stage)")
+
+
+def space_summary(space) -> dict[str, Any]:
+    """What run.json remembers of the space, so that a changed file can be told apart field by field."""
+    named = {key: value if isinstance(value, str) else getattr(value, "__name__", str(value))
+             for key, value in (("data", space.data), ("model", space.model))}
+    summary = {"stages": [{"name": stage.label, "grid": stage.grid} for stage in space.stages],
+               "defaults": dict(space.defaults), **named,
+               **{key: getattr(space, key) for key in ("epochs", "batch_size", "seed", "objective", "plan",
+                                                       "validation_split", "test_split", "data_options")}}
+    return json.loads(json.dumps(summary, default=str))  # as it reads back from run.json
+
+
+def _space_changes(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
+    """'stage 3 (l2) was added: ...', 'defaults['l2']: 0.0 -> 0.001', 'epochs: 3 -> 5'."""
+    changes = []
+    old_stages, new_stages = old.get("stages", []), new.get("stages", [])
+    for number in range(1, max(len(old_stages), len(new_stages)) + 1):
+        before = old_stages[number - 1] if number <= len(old_stages) else None
+        after = new_stages[number - 1] if number <= len(new_stages) else None
+        if before == after:
+            continue
+        if before is None:
+            changes.append(f"stage {number} ({after['name']}) was added: {after['grid']}")
+        elif after is None:
+            changes.append(f"stage {number} ({before['name']}) was removed")
+        else:
+            changes.append(f"stage {number} changed: {before['grid']} -> {after['grid']}")
+    old_defaults, new_defaults = old.get("defaults", {}), new.get("defaults", {})
+    for name in dict.fromkeys([*old_defaults, *new_defaults]):
+        if old_defaults.get(name, "(unset)") != new_defaults.get(name, "(unset)"):
+            changes.append(f"defaults[{name!r}]: {old_defaults.get(name, '(unset)')!r} -> "
+                           f"{new_defaults.get(name, '(unset)')!r}")
+    for key in [k for k in dict.fromkeys([*old, *new]) if k not in ("stages", "defaults")]:
+        if old.get(key) != new.get(key):
+            changes.append(f"{key}: {old.get(key)!r} -> {new.get(key)!r}")
+    return changes
 
 
 def run_search(loaded: LoadedSpace, options: RunOptions, reporter: Reporter) -> SearchSummary:
@@ -89,6 +141,7 @@ def run_search(loaded: LoadedSpace, options: RunOptions, reporter: Reporter) -> 
     backend_name = options.backend or space.backend
     backend = get_backend(backend_name)
     store = ResultsStore(results_folder(loaded, options))
+    created = [p for p in (store.trials_dir, store.folder, *store.folder.parents) if not p.exists()]
     store.acquire_lock()
     try:
         _check_manifest(store, loaded, options)
@@ -99,19 +152,27 @@ def run_search(loaded: LoadedSpace, options: RunOptions, reporter: Reporter) -> 
                                test_split=space.test_split, folder=loaded.folder, options=space.data_options,
                                where=str(loaded.path))
         store.write_manifest({"space_file": str(loaded.path), "space_sha256": loaded.sha256, "name": space.name,
-                              "backend": backend_name, "started": _now()})
+                              "backend": backend_name, "started": _now(), "space": space_summary(space)})
         ctx = TrainingContext(dataset, resolve_builder(space.model), space.seed, space.objective,
-                              space.objective_direction, prune=options.prune)
+                              space.objective_direction, prune=options.prune,
+                              extra_callbacks=_fault_callbacks() + list(getattr(reporter, "keras_callbacks", list)()),
+                              cv_folds=space.cv_folds, n_jobs=options.jobs or space.n_jobs, where=str(loaded.path))
+        reporter = with_artifacts(store.folder, space, options.full_grid, reporter)  # plots and TensorBoard logs
         return _run_plan(loaded, options, store, backend, backend_name, ctx, reporter)
     finally:
         store.release_lock()
+        for folder in created:  # a run refused before writing anything leaves no empty folders behind
+            try:
+                folder.rmdir()
+            except OSError:
+                break
 
 
 def _run_plan(loaded: LoadedSpace, options: RunOptions, store: ResultsStore, backend, backend_name: str,
               ctx: TrainingContext, reporter: Reporter) -> SearchSummary:
     space, started = loaded.space, time.perf_counter()
     plan = make_plan(space, options.full_grid)
-    run_fingerprint = fingerprint(loaded)
+    run_fingerprint = {**fingerprint(loaded), **backend.fingerprint(space)}  # another backend's records are not reused
     finished = store.finished_trials()
     rows: list[TrialResult] = []
     frozen: dict[str, Any] = {}
@@ -119,6 +180,8 @@ def _run_plan(loaded: LoadedSpace, options: RunOptions, store: ResultsStore, bac
 
     def record(result: TrialResult) -> None:
         store.save_trial(result)
+        fault_point("trial_saved")
+        release_traced_graphs()
         finished[result.config_id] = result
         reporter.trial_finished(result, space.objective)
 
@@ -158,6 +221,7 @@ def _run_plan(loaded: LoadedSpace, options: RunOptions, store: ResultsStore, bac
         winner = min(ok, key=lambda r: rank_key(r, space.objective, space.objective_direction))
         frozen.update({name: winner.config[name] for name in stage.grid})
         reporter.stage_finished(stage, winner, space.objective)
+        fault_point("stage_end")
 
     ok = [r for r in rows if r.status is TrialStatus.OK]
     winner = min(ok, key=lambda r: rank_key(r, space.objective, space.objective_direction))
@@ -166,6 +230,42 @@ def _run_plan(loaded: LoadedSpace, options: RunOptions, store: ResultsStore, bac
     _write_best_config(store, loaded, backend_name, options, winner, test_scores, ctx.dataset)
     return SearchSummary(store.folder, rows, winner, test_scores, trained, reused, resumed,
                          round(time.perf_counter() - started, 1))
+
+
+def release_traced_graphs() -> None:
+    """After a trial, let its traced graphs go: memory stays flat over hundreds of trials.
+
+    `keras.backend.clear_session()` (before every build) is not enough with TensorFlow 2.x: each trace
+    through `tf.custom_gradient` registers a gradient function in TensorFlow's global registry that is
+    never removed, and its closure keeps the whole traced train step alive (~5 MB a trial here;
+    tensorflow/tensorflow#61791). An entry is only needed while its own trace is differentiated, which
+    is over once the trial has finished. `benchmarks/memory.py` measures the effect.
+    """
+    try:
+        from tensorflow.python.framework import ops
+
+        registry = ops._gradient_registry._registry
+    except (ImportError, AttributeError):  # another TensorFlow, or none: nothing to release
+        return
+    for name in [name for name in registry if name.startswith("CustomGradient-")]:
+        del registry[name]
+
+
+def _fault_callbacks() -> list[Any]:
+    """The fault-injection hook's kill points inside training: trial_start (every fit, the final
+    retrain included) and epoch_end. Only when GRIDSEARCH_KILL_AT is set (tests); see `store.fault_point`."""
+    if not os.environ.get(KILL_ENV):
+        return []
+    import keras
+
+    class FaultPoints(keras.callbacks.Callback):
+        def on_train_begin(self, logs=None):
+            fault_point("trial_start")
+
+        def on_epoch_end(self, epoch, logs=None):
+            fault_point("epoch_end")
+
+    return [FaultPoints()]
 
 
 def _write_leaderboard(store: ResultsStore, space, rows: list[TrialResult], names: list[str]) -> None:
