@@ -123,6 +123,15 @@ def test_binary_task_uses_one_sigmoid_unit_and_binary_crossentropy():
     assert multi.layers[-1].units == 4 and multi.loss == "sparse_categorical_crossentropy"
 
 
+def test_binary_head_can_be_overridden_to_a_two_unit_softmax():
+    model = _build(num_classes=2, binary_head="softmax")
+    head = model.layers[-1]
+    assert head.units == 2 and head.activation is keras.activations.softmax
+    assert model.loss == "sparse_categorical_crossentropy"
+    _trains(model, y=Y % 2)
+    assert _build(num_classes=4, binary_head="softmax").layers[-1].units == 4  # only 2-class tasks change
+
+
 def test_balanced_class_weights():
     y = np.array([0] * 30 + [1] * 10)
     weights = class_weights({"class_weight": "balanced"}, y)

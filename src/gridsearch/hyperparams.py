@@ -19,6 +19,7 @@ BATCH_NORM_PLACEMENTS = ("each_conv", "first_pool")
 NOISE_POSITIONS = ("input", "head")
 FLIPS = ("none", "horizontal", "vertical", "horizontal_and_vertical")
 CLASS_WEIGHTS = ("none", "balanced")
+BINARY_HEADS = ("sigmoid", "softmax")
 
 
 @dataclass(frozen=True)
@@ -81,6 +82,8 @@ _REGISTRY = [
     Hyperparameter("early_stopping", 0, "an integer >= 0 (0 = off)", _int_at_least(0),
            "patience of EarlyStopping on the objective, best weights restored"),
     _choice("class_weight", "none", CLASS_WEIGHTS, "balanced weighs classes by inverse frequency"),
+    _choice("binary_head", "sigmoid", BINARY_HEADS,
+            "2-class tasks only: one sigmoid unit + binary cross-entropy, or two softmax units + sparse categorical"),
     # architecture of the built-in simple CNN
     Hyperparameter("filters", 32, "an integer >= 1", _int_at_least(1), "filters of the first conv block (doubled per block)"),
     Hyperparameter("conv_blocks", 2, "an integer >= 1", _int_at_least(1), "conv + pooling blocks"),

@@ -27,9 +27,10 @@ def make_optimizer(hp: dict[str, Any]) -> keras.optimizers.Optimizer:
     raise ValueError(f"unknown optimizer {name!r}")
 
 
-def head_and_loss(num_classes: int) -> tuple[int, str, str]:
-    """Binary tasks: one sigmoid unit with binary cross-entropy; else softmax with sparse CE."""
-    if num_classes == 2:
+def head_and_loss(num_classes: int, binary_head: str = "sigmoid") -> tuple[int, str, str]:
+    """Binary tasks: one sigmoid unit with binary cross-entropy (or, asked for, a 2-unit softmax);
+    else softmax with sparse categorical cross-entropy."""
+    if num_classes == 2 and binary_head == "sigmoid":
         return 1, "sigmoid", "binary_crossentropy"
     return num_classes, "softmax", "sparse_categorical_crossentropy"
 
@@ -92,7 +93,7 @@ def simple_cnn(hp: dict[str, Any], input_shape: tuple[int, ...], num_classes: in
         x = keras.layers.GaussianNoise(noise)(x)
     if dropout:
         x = keras.layers.Dropout(dropout)(x)
-    units, activation, loss = head_and_loss(num_classes)
+    units, activation, loss = head_and_loss(num_classes, hp.get("binary_head", "sigmoid"))
     outputs = keras.layers.Dense(units, activation=activation, kernel_regularizer=regularizer)(x)
     model = keras.Model(inputs, outputs, name="simple_cnn")
     model.compile(optimizer=make_optimizer(hp), loss=loss, metrics=["accuracy"])
