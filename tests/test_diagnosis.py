@@ -134,6 +134,11 @@ LABELLED = [  # (id, history, diagnose kwargs, label)
     ("overfitting accuracy gap", {"loss": decay(1.5, 0.05), "val_loss": decay(1.5, 0.8, wiggle=0.01),
                                   "accuracy": rising_acc(0.5, 0.99), "val_accuracy": rising_acc(0.5, 0.75)},
      {}, Label.OVERFITTING),
+    ("measured: batch norm, train 0.99 / val 0.43", {  # digits, 8 epochs: val loss noisy and falling
+        "loss": [0.975, 0.131, 0.046, 0.06, 0.073, 0.052, 0.043, 0.03],
+        "val_loss": [1.83, 2.176, 2.262, 2.113, 2.58, 2.814, 1.456, 1.672],
+        "accuracy": [0.733, 0.964, 0.987, 0.983, 0.974, 0.983, 0.986, 0.992],
+        "val_accuracy": [0.389, 0.101, 0.101, 0.104, 0.101, 0.163, 0.427, 0.431]}, {}, Label.OVERFITTING),
     ("plateau", plateau(), {}, Label.PLATEAU),
     ("too slow", too_slow(), {}, Label.TOO_SLOW),
     ("oscillating", oscillating(), {}, Label.OSCILLATING),
@@ -198,6 +203,9 @@ NEAR_MISSES = [  # (id, history, diagnose kwargs, label it must not get, neither
     ("dropout: val at 0.7x train", {"loss": decay(1.6, 0.1), "val_loss": list(0.7 * np.array(decay(1.6, 0.1)))},
      {}, Label.DATA_SUSPECT),
     ("no val_loss: cannot overfit", {"loss": decay(1.6, 0.01)}, {}, Label.OVERFITTING),
+    ("gap 0.2, val still falling", {"loss": decay(1.5, 0.05), "val_loss": list(np.linspace(1.5, 0.5, N)),
+                                            "accuracy": rising_acc(0.5, 0.99), "val_accuracy": rising_acc(0.5, 0.79)},
+     {}, Label.OVERFITTING),
     ("two epochs that rise", {"loss": [1.0, 2.0]}, {}, Label.DIVERGING),
 ]
 
