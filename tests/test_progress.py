@@ -72,7 +72,7 @@ def test_the_epoch_callback_pickles_to_an_inert_copy():
     reporter = ProgressReporter(QuietReporter(), 1, console=Console(file=io.StringIO()))
     (callback,) = reporter.keras_callbacks()
     copy = pickle.loads(pickle.dumps(callback))  # a parallel backend's worker gets this
-    assert isinstance(copy, EpochProgress)
+    assert isinstance(copy, EpochProgress) and copy._reporter is None
     copy.on_train_begin()
     copy.on_epoch_end(0, {"loss": 1.0})
 

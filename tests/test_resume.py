@@ -338,6 +338,29 @@ def test_overwrite_starts_over(reference, tmp_path, capsys):
     assert set(pd.read_csv(results / "leaderboard.csv")["learning_rate"]) == {1e-2, 1e-4}
 
 
+def test_regenerated_data_is_never_served_old_trials(reference, tmp_path, capsys):
+    """Same space file, new content in tiny.npz: every config is trained again, on the new data."""
+    space = _copy_reference(reference, tmp_path)
+    x, y = conftest.tiny_digits(seed=1)  # other images of the same classes
+    np.savez(tmp_path / "tiny.npz", x=x, y=y)
+    results = tmp_path / "results" / "tiny"
+    assert main(["run", str(space), "--results-dir", str(results.parent)]) == 0
+    assert _summary_counts(capsys.readouterr().out) == (TRAINED_CONFIGS, 0)
+    assert len(_records(results)) == 2 * TRAINED_CONFIGS  # the old data's records stay, unused
+
+
+def test_a_full_grid_into_a_staged_folder_keeps_its_trials_under_its_own_ids(reference, tmp_path, capsys):
+    space = _copy_reference(reference, tmp_path)
+    results = tmp_path / "results" / "tiny"
+    assert main(["run", str(space), "--results-dir", str(results.parent), "--full-grid"]) == 0
+    board = pd.read_csv(results / "leaderboard.csv")
+    assert len(board) == 4 and set(board["stage_name"]) == {"full_grid"}
+    assert board["reused_from"].isna().all()  # a config trained by the staged plan is this plan's own row now
+    by_config = {r["config_id"]: r for r in _records(results)}
+    assert all(by_config[row.config_id]["trial_id"] == row.trial_id for row in board.itertuples())
+    assert all((results / "plots" / "trials" / f"{t}.png").is_file() for t in board["trial_id"])
+
+
 # --- memory: what a trial leaves behind is released (the full check is benchmarks/memory.py) ----------
 
 def test_a_finished_trial_leaves_no_traced_graph_behind():

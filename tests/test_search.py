@@ -140,8 +140,9 @@ def test_a_failing_trial_is_recorded_and_the_others_go_on(write_space, tiny_npz,
     assert pd.isna(board.loc["s1_t1", "rank"])
     assert (board.drop(index="s1_t1")["status"] == "ok").all() and len(board) == 5
     assert board.index[-1] == "s1_t1"  # failed rows sink to the bottom
-    record = json.loads(next((tmp_path / "failing" / "trials").glob("*.json")).read_text())
-    assert "status" in record
+    records = [json.loads(path.read_text()) for path in (tmp_path / "failing" / "trials").glob("*.json")]
+    (failed,) = [r for r in records if r["status"] == "failed"]
+    assert "Traceback" in failed["error"] and "width 3 is broken on purpose" in failed["error"]
 
 
 def test_nan_loss_is_a_failed_trial(write_space, tiny_npz, tmp_path):

@@ -45,7 +45,24 @@ BAD_SPACES = [
     ("def build(hp, s, n): pass\nspace = SearchSpace(name='x', model=build, stages=[Stage('width', [1])])\n",
      r"unknown hyperparameter 'width'.*declared in `defaults`"),
     ("space = SearchSpace(name='x', stages=[Stage('metrics', [1])])\n", r"'metrics' is reserved"),
+    ("def build(hp, s, n): pass\nspace = SearchSpace(name='x', model=build, defaults={'status': 1}, "
+     "stages=[Stage('status', [1, 2])])\n", r"'status' is reserved"),
+    ("space = SearchSpace(name='x', stages=[Stage('learning_rate', [1e-3, 0.001])])\n",
+     r"the value 0.001 appears twice in the list of 'learning_rate' in stage 1"),
 ]
+
+
+def test_leaderboard_columns_are_reserved_names():
+    from gridsearch.hyperparams import RESERVED_NAMES
+    from gridsearch.leaderboard import LEADING, METRICS, TRAILING
+
+    assert set(LEADING + METRICS + TRAILING) <= RESERVED_NAMES
+
+
+def test_true_and_one_are_different_values(write_space):
+    path = write_space("def build(hp, s, n): pass\n"
+                       "space = SearchSpace(name='x', model=build, defaults={'flag': 0}, stages=[Stage('flag', [True, 1])])\n")
+    assert load_space(path).space.stages[0].grid == {"flag": [True, 1]}
 
 
 @pytest.mark.parametrize("body, message", BAD_SPACES)

@@ -7,7 +7,6 @@ it never stops a search: a drawing error becomes one warning and the search goes
 """
 from __future__ import annotations
 
-import time
 import warnings
 from pathlib import Path
 from typing import Any
@@ -57,7 +56,6 @@ class SearchArtifacts:
                 self.domains[name].extend(values)
         self._tb = None
         self._warned = False
-        self.seconds: dict[str, float] = {}  # trial_id -> time spent drawing and logging it
 
     # --- the reporter calls ---------------------------------------------------------------------
     def stage_started(self, stage: PlannedStage, total_stages: int, to_train: int, reused: int) -> None:
@@ -90,10 +88,8 @@ class SearchArtifacts:
     def _write_trial(self, result: TrialResult) -> None:
         from .plots import plot_trial, trial_plot_path
 
-        start = time.perf_counter()
         plot_trial(result, self.objective, trial_plot_path(self.folder, result.trial_id), self.tuned)
         self._tensorboard().write_trial(result)
-        self.seconds[result.trial_id] = time.perf_counter() - start
 
     def _write_stage(self, stage: PlannedStage, winner: TrialResult) -> None:
         from .plots import plot_search_path, plot_stage, stage_plot_path, stage_rows, search_path_plot_path
@@ -112,13 +108,12 @@ class SearchArtifacts:
         from .plots import trial_plot_path
         from .tensorboard_log import tensorboard_dir
 
-        sources = {str(r.reused_from) if isinstance(r.reused_from, str) and r.reused_from else str(r.trial_id)
-                   for r in rows.itertuples()}
-        missing = [t for t in sources if not trial_plot_path(self.folder, t).is_file()
-                   or not (tensorboard_dir(self.folder) / t).is_dir()]
+        missing = [r for r in rows.itertuples() if not (isinstance(r.reused_from, str) and r.reused_from)
+                   and (not trial_plot_path(self.folder, r.trial_id).is_file()
+                        or not (tensorboard_dir(self.folder) / r.trial_id).is_dir())]
         if not missing:
             return
-        records = ResultsStore(self.folder).finished_trials().values()
-        for record in records:
-            if record.trial_id in missing:
-                self._write_trial(record)
+        records = ResultsStore(self.folder).finished_trials()
+        for row in missing:
+            if row.config_id in records:
+                self._write_trial(records[row.config_id])

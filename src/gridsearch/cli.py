@@ -62,10 +62,6 @@ def _cmd_run(args: argparse.Namespace) -> int:
     options = RunOptions(results_root=Path(args.results_dir), full_grid=args.full_grid, backend=args.backend,
                          overwrite=args.overwrite, resume_changed=args.resume_changed, prune=not args.no_prune,
                          jobs=args.jobs)
-    if options.jobs is not None and options.jobs < 1:
-        from .errors import SpaceError
-
-        raise SpaceError(f"--jobs {options.jobs} is not allowed: give a number of processes >= 1")
     if options.backend:
         from .backends import available_backends
 
@@ -142,6 +138,13 @@ def _markdown(board) -> str:
     return "\n".join([header, rule, *rows])
 
 
+def _at_least_one(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text} is not allowed: give a number >= 1")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m gridsearch",
                                      description="Staged hyperparameter grid search for Keras CNNs.")
@@ -155,7 +158,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--resume-changed", action="store_true",
                      help="resume although the space file changed (trials whose config is unchanged are kept)")
     run.add_argument("--no-prune", action="store_true", help="never stop hopeless trials early")
-    run.add_argument("--jobs", type=int, metavar="N",
+    run.add_argument("--jobs", type=_at_least_one, metavar="N",
                      help="fit in N processes in parallel (sklearn backend; overrides the space's n_jobs)")
     run.add_argument("--results-dir", default="results", help="where results/<name>/ goes (default: results)")
     run.add_argument("--quiet", action="store_true",
@@ -164,7 +167,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     board = commands.add_parser("leaderboard", help="print the ranked table of a results folder")
     board.add_argument("folder", help="results/<name>")
-    board.add_argument("--top", type=int, help="only the N best rows")
+    board.add_argument("--top", type=_at_least_one, help="only the N best rows")
     board.add_argument("--stage", help="only this stage (number or name)")
     board.add_argument("--format", choices=LEADERBOARD_FORMATS, default="table")
     board.set_defaults(handler=_cmd_leaderboard)

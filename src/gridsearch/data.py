@@ -5,8 +5,10 @@ is only touched to score the final winner.
 """
 from __future__ import annotations
 
+import hashlib
 import zipfile
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +38,16 @@ class Dataset:
     @property
     def input_shape(self) -> tuple[int, ...]:
         return tuple(self.x_train.shape[1:])
+
+    @cached_property
+    def sha256(self) -> str:
+        """The split's content: trials trained on other data (a regenerated .npz, a changed image folder)
+        are never reused for this data."""
+        digest = hashlib.sha256(repr(self.classes).encode())
+        for array in (self.x_train, self.y_train, self.x_val, self.y_val, self.x_test, self.y_test):
+            digest.update(repr((array.dtype.str, array.shape)).encode())
+            digest.update(np.ascontiguousarray(array).data)
+        return digest.hexdigest()
 
     @property
     def majority_rate(self) -> float:

@@ -111,8 +111,12 @@ _REGISTRY = [
 
 HYPERPARAMETERS: dict[str, Hyperparameter] = {p.name: p for p in _REGISTRY}
 
-# Names the best-config dict uses for its own keys; no hyperparameter may take them.
-RESERVED_NAMES = frozenset({"metrics", "provenance", "test", "data"})
+# Names the best-config dict and the leaderboard use for their own keys and columns; no hyperparameter may
+# take them (tests/test_space.py checks this list against leaderboard.py's columns).
+RESERVED_NAMES = frozenset({"metrics", "provenance", "test", "data",
+                            "rank", "stage", "stage_name", "trial_id", "val_loss", "val_accuracy", "loss", "accuracy",
+                            "epochs_run", "best_epoch", "duration_s", "status", "diagnosis", "advice", "reused_from",
+                            "error", "config_id", "cv_std", "cv_folds", "fit_time_s"})
 
 
 def builtin_defaults() -> dict[str, Any]:

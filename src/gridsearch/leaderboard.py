@@ -11,7 +11,8 @@ from .trial import TrialResult, TrialStatus
 
 LEADING = ["rank", "stage", "stage_name", "trial_id"]
 METRICS = ["val_loss", "val_accuracy", "loss", "accuracy"]
-TRAILING = ["epochs_run", "best_epoch", "duration_s", "status", "diagnosis", "advice", "reused_from", "error"]
+TRAILING = ["epochs_run", "best_epoch", "duration_s", "status", "diagnosis", "advice", "reused_from", "error",
+            "config_id"]  # the record in trials/<config_id>.json
 
 
 def rank_key(result: TrialResult, objective: str, direction: str) -> tuple[int, float]:
@@ -37,7 +38,7 @@ def build_leaderboard(rows: list[TrialResult], hyperparameters: list[str], objec
         record.update({"epochs_run": r.epochs_run, "best_epoch": r.best_epoch, "duration_s": r.duration_s,
                        "status": r.status.value, "diagnosis": r.diagnosis.get("label", ""),
                        "advice": r.diagnosis.get("advice", ""), "reused_from": r.reused_from,
-                       "error": r.error.splitlines()[0] if r.error else ""})
+                       "error": r.error.splitlines()[0] if r.error else "", "config_id": r.config_id})
         records.append(record)
     columns = list(dict.fromkeys(LEADING + hyperparameters + [objective] + METRICS))
     frame = pd.DataFrame.from_records(records)

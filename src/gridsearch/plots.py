@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import io
 import math
-import os
-import tempfile
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
@@ -22,6 +20,7 @@ matplotlib.use("Agg")  # no display, no GUI event loop: safe in a terminal, CI o
 import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 
+from .store import atomic_write_bytes  # noqa: E402
 from .trial import TrialResult  # noqa: E402
 
 PLOTS_DIR = "plots"
@@ -71,22 +70,13 @@ def _finite(values: Iterable[Any]) -> list[float]:
 
 
 def _save(fig, path: Path) -> Path:
-    """Render to memory, then write and rename: a kill never leaves a truncated PNG."""
+    """Render to memory, then write atomically: a kill never leaves a truncated PNG."""
     buffer = io.BytesIO()
     try:
         fig.savefig(buffer, format="png", dpi=DPI)
     finally:
         plt.close(fig)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(buffer.getvalue())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write_bytes(Path(path), buffer.getvalue())
     return path
 
 

@@ -64,7 +64,7 @@ class ReportData:
         self.run = _read_json(self.folder / "run.json") or {}
         self.best = _read_json(self.folder / "best_config.json")
         self.preflight = _read_json(self.folder / "preflight.json")
-        self.records = list(ResultsStore(self.folder).finished_trials().values())
+        self.records = ResultsStore(self.folder).finished_trials()  # by config id
         space = self.run.get("space") or {}
         provenance = (self.best or {}).get("provenance", {})
         self.name = provenance.get("space_name") or self.run.get("name") or self.folder.name
@@ -101,21 +101,15 @@ class ReportData:
 
     def record(self, row: pd.Series) -> TrialResult | None:
         """The trial record that trained this row's config (its own, or the one it reused)."""
-        source = row.get("reused_from")
-        source = source if isinstance(source, str) and source else row["trial_id"]
-        matches = [r for r in self.records if r.trial_id == source]
-        if len(matches) > 1:  # a trial id reused by a changed plan: the record whose values match the row
-            matches = [r for r in matches
-                       if all(str(r.config.get(n)) == str(row[n]) or _same_number(r.config.get(n), row[n])
-                              for n in self.hyperparameters if n in r.config)] or matches
-        return matches[-1] if matches else None
+        return self.records.get(row["config_id"])
 
     def ensure_plots(self) -> None:
         """Draw what a run did not leave (older or killed runs); stage charts are redrawn from the board."""
         tuned = [n for s in self.stages for n in self.stage_params[s]]
-        for record in self.records:
-            path = plots.trial_plot_path(self.folder, record.trial_id)
-            if not path.is_file():
+        for _, row in self.board.iterrows():
+            record, path = self.record(row), plots.trial_plot_path(self.folder, row["trial_id"])
+            reused = isinstance(row.get("reused_from"), str) and row.get("reused_from")
+            if record is not None and not reused and not path.is_file():
                 plots.plot_trial(record, self.objective, path, list(dict.fromkeys(tuned)))
         for stage in self.stages:
             plots.plot_stage(plots.stage_rows(self.board, stage), self.stage_params[stage], self.objective,
@@ -124,13 +118,6 @@ class ReportData:
         if self.stages:
             plots.plot_search_path(self.board, self.stage_names, self.stage_params, self.objective,
                                    plots.search_path_plot_path(self.folder))
-
-
-def _same_number(a: Any, b: Any) -> bool:
-    try:
-        return math.isclose(float(a), float(b), rel_tol=1e-9)
-    except (TypeError, ValueError):
-        return False
 
 
 # --- the page ------------------------------------------------------------------------------------

@@ -6,8 +6,10 @@ reused from its record instead of trained again; this is also how a killed run r
 """
 from __future__ import annotations
 
+import dataclasses
 import gc
 import json
+import math
 import os
 import platform
 import time
@@ -26,7 +28,7 @@ from .leaderboard import build_leaderboard, rank_key
 from .models import resolve_builder
 from .plan import PlannedStage, base_config, make_plan, tuned_names
 from .space_file import LoadedSpace
-from .store import KILL_ENV, ResultsStore, atomic_write_json, atomic_write_text, fault_point
+from .store import KILL_ENV, ResultsStore, atomic_save_model, atomic_write_json, atomic_write_text, fault_point
 from .training import TrainingContext, retrain_and_test
 from .trial import TrialResult, TrialStatus, config_id
 
@@ -74,19 +76,18 @@ def results_folder(loaded: LoadedSpace, options: RunOptions) -> Path:
     return Path(options.results_root) / loaded.space.name
 
 
-def fingerprint(loaded: LoadedSpace) -> dict[str, Any]:
-    """What, besides the hyperparameters, decides a trained model (see `config_id`)."""
+def fingerprint(loaded: LoadedSpace, dataset: Dataset) -> dict[str, Any]:
+    """What, besides the hyperparameters, decides a trained model (see `config_id`): the split's content
+    itself, not only where it was read from, so that regenerated data is never served old trials."""
     space = loaded.space
-    data = space.data if isinstance(space.data, str) else f"{loaded.path}:{getattr(space.data, '__name__', 'data')}"
     model = space.model if isinstance(space.model, str) else f"{loaded.path}:{getattr(space.model, '__name__', 'model')}"
-    return {"data": data, "model": model, "seed": space.seed, "objective": space.objective,
-            "validation_split": space.validation_split, "test_split": space.test_split,
-            "data_options": space.data_options}
+    return {"data_sha256": dataset.sha256, "model": model, "seed": space.seed, "objective": space.objective}
 
 
 def _check_manifest(store: ResultsStore, loaded: LoadedSpace, options: RunOptions) -> None:
     manifest = store.read_manifest()
-    if manifest is None or options.overwrite or options.resume_changed:
+    nothing_to_mix = not any(store.trials_dir.glob("*.json"))  # e.g. a run refused by a backend's own checks
+    if manifest is None or options.overwrite or options.resume_changed or nothing_to_mix:
         return
     if manifest.get("space_sha256") != loaded.sha256:
         if "space" not in manifest:
@@ -107,8 +108,8 @@ def space_summary(space) -> dict[str, Any]:
              for key, value in (("data", space.data), ("model", space.model))}
     summary = {"stages": [{"name": stage.label, "grid": stage.grid} for stage in space.stages],
                "defaults": dict(space.defaults), **named,
-               **{key: getattr(space, key) for key in ("epochs", "batch_size", "seed", "objective", "plan",
-                                                       "validation_split", "test_split", "data_options")}}
+               **{f.name: getattr(space, f.name) for f in dataclasses.fields(space)
+                  if f.name not in ("stages", "defaults", "data", "model")}}
     return json.loads(json.dumps(summary, default=str))  # as it reads back from run.json
 
 
@@ -175,10 +176,11 @@ def _run_plan(loaded: LoadedSpace, options: RunOptions, store: ResultsStore, bac
               ctx: TrainingContext, reporter: Reporter) -> SearchSummary:
     space, started = loaded.space, time.perf_counter()
     plan = make_plan(space, options.full_grid)
-    run_fingerprint = {**fingerprint(loaded), **backend.fingerprint(space)}  # another backend's records are not reused
+    run_fingerprint = {**fingerprint(loaded, ctx.dataset), **backend.fingerprint(space)}  # another backend's records are not reused
     finished = store.finished_trials()
     rows: list[TrialResult] = []
     frozen: dict[str, Any] = {}
+    first_row: dict[str, str] = {}  # config id -> the trial id that config has first in this plan
     trained = reused = resumed = 0
 
     def record(result: TrialResult) -> None:
@@ -205,14 +207,17 @@ def _run_plan(loaded: LoadedSpace, options: RunOptions, store: ResultsStore, bac
             source = finished.get(cid)
             if source is None:  # a backend that lost a candidate is a bug; say so rather than rank without it
                 raise SearchFailed(f"backend {backend_name} returned no result for trial {trial_id}")
-            if source.trial_id == trial_id and source.stage == stage.index:
-                row = source
+            if cid in first_row:  # trained for an earlier row of this plan: say which
+                row = replace(source, trial_id=trial_id, stage=stage.index, stage_name=stage.name,
+                              reused_from=first_row[cid], duration_s=0.0)
+                reused += 1
+            else:  # trained just now, or by an earlier run of this folder: this row's own
                 if not any(c.config_id == cid for c in candidates):
                     resumed += 1
-            else:
-                row = replace(source, trial_id=trial_id, stage=stage.index, stage_name=stage.name,
-                              reused_from=source.reused_from or source.trial_id, duration_s=0.0)
-                reused += 1
+                row = replace(source, trial_id=trial_id, stage=stage.index, stage_name=stage.name, reused_from="")
+                first_row[cid] = trial_id
+                if (source.trial_id, source.stage) != (trial_id, stage.index):  # kept from another plan (e.g.
+                    record(row)  # --full-grid into a staged run's folder): its record, plot and logs under this id
             this_stage.append(row)
         rows.extend(this_stage)
         _write_leaderboard(store, space, rows, tuned_names(space))
@@ -228,8 +233,15 @@ def _run_plan(loaded: LoadedSpace, options: RunOptions, store: ResultsStore, bac
 
     ok = [r for r in rows if r.status is TrialStatus.OK]
     winner = min(ok, key=lambda r: rank_key(r, space.objective, space.objective_direction))
-    model, test_scores = retrain_and_test(winner.config, ctx, winner.best_epoch or winner.config["epochs"])
-    model.save(store.folder / "best_model.keras")
+    try:
+        model, test_scores = retrain_and_test(winner.config, ctx, winner.best_epoch or winner.config["epochs"])
+        if not math.isfinite(test_scores.get("test_loss", math.nan)):
+            raise ValueError(f"the retrained model's test loss is {test_scores.get('test_loss')}")
+        atomic_save_model(model, store.folder / "best_model.keras")
+    except Exception as exc:
+        raise SearchFailed(f"retraining the winner {winner.reused_from or winner.trial_id} on train+validation "
+                           f"failed ({type(exc).__name__}: {exc}); the leaderboard in {store.folder} is complete, "
+                           "and running the same command again retries only this step") from exc
     _write_best_config(store, loaded, backend_name, options, winner, test_scores, ctx.dataset)
     return SearchSummary(store.folder, rows, winner, test_scores, trained, reused, resumed,
                          round(time.perf_counter() - started, 1))

@@ -135,6 +135,11 @@ def _check_stage(space: SearchSpace, source: Path, number: int, stage: Any, seen
             raise _fail(source, where, f"the value list of {name!r} is empty", "; give at least one value")
         for value in raw:
             _check_value(source, where, name, value)
+        typed = [(type(v), v) for v in raw]  # True and 1 are different values here
+        for k, (_, value) in enumerate(typed):
+            if typed[k] in typed[:k]:
+                raise _fail(source, where, f"the value {value!r} appears twice in the list of {name!r}",
+                            "; give each value once (it would be trained twice)")
         if name in seen:
             raise _fail(source, where, f"{name!r} is already tuned in stage {seen[name]}",
                         "; a hyperparameter may appear in one stage only")

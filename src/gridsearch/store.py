@@ -45,14 +45,14 @@ def fault_point(event: str) -> None:
         os.kill(os.getpid(), getattr(signal, os.environ.get("GRIDSEARCH_KILL_SIGNAL", "SIGKILL")))
 
 
-def atomic_write_text(path: Path, text: str) -> None:
+def atomic_write_bytes(path: Path, data: bytes) -> None:
     """Write via a temp file in the same folder and rename: a kill leaves the old or the new file, never half."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; results are for the user's usual readers too
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
         fault_point(f"write:{path.name}")
@@ -60,6 +60,20 @@ def atomic_write_text(path: Path, text: str) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def atomic_save_model(model: Any, path: Path) -> None:
+    """`model.save` writes in place; through a temp file (Keras wants the .keras suffix) it is atomic too."""
+    tmp = path.with_name(f".{path.stem}.tmp{path.suffix}")
+    try:
+        model.save(tmp)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def atomic_write_json(path: Path, data: Any) -> None:
@@ -117,7 +131,7 @@ class ResultsStore:
         """Fail before training, not after an hour, when results cannot be written."""
         try:
             self.trials_dir.mkdir(parents=True, exist_ok=True)
-            for leftover in [*self.folder.glob(".*.tmp"), *self.trials_dir.glob(".*.tmp")]:
+            for leftover in [*self.folder.glob(".*.tmp*"), *self.trials_dir.glob(".*.tmp")]:
                 leftover.unlink()  # the temp file of a write that a killed run never renamed
             atomic_write_text(self.folder / ".write_test", "ok")
             (self.folder / ".write_test").unlink()

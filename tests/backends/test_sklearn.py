@@ -197,7 +197,9 @@ def test_n_epoch_in_a_stage_is_refused_on_the_sklearn_backend(tiny_space, tmp_pa
     space.write_text(space.read_text().replace('Stage("batch_norm", [False, True])', 'Stage("n_epoch", [20])'))
     assert main(["run", str(space), "--results-dir", str(tmp_path / "out")]) == 2
     assert "unknown hyperparameter 'n_epoch' in stage 2" in capsys.readouterr().err
-    assert main(["run", str(tiny_space()), "--jobs", "0", "--results-dir", str(tmp_path / "out")]) == 2
+    with pytest.raises(SystemExit) as refused:  # argparse refuses it, with exit code 2
+        main(["run", str(tiny_space()), "--jobs", "0", "--results-dir", str(tmp_path / "out")])
+    assert refused.value.code == 2 and "--jobs: 0 is not allowed" in capsys.readouterr().err
 
 
 FAILING = """

@@ -38,7 +38,10 @@ class _StageTuner(keras_tuner.GridSearch):
         candidate = self._candidates[trial.hyperparameters.get("candidate")]
         result = run_trial(candidate.trial_id, self._stage.index, self._stage.name, candidate.config_id,
                            candidate.config, self._ctx)
-        self._on_result(result)
+        try:
+            self._on_result(result)
+        except Exception as exc:  # e.g. a full disk: Keras Tuner would record it as one invalid trial and go on
+            raise keras_tuner.errors.FatalError(str(exc)) from exc
         if result.status is not TrialStatus.OK:
             raise keras_tuner.errors.FailedTrialError(result.error)
         return {self._ctx.objective: result.objective(self._ctx.objective)}
@@ -56,7 +59,10 @@ class KerasTunerBackend(Backend):
             return
         tuner = _StageTuner(stage, candidates, ctx, on_result, directory=str(workdir),
                             project_name=f"stage_{stage.index}", overwrite=True)
-        tuner.search(verbose=0)
+        try:
+            tuner.search(verbose=0)
+        except keras_tuner.errors.FatalError as exc:  # our own error, raised through Keras Tuner: the original
+            raise exc.__cause__ or exc
 
 
 BACKEND = KerasTunerBackend()
