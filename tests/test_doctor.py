@@ -115,6 +115,30 @@ def test_the_doctor_runs_stages_chosen_from_each_winner_and_reports_why():
     assert report["changed"] == {"learning_rate": [0.5, 0.005]}
 
 
+def test_a_stage_without_a_finished_trial_keeps_the_current_config_and_tries_the_next_remedy():
+    space = SearchSpace(name="x", defaults={"learning_rate": 0.5})
+    doctor, started = Doctor(space), []
+
+    def run_stage(stage: PlannedStage, *, allow_no_winner: bool = False) -> TrialResult:
+        started.append(stage.name)
+        if stage.name in ("baseline", "learning_rate_down"):  # NaN at every learning rate
+            return _row(stage.index, 1, base_config(space), "nan", float("nan"), TrialStatus.FAILED)
+        return _row(stage.index, 2, {**base_config(space), "batch_norm": True}, "healthy", 0.9)
+
+    doctor.run(run_stage)
+    assert started == ["baseline", "learning_rate_down", "batch_norm"]
+    report = doctor.report()
+    assert report["steps"][1]["trigger"] == "nan" and report["steps"][1]["reason"].startswith("the baseline is nan")
+    assert report["final"]["label"] == "healthy" and report["baseline"]["score"] is None
+
+
+def test_with_a_custom_model_only_what_training_applies_or_defaults_declare_is_tuned():
+    config = {**base_config(SearchSpace(name="x")), "width": 8}
+    names = {o.name for o in builtin_options(config, set(), custom_model=True, declared=["width", "learning_rate"])}
+    assert {"learning_rate_down", "epochs", "lr_schedule", "batch_size", "input_normalization"} <= names
+    assert not names & {"batch_norm", "l2", "dropout", "initializer", "optimizer"}
+
+
 def test_plan_auto_may_leave_stages_out_but_needs_epochs_for_a_diagnosis(tmp_path):
     validate(SearchSpace(name="x", plan="auto"), tmp_path / "s.py")
     with pytest.raises(SpaceError, match="stages is empty.*plan='auto'"):
@@ -190,7 +214,8 @@ def test_doctor_only_reorders_the_space_stages(doctored):
     assert steps[0]["trigger"] == "stuck_at_chance" and steps[0]["remedy"] == "learning_rate_down"
     assert "the baseline is stuck_at_chance" in steps[0]["reason"]
     assert steps[0]["winner"]["label"] == "healthy"
-    assert steps[1]["remedy"] is None and "as written" in steps[1]["reason"]  # healthy: the rest as written
+    assert steps[1]["remedy"] is None and steps[1]["reason"].endswith("healthy (" + steps[0]["winner"]["evidence"]
+                                                                        + "): the space's next stage as written")
 
 
 def test_a_killed_doctor_run_resumes_without_retraining(doctored):

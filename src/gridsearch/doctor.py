@@ -227,9 +227,7 @@ class Doctor:
         while True:
             choice = choose_next(labels_of(current), self._options(current.config, used))
             if choice is None:
-                label = (labels_of(current) or ["no diagnosis"])[0]
-                self.stopped = ("the winner is healthy" if label == "healthy"
-                                else f"no remedy left for {label}")
+                self.stopped = self._why_stop(current)
                 return
             used.add(choice.option.key)
             reason = self._reason(current, choice)
@@ -251,10 +249,20 @@ class Doctor:
         who = "the baseline" if current is self.baseline else f"the winner {current.reused_from or current.trial_id}"
         evidence = (current.diagnosis or {}).get("evidence", "")
         seen = f"{who} is {choice.trigger or 'undiagnosed'}" + (f" ({evidence})" if evidence else "")
+        if choice.remedy is None and choice.trigger == "healthy":
+            return f"{seen}: the space's next stage as written"
         if choice.remedy is None:
             return f"{seen}; no remedy for it among the space's stages left: the next stage as written"
         row = REMEDIES[choice.trigger]
         return f"{seen}: {REMEDY_STAGES[choice.remedy].title}, remedy {choice.rank} of {len(row)} for {choice.trigger}"
+
+    @staticmethod
+    def _why_stop(current: TrialResult) -> str:
+        labels = labels_of(current)
+        if not labels:
+            error = current.error.splitlines()[0] if current.error else "no history"
+            return f"the winner {current.trial_id} has no diagnosis ({current.status.value}: {error})"
+        return "the winner is healthy" if labels[0] == "healthy" else f"no remedy left for {', '.join(labels)}"
 
     def _summary(self, row: TrialResult) -> dict[str, Any]:
         diagnosis = row.diagnosis or {}
