@@ -1,12 +1,14 @@
 """The doctor: its table on made-up diagnoses, then real runs from a baseline stuck at chance to a healthy model."""
 from __future__ import annotations
 
+import io
 import json
 import os
 import shutil
 import signal
 import subprocess
 import sys
+from contextlib import redirect_stdout
 
 import pandas as pd
 import pytest
@@ -185,10 +187,7 @@ def doctored(tmp_path_factory):
                             env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "GRIDSEARCH_KILL_AT": "stage_end:2"})
     results = folder / "results" / "stuck"
     records_when_killed = len(list((results / "trials").glob("*.json")))
-    import io
-    from contextlib import redirect_stdout
-
-    out = io.StringIO()
+    out = io.StringIO()  # capsys is function-scoped: a module fixture captures by hand
     with pytest.warns(UserWarning, match="stale lock"), redirect_stdout(out):
         code = main(["doctor", str(space), "--results-dir", str(folder / "results")])
     return killed, records_when_killed, code, out.getvalue(), results

@@ -129,7 +129,8 @@ REMEDY_STAGES: dict[str, Remedy] = {
     "lr_schedule": Remedy("learning-rate schedule", ("lr_schedule", "lr_factor", "lr_patience", "lr_step_epochs"),
                           _schedules),
     "batch_size": Remedy("smaller batches", ("batch_size",), _smaller_batches),
-    "initializer": Remedy("weight initializer", ("kernel_initializer",), _alternatives("kernel_initializer", INITIALIZERS)),
+    "initializer": Remedy("weight initializer", ("kernel_initializer",),
+                          _alternatives("kernel_initializer", INITIALIZERS)),
 }
 
 
