@@ -88,4 +88,5 @@ def test_example_spaces_load(tmp_path):
     from conftest import REPO
 
     for path in sorted((REPO / "search_spaces").glob("*.py")):
-        assert load_space(path).space.stages, path
+        space = load_space(path).space
+        assert space.stages or space.plan == "auto", path  # the doctor builds its own stages

@@ -36,30 +36,46 @@ class FanOut:
             reporter.stage_finished(*args)
 
 
-def with_artifacts(folder: Path, space, full_grid: bool, reporter: Any) -> FanOut:
+def with_artifacts(folder: Path, space, stages: list[PlannedStage], reporter: Any) -> FanOut:
     """The caller's reporter, preceded by the writer of plots and TensorBoard logs."""
-    return FanOut(SearchArtifacts(folder, space, full_grid), reporter)
+    return FanOut(SearchArtifacts(folder, space, stages), reporter)
 
 
 class SearchArtifacts:
-    def __init__(self, folder: Path, space, full_grid: bool = False) -> None:
+    """`stages` are the stages known before the run (default: the space's plan); a stage chosen during
+    the run (the doctor's) adds its values when it starts, and TensorBoard's experiment is rewritten."""
+
+    def __init__(self, folder: Path, space, stages: list[PlannedStage] | None = None) -> None:
         self.folder = Path(folder)
         self.objective = space.objective
-        self.plan = make_plan(space, full_grid)
-        self.stage_params = {stage.index: list(stage.grid) for stage in self.plan}
-        self.stage_names = {stage.index: stage.name for stage in self.plan}
-        self.tuned = list(dict.fromkeys(name for stage in self.plan for name in stage.grid))
-        defaults = base_config(space)
-        self.domains = {name: [defaults[name]] if name in defaults else [] for name in self.tuned}
-        for stage in self.plan:
-            for name, values in stage.grid.items():
-                self.domains[name].extend(values)
+        self.defaults = base_config(space)
+        self.stage_params: dict[int, list[str]] = {}
+        self.stage_names: dict[int, str] = {}
+        self.tuned: list[str] = []
+        self.domains: dict[str, list[Any]] = {}
+        for stage in make_plan(space) if stages is None else stages:
+            self._learn(stage)
         self._tb = None
         self._warned = False
 
     # --- the reporter calls ---------------------------------------------------------------------
     def stage_started(self, stage: PlannedStage, total_stages: int, to_train: int, reused: int) -> None:
-        pass
+        if self._learn(stage):
+            self._tb = None  # new values: the experiment is written again with them
+
+    def _learn(self, stage: PlannedStage) -> bool:
+        """Take in a stage's names and values; True when a hyperparameter got a value it did not have."""
+        self.stage_params[stage.index] = list(stage.grid)
+        self.stage_names[stage.index] = stage.name
+        grew = False
+        for name, values in stage.grid.items():
+            if name not in self.domains:
+                self.tuned.append(name)
+                self.domains[name] = [self.defaults[name]] if name in self.defaults else []
+            new = [v for v in values if v not in self.domains[name]]
+            self.domains[name].extend(new)
+            grew = grew or bool(new)
+        return grew
 
     def trial_finished(self, result: TrialResult, objective: str) -> None:
         self._guard(self._write_trial, result)

@@ -38,6 +38,8 @@ class ConsoleReporter:
         self._stage = stage
         extra = f", {reused} already trained" if reused else ""
         self._print(f"stage {stage.index}/{total_stages} [{stage.name}]: {stage.size} configs, {to_train} to train{extra}")
+        if stage.reason:
+            self._print(f"  why: {stage.reason}")
 
     def trial_finished(self, result, objective) -> None:
         tuned = {k: result.config[k] for k in self._stage.grid} if self._stage else {}
@@ -48,15 +50,15 @@ class ConsoleReporter:
                     f"epochs={result.epochs_run}  {result.duration_s:.1f}s  {label}{status}")
 
     def stage_finished(self, stage, winner, objective) -> None:
-        tuned = {k: winner.config[k] for k in stage.grid}
-        self._print(f"  -> stage {stage.index} winner: {_format_values(tuned)} "
+        tuned = _format_values({k: winner.config[k] for k in stage.grid}) or "the defaults"
+        self._print(f"  -> stage {stage.index} winner: {tuned} "
                     f"({objective}={winner.objective(objective):.4f})")
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
     from .space_file import load_space
 
-    loaded = load_space(args.space)  # before importing the training stack: a bad file is refused at once
+    loaded = load_space(args.space, plan=args.plan)  # before importing the training stack: refused at once
     from .search import RunOptions, run_search
 
     options = RunOptions(results_root=Path(args.results_dir), full_grid=args.full_grid, backend=args.backend,
@@ -69,26 +71,53 @@ def _cmd_run(args: argparse.Namespace) -> int:
             from .errors import SpaceError
 
             raise SpaceError(f"--backend {options.backend!r} is not allowed (allowed: {', '.join(available_backends())})")
-    from .plan import make_plan
+    from .plan import search_plan
     from .progress import search_reporter
 
-    planned = sum(stage.size for stage in make_plan(loaded.space, options.full_grid))
+    planned = sum(stage.size for stage in search_plan(loaded.space, options.full_grid).stages())
     with search_reporter(ConsoleReporter, planned, quiet=args.quiet) as reporter:  # bars in a terminal only
         summary = run_search(loaded, options, reporter)
     space, winner = loaded.space, summary.winner
     print()
     print(f"done in {summary.duration_s:.0f}s: {len(summary.results)} trials, {summary.trained} trained, "
           f"{summary.reused} reused from an earlier stage, {summary.resumed} kept from an earlier run")
-    print(f"winner {winner.reused_from or winner.trial_id}: {_format_values({k: winner.config[k] for k in _tuned(space)})}")
+    if summary.doctor:
+        _print_doctor(summary.doctor)
+    tuned = _tuned(space) + [n for step in (summary.doctor or {}).get("steps", []) for n in step["grid"]]
+    print(f"winner {winner.reused_from or winner.trial_id}: "
+          f"{_format_values({k: winner.config[k] for k in dict.fromkeys(tuned)})}")
     where = (f"mean of {winner.extra['cv_folds']} folds, std {winner.extra['cv_std']:.4f}; curve best at epoch"
              if "cv_folds" in winner.extra else "validation, epoch")
     print(f"  {space.objective}={winner.objective(space.objective):.4f} ({where} {winner.best_epoch}), "
           f"diagnosis: {winner.diagnosis.get('label', '?')}")
     print(f"  retrained on train+validation, test accuracy={summary.test_scores.get('test_accuracy', float('nan')):.4f}"
           f" test loss={summary.test_scores.get('test_loss', float('nan')):.4f}")
-    print(f"results: {summary.folder}/leaderboard.csv, {summary.folder}/best_config.json")
+    doctor = f", {summary.folder}/doctor.json" if summary.doctor else ""
+    print(f"results: {summary.folder}/leaderboard.csv, {summary.folder}/best_config.json{doctor}")
     print(f"see it: python -m gridsearch report {summary.folder}; tensorboard --logdir {summary.folder}/tensorboard")
     return EXIT_OK
+
+
+def _print_doctor(report: dict) -> None:
+    """The doctor's before/after: the baseline, each step and why, the final winner."""
+
+    def score(summary: dict) -> str:
+        value = summary["score"]
+        return f"{report['objective']}={value:.4f}" if value is not None else f"no {report['objective']}"
+
+    def state(summary: dict) -> str:
+        status = "" if summary["status"] == "ok" else f", {summary['status']}"
+        return f"{summary['trial_id']} {summary['label'] or 'undiagnosed'}{status}, {score(summary)}"
+
+    base, final = report["baseline"], report["final"]
+    print(f"doctor: baseline {state(base)}")
+    if base["evidence"]:
+        print(f"  evidence: {base['evidence']}")
+    for number, step in enumerate(report["steps"], start=1):
+        print(f"  step {number}, stage {step['stage']} [{step['name']}]: {step['reason']}")
+        print(f"    -> {_format_values(step['chosen'])}: {state(step['winner'])}")
+    changed = ", ".join(f"{name} {old!r} -> {new!r}" for name, (old, new) in report["changed"].items()) or "nothing"
+    print(f"  final: {state(final)} (stopped: {report['stopped']}); changed: {changed}")
 
 
 def _tuned(space) -> list[str]:
@@ -145,14 +174,9 @@ def _at_least_one(text: str) -> int:
     return value
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m gridsearch",
-                                     description="Staged hyperparameter grid search for Keras CNNs.")
-    commands = parser.add_subparsers(dest="command", required=True)
-
-    run = commands.add_parser("run", help="run the search a space file describes")
+def _add_search_arguments(run: argparse.ArgumentParser) -> None:
+    """What `run` and `doctor` share."""
     run.add_argument("space", help="path to a space module defining `space = SearchSpace(...)`")
-    run.add_argument("--full-grid", action="store_true", help="run the product of all stages instead of stage by stage")
     run.add_argument("--backend", help="override the space's backend (keras_tuner or sklearn)")
     run.add_argument("--overwrite", action="store_true", help="discard earlier results of this space and start over")
     run.add_argument("--resume-changed", action="store_true",
@@ -163,7 +187,22 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--results-dir", default="results", help="where results/<name>/ goes (default: results)")
     run.add_argument("--quiet", action="store_true",
                      help="print nothing while the search runs (no progress bars, no per-trial lines), only the summary")
-    run.set_defaults(handler=_cmd_run)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m gridsearch",
+                                     description="Staged hyperparameter grid search for Keras CNNs.")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    run = commands.add_parser("run", help="run the search a space file describes")
+    _add_search_arguments(run)
+    run.add_argument("--full-grid", action="store_true", help="run the product of all stages instead of stage by stage")
+    run.set_defaults(handler=_cmd_run, plan=None)
+
+    doctor = commands.add_parser("doctor", help="diagnose the baseline, tune what the diagnosis points to "
+                                                "(the space run with plan='auto')")
+    _add_search_arguments(doctor)
+    doctor.set_defaults(handler=_cmd_run, plan="auto", full_grid=False)
 
     board = commands.add_parser("leaderboard", help="print the ranked table of a results folder")
     board.add_argument("folder", help="results/<name>")

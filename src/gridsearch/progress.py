@@ -104,7 +104,7 @@ class ProgressReporter:
 
     def _eta(self) -> str:
         done = self.progress.tasks[self._trials].completed
-        left = self.total - done
+        left = max(0, self.total - done)  # the doctor's total is an estimate: never below zero
         if not self._trained or not left:
             return f"{left} trials left" if left else ""
         per_trial = (time.perf_counter() - self._started) / self._trained  # wall time: plots and logs included

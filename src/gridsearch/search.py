@@ -26,12 +26,13 @@ from .data import Dataset, load_dataset, trial_inputs
 from .errors import SearchFailed, SpaceError
 from .leaderboard import build_leaderboard, rank_key
 from .models import resolve_builder
-from .plan import PlannedStage, base_config, make_plan, tuned_names
+from .plan import Plan, PlannedStage, base_config, plan_name, search_plan, tuned_names
 from .space_file import LoadedSpace
 from .store import KILL_ENV, ResultsStore, atomic_save_model, atomic_write_json, atomic_write_text, fault_point
 from .training import TrainingContext, retrain_and_test
 from .trial import TrialResult, TrialStatus, config_id
 
+DOCTOR_REPORT = "doctor.json"  # the doctor's before/after, beside best_config.json
 PACKAGES = ("gridsearch", "tensorflow", "keras", "keras-tuner", "scikit-learn", "scikeras", "pandas", "numpy")
 
 
@@ -70,6 +71,7 @@ class SearchSummary:
     resumed: int  # rows served by a record of an earlier, interrupted run
     duration_s: float
     notes: list[str] = field(default_factory=list)
+    doctor: dict[str, Any] | None = None  # plan="auto": the doctor's report (also in doctor.json)
 
 
 def results_folder(loaded: LoadedSpace, options: RunOptions) -> Path:
@@ -160,9 +162,10 @@ def run_search(loaded: LoadedSpace, options: RunOptions, reporter: Reporter) -> 
                               space.objective_direction, prune=options.prune,
                               extra_callbacks=_fault_callbacks() + list(getattr(reporter, "keras_callbacks", list)()),
                               cv_folds=space.cv_folds, n_jobs=options.jobs or space.n_jobs, where=str(loaded.path))
-        reporter = with_artifacts(store.folder, space, options.full_grid, reporter)  # plots and TensorBoard logs
+        plan = search_plan(space, options.full_grid)
+        reporter = with_artifacts(store.folder, space, plan.stages(), reporter)  # plots and TensorBoard logs
         with long_lived_objects_frozen():
-            return _run_plan(loaded, options, store, backend, backend_name, ctx, reporter)
+            return _run_plan(loaded, options, store, backend, backend_name, ctx, reporter, plan)
     finally:
         store.release_lock()
         for folder in created:  # a run refused before writing anything leaves no empty folders behind
@@ -173,15 +176,16 @@ def run_search(loaded: LoadedSpace, options: RunOptions, reporter: Reporter) -> 
 
 
 def _run_plan(loaded: LoadedSpace, options: RunOptions, store: ResultsStore, backend, backend_name: str,
-              ctx: TrainingContext, reporter: Reporter) -> SearchSummary:
+              ctx: TrainingContext, reporter: Reporter, plan: Plan) -> SearchSummary:
     space, started = loaded.space, time.perf_counter()
-    plan = make_plan(space, options.full_grid)
+    total_stages = len(plan.stages())
     run_fingerprint = {**fingerprint(loaded, ctx.dataset), **backend.fingerprint(space)}  # another backend's records are not reused
     finished = store.finished_trials()
     rows: list[TrialResult] = []
+    columns = tuned_names(space)
     frozen: dict[str, Any] = {}
     first_row: dict[str, str] = {}  # config id -> the trial id that config has first in this plan
-    trained = reused = resumed = 0
+    counts = {"trained": 0, "reused": 0, "resumed": 0}
 
     def record(result: TrialResult) -> None:
         store.save_trial(result)
@@ -190,7 +194,7 @@ def _run_plan(loaded: LoadedSpace, options: RunOptions, store: ResultsStore, bac
         finished[result.config_id] = result
         reporter.trial_finished(result, space.objective)
 
-    for stage in plan:
+    def run_stage(stage: PlannedStage, *, allow_no_winner: bool = False) -> TrialResult:
         candidates, stage_rows = [], []
         for k, values in enumerate(stage.candidates(), start=1):
             config = {**base_config(space), **frozen, **values}
@@ -199,9 +203,10 @@ def _run_plan(loaded: LoadedSpace, options: RunOptions, store: ResultsStore, bac
             stage_rows.append((trial_id, cid))
             if cid not in finished:
                 candidates.append(Candidate(trial_id, cid, config))
-        reporter.stage_started(stage, len(plan), len(candidates), len(stage_rows) - len(candidates))
+        reporter.stage_started(stage, max(total_stages, stage.index), len(candidates),
+                               len(stage_rows) - len(candidates))
         backend.run_stage(stage, candidates, ctx, record, store.folder / backend_name)
-        trained += len(candidates)
+        counts["trained"] += len(candidates)
         this_stage = []
         for trial_id, cid in stage_rows:
             source = finished.get(cid)
@@ -210,28 +215,34 @@ def _run_plan(loaded: LoadedSpace, options: RunOptions, store: ResultsStore, bac
             if cid in first_row:  # trained for an earlier row of this plan: say which
                 row = replace(source, trial_id=trial_id, stage=stage.index, stage_name=stage.name,
                               reused_from=first_row[cid], duration_s=0.0)
-                reused += 1
+                counts["reused"] += 1
             else:  # trained just now, or by an earlier run of this folder: this row's own
                 if not any(c.config_id == cid for c in candidates):
-                    resumed += 1
+                    counts["resumed"] += 1
                 row = replace(source, trial_id=trial_id, stage=stage.index, stage_name=stage.name, reused_from="")
                 first_row[cid] = trial_id
                 if (source.trial_id, source.stage) != (trial_id, stage.index):  # kept from another plan (e.g.
                     record(row)  # --full-grid into a staged run's folder): its record, plot and logs under this id
             this_stage.append(row)
         rows.extend(this_stage)
-        _write_leaderboard(store, space, rows, tuned_names(space))
-        ok = [r for r in this_stage if r.status is TrialStatus.OK]
-        if not ok:
+        columns.extend(name for name in stage.grid if name not in columns)  # the doctor tunes unnamed ones too
+        _write_leaderboard(store, space, rows, columns)
+        best = min(this_stage, key=lambda r: rank_key(r, space.objective, space.objective_direction))
+        if best.status is not TrialStatus.OK:
+            if allow_no_winner:
+                return best
             errors = "; ".join(f"{r.trial_id}: {r.error}" for r in this_stage)
             raise SearchFailed(f"every trial of stage {stage.index} ({stage.name}) failed, so there is no winner "
                                f"to carry on with; results so far are in {store.folder}. Errors: {errors}")
-        winner = min(ok, key=lambda r: rank_key(r, space.objective, space.objective_direction))
-        frozen.update({name: winner.config[name] for name in stage.grid})
-        reporter.stage_finished(stage, winner, space.objective)
+        frozen.update({name: best.config[name] for name in stage.grid})
+        reporter.stage_finished(stage, best, space.objective)
         fault_point("stage_end")
+        return best
 
+    plan.run(run_stage)
     ok = [r for r in rows if r.status is TrialStatus.OK]
+    if not ok:
+        raise SearchFailed(f"no trial finished, so there is no winner; results so far are in {store.folder}")
     winner = min(ok, key=lambda r: rank_key(r, space.objective, space.objective_direction))
     try:
         model, test_scores = retrain_and_test(winner.config, ctx, winner.best_epoch or winner.config["epochs"])
@@ -243,8 +254,11 @@ def _run_plan(loaded: LoadedSpace, options: RunOptions, store: ResultsStore, bac
                            f"failed ({type(exc).__name__}: {exc}); the leaderboard in {store.folder} is complete, "
                            "and running the same command again retries only this step") from exc
     _write_best_config(store, loaded, backend_name, options, winner, test_scores, ctx.dataset)
-    return SearchSummary(store.folder, rows, winner, test_scores, trained, reused, resumed,
-                         round(time.perf_counter() - started, 1))
+    report = plan.report()
+    if report is not None:
+        atomic_write_json(store.folder / DOCTOR_REPORT, {**report, "test": test_scores})
+    return SearchSummary(store.folder, rows, winner, test_scores, counts["trained"], counts["reused"],
+                         counts["resumed"], round(time.perf_counter() - started, 1), doctor=report)
 
 
 @contextmanager
@@ -321,7 +335,7 @@ def _write_best_config(store: ResultsStore, loaded: LoadedSpace, backend_name: s
             "space_file": str(loaded.path.resolve()), "space_sha256": loaded.sha256, "space_name": space.name,
             "model": space.model if isinstance(space.model, str) else getattr(space.model, "__name__", "custom"),
             "objective": space.objective, "backend": backend_name,
-            "plan": "full_grid" if options.full_grid or space.plan == "full_grid" else "staged",
+            "plan": plan_name(space, options.full_grid),
             "seed": space.seed, "created": _now(), "python": platform.python_version(),
             "packages": _package_versions(),
         },

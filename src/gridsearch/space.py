@@ -11,12 +11,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
+from .diagnosis import MIN_EPOCHS
 from .errors import SpaceError
 from .hyperparams import HYPERPARAMETERS, RESERVED_NAMES
 
 BUILTIN_DATASETS = ("digits",)
 BUILTIN_MODELS = ("simple_cnn",)
-PLANS = ("staged", "full_grid")
+PLANS = ("staged", "full_grid", "auto")  # auto: the doctor (doctor.py) picks the stages from the diagnosis
 OBJECTIVES = ("val_accuracy", "val_loss", "accuracy", "loss")
 # Fields of SearchSpace that also exist as hyperparameters: the space sets their default.
 _SPACE_LEVEL_HYPERPARAMETERS = ("epochs", "batch_size")
@@ -162,13 +163,18 @@ def validate(space: Any, source: Path) -> SearchSpace:
         _check_value(source, "field 'defaults'", name, value)
     if not isinstance(space.stages, Sequence) or isinstance(space.stages, str):
         raise _fail(source, "field 'stages'", "stages must be a list of Stage(...)")
-    if not space.stages:
-        raise _fail(source, "field 'stages'", "stages is empty", "; give at least one Stage(...)")
+    if not space.stages and space.plan != "auto":
+        raise _fail(source, "field 'stages'", "stages is empty",
+                    "; give at least one Stage(...), or plan='auto' to let the doctor choose them")
     seen: dict[str, int] = {}
     for number, stage in enumerate(space.stages, start=1):
         _check_stage(space, source, number, stage, seen)
     _check_choice(source, "objective", space.objective, OBJECTIVES)
     _check_choice(source, "plan", space.plan, PLANS)
+    epochs = space.defaults.get("epochs", space.epochs)
+    if space.plan == "auto" and epochs < MIN_EPOCHS:
+        raise _fail(source, "field 'epochs'", f"epochs={epochs} is too few for plan='auto'",
+                    f"; the doctor reads the curves' shape, which needs at least {MIN_EPOCHS} epochs")
     if not callable(space.model):
         _check_choice(source, "model", space.model, BUILTIN_MODELS, "or a callable build(hp, input_shape, num_classes)")
     from .backends import available_backends  # late: backends import the training stack

@@ -1,6 +1,7 @@
 """Load a space module from a path: any failure becomes a SpaceError naming the file."""
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import importlib.util
 import sys
@@ -24,7 +25,8 @@ class LoadedSpace:
         return self.path.parent
 
 
-def load_space(path: str | Path) -> LoadedSpace:
+def load_space(path: str | Path, plan: str | None = None) -> LoadedSpace:
+    """`plan` overrides the space's own (`doctor SPACE` is `plan="auto"`), before validation."""
     path = Path(path)
     if not path.is_file():
         raise SpaceError(f"space file {path} does not exist (expected a Python file defining `space = SearchSpace(...)`)")
@@ -52,4 +54,7 @@ def load_space(path: str | Path) -> LoadedSpace:
         sys.path.remove(str(path.parent.resolve()))
     if not hasattr(module, "space"):
         raise SpaceError(f"{path} defines no `space`; add `space = SearchSpace(name=..., stages=[...])`")
-    return LoadedSpace(validate(module.space, path), path, hashlib.sha256(source).hexdigest())
+    space = module.space
+    if plan is not None and isinstance(space, SearchSpace):
+        space = dataclasses.replace(space, plan=plan)
+    return LoadedSpace(validate(space, path), path, hashlib.sha256(source).hexdigest())
