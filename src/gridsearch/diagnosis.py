@@ -46,6 +46,12 @@ OSC_MAX_TREND = 0.5  # judgment: less than half of the path travelled is net pro
 OVERFIT_RISE = 0.2  # judgment: val loss 20% above its best, twice the ~10% epoch noise of a small val set
 OVERFIT_ACC_GAP = 0.1  # AUTOTRAINER's overfit feature: train accuracy - val accuracy >= 0.10
 CONVERGED_FIT = 0.9  # judgment: 90% of the chance-to-perfect accuracy range is fitted (AUTOTRAINER: Theta 0.6-0.7)
+# Cause flags, read from probes.py's per-epoch stats of one fixed probe batch (never gated on accuracy):
+VANISH_RATIO = 1e-3  # AUTOTRAINER beta_1: ||grad of the first kernel|| / ||grad of the last kernel|| < 1e-3 ...
+VANISH_FIRST_NORM = 1e-4  # ... and AUTOTRAINER beta_2: ||grad of the first kernel|| < 1e-4, both at once
+EXPLODE_MEAN_ABS = 1e4  # BTTackler EG: the median over layers of mean |grad| > 1e4 (TheDeepChecker: 1e6)
+DEAD_SHARE = 0.5  # TheDeepChecker: > 50% of a layer's units dead (DeepDiagnosis and AUTOTRAINER: 70%)
+SATURATED_SHARE = 0.5  # DeepDiagnosis: > 50% of a sigmoid/tanh layer's inputs at |x| >= 5
 
 
 class Label(str, enum.Enum):
@@ -60,6 +66,11 @@ class Label(str, enum.Enum):
     DATA_SUSPECT = "data_suspect"
     BAD_INITIAL_LOSS = "bad_initial_loss"
     UNKNOWN = "unknown"  # too few epochs or no history
+    # Causes, from the probe batch: flags under the primary label, never primary themselves
+    VANISHING_GRADIENTS = "vanishing_gradients"
+    EXPLODING_GRADIENTS = "exploding_gradients"
+    DEAD_UNITS = "dead_units"
+    SATURATED_UNITS = "saturated_units"
 
     def __str__(self) -> str:
         return self.value
@@ -77,11 +88,16 @@ class Diagnosis:
     advice: str  # one line, concrete
     evidence: str  # the numbers that decided it
     confidence: float  # 0..1
-    flags: tuple[Label, ...] = ()  # secondary labels that also hold
+    flags: tuple[Label, ...] = ()  # secondary labels that also hold, causes included
+    causes: tuple[Diagnosis, ...] = ()  # the cause flags' own advice and evidence (layer, numbers)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"label": self.label.value, "advice": self.advice, "evidence": self.evidence,
+        data = {"label": self.label.value, "advice": self.advice, "evidence": self.evidence,
                 "confidence": self.confidence, "flags": [flag.value for flag in self.flags]}
+        if self.causes:
+            data["causes"] = [{"label": c.label.value, "advice": c.advice, "evidence": c.evidence,
+                               "confidence": c.confidence} for c in self.causes]
+        return data
 
 
 _ALIASES = {"acc": "accuracy", "binary_accuracy": "accuracy", "categorical_accuracy": "accuracy",
@@ -398,13 +414,119 @@ _CURVE_RULES: tuple[Callable[[Curves], Diagnosis | None], ...] = (
     find_diverging, find_stuck_at_chance, _bad_initial_loss, _data_suspect, _oscillating, _overfitting, _underfitting)
 
 
+def _per_epoch(probes: Mapping[str, Any], stat: str) -> list[tuple[int, dict[str, float]]]:
+    """(epoch, {layer: value}) for one probe statistic, in epoch order."""
+    return [(row["epoch"], row[stat]) for row in probes.get("epochs", []) if row.get(stat)]
+
+
+def _vanishing_gradients(probes: Mapping[str, Any]) -> Diagnosis | None:
+    """The first kernel's gradient is tiny, absolutely and relative to the last one's (AUTOTRAINER's rule).
+
+    Judged over the first half of the epochs only (BTTackler): once a model has fitted its data, every
+    gradient is small, rightly.
+    """
+    rows = _per_epoch(probes, "grad_norm")
+    kernels = probes.get("kernels", [])
+    if not rows or len(kernels) < 2:
+        return None
+    first, last = kernels[0], kernels[-1]
+    early = rows[:max(1, (len(rows) + 1) // 2)]
+    first_norm = float(np.median([norms[first] for _, norms in early]))
+    ratio = float(np.median([norms[first] / norms[last] if norms[last] else math.inf for _, norms in early]))
+    if not (ratio < VANISH_RATIO and first_norm < VANISH_FIRST_NORM):
+        return None
+    return Diagnosis(Label.VANISHING_GRADIENTS, f"the gradient hardly reaches {first!r}: use ReLU with he_normal "
+                     "instead of sigmoid/tanh in the hidden layers, add batch normalization, or use fewer layers",
+                     f"median over epochs 1-{early[-1][0]}: gradient norm of {first!r} {first_norm:.2g} (limit "
+                     f"{VANISH_FIRST_NORM:g}), {ratio:.2g}x that of {last!r} (limit {VANISH_RATIO:g})",
+                     _confidence(math.log10(VANISH_RATIO / max(ratio, 1e-300)) / 3))
+
+
+def _exploding_gradients(probes: Mapping[str, Any]) -> Diagnosis | None:
+    """A non-finite gradient, or a median layer's mean |gradient| above EXPLODE_MEAN_ABS (BTTackler's rule)."""
+    for epoch, means in _per_epoch(probes, "grad_mean_abs"):
+        values = np.array(list(means.values()), dtype=float)
+        worst = max(means, key=lambda name: means[name] if math.isfinite(means[name]) else math.inf)
+        median = float(np.median(values))
+        if np.isfinite(values).all() and median <= EXPLODE_MEAN_ABS:
+            continue
+        evidence = (f"at epoch {epoch}: mean |gradient| of {worst!r} {means[worst]:.3g}, median over "
+                    f"{len(values)} layers {median:.3g} (limit {EXPLODE_MEAN_ABS:g})")
+        return Diagnosis(Label.EXPLODING_GRADIENTS, "lower the learning rate, add gradient clipping (clipnorm=1.0) "
+                         "and batch normalization; keep the default initializers and scale the inputs", evidence,
+                         _confidence(math.log10(median / EXPLODE_MEAN_ABS) / 3 if math.isfinite(median) else 1.0))
+    return None
+
+
+def _unit_layers(probes: Mapping[str, Any], stat: str, limit: float) -> tuple[int, list[tuple[str, float]]] | None:
+    """(epoch, [(layer, share)]) of the layers over `limit` at the last probed epoch, worst first."""
+    rows = _per_epoch(probes, stat)
+    if not rows:
+        return None
+    epoch, shares = rows[-1]
+    over = sorted(((name, share) for name, share in shares.items() if share > limit), key=lambda t: -t[1])
+    return (epoch, over) if over else None
+
+
+def _unit_evidence(probes: Mapping[str, Any], epoch: int, over: list[tuple[str, float]], what: str) -> str:
+    sizes = {unit["layer"]: unit for unit in probes.get("units", [])}
+    layers = ", ".join(f"{name!r} ({sizes.get(name, {}).get('activation', '?')}): {share:.0%} of "
+                       f"{sizes.get(name, {}).get('size', '?')} units {what}" for name, share in over)
+    return f"{layers} on the {probes.get('samples', '?')} probe samples at epoch {epoch}"
+
+
+def _dead_units(probes: Mapping[str, Any]) -> Diagnosis | None:
+    """ReLU units that output 0 for every probe sample at the end: they no longer learn."""
+    found = _unit_layers(probes, "dead", DEAD_SHARE)
+    if found is None:
+        return None
+    epoch, over = found
+    return Diagnosis(Label.DEAD_UNITS, "lower the learning rate, use LeakyReLU or he_normal initialization, add "
+                     "batch normalization, and check the bias initializers",
+                     _unit_evidence(probes, epoch, over, f"never active (limit {DEAD_SHARE:.0%})"),
+                     _confidence((over[0][1] - DEAD_SHARE) / (1 - DEAD_SHARE)))
+
+
+def _saturated_units(probes: Mapping[str, Any]) -> Diagnosis | None:
+    """Sigmoid/tanh units stuck at an asymptote for nearly every probe sample: their gradient is ~0."""
+    found = _unit_layers(probes, "saturated", SATURATED_SHARE)
+    if found is None:
+        return None
+    epoch, over = found
+    return Diagnosis(Label.SATURATED_UNITS, "scale the inputs to [0, 1] or standardize them, add batch normalization "
+                     "before the sigmoid/tanh, or use ReLU",
+                     _unit_evidence(probes, epoch, over, f"saturated (limit {SATURATED_SHARE:.0%})"),
+                     _confidence((over[0][1] - SATURATED_SHARE) / (1 - SATURATED_SHARE)))
+
+
+_CAUSE_RULES: tuple[Callable[[Mapping[str, Any]], Diagnosis | None], ...] = (
+    _exploding_gradients, _vanishing_gradients, _dead_units, _saturated_units)
+
+
+def find_causes(probes: Mapping[str, Any] | None) -> tuple[Diagnosis, ...]:
+    """The cause flags the probe stats support (see probes.py), with their evidence."""
+    if not probes:
+        return ()
+    return tuple(hit for hit in (rule(probes) for rule in _CAUSE_RULES) if hit is not None)
+
+
 def diagnose(history: Mapping[str, Sequence[float]], num_classes: int, *, initial_loss: float | None = None,
-             majority_rate: float | None = None) -> Diagnosis:
+             majority_rate: float | None = None, probes: Mapping[str, Any] | None = None) -> Diagnosis:
     """Label a trial from its per-epoch history ("loss" required; val_loss, accuracy, val_accuracy optional).
 
     `initial_loss` is the untrained model's loss (else the first epoch's is used); `majority_rate`
-    the majority-class share, which raises chance accuracy above 1/C on imbalanced data.
+    the majority-class share, which raises chance accuracy above 1/C on imbalanced data; `probes`
+    the stats of probes.ProbeCallback, whose cause flags join the flags.
     """
+    primary = _diagnose_curves(history, num_classes, initial_loss=initial_loss, majority_rate=majority_rate)
+    causes = find_causes(probes)
+    if not causes:
+        return primary
+    return dataclasses.replace(primary, flags=primary.flags + tuple(c.label for c in causes), causes=causes)
+
+
+def _diagnose_curves(history: Mapping[str, Sequence[float]], num_classes: int, *, initial_loss: float | None,
+                     majority_rate: float | None) -> Diagnosis:
     curves = Curves.from_history(history, num_classes, initial_loss=initial_loss, majority_rate=majority_rate)
     bad = curves.first_non_finite()
     finite = curves if bad is None else curves.head(bad)
