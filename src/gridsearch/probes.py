@@ -36,6 +36,16 @@ RELU_FAMILY = ("relu", "relu6")  # output exactly 0 for every negative input: th
 SATURATING = {"sigmoid": (0.0, 1.0), "tanh": (-1.0, 1.0), "hard_sigmoid": (0.0, 1.0), "hard_tanh": (-1.0, 1.0)}
 
 
+def _kernel_layers(model: keras.Model) -> list[tuple[str, Any]]:
+    """(layer name, kernel variable) of every layer with a trainable kernel (Dense, Conv, ...), in order."""
+    found = []
+    for layer in flat_layers(model):
+        kernel = getattr(layer, "kernel", None)
+        if kernel is not None and getattr(kernel, "trainable", False):
+            found.append((layer.name, kernel))
+    return found
+
+
 def _unit_layers(model: keras.Model) -> list[tuple[keras.layers.Layer, str]]:
     """Hidden layers whose units can die (ReLU) or saturate (sigmoid/tanh); the output layer is left out,
     since a confident sigmoid output is the goal, not a fault."""
@@ -105,8 +115,9 @@ class ProbeCallback(keras.callbacks.Callback):
         units = _unit_layers(self.model)
         if units:
             try:  # a functional or Sequential model: one forward pass gives the hidden outputs and the prediction
-                self._probe_model = keras.Model(self.model.input, [layer.output for layer, _ in units]
-                                                + list(self.model.outputs))
+                inputs = self.model.inputs  # a Sequential model has no `.input` until it is called
+                self._probe_model = keras.Model(inputs[0] if len(inputs) == 1 else inputs,
+                                                [layer.output for layer, _ in units] + list(self.model.outputs))
                 self._units = [(layer.name, activation, int(layer.output.shape[-1])) for layer, activation in units]
             except (AttributeError, ValueError):  # subclassed model, shared layer: gradients and updates only
                 self._probe_model = None
