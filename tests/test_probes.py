@@ -114,3 +114,43 @@ def test_a_healthy_digits_cnn_gets_no_cause_flag_and_trains_as_without_the_probe
     assert [u["activation"] for u in stats["units"]] == ["relu", "relu", "relu"]  # from the configs
     assert 0.5 < stats["initial_loss_ratio"] < 2  # an untrained softmax starts near ln C
     assert all(0 < ratio < 1 for ratio in stats["epochs"][-1]["update_ratio"].values())
+
+
+DEAD_RELU_SPACE = """
+import keras
+
+
+def build(hp, input_shape, num_classes):
+    inputs = keras.Input(shape=input_shape)
+    x = keras.layers.Flatten()(inputs)
+    x = keras.layers.Dense(16, activation="relu", name="hidden",
+                           bias_initializer=keras.initializers.Constant(-50.0))(x)
+    outputs = keras.layers.Dense(num_classes, activation="softmax")(x)
+    model = keras.Model(inputs, outputs)
+    model.compile(optimizer=keras.optimizers.Adam(hp["learning_rate"]), loss="sparse_categorical_crossentropy",
+                  metrics=["accuracy"])
+    return model
+
+
+space = SearchSpace(name="dead", data="tiny.npz", model=build, stages=[Stage("learning_rate", [1e-3])],
+                    epochs=3, batch_size=32)
+"""
+
+
+def test_every_keras_tuner_trial_is_probed_and_its_cause_flags_reach_the_leaderboard(write_space, tiny_npz):
+    import json
+
+    import pandas as pd
+
+    from gridsearch.cli import main
+
+    space = write_space(DEAD_RELU_SPACE)
+    results = space.parent / "results"
+    assert main(["run", str(space), "--results-dir", str(results), "--quiet", "--no-prune"]) == 0
+    board = pd.read_csv(results / "dead" / "leaderboard.csv")
+    assert "dead_units" in board.loc[0, "flags"], board.loc[0].to_dict()
+    [path] = (results / "dead" / "trials").glob("*.json")  # named by config id
+    record = json.loads(path.read_text())
+    assert record["probes"]["epochs"][-1]["dead"] == {"hidden": 1.0}
+    [cause] = [c for c in record["diagnosis"]["causes"] if c["label"] == "dead_units"]
+    assert "'hidden' (relu): 100% of 16 units never active" in cause["evidence"]

@@ -10,6 +10,8 @@ BTTackler, UMLAUT) with their false alarms on healthy runs designed out:
   the share of the chance-to-perfect range reached ("fit") stand in for it.
 
 When several labels hold, the first in PRIORITY is the primary one and the others are flags.
+Given probes.py's stats of a fixed probe batch, `find_causes` adds cause flags (vanishing or exploding
+gradients, dead or saturated units) with their own evidence and advice; they are never primary.
 `find_nan`, `find_diverging` and `find_stuck_at_chance` are also what pruning.py stops on,
 so a pruned trial is stopped by exactly the rule that labels it afterwards.
 """

@@ -11,7 +11,7 @@ from .trial import TrialResult, TrialStatus
 
 LEADING = ["rank", "stage", "stage_name", "trial_id"]
 METRICS = ["val_loss", "val_accuracy", "loss", "accuracy"]
-TRAILING = ["epochs_run", "best_epoch", "duration_s", "status", "diagnosis", "advice", "reused_from", "error"]
+TRAILING = ["epochs_run", "best_epoch", "duration_s", "status", "diagnosis", "flags", "advice", "reused_from", "error"]
 
 
 def rank_key(result: TrialResult, objective: str, direction: str) -> tuple[int, float]:
@@ -36,7 +36,7 @@ def build_leaderboard(rows: list[TrialResult], hyperparameters: list[str], objec
         record.update(r.extra)
         record.update({"epochs_run": r.epochs_run, "best_epoch": r.best_epoch, "duration_s": r.duration_s,
                        "status": r.status.value, "diagnosis": r.diagnosis.get("label", ""),
-                       "advice": r.diagnosis.get("advice", ""), "reused_from": r.reused_from,
+                       "flags": ", ".join(r.diagnosis.get("flags", [])), "advice": r.diagnosis.get("advice", ""), "reused_from": r.reused_from,
                        "error": r.error.splitlines()[0] if r.error else ""})
         records.append(record)
     columns = list(dict.fromkeys(LEADING + hyperparameters + [objective] + METRICS))
