@@ -48,6 +48,7 @@ def main() -> int:
     run_trial("warmup", 1, "overhead", "c", {**config, "epochs": 1}, ctx)  # TensorFlow's one-time start-up costs
     inside: list[float] = []
     for pair in range(args.pairs):
+        histories = {}
         for probe in (False, True):
             ctx = TrainingContext(dataset, resolve_builder(space.model), space.seed, space.objective,
                                   space.objective_direction, prune=False, probe=probe)
@@ -55,8 +56,10 @@ def main() -> int:
             result = run_trial("t", 1, "overhead", "c", config, ctx)
             times[probe].append(time.perf_counter() - start)
             assert bool(result.probes) == probe and "error" not in result.probes, result.probes
+            histories[probe] = result.history
             if probe:
                 inside.append(result.probes["seconds"] / times[True][-1])
+        assert histories[True] == histories[False], "the probe changed training"
         print(f"pair {pair + 1}: without {times[False][-1]:.2f}s, with {times[True][-1]:.2f}s "
               f"({times[True][-1] / times[False][-1] - 1:+.1%}; {inside[-1]:.1%} of it inside the probe); val_accuracy {result.objective('val_accuracy'):.4f}")
     overhead = float(np.median(times[True]) / np.median(times[False]) - 1)

@@ -112,7 +112,8 @@ def test_a_healthy_digits_cnn_gets_no_cause_flag_and_trains_as_without_the_probe
     stats = probed.probes
     assert len(stats["epochs"]) == 6 and "error" not in stats
     assert [u["activation"] for u in stats["units"]] == ["relu", "relu", "relu"]  # from the configs
-    assert 0.5 < stats["initial_loss_ratio"] < 2  # an untrained softmax starts near ln C
+    assert 0.5 < stats["initial_loss_ratio"] < 2  # an untrained softmax starts near ln C ...
+    assert stats["first_epoch_loss_ratio"] < stats["initial_loss_ratio"]  # ... and one epoch of learning lowers it
     assert all(0 < ratio < 1 for ratio in stats["epochs"][-1]["update_ratio"].values())
 
 

@@ -463,45 +463,33 @@ def _exploding_gradients(probes: Mapping[str, Any]) -> Diagnosis | None:
     return None
 
 
-def _unit_layers(probes: Mapping[str, Any], stat: str, limit: float) -> tuple[int, list[tuple[str, float]]] | None:
-    """(epoch, [(layer, share)]) of the layers over `limit` at the last probed epoch, worst first."""
+def _unit_cause(probes: Mapping[str, Any], stat: str, label: Label, limit: float, what: str,
+                advice: str) -> Diagnosis | None:
+    """The layers whose share of `stat` units ('dead', 'saturated') is over `limit` at the last probed epoch."""
     rows = _per_epoch(probes, stat)
     if not rows:
         return None
     epoch, shares = rows[-1]
     over = sorted(((name, share) for name, share in shares.items() if share > limit), key=lambda t: -t[1])
-    return (epoch, over) if over else None
-
-
-def _unit_evidence(probes: Mapping[str, Any], epoch: int, over: list[tuple[str, float]], what: str) -> str:
-    sizes = {unit["layer"]: unit for unit in probes.get("units", [])}
-    layers = ", ".join(f"{name!r} ({sizes.get(name, {}).get('activation', '?')}): {share:.0%} of "
-                       f"{sizes.get(name, {}).get('size', '?')} units {what}" for name, share in over)
-    return f"{layers} on the {probes.get('samples', '?')} probe samples at epoch {epoch}"
+    if not over:
+        return None
+    units = {unit["layer"]: unit for unit in probes.get("units", [])}
+    layers = ", ".join(f"{name!r} ({units.get(name, {}).get('activation', '?')}): {share:.0%} of "
+                       f"{units.get(name, {}).get('size', '?')} units {what} (limit {limit:.0%})" for name, share in over)
+    return Diagnosis(label, advice, f"{layers} on the {probes.get('samples', '?')} probe samples at epoch {epoch}",
+                     _confidence((over[0][1] - limit) / (1 - limit)))
 
 
 def _dead_units(probes: Mapping[str, Any]) -> Diagnosis | None:
     """ReLU units that output 0 for every probe sample at the end: they no longer learn."""
-    found = _unit_layers(probes, "dead", DEAD_SHARE)
-    if found is None:
-        return None
-    epoch, over = found
-    return Diagnosis(Label.DEAD_UNITS, "lower the learning rate, use LeakyReLU or he_normal initialization, add "
-                     "batch normalization, and check the bias initializers",
-                     _unit_evidence(probes, epoch, over, f"never active (limit {DEAD_SHARE:.0%})"),
-                     _confidence((over[0][1] - DEAD_SHARE) / (1 - DEAD_SHARE)))
+    return _unit_cause(probes, "dead", Label.DEAD_UNITS, DEAD_SHARE, "never active", "lower the learning rate, use "
+                       "LeakyReLU or he_normal initialization, add batch normalization, and check the bias initializers")
 
 
 def _saturated_units(probes: Mapping[str, Any]) -> Diagnosis | None:
     """Sigmoid/tanh units stuck at an asymptote for nearly every probe sample: their gradient is ~0."""
-    found = _unit_layers(probes, "saturated", SATURATED_SHARE)
-    if found is None:
-        return None
-    epoch, over = found
-    return Diagnosis(Label.SATURATED_UNITS, "scale the inputs to [0, 1] or standardize them, add batch normalization "
-                     "before the sigmoid/tanh, or use ReLU",
-                     _unit_evidence(probes, epoch, over, f"saturated (limit {SATURATED_SHARE:.0%})"),
-                     _confidence((over[0][1] - SATURATED_SHARE) / (1 - SATURATED_SHARE)))
+    return _unit_cause(probes, "saturated", Label.SATURATED_UNITS, SATURATED_SHARE, "saturated", "scale the inputs to "
+                       "[0, 1] or standardize them, add batch normalization before the sigmoid/tanh, or use ReLU")
 
 
 _CAUSE_RULES: tuple[Callable[[Mapping[str, Any]], Diagnosis | None], ...] = (
