@@ -60,6 +60,8 @@ CASES = [  # (id, model factory, num_classes, one-hot labels, rule, severity, me
     ("elu before softmax", lambda: dense(keras.layers.Dense(3, activation="elu", name="logits"),
                                          keras.layers.Softmax(name="out")), 3, False,
      "activation_before_output", WARNING, r"'logits' applies elu .* usually linear"),
+    ("softmax, then Dropout", lambda: dense(softmax(), keras.layers.Dropout(0.1)), 3, False, "loss_output", OK,
+     r"softmax output with sparse_categorical_crossentropy"),
     ("linear logits into a Softmax layer", lambda: dense(keras.layers.Dense(3, name="logits"),
                                                          keras.layers.Softmax(name="out")), 3, False,
      "activation_before_output", OK, r"linear logits from 'logits'"),

@@ -85,20 +85,17 @@ class _Head:
     """The output end of a model: the layer applying the output activation, and what feeds it."""
 
     width: int
-    output: keras.layers.Layer  # the last layer
+    output: keras.layers.Layer  # the last layer that weighs or activates
     activation: str  # the output activation
     before: keras.layers.Layer | None  # the layer whose output the activation layer receives, if it is a layer of its own
 
 
 def _head(model: keras.Model) -> _Head:
-    layers = flat_layers(model)
+    # Dropout, Flatten, Reshape, noise ... neither weigh nor activate: look through them
+    layers = [layer for layer in flat_layers(model) if layer.weights or activation_of(layer) != "linear"]
+    layers = layers or flat_layers(model)[-1:]
     final = layers[-1]
-    before = None
-    if not final.weights:  # an Activation/Softmax layer of its own: look through Dropout, Flatten, noise ...
-        for layer in reversed(layers[:-1]):
-            if layer.weights or activation_of(layer) != "linear":
-                before = layer
-                break
+    before = layers[-2] if not final.weights and len(layers) > 1 else None  # an Activation/Softmax layer of its own
     return _Head(int(model.output_shape[-1]), final, activation_of(final), before)
 
 
@@ -106,8 +103,8 @@ def lint_model(model: keras.Model, num_classes: int, *, one_hot_labels: bool = F
     """Every lint rule on a built, compiled model, before any training; `one_hot_labels` says what y will be
     (gridsearch itself always passes integer labels 0..C-1)."""
     if model.loss is None:
-        return [Finding("compiled", ERROR, "the model is not compiled: the builder must return "
-                        "model.compile(optimizer=..., loss=..., metrics=['accuracy'])-ed model")]
+        return [Finding("compiled", ERROR, "the model is not compiled: the builder must call "
+                        "model.compile(optimizer=..., loss=..., metrics=['accuracy']) before returning it")]
     head = _head(model)
     return [_output_units(head, num_classes), _output_activation(head, model), _activation_before_output(head),
             _loss_output(head, model), _loss_labels(head, model, num_classes, one_hot_labels)]
