@@ -92,6 +92,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
           f"diagnosis: {winner.diagnosis.get('label', '?')}")
     print(f"  retrained on train+validation, test accuracy={summary.test_scores.get('test_accuracy', float('nan')):.4f}"
           f" test loss={summary.test_scores.get('test_loss', float('nan')):.4f}")
+    for note in summary.notes:
+        print(f"note: {note}")
     doctor = f", {summary.folder}/doctor.json" if summary.doctor else ""
     print(f"results: {summary.folder}/leaderboard.csv, {summary.folder}/best_config.json{doctor}")
     print(f"see it: python -m gridsearch report {summary.folder}; tensorboard --logdir {summary.folder}/tensorboard")

@@ -10,6 +10,8 @@ BTTackler, UMLAUT) with their false alarms on healthy runs designed out:
   the share of the chance-to-perfect range reached ("fit") stand in for it.
 
 When several labels hold, the first in PRIORITY is the primary one and the others are flags.
+Given probes.py's stats of a fixed probe batch, `find_causes` adds cause flags (vanishing or exploding
+gradients, dead or saturated units) with their own evidence and advice; they are never primary.
 `find_nan`, `find_diverging` and `find_stuck_at_chance` are also what pruning.py stops on,
 so a pruned trial is stopped by exactly the rule that labels it afterwards.
 """
@@ -49,6 +51,12 @@ OVERFIT_ACC_GAP = 0.1  # AUTOTRAINER's overfit feature: train accuracy - val acc
 # val 0.43 with a noisy, slowly falling val loss; no falling val loss makes a gap this large healthy
 OVERFIT_SEVERE_GAP = 0.3
 CONVERGED_FIT = 0.9  # judgment: 90% of the chance-to-perfect accuracy range is fitted (AUTOTRAINER: Theta 0.6-0.7)
+# Cause flags, read from probes.py's per-epoch stats of one fixed probe batch (never gated on accuracy):
+VANISH_RATIO = 1e-3  # AUTOTRAINER beta_1: ||grad of the first kernel|| / ||grad of the last kernel|| < 1e-3 ...
+VANISH_FIRST_NORM = 1e-4  # ... and AUTOTRAINER beta_2: ||grad of the first kernel|| < 1e-4, both at once
+EXPLODE_MEAN_ABS = 1e4  # BTTackler EG's 1e4 on mean |grad|, per layer as TheDeepChecker (1e6); healthy: ~1e-2
+DEAD_SHARE = 0.5  # TheDeepChecker: > 50% of a layer's units dead (DeepDiagnosis and AUTOTRAINER: 70%)
+SATURATED_SHARE = 0.5  # DeepDiagnosis: > 50% of a sigmoid/tanh layer's inputs at |x| >= 5
 
 
 class Label(str, enum.Enum):
@@ -63,6 +71,11 @@ class Label(str, enum.Enum):
     DATA_SUSPECT = "data_suspect"
     BAD_INITIAL_LOSS = "bad_initial_loss"
     UNKNOWN = "unknown"  # too few epochs or no history
+    # Causes, from the probe batch: flags under the primary label, never primary themselves
+    VANISHING_GRADIENTS = "vanishing_gradients"
+    EXPLODING_GRADIENTS = "exploding_gradients"
+    DEAD_UNITS = "dead_units"
+    SATURATED_UNITS = "saturated_units"
 
     def __str__(self) -> str:
         return self.value
@@ -80,11 +93,16 @@ class Diagnosis:
     advice: str  # one line, concrete
     evidence: str  # the numbers that decided it
     confidence: float  # 0..1
-    flags: tuple[Label, ...] = ()  # secondary labels that also hold
+    flags: tuple[Label, ...] = ()  # secondary labels that also hold, causes included
+    causes: tuple[Diagnosis, ...] = ()  # the cause flags' own advice and evidence (layer, numbers)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"label": self.label.value, "advice": self.advice, "evidence": self.evidence,
+        data = {"label": self.label.value, "advice": self.advice, "evidence": self.evidence,
                 "confidence": self.confidence, "flags": [flag.value for flag in self.flags]}
+        if self.causes:
+            data["causes"] = [{"label": c.label.value, "advice": c.advice, "evidence": c.evidence,
+                               "confidence": c.confidence} for c in self.causes]
+        return data
 
 
 _ALIASES = {"acc": "accuracy", "binary_accuracy": "accuracy", "categorical_accuracy": "accuracy",
@@ -404,13 +422,110 @@ _CURVE_RULES: tuple[Callable[[Curves], Diagnosis | None], ...] = (
     find_diverging, find_stuck_at_chance, _bad_initial_loss, _data_suspect, _oscillating, _overfitting, _underfitting)
 
 
+def _per_epoch(probes: Mapping[str, Any], stat: str) -> list[tuple[int, dict[str, float]]]:
+    """(epoch, {layer: value}) for one probe statistic, in epoch order."""
+    return [(row["epoch"], row[stat]) for row in probes.get("epochs", []) if row.get(stat)]
+
+
+def _vanishing_gradients(probes: Mapping[str, Any]) -> Diagnosis | None:
+    """The first kernel's gradient is tiny, absolutely and relative to the last one's (AUTOTRAINER's rule).
+
+    Judged over the first half of the epochs only (BTTackler): once a model has fitted its data, every
+    gradient is small, rightly.
+    """
+    rows = _per_epoch(probes, "grad_norm")
+    kernels = probes.get("kernels", [])
+    if not rows or len(kernels) < 2:
+        return None
+    first, last = kernels[0], kernels[-1]
+    early = rows[:max(1, (len(rows) + 1) // 2)]
+    first_norm = float(np.median([norms[first] for _, norms in early]))
+    ratio = float(np.median([norms[first] / norms[last] if norms[last] else math.inf for _, norms in early]))
+    if not (ratio < VANISH_RATIO and first_norm < VANISH_FIRST_NORM):
+        return None
+    return Diagnosis(Label.VANISHING_GRADIENTS, f"the gradient hardly reaches {first!r}: use ReLU with he_normal "
+                     "instead of sigmoid/tanh in the hidden layers, add batch normalization, or use fewer layers",
+                     f"median over epochs 1-{early[-1][0]}: gradient norm of {first!r} {first_norm:.2g} (limit "
+                     f"{VANISH_FIRST_NORM:g}), {ratio:.2g}x that of {last!r} (limit {VANISH_RATIO:g})",
+                     _confidence(math.log10(VANISH_RATIO / max(ratio, 1e-300)) / 3))
+
+
+def _exploding_gradients(probes: Mapping[str, Any]) -> Diagnosis | None:
+    """A non-finite gradient, or a layer's mean |gradient| above EXPLODE_MEAN_ABS.
+
+    Per layer, not BTTackler's median over layers: with huge weights the activations grow layer by
+    layer, and so does the gradient of the kernels they feed; the last kernel's can be 1e5 while the
+    median is 1e2 (measured, 3 ReLU layers of stddev 30).
+    """
+    for epoch, means in _per_epoch(probes, "grad_mean_abs"):
+        worst = max(means, key=lambda name: means[name] if math.isfinite(means[name]) else math.inf)
+        value = means[worst]
+        if math.isfinite(value) and value <= EXPLODE_MEAN_ABS:
+            continue
+        return Diagnosis(Label.EXPLODING_GRADIENTS, "lower the learning rate, add gradient clipping (clipnorm=1.0) "
+                         "and batch normalization; keep the default initializers and scale the inputs",
+                         f"at epoch {epoch}: mean |gradient| of {worst!r} {value:.3g} (limit {EXPLODE_MEAN_ABS:g})",
+                         _confidence(math.log10(value / EXPLODE_MEAN_ABS) / 3 if math.isfinite(value) else 1.0))
+    return None
+
+
+def _unit_cause(probes: Mapping[str, Any], stat: str, label: Label, limit: float, what: str,
+                advice: str) -> Diagnosis | None:
+    """The layers whose share of `stat` units ('dead', 'saturated') is over `limit` at the last probed epoch."""
+    rows = _per_epoch(probes, stat)
+    if not rows:
+        return None
+    epoch, shares = rows[-1]
+    over = sorted(((name, share) for name, share in shares.items() if share > limit), key=lambda t: -t[1])
+    if not over:
+        return None
+    units = {unit["layer"]: unit for unit in probes.get("units", [])}
+    layers = ", ".join(f"{name!r} ({units.get(name, {}).get('activation', '?')}): {share:.0%} of "
+                       f"{units.get(name, {}).get('size', '?')} units {what} (limit {limit:.0%})" for name, share in over)
+    return Diagnosis(label, advice, f"{layers} on the {probes.get('samples', '?')} probe samples at epoch {epoch}",
+                     _confidence((over[0][1] - limit) / (1 - limit)))
+
+
+def _dead_units(probes: Mapping[str, Any]) -> Diagnosis | None:
+    """ReLU units that output 0 for every probe sample at the end: they no longer learn."""
+    return _unit_cause(probes, "dead", Label.DEAD_UNITS, DEAD_SHARE, "never active", "lower the learning rate, use "
+                       "LeakyReLU or he_normal initialization, add batch normalization, and check the bias initializers")
+
+
+def _saturated_units(probes: Mapping[str, Any]) -> Diagnosis | None:
+    """Sigmoid/tanh units stuck at an asymptote for nearly every probe sample: their gradient is ~0."""
+    return _unit_cause(probes, "saturated", Label.SATURATED_UNITS, SATURATED_SHARE, "saturated", "scale the inputs to "
+                       "[0, 1] or standardize them, add batch normalization before the sigmoid/tanh, or use ReLU")
+
+
+_CAUSE_RULES: tuple[Callable[[Mapping[str, Any]], Diagnosis | None], ...] = (
+    _exploding_gradients, _vanishing_gradients, _dead_units, _saturated_units)
+
+
+def find_causes(probes: Mapping[str, Any] | None) -> tuple[Diagnosis, ...]:
+    """The cause flags the probe stats support (see probes.py), with their evidence."""
+    if not probes:
+        return ()
+    return tuple(hit for hit in (rule(probes) for rule in _CAUSE_RULES) if hit is not None)
+
+
 def diagnose(history: Mapping[str, Sequence[float]], num_classes: int, *, initial_loss: float | None = None,
-             majority_rate: float | None = None) -> Diagnosis:
+             majority_rate: float | None = None, probes: Mapping[str, Any] | None = None) -> Diagnosis:
     """Label a trial from its per-epoch history ("loss" required; val_loss, accuracy, val_accuracy optional).
 
     `initial_loss` is the untrained model's loss (else the first epoch's is used); `majority_rate`
-    the majority-class share, which raises chance accuracy above 1/C on imbalanced data.
+    the majority-class share, which raises chance accuracy above 1/C on imbalanced data; `probes`
+    the stats of probes.ProbeCallback, whose cause flags join the flags.
     """
+    primary = _diagnose_curves(history, num_classes, initial_loss=initial_loss, majority_rate=majority_rate)
+    causes = find_causes(probes)
+    if not causes:
+        return primary
+    return dataclasses.replace(primary, flags=primary.flags + tuple(c.label for c in causes), causes=causes)
+
+
+def _diagnose_curves(history: Mapping[str, Sequence[float]], num_classes: int, *, initial_loss: float | None,
+                     majority_rate: float | None) -> Diagnosis:
     curves = Curves.from_history(history, num_classes, initial_loss=initial_loss, majority_rate=majority_rate)
     bad = curves.first_non_finite()
     finite = curves if bad is None else curves.head(bad)

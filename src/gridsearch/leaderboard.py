@@ -11,8 +11,8 @@ from .trial import TrialResult, TrialStatus
 
 LEADING = ["rank", "stage", "stage_name", "trial_id"]
 METRICS = ["val_loss", "val_accuracy", "loss", "accuracy"]
-TRAILING = ["epochs_run", "best_epoch", "duration_s", "status", "diagnosis", "advice", "reused_from", "error",
-            "config_id"]  # the record in trials/<config_id>.json
+TRAILING = ["epochs_run", "best_epoch", "duration_s", "status", "diagnosis", "flags", "advice", "reused_from",
+            "error", "config_id"]  # the record is trials/<config_id>.json
 
 
 def rank_key(result: TrialResult, objective: str, direction: str) -> tuple[int, float]:
@@ -37,8 +37,9 @@ def build_leaderboard(rows: list[TrialResult], hyperparameters: list[str], objec
         record.update(r.extra)
         record.update({"epochs_run": r.epochs_run, "best_epoch": r.best_epoch, "duration_s": r.duration_s,
                        "status": r.status.value, "diagnosis": r.diagnosis.get("label", ""),
-                       "advice": r.diagnosis.get("advice", ""), "reused_from": r.reused_from,
-                       "error": r.error.splitlines()[0] if r.error else "", "config_id": r.config_id})
+                       "flags": ", ".join(r.diagnosis.get("flags", [])), "advice": r.diagnosis.get("advice", ""),
+                       "reused_from": r.reused_from, "error": r.error.splitlines()[0] if r.error else "",
+                       "config_id": r.config_id})
         records.append(record)
     columns = list(dict.fromkeys(LEADING + hyperparameters + [objective] + METRICS))
     frame = pd.DataFrame.from_records(records)

@@ -1,8 +1,8 @@
 """Checks before the search: catch what makes every trial of a grid pointless, before it costs a grid.
 
 These are TheDeepChecker's and UMLAUT's pre-training checks (data range, NaN, label balance,
-initial loss vs ln C, overfitting a small batch, output activation read from the layer
-config rather than the layer name) plus the ones the research notes list as missing:
+initial loss vs ln C, overfitting a small batch; the model's output layer and loss are lint.py's)
+plus the ones the research notes list as missing:
 constant features, train/validation duplicates and labels stored sorted by class.
 Every check returns a Finding, "ok" ones included, so a report can show what was checked.
 """
@@ -10,15 +10,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 import keras
 import numpy as np
 
 from .diagnosis import BAD_INITIAL_LOSS_RATIO, chance_ceiling, is_bad_initial_loss
-
-ERROR, WARNING, OK = "error", "warning", "ok"
+from .lint import ERROR, OK, WARNING, Finding, from_logits, lint_model
 
 INPUT_SCALE_LIMIT = 10.0  # UMLAUT flags |x| > 1; standardized features reach +-5, so warn beyond 10 (0-16, 0-255)
 MIN_CLASS_SAMPLES = 3  # a stratified train/validation/test split needs one sample of each class in each part
@@ -29,13 +27,6 @@ GROUPED_RUNS_PER_CLASS = 2  # judgment: <= 2 contiguous blocks per class is sort
 DUPLICATE_SHARE = 0.01  # judgment: a few coincidental duplicates are normal for small images; 1% inflates val acc
 OVERFIT_BATCH = 16  # TheDeepChecker overfits one batch of 16
 OVERFIT_MIN_ACCURACY = 0.95  # TheDeepChecker: error <= 5% on the batch it overfits
-
-
-@dataclass(frozen=True)
-class Finding:
-    check: str  # e.g. "inputs_not_scaled"
-    severity: str  # ERROR (the search is pointless: stop) | WARNING | OK
-    message: str  # what was seen, with numbers, and what to do
 
 
 def _flat(x: np.ndarray) -> np.ndarray:
@@ -192,43 +183,11 @@ def _label_order(raw_y: np.ndarray) -> Finding:
     return Finding("labels_sorted", OK, f"{seen}: shuffled")
 
 
-def _from_logits(model: keras.Model) -> bool:
-    """Whether the compiled loss takes logits (a loss given as a string never does)."""
-    config = getattr(model.loss, "get_config", dict)()
-    return bool(config.get("from_logits", False))
-
-
-def _activation(layer: keras.layers.Layer) -> str:
-    """The layer's activation read from its config (UMLAUT read the layer name, and missed Dense(activation=...))."""
-    if isinstance(layer, keras.layers.Softmax):
-        return "softmax"
-    activation = layer.get_config().get("activation", "linear")
-    return activation if isinstance(activation, str) else "custom"  # a user function serializes to a dict
-
-
 def check_model(model: keras.Model, x_batch: Any, y_batch: Any, num_classes: int) -> list[Finding]:
-    """The untrained model: its output layer fits the task, and its loss on a batch is near ln C."""
-    return [_output_layer(model, num_classes), _initial_loss(model, x_batch, y_batch, num_classes)]
-
-
-def _output_layer(model: keras.Model, num_classes: int) -> Finding:
-    width = model.output_shape[-1]
-    allowed = (1, 2) if num_classes == 2 else (num_classes,)
-    if width not in allowed:
-        return Finding("output_layer", ERROR, f"the model outputs {width} values per sample for {num_classes} classes: "
-                       f"the last layer needs {' or '.join(map(str, allowed))} units")
-    final, expected = model.layers[-1], "sigmoid" if width == 1 else "softmax"
-    activation = _activation(final)
-    if activation == "linear" and _from_logits(model):
-        return Finding("output_layer", OK, f"{width} linear outputs with a from_logits=True loss")
-    if activation != expected:  # a custom function may be a softmax in disguise: only a warning
-        return Finding("output_layer", WARNING if activation == "custom" else ERROR, f"the output activation is "
-                       f"{activation}, not {expected}: use {expected} (or a linear output with from_logits=True)")
-    before = model.layers[-2] if len(model.layers) > 1 and not final.weights else None
-    if before is not None and _activation(before) == "relu":
-        return Finding("output_layer", WARNING, f"a ReLU comes right before the {expected}: its inputs cannot be "
-                       "negative, which slows or blocks learning; drop that ReLU")
-    return Finding("output_layer", OK, f"{width} {expected} output(s) for {num_classes} classes")
+    """The untrained model: lint.py's rules on its output layer and loss, and its loss on a batch near ln C."""
+    y_batch = np.asarray(y_batch)
+    one_hot = y_batch.ndim == 2 and y_batch.shape[1] > 1
+    return [*lint_model(model, num_classes, one_hot_labels=one_hot), _initial_loss(model, x_batch, y_batch, num_classes)]
 
 
 def _initial_loss(model: keras.Model, x_batch: Any, y_batch: Any, num_classes: int) -> Finding:
@@ -263,7 +222,7 @@ def check_can_overfit(build: Callable[[], keras.Model], x: Any, y: Any, *, sampl
     model.fit(x[repeated], y[repeated], epochs=1, batch_size=OVERFIT_BATCH, shuffle=True, verbose=0)
     outputs = keras.ops.convert_to_numpy(model(x[pick], training=False))  # eager: 64 samples need no predict()
     if outputs.shape[-1] == 1:  # one sigmoid unit, or one logit
-        predicted = (outputs[:, 0] > (0.0 if _from_logits(model) else 0.5)).astype(int)
+        predicted = (outputs[:, 0] > (0.0 if from_logits(model) else 0.5)).astype(int)
     else:
         predicted = outputs.argmax(axis=1)
     accuracy = float(np.mean(predicted == ids))

@@ -321,6 +321,9 @@ def _trials(data: ReportData) -> str:
                 parts.append(f'<p class="evidence">Evidence: {_esc(diagnosis["evidence"])}</p>')
             if diagnosis.get("flags"):
                 parts.append(f'<p class="evidence">Also: {_esc(", ".join(map(str, diagnosis["flags"])))}</p>')
+            for cause in diagnosis.get("causes") or []:  # probe-batch causes: their own evidence and advice
+                parts.append(f'<p class="evidence">Cause {_esc(cause.get("label"))}: {_esc(cause.get("evidence"))}; '
+                             f'{_esc(cause.get("advice"))}</p>')
             error = record.error if record else row.get("error")
             if isinstance(error, str) and error:
                 parts.append(f"<pre>{_esc(error)}</pre>")

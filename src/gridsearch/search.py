@@ -14,7 +14,7 @@ import os
 import platform
 import time
 from contextlib import contextmanager
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
@@ -25,11 +25,12 @@ from .backends import Candidate, get_backend
 from .data import Dataset, load_dataset, trial_inputs
 from .errors import SearchFailed, SpaceError
 from .leaderboard import build_leaderboard, rank_key
+from .lint import ERROR, OK, Finding, lint_model
 from .models import resolve_builder
 from .plan import Plan, PlannedStage, base_config, plan_name, search_plan, tuned_names
 from .space_file import LoadedSpace
 from .store import KILL_ENV, ResultsStore, atomic_save_model, atomic_write_json, atomic_write_text, fault_point
-from .training import TrainingContext, retrain_and_test
+from .training import TrainingContext, build_model, retrain_and_test
 from .trial import TrialResult, TrialStatus, config_id
 
 DOCTOR_REPORT = "doctor.json"  # the doctor's before/after, beside best_config.json
@@ -156,16 +157,20 @@ def run_search(loaded: LoadedSpace, options: RunOptions, reporter: Reporter) -> 
         dataset = load_dataset(space.data, seed=space.seed, validation_split=space.validation_split,
                                test_split=space.test_split, folder=loaded.folder, options=space.data_options,
                                where=str(loaded.path))
-        store.write_manifest({"space_file": str(loaded.path), "space_sha256": loaded.sha256, "name": space.name,
-                              "backend": backend_name, "started": _now(), "space": space_summary(space)})
         ctx = TrainingContext(dataset, resolve_builder(space.model), space.seed, space.objective,
                               space.objective_direction, prune=options.prune,
                               extra_callbacks=_fault_callbacks() + list(getattr(reporter, "keras_callbacks", list)()),
                               cv_folds=space.cv_folds, n_jobs=options.jobs or space.n_jobs, where=str(loaded.path))
+        findings = lint_defaults(loaded, ctx)
+        store.write_manifest({"space_file": str(loaded.path), "space_sha256": loaded.sha256, "name": space.name,
+                              "backend": backend_name, "started": _now(), "space": space_summary(space),
+                              "lint": [asdict(finding) for finding in findings]})
         plan = search_plan(space, options.full_grid)
         reporter = with_artifacts(store.folder, space, plan.stages(), reporter)  # plots and TensorBoard logs
         with long_lived_objects_frozen():
-            return _run_plan(loaded, options, store, backend, backend_name, ctx, reporter, plan)
+            summary = _run_plan(loaded, options, store, backend, backend_name, ctx, reporter, plan)
+        summary.notes.extend(f"model lint, {f.check}: {f.message}" for f in findings if f.severity != OK)
+        return summary
     finally:
         store.release_lock()
         for folder in created:  # a run refused before writing anything leaves no empty folders behind
@@ -173,6 +178,25 @@ def run_search(loaded: LoadedSpace, options: RunOptions, reporter: Reporter) -> 
                 folder.rmdir()
             except OSError:
                 break
+
+
+def lint_defaults(loaded: LoadedSpace, ctx: TrainingContext) -> list[Finding]:
+    """lint.py's rules on the model the space's defaults build, before anything is written or trained.
+
+    An error is a SpaceError (exit 2) naming the layer and the fix; warnings come back. A builder that
+    raises here is left to the trials, which record its error one by one, as without the lint.
+    """
+    config = base_config(loaded.space)
+    try:
+        model = build_model(config, ctx, trial_inputs(ctx.dataset, config)[0].shape[1:])
+    except Exception:
+        return []
+    findings = lint_model(model, ctx.dataset.num_classes)
+    errors = [finding for finding in findings if finding.severity == ERROR]
+    if errors:
+        raise SpaceError(f"the model of {loaded.path} (field 'model', built with the defaults) cannot learn this "
+                         f"task; nothing was trained:\n" + "\n".join(f"  [{f.check}] {f.message}" for f in errors))
+    return findings
 
 
 def _run_plan(loaded: LoadedSpace, options: RunOptions, store: ResultsStore, backend, backend_name: str,

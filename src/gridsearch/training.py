@@ -18,6 +18,7 @@ from sklearn.utils.class_weight import compute_class_weight
 from .data import Dataset, trial_inputs
 from .diagnosis import Label, diagnose
 from .models import Builder
+from .probes import ProbeCallback
 from .pruning import HopelessTrialStopper
 from .trial import TrialResult, TrialStatus, best_epoch_index
 
@@ -38,10 +39,13 @@ class TrainingContext:
     cv_folds: int = 3  # cross-validating backends: folds of train+validation
     n_jobs: int = 1  # backends that can: fits run in parallel over this many processes
     where: str = "the space"  # the space file, for messages of checks a backend makes before training
+    probe: bool = True  # measure gradients and unit activity on a probe batch every epoch (probes.py)
 
 
-def trial_callbacks(config: dict[str, Any], ctx: TrainingContext, *, validation: bool = True) -> list[Any]:
-    """Schedules, early stopping and pruning, as Keras callbacks built from the config."""
+def trial_callbacks(config: dict[str, Any], ctx: TrainingContext, *, validation: bool = True,
+                    probe_data: tuple[np.ndarray, np.ndarray] | None = None) -> list[Any]:
+    """Schedules, early stopping and pruning, as Keras callbacks built from the config; with `probe_data`
+    (the trial's training inputs and labels) also the probe batch's per-epoch measurements."""
     monitor = ctx.objective if validation else ctx.objective.removeprefix("val_")
     callbacks: list[Any] = [keras.callbacks.TerminateOnNaN()]
     if config.get("lr_schedule") == "reduce_on_plateau":
@@ -56,6 +60,8 @@ def trial_callbacks(config: dict[str, Any], ctx: TrainingContext, *, validation:
             monitor=monitor, mode=ctx.direction, patience=config["early_stopping"], restore_best_weights=True))
     if ctx.prune and validation:
         callbacks.append(HopelessTrialStopper(ctx.dataset.num_classes, majority_rate=ctx.dataset.majority_rate))
+    if ctx.probe and probe_data is not None:
+        callbacks.append(ProbeCallback(*probe_data, ctx.dataset.num_classes, seed=ctx.seed))
     return callbacks + list(ctx.extra_callbacks)
 
 
@@ -81,11 +87,12 @@ def run_trial(trial_id: str, stage: int, stage_name: str, config_id: str, config
     try:
         x_train, x_val, _ = trial_inputs(ctx.dataset, config)
         model = build_model(config, ctx, x_train.shape[1:])
-        callbacks = trial_callbacks(config, ctx)
+        callbacks = trial_callbacks(config, ctx, probe_data=(x_train, ctx.dataset.y_train))
         fit = model.fit(x_train, ctx.dataset.y_train, validation_data=(x_val, ctx.dataset.y_val),
                         epochs=config["epochs"], batch_size=config["batch_size"], verbose=0,
                         callbacks=callbacks, class_weight=class_weights(config, ctx.dataset.y_train))
         result.history = {k: [float(v) for v in vals] for k, vals in fit.history.items()}
+        result.probes = next((c.stats() for c in callbacks if isinstance(c, ProbeCallback)), {})
         stopper = next((c for c in callbacks if isinstance(c, HopelessTrialStopper)), None)
         finish(result, ctx, pruned_by=stopper.pruned_reason if stopper else None)
     except Exception as exc:  # any error of the user's builder or of training is this trial's, not the run's
@@ -105,7 +112,8 @@ def finish(result: TrialResult, ctx: TrainingContext, pruned_by: Any = None) -> 
         result.best_epoch = best + 1
         result.metrics = {name: history[name][best] for name in METRIC_COLUMNS if name in history}
         result.metrics[ctx.objective] = history[ctx.objective][best]
-    diagnosis = diagnose(history, ctx.dataset.num_classes, majority_rate=ctx.dataset.majority_rate)
+    diagnosis = diagnose(history, ctx.dataset.num_classes, majority_rate=ctx.dataset.majority_rate,
+                         probes=result.probes)
     result.diagnosis = diagnosis.to_dict()
     losses = history.get("loss", []) + history.get("val_loss", [])
     if any(not math.isfinite(v) for v in losses) or diagnosis.label == Label.NAN:

@@ -46,6 +46,7 @@ class TrialResult:
     diagnosis: dict[str, Any] = field(default_factory=dict)
     reused_from: str = ""  # trial_id of the earlier trial that trained this very config
     extra: dict[str, Any] = field(default_factory=dict)  # backend-specific columns (e.g. fold statistics)
+    probes: dict[str, Any] = field(default_factory=dict)  # per-epoch probe-batch stats (probes.py); {} when not probed
 
     def objective(self, name: str) -> float:
         value = self.metrics.get(name, math.nan)
