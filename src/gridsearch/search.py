@@ -18,13 +18,14 @@ from typing import Any, Protocol
 
 from .artifacts import with_artifacts
 from .backends import Candidate, get_backend
-from .data import Dataset, load_dataset, trial_inputs
+from .data import Dataset, image_reading, load_dataset, trial_inputs, trial_normalizer
 from .errors import SearchFailed, SpaceError
 from .leaderboard import build_leaderboard, rank_key
 from .models import resolve_builder
 from .plan import PlannedStage, base_config, make_plan, tuned_names
 from .space_file import LoadedSpace
-from .store import KILL_ENV, ResultsStore, atomic_write_json, atomic_write_text, fault_point
+from .store import (KILL_ENV, MODEL_FILES, PREPARATION_FILE, ResultsStore, atomic_write_bytes, atomic_write_json,
+                    atomic_write_text, fault_point)
 from .training import TrainingContext, retrain_and_test
 from .trial import TrialResult, TrialStatus, config_id
 
@@ -66,6 +67,7 @@ class SearchSummary:
     resumed: int  # rows served by a record of an earlier, interrupted run
     duration_s: float
     notes: list[str] = field(default_factory=list)
+    ensemble: dict[str, Any] | None = None  # ensemble.json's content when the space asks for `ensemble=K`
 
 
 def results_folder(loaded: LoadedSpace, options: RunOptions) -> Path:
@@ -106,7 +108,8 @@ def space_summary(space) -> dict[str, Any]:
     summary = {"stages": [{"name": stage.label, "grid": stage.grid} for stage in space.stages],
                "defaults": dict(space.defaults), **named,
                **{key: getattr(space, key) for key in ("epochs", "batch_size", "seed", "objective", "plan",
-                                                       "validation_split", "test_split", "data_options")}}
+                                                       "validation_split", "test_split", "data_options",
+                                                       "ensemble")}}
     return json.loads(json.dumps(summary, default=str))  # as it reads back from run.json
 
 
@@ -148,15 +151,10 @@ def run_search(loaded: LoadedSpace, options: RunOptions, reporter: Reporter) -> 
         if options.overwrite:
             store.clear()
         store.check_writable()
-        dataset = load_dataset(space.data, seed=space.seed, validation_split=space.validation_split,
-                               test_split=space.test_split, folder=loaded.folder, options=space.data_options,
-                               where=str(loaded.path))
+        ctx = training_context(loaded, prune=options.prune, jobs=options.jobs,
+                               extra_callbacks=_fault_callbacks() + list(getattr(reporter, "keras_callbacks", list)()))
         store.write_manifest({"space_file": str(loaded.path), "space_sha256": loaded.sha256, "name": space.name,
                               "backend": backend_name, "started": _now(), "space": space_summary(space)})
-        ctx = TrainingContext(dataset, resolve_builder(space.model), space.seed, space.objective,
-                              space.objective_direction, prune=options.prune,
-                              extra_callbacks=_fault_callbacks() + list(getattr(reporter, "keras_callbacks", list)()),
-                              cv_folds=space.cv_folds, n_jobs=options.jobs or space.n_jobs, where=str(loaded.path))
         reporter = with_artifacts(store.folder, space, options.full_grid, reporter)  # plots and TensorBoard logs
         return _run_plan(loaded, options, store, backend, backend_name, ctx, reporter)
     finally:
@@ -166,6 +164,18 @@ def run_search(loaded: LoadedSpace, options: RunOptions, reporter: Reporter) -> 
                 folder.rmdir()
             except OSError:
                 break
+
+
+def training_context(loaded: LoadedSpace, *, prune: bool = True, jobs: int | None = None,
+                     extra_callbacks: list[Any] | None = None) -> TrainingContext:
+    """Read the space's data and split it once; with the builder and the seed, what every fit of a run shares."""
+    space = loaded.space
+    dataset = load_dataset(space.data, seed=space.seed, validation_split=space.validation_split,
+                           test_split=space.test_split, folder=loaded.folder, options=space.data_options,
+                           where=str(loaded.path))
+    return TrainingContext(dataset, resolve_builder(space.model), space.seed, space.objective,
+                           space.objective_direction, prune=prune, extra_callbacks=list(extra_callbacks or []),
+                           cv_folds=space.cv_folds, n_jobs=jobs or space.n_jobs, where=str(loaded.path))
 
 
 def _run_plan(loaded: LoadedSpace, options: RunOptions, store: ResultsStore, backend, backend_name: str,
@@ -225,11 +235,17 @@ def _run_plan(loaded: LoadedSpace, options: RunOptions, store: ResultsStore, bac
 
     ok = [r for r in rows if r.status is TrialStatus.OK]
     winner = min(ok, key=lambda r: rank_key(r, space.objective, space.objective_direction))
-    model, test_scores = retrain_and_test(winner.config, ctx, winner.best_epoch or winner.config["epochs"])
-    model.save(store.folder / "best_model.keras")
+    model, test_scores = retrain_and_test(winner.config, ctx, winner.retrain_epochs)
+    model.save(store.folder / MODEL_FILES[False, False])
+    atomic_write_bytes(store.folder / PREPARATION_FILE, trial_normalizer(ctx.dataset, winner.config).to_npz())
     _write_best_config(store, loaded, backend_name, options, winner, test_scores, ctx.dataset)
-    return SearchSummary(store.folder, rows, winner, test_scores, trained, reused, resumed,
-                         round(time.perf_counter() - started, 1))
+    summary = SearchSummary(store.folder, rows, winner, test_scores, trained, reused, resumed, 0.0)
+    if space.ensemble:
+        from .ensemble import build_ensemble
+
+        _, summary.ensemble = build_ensemble(store.folder, ctx, space.ensemble)
+    summary.duration_s = round(time.perf_counter() - started, 1)
+    return summary
 
 
 def release_traced_graphs() -> None:
@@ -279,11 +295,12 @@ def _write_best_config(store: ResultsStore, loaded: LoadedSpace, backend_name: s
     atomic_write_json(store.folder / "best_config.json", {
         "hyperparameters": winner.config,
         "metrics": {**winner.metrics, **test_scores, "best_epoch": winner.best_epoch,
-                    "retrained_epochs": winner.best_epoch or winner.config["epochs"]},
+                    "retrained_epochs": winner.retrain_epochs},
         "trial_id": winner.reused_from or winner.trial_id,
         "diagnosis": winner.diagnosis,
         "data": {"input_shape": list(trial_inputs(dataset, winner.config)[0].shape[1:]), "num_classes": dataset.num_classes,
-                 "classes": dataset.classes},
+                 "classes": dataset.classes, "image_shape": list(dataset.input_shape),  # before grayscale
+                 "images": image_reading(space.data, loaded.folder, space.data_options)},
         "provenance": {
             "space_file": str(loaded.path.resolve()), "space_sha256": loaded.sha256, "space_name": space.name,
             "model": space.model if isinstance(space.model, str) else getattr(space.model, "__name__", "custom"),

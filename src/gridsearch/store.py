@@ -5,7 +5,11 @@ Layout of `results/<name>/`:
     trials/<id>.json    one finished trial each, keyed by its config id
     leaderboard.csv     rebuilt from the records after every trial
     best_config.json    the winner, its test score and provenance
-    best_model.keras    the retrained winner
+    best_model.keras    the retrained winner (it takes prepared inputs)
+    preparation.npz     the winner's input preparation (statistics of the training split)
+    ensemble.keras      the top-k ensemble, raw images in (`python -m gridsearch ensemble`), ensemble.json
+    calibrated.keras    the winner with its temperature, raw images in (`... calibrate`), calibration.json;
+                        ensemble_calibrated.keras the same for the ensemble (`... calibrate --ensemble`)
 """
 from __future__ import annotations
 
@@ -22,6 +26,10 @@ from .errors import SpaceError
 from .trial import TrialResult
 
 LOCK_NAME = ".lock"
+PREPARATION_FILE = "preparation.npz"
+# The saved models of a results folder, by (ensemble, calibrated); all but the first take raw images.
+MODEL_FILES = {(False, False): "best_model.keras", (True, False): "ensemble.keras",
+               (False, True): "calibrated.keras", (True, True): "ensemble_calibrated.keras"}
 _UMASK = os.umask(0)
 os.umask(_UMASK)
 
@@ -47,12 +55,16 @@ def fault_point(event: str) -> None:
 
 def atomic_write_text(path: Path, text: str) -> None:
     """Write via a temp file in the same folder and rename: a kill leaves the old or the new file, never half."""
+    atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; results are for the user's usual readers too
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
         fault_point(f"write:{path.name}")
