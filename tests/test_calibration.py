@@ -140,6 +140,11 @@ def test_the_ensemble_is_calibrated_too(digits_search, writable_copy, capsys):
     after = load_ensemble(folder, calibrated=True).predict(x_test, verbose=0)
     np.testing.assert_allclose(after, temperature_scale(before, report["temperature"]), atol=1e-5)
 
+    assert main(["ensemble", str(folder), "--top", "1"]) == 0  # a new ensemble: the old one's calibration goes
+    assert not (folder / "ensemble_calibrated.keras").exists()
+    assert "ensemble" not in json.loads((folder / "best_config.json").read_text()).get("calibration", {})
+    assert not (folder / "calibration.json").exists()
+
 
 def test_a_binary_sigmoid_model_is_calibrated(pets_search, writable_copy):
     folder = writable_copy(pets_search)

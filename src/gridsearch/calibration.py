@@ -30,14 +30,13 @@ from .ensemble import average, ensemble_members, load_ensemble, winner_member
 from .layers import prepared_model, with_temperature
 from .plots import plot_reliability
 from .probabilities import ECE_BINS, PROBABILITY_FLOOR, class_probabilities, log_loss, reliability
-from .store import MODEL_FILES, atomic_write_json
+from .store import CALIBRATION_REPORT, MODEL_FILES, atomic_write_json
 from .training import TrainingContext, fit_for_epochs
 
 # The interval searched for T. Guo et al. 2017 (Table 1 and their appendix) fit temperatures between
 # about 1 and 3 on modern CNNs; a factor of 20 either way is far outside any calibrated or
 # miscalibrated model, and it keeps the one-dimensional search bounded.
 TEMPERATURE_RANGE = (0.05, 20.0)
-CALIBRATION_REPORT = "calibration.json"
 
 
 def temperature_scale(probs: np.ndarray, temperature: float) -> np.ndarray:

@@ -20,11 +20,9 @@ from .errors import SpaceError
 from .layers import prepared_model
 from .leaderboard import read_leaderboard
 from .probabilities import accuracy, class_probabilities, log_loss
-from .store import MODEL_FILES, ResultsStore, atomic_write_json
+from .store import ENSEMBLE_REPORT, MODEL_FILES, ResultsStore, atomic_write_json
 from .training import TrainingContext, retrain_and_test
 from .trial import TrialStatus
-
-ENSEMBLE_REPORT = "ensemble.json"
 
 
 @dataclass(frozen=True)
@@ -99,6 +97,7 @@ def build_ensemble(folder: str | Path, ctx: TrainingContext, k: int) -> tuple[ke
     prepared = [prepared_model(model, normalizer, data.input_shape, name=f"member_{i}")
                 for i, (model, normalizer) in enumerate(models, start=1)]  # after all fits: each clears the session
     ensemble = average(prepared)
+    ResultsStore(folder).discard_derived(ensemble=True)  # the calibration of an earlier ensemble
     ensemble.save(folder / MODEL_FILES[True, False])
 
     def scores(model: keras.Model) -> dict[str, float]:
@@ -112,6 +111,9 @@ def build_ensemble(folder: str | Path, ctx: TrainingContext, k: int) -> tuple[ke
     atomic_write_json(folder / ENSEMBLE_REPORT, report)
     best["ensemble"] = {key: value for key, value in report.items() if key != "members"} | {
         "member_trial_ids": [m.trial_id for m in members]}
+    best.get("calibration", {}).pop("ensemble", None)  # discarded with the old ensemble's calibrated model
+    if not best.get("calibration", True):
+        del best["calibration"]
     atomic_write_json(folder / "best_config.json", best)
     return ensemble, report
 
@@ -126,8 +128,6 @@ def read_ensemble_report(folder: str | Path) -> dict[str, Any]:
     if not path.is_file():
         raise SpaceError(f"no ensemble in {folder}: expected {path} "
                          f"(run `python -m gridsearch ensemble {folder} --top K` first)")
-    import json
-
     return json.loads(path.read_text())
 
 

@@ -236,6 +236,7 @@ def _run_plan(loaded: LoadedSpace, options: RunOptions, store: ResultsStore, bac
     ok = [r for r in rows if r.status is TrialStatus.OK]
     winner = min(ok, key=lambda r: rank_key(r, space.objective, space.objective_direction))
     model, test_scores = retrain_and_test(winner.config, ctx, winner.retrain_epochs)
+    store.discard_derived()  # the ensemble and calibrations of an earlier winner
     model.save(store.folder / MODEL_FILES[False, False])
     atomic_write_bytes(store.folder / PREPARATION_FILE, trial_normalizer(ctx.dataset, winner.config).to_npz())
     _write_best_config(store, loaded, backend_name, options, winner, test_scores, ctx.dataset)

@@ -30,6 +30,7 @@ PREPARATION_FILE = "preparation.npz"
 # The saved models of a results folder, by (ensemble, calibrated); all but the first take raw images.
 MODEL_FILES = {(False, False): "best_model.keras", (True, False): "ensemble.keras",
                (False, True): "calibrated.keras", (True, True): "ensemble_calibrated.keras"}
+ENSEMBLE_REPORT, CALIBRATION_REPORT = "ensemble.json", "calibration.json"
 _UMASK = os.umask(0)
 os.umask(_UMASK)
 
@@ -155,6 +156,23 @@ class ResultsStore:
             if child.name == LOCK_NAME:
                 continue
             shutil.rmtree(child) if child.is_dir() else child.unlink()
+
+    # --- what the steps after the search derive from the saved models --------------------------
+    def discard_derived(self, *, ensemble: bool = False) -> None:
+        """A new winner (or, with `ensemble`, a new ensemble) makes what was built on the old one stale:
+        the ensemble and the calibrated models, and their reports, go rather than be used by `predict`."""
+        stale = [MODEL_FILES[True, True]] if ensemble else [MODEL_FILES[True, False], MODEL_FILES[False, True],
+                                                            MODEL_FILES[True, True], ENSEMBLE_REPORT]
+        for name in stale:
+            (self.folder / name).unlink(missing_ok=True)
+        calibration = self.folder / CALIBRATION_REPORT
+        if not calibration.is_file():
+            return
+        kept = {k: v for k, v in json.loads(calibration.read_text()).items() if ensemble and k != "ensemble"}
+        if kept:
+            atomic_write_json(calibration, kept)
+        else:
+            calibration.unlink()
 
     # --- trial records ---------------------------------------------------------------------
     def save_trial(self, result: TrialResult) -> None:
