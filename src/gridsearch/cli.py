@@ -115,6 +115,9 @@ def _print_calibration(which: str, report: dict, folder: Path) -> None:
     print(f"  on the {test['samples']} test images: ECE ({report['ece_bins']} bins) {test['ece_before']:.4f} -> "
           f"{test['ece_after']:.4f}, log loss {test['log_loss_before']:.4f} -> {test['log_loss_after']:.4f}, "
           f"accuracy {test['accuracy']:.4f} (unchanged)")
+    if test["ece_after"] >= test["ece_before"]:
+        print("  note: the temperature did not lower the test ECE; this model was already about calibrated, "
+              "and the uncalibrated one is as good a choice")
     print(f"saved: {Path(folder) / report['model']}, {Path(folder) / report['reliability_diagram']}")
 
 
