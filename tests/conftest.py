@@ -81,3 +81,68 @@ def tiny_space(write_space, tiny_npz):
         return write_space(TINY_SPACE.format(lr_values=lr_values, epochs=epochs, backend=backend))
 
     return make
+
+
+# A finished 10-class search with `ensemble=2` at its end: 2 trials, 2 distinct configs, 4 fits in all.
+# Shared read-only by the ensemble, calibration and predict tests (copy it with `writable_copy` to write).
+DIGITS_SEARCH_SPACE = """
+space = SearchSpace(
+    name="digits10",
+    data="digits10.npz",
+    defaults={"filters": 8, "dense_units": 32, "conv_blocks": 1},
+    stages=[Stage("learning_rate", [1e-2, 3e-3])],
+    epochs=8,
+    batch_size=32,
+    seed=0,
+    ensemble=2,
+)
+"""
+
+# A finished binary search on an image folder with string labels (one sigmoid unit), images resized.
+PETS_SEARCH_SPACE = """
+space = SearchSpace(
+    name="pets",
+    data="pets",
+    data_options={"image_size": (8, 8)},
+    defaults={"filters": 4, "dense_units": 8, "conv_blocks": 1, "learning_rate": 1e-2},
+    stages=[Stage("batch_norm", [False])],
+    epochs=4,
+    batch_size=8,
+    seed=0,
+)
+"""
+
+
+def _finished_search(folder: Path, body: str, name: str) -> Path:
+    from gridsearch.cli import main
+
+    space = folder / "space.py"
+    space.write_text("from gridsearch import SearchSpace, Stage\n" + body)
+    assert main(["run", str(space), "--results-dir", str(folder / "results"), "--quiet"]) == 0
+    return folder / "results" / name
+
+
+@pytest.fixture(scope="session")
+def digits_search(tmp_path_factory) -> Path:
+    folder = tmp_path_factory.mktemp("digits_search")
+    x, y = tiny_digits(n_per_class=30, classes=tuple(range(10)))
+    np.savez(folder / "digits10.npz", x=x, y=y)
+    return _finished_search(folder, DIGITS_SEARCH_SPACE, "digits10")
+
+
+@pytest.fixture(scope="session")
+def pets_search(tmp_path_factory) -> Path:
+    folder = tmp_path_factory.mktemp("pets_search")
+    write_image_folder(folder / "pets", per_class=12)
+    return _finished_search(folder, PETS_SEARCH_SPACE, "pets")
+
+
+@pytest.fixture
+def writable_copy(tmp_path):
+    """A private copy of a shared results folder, for a test that writes into it."""
+    import shutil
+
+    def copy(results: Path) -> Path:
+        return Path(shutil.copytree(results, tmp_path / results.name))
+
+    return copy

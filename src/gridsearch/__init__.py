@@ -1,13 +1,14 @@
 """gridsearch: staged hyperparameter grid search for Keras CNNs, with a diagnosis of every trial.
 
 Space files import `SearchSpace` and `Stage`; after a run, `load_best` and `build_best`
-bring the winner back. Heavy imports (Keras, TensorFlow) wait until they are needed.
+bring the winner back and `load_ensemble` the saved top-k ensemble. Heavy imports (Keras,
+TensorFlow) wait until they are needed.
 """
 from __future__ import annotations
 
 from .space import SearchSpace, Stage
 
-__all__ = ["SearchSpace", "Stage", "load_best", "build_best"]
+__all__ = ["SearchSpace", "Stage", "load_best", "build_best", "load_ensemble"]
 __version__ = "0.1.0"
 
 
@@ -16,4 +17,8 @@ def __getattr__(name: str):
         from . import best
 
         return getattr(best, name)
+    if name == "load_ensemble":
+        from .ensemble import load_ensemble
+
+        return load_ensemble
     raise AttributeError(f"module 'gridsearch' has no attribute {name!r}")

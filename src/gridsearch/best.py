@@ -11,7 +11,8 @@ from .errors import SpaceError
 from .models import BUILTIN_BUILDERS, resolve_builder
 
 
-def _read_best(folder: str | Path) -> dict[str, Any]:
+def read_best_config(folder: str | Path) -> dict[str, Any]:
+    """best_config.json of a finished run, as written (SpaceError, exit 2, when there is none)."""
     path = Path(folder) / "best_config.json"
     if not path.is_file():
         raise SpaceError(f"no best config in {folder}: expected {path} (a finished `python -m gridsearch run`)")
@@ -20,14 +21,14 @@ def _read_best(folder: str | Path) -> dict[str, Any]:
 
 def load_best(folder: str | Path) -> dict[str, Any]:
     """The winning hyperparameters as a plain dict, with `metrics` and `provenance` under their own keys."""
-    best = _read_best(folder)
+    best = read_best_config(folder)
     return {**best["hyperparameters"], "metrics": best["metrics"],
             "provenance": {**best["provenance"], "trial_id": best["trial_id"], "data": best["data"]}}
 
 
 def build_best(folder: str | Path) -> keras.Model:
     """A fresh compiled keras.Model with the winning values (the trained winner is best_model.keras)."""
-    best = _read_best(folder)
+    best = read_best_config(folder)
     model = best["provenance"]["model"]
     if model not in BUILTIN_BUILDERS:
         from .space_file import load_space  # a custom builder lives in the space file

@@ -96,6 +96,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
         print(f"note: {note}")
     doctor = f", {summary.folder}/doctor.json" if summary.doctor else ""
     print(f"results: {summary.folder}/leaderboard.csv, {summary.folder}/best_config.json{doctor}")
+    if summary.ensemble:
+        _print_ensemble(summary.ensemble, summary.folder)
     print(f"see it: python -m gridsearch report {summary.folder}; tensorboard --logdir {summary.folder}/tensorboard")
     return EXIT_OK
 
@@ -120,6 +122,87 @@ def _print_doctor(report: dict) -> None:
         print(f"    -> {_format_values(step['chosen'])}: {state(step['winner'])}")
     changed = ", ".join(f"{name} {old!r} -> {new!r}" for name, (old, new) in report["changed"].items()) or "nothing"
     print(f"  final: {state(final)} (stopped: {report['stopped']}); changed: {changed}")
+def _print_ensemble(report: dict, folder: Path) -> None:
+    members, winner = ", ".join(m["trial_id"] for m in report["members"]), report["winner"]
+    print(f"ensemble of the top {report['size']} ({members}), on the {report['test_samples']} test images:")
+    print(f"  ensemble:     test accuracy={report['test_accuracy']:.4f} log loss={report['test_log_loss']:.4f}")
+    print(f"  winner alone: test accuracy={winner['test_accuracy']:.4f} log loss={winner['test_log_loss']:.4f}"
+          f" ({winner['trial_id']})")
+    if report["size"] < report["requested"]:
+        print(f"  note: only {report['size']} distinct configs finished, fewer than the {report['requested']} asked for")
+    print(f"saved: {Path(folder) / report['model']}, {Path(folder) / 'ensemble.json'}")
+
+
+def _print_calibration(which: str, report: dict, folder: Path) -> None:
+    test = report["test"]
+    print(f"calibrated the {which}: temperature T={report['temperature']:.3f}, fitted on the validation split "
+          f"(predicted by the same config(s) trained on the training split only)")
+    print(f"  on the {test['samples']} test images: ECE ({report['ece_bins']} bins) {test['ece_before']:.4f} -> "
+          f"{test['ece_after']:.4f}, log loss {test['log_loss_before']:.4f} -> {test['log_loss_after']:.4f}, "
+          f"accuracy {test['accuracy']:.4f} (unchanged)")
+    if test["ece_after"] >= test["ece_before"]:
+        print("  note: the temperature did not lower the test ECE; this model was already about calibrated, "
+              "and the uncalibrated one is as good a choice")
+    print(f"saved: {Path(folder) / report['model']}, {Path(folder) / report['reliability_diagram']}")
+
+
+def _cmd_ensemble(args: argparse.Namespace) -> int:
+    from .best import read_best_config
+
+    read_best_config(args.folder)  # no finished run: exit 2 before the training stack loads
+    from .ensemble import build_ensemble
+    from .finished import reopen
+
+    ctx = reopen(args.folder)
+    _print_ensemble(build_ensemble(args.folder, ctx, args.top)[1], Path(args.folder))
+    if args.calibrate:
+        from .calibration import calibrate
+
+        _print_calibration("ensemble", calibrate(args.folder, ctx, ensemble=True), Path(args.folder))
+    return EXIT_OK
+
+
+def _cmd_calibrate(args: argparse.Namespace) -> int:
+    from .best import read_best_config
+
+    read_best_config(args.folder)
+    from .calibration import calibrate
+    from .ensemble import read_ensemble_report
+    from .finished import reopen
+
+    if args.ensemble:
+        read_ensemble_report(args.folder)  # no ensemble yet: say how to build one, before any training
+    report = calibrate(args.folder, reopen(args.folder), ensemble=args.ensemble)
+    _print_calibration("ensemble" if args.ensemble else "winner", report, Path(args.folder))
+    return EXIT_OK
+
+
+def _cmd_predict(args: argparse.Namespace) -> int:
+    from .predict import check_input, check_model_files, predict
+
+    check_model_files(args.folder, ensemble=args.ensemble, calibrated=args.calibrated)
+    check_input(args.input)
+    frame = predict(args.folder, args.input, ensemble=args.ensemble, calibrated=args.calibrated)
+    text = frame.to_csv(index=False)
+    if args.output:
+        from .store import atomic_write_text
+
+        atomic_write_text(Path(args.output), text)
+        print(f"predictions for {len(frame)} images: {args.output}")
+    else:
+        print(text, end="")
+    return EXIT_OK
+
+
+def _members(text: str) -> int:
+    """--top K: a whole number of members, at least 1 (argparse turns the error into exit code 2)."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not allowed: give a number of members >= 1")
+    return value
 
 
 def _tuned(space) -> list[str]:
@@ -217,6 +300,25 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("folder", help="results/<name>")
     report.add_argument("--output", help="where to write the page (default: FOLDER/report.html)")
     report.set_defaults(handler=_cmd_report)
+
+    ensemble = commands.add_parser("ensemble", help="average the top K distinct configs, retrained like the winner")
+    ensemble.add_argument("folder", help="results/<name> of a finished run")
+    ensemble.add_argument("--top", type=_members, required=True, metavar="K", help="number of members")
+    ensemble.add_argument("--calibrate", action="store_true", help="then fit its temperature (as `calibrate --ensemble`)")
+    ensemble.set_defaults(handler=_cmd_ensemble)
+
+    calibrate = commands.add_parser("calibrate", help="temperature scaling on the validation split: calibrated.keras")
+    calibrate.add_argument("folder", help="results/<name> of a finished run")
+    calibrate.add_argument("--ensemble", action="store_true", help="calibrate the saved ensemble instead of the winner")
+    calibrate.set_defaults(handler=_cmd_calibrate)
+
+    predict = commands.add_parser("predict", help="predict labels of new images with the tuned model: a CSV")
+    predict.add_argument("folder", help="results/<name> of a finished run")
+    predict.add_argument("input", help="an image folder, an image file, or an .npz (array x)")
+    predict.add_argument("--ensemble", action="store_true", help="use the ensemble (python -m gridsearch ensemble)")
+    predict.add_argument("--calibrated", action="store_true", help="use the calibrated model (python -m gridsearch calibrate)")
+    predict.add_argument("--output", metavar="CSV", help="write the CSV here (default: print it)")
+    predict.set_defaults(handler=_cmd_predict)
     return parser
 
 

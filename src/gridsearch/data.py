@@ -6,6 +6,7 @@ is only touched to score the final winner.
 from __future__ import annotations
 
 import hashlib
+import io
 import zipfile
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -18,6 +19,7 @@ from sklearn.model_selection import train_test_split
 from .errors import SpaceError
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif")
+IMAGE_SIZE = (64, 64)  # an image folder's images are resized to this unless data_options says otherwise
 
 
 @dataclass
@@ -30,6 +32,7 @@ class Dataset:
     y_test: np.ndarray
     classes: list[Any]  # original label values; index i is encoded label i
     _normalized: dict[tuple[str, bool], tuple[np.ndarray, ...]] = field(default_factory=dict, repr=False)
+    _normalizers: dict[tuple[str, bool], "Normalizer"] = field(default_factory=dict, repr=False)
 
     @property
     def num_classes(self) -> int:
@@ -53,11 +56,18 @@ class Dataset:
     def majority_rate(self) -> float:
         return float(np.bincount(self.y_train, minlength=self.num_classes).max() / len(self.y_train))
 
+    def normalizer(self, method: str, grayscale: bool = False) -> "Normalizer":
+        """The preparation a trial asks for, its statistics from the training split, fitted once per setting."""
+        key = (method, grayscale)
+        if key not in self._normalizers:
+            self._normalizers[key] = Normalizer.fit(self.x_train, method, grayscale)
+        return self._normalizers[key]
+
     def normalized(self, method: str, grayscale: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(x_train, x_val, x_test) prepared the way a trial asks, computed once per setting."""
         key = (method, grayscale)
         if key not in self._normalized:
-            normalizer = Normalizer.fit(self.x_train, method, grayscale)
+            normalizer = self.normalizer(method, grayscale)
             self._normalized[key] = tuple(normalizer(x) for x in (self.x_train, self.x_val, self.x_test))
         return self._normalized[key]
 
@@ -87,6 +97,21 @@ class Normalizer:
     def __call__(self, x: np.ndarray) -> np.ndarray:
         x = _to_gray(x) if self.grayscale else x
         return ((x - self.offset) / self.scale).astype("float32")
+
+    def to_npz(self) -> bytes:
+        """The statistics as .npz bytes (preparation.npz of a results folder), readable without pickle."""
+        buffer = io.BytesIO()
+        np.savez(buffer, method=np.array(self.method), grayscale=np.array(self.grayscale),
+                 offset=np.asarray(self.offset, dtype="float32"), scale=np.asarray(self.scale, dtype="float32"))
+        return buffer.getvalue()
+
+    @classmethod
+    def from_npz(cls, path: Path) -> "Normalizer":
+        try:
+            with np.load(path, allow_pickle=False) as npz:
+                return cls(str(npz["method"]), bool(npz["grayscale"]), npz["offset"], npz["scale"])
+        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:
+            raise SpaceError(f"input preparation {path} could not be read: {exc}") from None
 
 
 def _to_gray(x: np.ndarray) -> np.ndarray:
@@ -177,7 +202,7 @@ def _read_image_folder(path: Path, options: dict[str, Any], where: str) -> tuple
                          f"in its class sub-folders")
     import keras
 
-    size = tuple(options.get("image_size", (64, 64)))
+    size = tuple(options.get("image_size", IMAGE_SIZE))
     try:
         images = keras.utils.image_dataset_from_directory(
             path, image_size=size, color_mode=options.get("color_mode", "rgb"), batch_size=None,
@@ -233,4 +258,26 @@ def _stratified_split(x: np.ndarray, y: np.ndarray, fraction: float, seed: int, 
 
 def trial_inputs(dataset: Dataset, config: dict[str, Any]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The (x_train, x_val, x_test) a trial with this config trains on."""
-    return dataset.normalized(config.get("normalize", "scale"), bool(config.get("grayscale", False)))
+    return dataset.normalized(*_preparation(config))
+
+
+def trial_normalizer(dataset: Dataset, config: dict[str, Any]) -> Normalizer:
+    """The preparation behind `trial_inputs`, to put inside a saved model or apply to new images."""
+    return dataset.normalizer(*_preparation(config))
+
+
+def _preparation(config: dict[str, Any]) -> tuple[str, bool]:
+    return config.get("normalize", "scale"), bool(config.get("grayscale", False))
+
+
+def image_reading(source: Any, folder: Path, options: dict[str, Any]) -> dict[str, Any] | None:
+    """How an image-folder source was decoded (size, colour mode), so new images can be read the same way.
+
+    None for array sources: their images were used at their own size, so new ones must match it.
+    """
+    if not isinstance(source, (str, Path)) or source == "digits":
+        return None
+    path = Path(source)
+    if not (path if path.is_absolute() else folder / path).is_dir():
+        return None
+    return {"image_size": list(options.get("image_size", IMAGE_SIZE)), "color_mode": options.get("color_mode", "rgb")}

@@ -3,6 +3,7 @@
     plots/trials/<trial_id>.png   a trial's loss and accuracy per epoch, best epoch marked, diagnosis in the title
     plots/stage_<k>.png           a stage's objective for each value tried, the winner highlighted
     plots/search_path.png         stage by stage, the winner's objective (and every other trial's, in grey)
+    plots/reliability_<model>.png test-split reliability diagrams before and after temperature scaling
 
 Everything is drawn from the trial records and the leaderboard, so `python -m gridsearch report`
 can redraw whatever a run did not (an older run, a killed one) without training anything.
@@ -230,5 +231,37 @@ def plot_search_path(board: pd.DataFrame, stage_names: dict[int, str], stage_par
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8, loc="lower right")
     ax.set_title(f"search path: {objective} of each stage's winner", fontsize=10)
+    fig.tight_layout()
+    return _save(fig, Path(path))
+
+
+# --- calibration ---------------------------------------------------------------------------------
+def plot_reliability(before: Any, after: Any, path: str | Path, *, title: str = "") -> Path:
+    """Reliability diagrams side by side: accuracy per confidence bin against the diagonal, ECE in the title.
+
+    `before` and `after` are `probabilities.Reliability`. A bar per non-empty bin (its sample count
+    above it), the bin's mean confidence as an orange tick: a bar below its tick is overconfidence.
+    """
+    fig, axes = plt.subplots(1, 2, figsize=(9.2, 4.0), sharey=True)
+    for ax, (name, bins) in zip(axes, (("before", before), ("after", after))):
+        edges = [i / len(bins.count) for i in range(len(bins.count) + 1)]
+        filled = [i for i, n in enumerate(bins.count) if n > 0]
+        ax.plot([0, 1], [0, 1], linestyle="--", color="#444444", linewidth=1, label="perfectly calibrated")
+        ax.bar([edges[i] for i in filled], [bins.accuracy[i] for i in filled], width=edges[1], align="edge",
+               color=_COLORS["train"], edgecolor="#444444", linewidth=0.6, label="accuracy in the bin")
+        for i in filled:
+            ax.plot([edges[i], edges[i + 1]], [bins.confidence[i]] * 2, color=_COLORS["validation"], linewidth=2,
+                    label="mean confidence" if i == filled[0] else None)
+            ax.annotate(str(int(bins.count[i])), (edges[i] + edges[1] / 2, bins.accuracy[i]), xytext=(0, 2),
+                        textcoords="offset points", ha="center", va="bottom", fontsize=7)
+        ax.set_xlim(0, 1)
+        ax.set_ylim(0, 1.08)
+        ax.set_xlabel("confidence (top probability)", fontsize=8)
+        ax.set_title(f"{name}: ECE {bins.expected_calibration_error:.4f}", fontsize=9)
+        ax.tick_params(labelsize=8)
+        ax.grid(alpha=0.3)
+    axes[0].set_ylabel("accuracy", fontsize=8)
+    axes[0].legend(fontsize=7, loc="upper left")
+    fig.suptitle(title, fontsize=10)
     fig.tight_layout()
     return _save(fig, Path(path))

@@ -22,14 +22,15 @@ from typing import Any, Iterator, Protocol
 
 from .artifacts import with_artifacts
 from .backends import Candidate, get_backend
-from .data import Dataset, load_dataset, trial_inputs
+from .data import Dataset, image_reading, load_dataset, trial_inputs, trial_normalizer
 from .errors import SearchFailed, SpaceError
 from .leaderboard import build_leaderboard, rank_key
 from .lint import ERROR, OK, Finding, lint_model
 from .models import resolve_builder
 from .plan import Plan, PlannedStage, base_config, plan_name, search_plan, tuned_names
 from .space_file import LoadedSpace
-from .store import KILL_ENV, ResultsStore, atomic_save_model, atomic_write_json, atomic_write_text, fault_point
+from .store import (KILL_ENV, MODEL_FILES, PREPARATION_FILE, ResultsStore, atomic_save_model, atomic_write_bytes,
+                    atomic_write_json, atomic_write_text, fault_point)
 from .training import TrainingContext, build_model, retrain_and_test
 from .trial import TrialResult, TrialStatus, config_id
 
@@ -73,6 +74,7 @@ class SearchSummary:
     duration_s: float
     notes: list[str] = field(default_factory=list)
     doctor: dict[str, Any] | None = None  # plan="auto": the doctor's report (also in doctor.json)
+    ensemble: dict[str, Any] | None = None  # ensemble.json's content when the space asks for `ensemble=K`
 
 
 def results_folder(loaded: LoadedSpace, options: RunOptions) -> Path:
@@ -154,13 +156,8 @@ def run_search(loaded: LoadedSpace, options: RunOptions, reporter: Reporter) -> 
         if options.overwrite:
             store.clear()
         store.check_writable()
-        dataset = load_dataset(space.data, seed=space.seed, validation_split=space.validation_split,
-                               test_split=space.test_split, folder=loaded.folder, options=space.data_options,
-                               where=str(loaded.path))
-        ctx = TrainingContext(dataset, resolve_builder(space.model), space.seed, space.objective,
-                              space.objective_direction, prune=options.prune,
-                              extra_callbacks=_fault_callbacks() + list(getattr(reporter, "keras_callbacks", list)()),
-                              cv_folds=space.cv_folds, n_jobs=options.jobs or space.n_jobs, where=str(loaded.path))
+        ctx = training_context(loaded, prune=options.prune, jobs=options.jobs,
+                               extra_callbacks=_fault_callbacks() + list(getattr(reporter, "keras_callbacks", list)()))
         findings = lint_defaults(loaded, ctx)
         store.write_manifest({"space_file": str(loaded.path), "space_sha256": loaded.sha256, "name": space.name,
                               "backend": backend_name, "started": _now(), "space": space_summary(space),
@@ -197,6 +194,18 @@ def lint_defaults(loaded: LoadedSpace, ctx: TrainingContext) -> list[Finding]:
         raise SpaceError(f"the model of {loaded.path} (field 'model', built with the defaults) cannot learn this "
                          f"task; nothing was trained:\n" + "\n".join(f"  [{f.check}] {f.message}" for f in errors))
     return findings
+
+
+def training_context(loaded: LoadedSpace, *, prune: bool = True, jobs: int | None = None,
+                     extra_callbacks: list[Any] | None = None) -> TrainingContext:
+    """Read the space's data and split it once; with the builder and the seed, what every fit of a run shares."""
+    space = loaded.space
+    dataset = load_dataset(space.data, seed=space.seed, validation_split=space.validation_split,
+                           test_split=space.test_split, folder=loaded.folder, options=space.data_options,
+                           where=str(loaded.path))
+    return TrainingContext(dataset, resolve_builder(space.model), space.seed, space.objective,
+                           space.objective_direction, prune=prune, extra_callbacks=list(extra_callbacks or []),
+                           cv_folds=space.cv_folds, n_jobs=jobs or space.n_jobs, where=str(loaded.path))
 
 
 def _run_plan(loaded: LoadedSpace, options: RunOptions, store: ResultsStore, backend, backend_name: str,
@@ -269,20 +278,28 @@ def _run_plan(loaded: LoadedSpace, options: RunOptions, store: ResultsStore, bac
         raise SearchFailed(f"no trial finished, so there is no winner; results so far are in {store.folder}")
     winner = min(ok, key=lambda r: rank_key(r, space.objective, space.objective_direction))
     try:
-        model, test_scores = retrain_and_test(winner.config, ctx, winner.best_epoch or winner.config["epochs"])
+        model, test_scores = retrain_and_test(winner.config, ctx, winner.retrain_epochs)
         if not math.isfinite(test_scores.get("test_loss", math.nan)):
             raise ValueError(f"the retrained model's test loss is {test_scores.get('test_loss')}")
-        atomic_save_model(model, store.folder / "best_model.keras")
+        store.discard_derived()  # the ensemble and calibrations of an earlier winner
+        atomic_save_model(model, store.folder / MODEL_FILES[False, False])
     except Exception as exc:
         raise SearchFailed(f"retraining the winner {winner.reused_from or winner.trial_id} on train+validation "
                            f"failed ({type(exc).__name__}: {exc}); the leaderboard in {store.folder} is complete, "
                            "and running the same command again retries only this step") from exc
+    atomic_write_bytes(store.folder / PREPARATION_FILE, trial_normalizer(ctx.dataset, winner.config).to_npz())
     _write_best_config(store, loaded, backend_name, options, winner, test_scores, ctx.dataset)
     report = plan.report()
     if report is not None:
         atomic_write_json(store.folder / DOCTOR_REPORT, {**report, "test": test_scores})
-    return SearchSummary(store.folder, rows, winner, test_scores, counts["trained"], counts["reused"],
-                         counts["resumed"], round(time.perf_counter() - started, 1), doctor=report)
+    summary = SearchSummary(store.folder, rows, winner, test_scores, counts["trained"], counts["reused"],
+                            counts["resumed"], 0.0, doctor=report)
+    if space.ensemble:
+        from .ensemble import build_ensemble
+
+        _, summary.ensemble = build_ensemble(store.folder, ctx, space.ensemble)
+    summary.duration_s = round(time.perf_counter() - started, 1)
+    return summary
 
 
 @contextmanager
@@ -350,11 +367,12 @@ def _write_best_config(store: ResultsStore, loaded: LoadedSpace, backend_name: s
     atomic_write_json(store.folder / "best_config.json", {
         "hyperparameters": winner.config,
         "metrics": {**winner.metrics, **test_scores, "best_epoch": winner.best_epoch,
-                    "retrained_epochs": winner.best_epoch or winner.config["epochs"]},
+                    "retrained_epochs": winner.retrain_epochs},
         "trial_id": winner.reused_from or winner.trial_id,
         "diagnosis": winner.diagnosis,
         "data": {"input_shape": list(trial_inputs(dataset, winner.config)[0].shape[1:]), "num_classes": dataset.num_classes,
-                 "classes": dataset.classes},
+                 "classes": dataset.classes, "image_shape": list(dataset.input_shape),  # before grayscale
+                 "images": image_reading(space.data, loaded.folder, space.data_options)},
         "provenance": {
             "space_file": str(loaded.path.resolve()), "space_sha256": loaded.sha256, "space_name": space.name,
             "model": space.model if isinstance(space.model, str) else getattr(space.model, "__name__", "custom"),

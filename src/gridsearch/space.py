@@ -70,6 +70,7 @@ class SearchSpace:
     cv_folds: int = 3
     n_jobs: int = 1
     data_options: dict[str, Any] = field(default_factory=dict)
+    ensemble: int = 0  # K > 0: after the winner, also build the top-K ensemble (`python -m gridsearch ensemble`)
 
     @property
     def objective_direction(self) -> str:
@@ -184,7 +185,7 @@ def validate(space: Any, source: Path) -> SearchSpace:
         value = getattr(space, field_name)
         if not (isinstance(value, (int, float)) and 0 < value < 0.9):
             raise _fail(source, f"field {field_name!r}", f"{field_name}={value!r} must be a number in (0, 0.9)")
-    for field_name, low in (("cv_folds", 2), ("n_jobs", 1)):
+    for field_name, low in (("cv_folds", 2), ("n_jobs", 1), ("ensemble", 0)):
         value = getattr(space, field_name)
         if not (isinstance(value, int) and not isinstance(value, bool) and value >= low):
             raise _fail(source, f"field {field_name!r}", f"{field_name}={value!r} must be an integer >= {low}")

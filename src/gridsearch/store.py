@@ -5,7 +5,11 @@ Layout of `results/<name>/`:
     trials/<id>.json    one finished trial each, keyed by its config id
     leaderboard.csv     rebuilt from the records after every trial
     best_config.json    the winner, its test score and provenance
-    best_model.keras    the retrained winner
+    best_model.keras    the retrained winner (it takes prepared inputs)
+    preparation.npz     the winner's input preparation (statistics of the training split)
+    ensemble.keras      the top-k ensemble, raw images in (`python -m gridsearch ensemble`), ensemble.json
+    calibrated.keras    the winner with its temperature, raw images in (`... calibrate`), calibration.json;
+                        ensemble_calibrated.keras the same for the ensemble (`... calibrate --ensemble`)
 """
 from __future__ import annotations
 
@@ -22,6 +26,11 @@ from .errors import SpaceError
 from .trial import TrialResult
 
 LOCK_NAME = ".lock"
+PREPARATION_FILE = "preparation.npz"
+# The saved models of a results folder, by (ensemble, calibrated); all but the first take raw images.
+MODEL_FILES = {(False, False): "best_model.keras", (True, False): "ensemble.keras",
+               (False, True): "calibrated.keras", (True, True): "ensemble_calibrated.keras"}
+ENSEMBLE_REPORT, CALIBRATION_REPORT = "ensemble.json", "calibration.json"
 _UMASK = os.umask(0)
 os.umask(_UMASK)
 
@@ -157,6 +166,23 @@ class ResultsStore:
             if child.name == LOCK_NAME:
                 continue
             shutil.rmtree(child) if child.is_dir() else child.unlink()
+
+    # --- what the steps after the search derive from the saved models --------------------------
+    def discard_derived(self, *, ensemble: bool = False) -> None:
+        """A new winner (or, with `ensemble`, a new ensemble) makes what was built on the old one stale:
+        the ensemble and the calibrated models, and their reports, go rather than be used by `predict`."""
+        stale = [MODEL_FILES[True, True]] if ensemble else [MODEL_FILES[True, False], MODEL_FILES[False, True],
+                                                            MODEL_FILES[True, True], ENSEMBLE_REPORT]
+        for name in stale:
+            (self.folder / name).unlink(missing_ok=True)
+        calibration = self.folder / CALIBRATION_REPORT
+        if not calibration.is_file():
+            return
+        kept = {k: v for k, v in json.loads(calibration.read_text()).items() if ensemble and k != "ensemble"}
+        if kept:
+            atomic_write_json(calibration, kept)
+        else:
+            calibration.unlink()
 
     # --- trial records ---------------------------------------------------------------------
     def save_trial(self, result: TrialResult) -> None:

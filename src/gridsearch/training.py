@@ -127,13 +127,19 @@ def finish(result: TrialResult, ctx: TrainingContext, pruned_by: Any = None) -> 
         result.error = f"no finite {ctx.objective} was recorded"
 
 
+def fit_for_epochs(config: dict[str, Any], ctx: TrainingContext, x: np.ndarray, y: np.ndarray,
+                   epochs: int) -> keras.Model:
+    """Train a fresh model for a fixed number of epochs with no validation data (so no early stopping)."""
+    model = build_model(config, ctx, x.shape[1:])
+    model.fit(x, y, epochs=max(1, epochs), batch_size=config["batch_size"], verbose=0,
+              callbacks=trial_callbacks(config, ctx, validation=False), class_weight=class_weights(config, y))
+    return model
+
+
 def retrain_and_test(config: dict[str, Any], ctx: TrainingContext, epochs: int) -> tuple[keras.Model, dict[str, float]]:
     """Retrain on train+validation for the epochs that were best, score once on the test split."""
     x_train, x_val, x_test = trial_inputs(ctx.dataset, config)
-    x_all = np.concatenate([x_train, x_val])
-    y_all = np.concatenate([ctx.dataset.y_train, ctx.dataset.y_val])
-    model = build_model(config, ctx, x_train.shape[1:])
-    model.fit(x_all, y_all, epochs=max(1, epochs), batch_size=config["batch_size"], verbose=0,
-              callbacks=trial_callbacks(config, ctx, validation=False), class_weight=class_weights(config, y_all))
+    model = fit_for_epochs(config, ctx, np.concatenate([x_train, x_val]),
+                           np.concatenate([ctx.dataset.y_train, ctx.dataset.y_val]), epochs)
     scores = model.evaluate(x_test, ctx.dataset.y_test, verbose=0, return_dict=True)
     return model, {f"test_{name}": float(value) for name, value in scores.items()}

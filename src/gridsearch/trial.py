@@ -52,6 +52,11 @@ class TrialResult:
         value = self.metrics.get(name, math.nan)
         return value if value is not None else math.nan
 
+    @property
+    def retrain_epochs(self) -> int:
+        """How long the final fit (without validation data) trains this config: its best epoch."""
+        return self.best_epoch or self.config["epochs"]
+
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
         data["status"] = self.status.value
