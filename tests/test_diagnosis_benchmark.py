@@ -114,3 +114,22 @@ def test_every_fault_and_remedy_builds_a_model_that_fits_the_labels():
         fixed = change(faults.fault_config(faults.FAULTS_BY_NAME["unscaled_inputs"], 1, 5))
         assert set(fixed) == set(faults.BASE), label
     assert faults.REMEDIES["diverging"][1]({**faults.BASE, "learning_rate": 1.0})["learning_rate"] == pytest.approx(0.1)
+
+
+def test_report_tables_from_scored_cases(tmp_path):
+    twin = fake_run(healthy())
+    broken, nan = fake_run(stuck_mnist()), fake_run({k: v[:3] + [math.nan] for k, v in healthy().items()})
+    cases = [bench.Case("lr_too_high", 0, broken, faults.FAULTS_BY_NAME["lr_too_high"].labels, twin),
+             bench.Case("nan_bad_op", 0, nan, ("nan",), twin), bench.Case("healthy", 0, twin, ("healthy",))]
+    bench.label_all(cases)
+    cases[0].remedy, cases[0].fixed = "stuck remedy", True
+    cases[1].remedy, cases[1].fixed = "nan remedy", False
+    trainer = bench.Trainer(tmp_path / "none.json")
+    trainer.runs = {str(i): c.run for i, c in enumerate(cases)}
+    trainer.used = set(trainer.runs)
+    lines = bench.report(cases, bench.QUICK, ["lr_too_high", "nan_bad_op"], trainer)
+    text = "\n".join(lines)
+    assert "| lr_too_high | 1/1 | diverging, nan, oscillating, stuck_at_chance | 1/1 @3 |" in text
+    assert "| **false alarms on healthy runs** | 1 |  | **0/1 (0%)** |" in text
+    assert "- top-1 advice fixes >= 70% of the faults: 1/2 (50%), missed" in text
+    assert "- recall diverging >= 90%: 1/1 (100%), met" in text
