@@ -84,7 +84,8 @@ def test_twin_confirms_faults_and_scoring_counts_detections():
     lr_high, tiny = faults.FAULTS_BY_NAME["lr_too_high"], faults.FAULTS_BY_NAME["tiny_wide_overfit"]
     assert bench.confirmed(lr_high, broken, twin) and bench.confirmed(lr_high, nan, twin)
     assert nan.score == 0 and not bench.confirmed(lr_high, good, twin)
-    overfit = fake_run({**healthy(), "val_loss": [v * 1.5 for v in healthy()["val_loss"]]})
+    overfit = fake_run({**healthy(), "val_loss": [v * 3 for v in healthy()["val_loss"]]})  # +0.4 > 0.1 ln 10
+    assert not bench.confirmed(tiny, fake_run({**healthy(), "val_loss": [v * 1.5 for v in healthy()["val_loss"]]}), twin)
     assert bench.confirmed(tiny, overfit, twin) and not bench.confirmed(lr_high, overfit, twin)
 
     cases = [bench.Case("lr_too_high", 0, broken, lr_high.labels, twin),

@@ -37,7 +37,8 @@ import baselines  # noqa: E402
 import faults  # noqa: E402
 
 CLEAR_DROP = 0.05  # a fault must cost >= 5 points of val accuracy vs its twin (seed-to-seed spread is ~1-2 points)
-OVERFIT_CONFIRM = 1.2  # judgment: or, for faults confirmed by loss, end with a val loss >= 1.2x the twin's
+OVERFIT_CONFIRM = 1.2  # judgment: or, for faults confirmed by loss, end with a val loss >= 1.2x the twin's ...
+OVERFIT_CONFIRM_MIN = 0.1  # ... and >= 0.1 x ln C above it: 0.009 vs 0.00003 is a large ratio of two zeros
 FIXED_WITHIN = 0.02  # the bar: the remedied run's val accuracy within 2 points of the twin's
 SCORE_EPOCHS = 3  # a run's score is the median val accuracy of its last 3 epochs: one noisy epoch cannot decide
 FULL = {"name": "full", "seeds": 5, "epochs": 15, "faults": [f.name for f in faults.FAULTS], "healthy": list(faults.HEALTHY_VARIANTS)}
@@ -219,7 +220,9 @@ class Case:
 def confirmed(fault: faults.Fault, run: Run, twin: Run) -> bool:
     if run.nan or run.score <= twin.score - CLEAR_DROP:
         return True
-    return fault.confirm_by_loss and run.final_val_loss >= OVERFIT_CONFIRM * twin.final_val_loss
+    margin = OVERFIT_CONFIRM_MIN * math.log(run.num_classes)
+    return fault.confirm_by_loss and run.final_val_loss >= max(OVERFIT_CONFIRM * twin.final_val_loss,
+                                                               twin.final_val_loss + margin)
 
 
 def build_corpus(setup: Mapping[str, Any], train: Callable[[dict[str, Any], int], Run],
@@ -317,8 +320,8 @@ def report(cases: list[Case], setup: Mapping[str, Any], names: Sequence[str], tr
            f"{' --quick' if quick else ''}`.", "",
            "Ground truth comes from twins, never from the rules under test: a fault run counts as faulty only if its "
            f"val accuracy (median of the last {SCORE_EPOCHS} epochs) is >= {CLEAR_DROP * 100:.0f} points below its "
-           f"fault-free twin's or its loss went NaN (overfitting: or its val loss ends >= {OVERFIT_CONFIRM}x the "
-           "twin's); twins and healthy controls that reach the base twin (within 2 points) are the healthy runs. A tool detects a "
+           f"fault-free twin's or its loss went NaN (overfitting: or its val loss ends >= {OVERFIT_CONFIRM}x and "
+           f">= {OVERFIT_CONFIRM_MIN} ln C above the twin's); twins and healthy controls that reach the base twin (within 2 points) are the healthy runs. A tool detects a "
            "fault when its label is one the fault type accepts (gridsearch: the primary label; a baseline: any of "
            "its problems, mapped onto our labels as in baselines.py).", "",
            "## Tools on identical runs", ""]
@@ -336,7 +339,7 @@ def report(cases: list[Case], setup: Mapping[str, Any], names: Sequence[str], tr
     out += md_table(["fault", "confirmed", "acceptable labels", *TOOLS], rows)
     out += ["", "Cells: runs detected / confirmed runs, @ median epoch of first detection (gridsearch: the first "
             "prefix of the history whose primary label is acceptable; baselines: the epoch their online rules first "
-            f"fire) out of {epochs}. Not recorded, so never firing here: AUTOTRAINER "
+            f"fire) out of {epochs} ({faults.TINY_EPOCHS} for tiny_wide_overfit). Not recorded, so never firing here: AUTOTRAINER "
             f"{baselines.NOT_RECORDED['AUTOTRAINER']}; BTTackler {baselines.NOT_RECORDED['BTTackler']}. "
             "BTTackler w/o NMG drops the no-more-gain symptom, which its own code calls useless.", "",
             "## gridsearch per label", ""]
