@@ -255,6 +255,16 @@ def find_diverging(c: Curves) -> Diagnosis | None:
                      f"(+{rise:.0%} of its scale, slope {slope:+.1%}/epoch)", _confidence(rise / DIVERGE_RISE - 1))
 
 
+def _settled_at_chance_loss(c: Curves) -> bool:
+    """A loss that fell only back to ln C, e.g. after a blow-up, and is flat there: the fall was no learning.
+
+    Benchmark evidence (benchmarks/diagnosis, lr_too_high on shapes): Adam at lr 1.0 went 229 -> 1.60 -> 1.41
+    (ln 4 = 1.39) and then flat, accuracy at chance; the whole-run slope still read as falling.
+    """
+    tail = c.loss[-TAIL_EPOCHS:]
+    return c.tail_slope(c.loss) > -STUCK_MAX_FALL and float(np.median(tail)) >= (1 - CHANCE_MARGIN) * c.chance_loss
+
+
 def find_stuck_at_chance(c: Curves) -> Diagnosis | None:
     """Accuracy never clearly above chance and a loss that does not fall (or saturated outputs early on).
 
@@ -279,7 +289,7 @@ def find_stuck_at_chance(c: Curves) -> Diagnosis | None:
         movement = f"loss {np.min(c.loss):.3g} >= {collapsed:.3g}: saturated outputs"
     else:  # the whole run: stuck runs never left chance, and a longer run averages out the noise
         slope = c.slope(c.loss)
-        if slope <= -STUCK_MAX_FALL:
+        if slope <= -STUCK_MAX_FALL and not _settled_at_chance_loss(c):
             return None
         movement = f"loss {c.loss[0]:.3g} -> {c.loss[-1]:.3g}, slope {slope:+.2%}/epoch"
     imbalance = (f"; the majority class is {c.chance_accuracy:.0%} of the data: try class_weight='balanced'"
@@ -366,9 +376,12 @@ def _overfitting(c: Curves) -> Diagnosis | None:
     else:
         if c.accuracy is None or c.val_accuracy is None:
             return None
+        # still falling = a falling tail that also holds the minimum: a noisy 5-epoch dip long after the best epoch
+        # is no progress (benchmark tiny_wide_overfit, seed 4: best val_loss 13 epochs before the end, gap 0.18)
+        still_falling = c.tail_slope(c.val_loss) <= -FLAT_SLOPE and low >= c.epochs - TAIL_EPOCHS
         train_acc, val_acc = float(smooth(c.accuracy)[-1]), float(smooth(c.val_accuracy)[-1])
         gap = train_acc - val_acc
-        if gap < OVERFIT_ACC_GAP or (gap < OVERFIT_SEVERE_GAP and c.tail_slope(c.val_loss) <= -FLAT_SLOPE):
+        if gap < OVERFIT_ACC_GAP or (gap < OVERFIT_SEVERE_GAP and still_falling):
             return None
         evidence = (f"accuracy {train_acc:.3g} vs val_accuracy {val_acc:.3g} (gap {train_acc - val_acc:.2f}) "
                     f"with val_loss no longer falling (best {c.val_loss[best - 1]:.3g} at epoch {best})")
