@@ -24,6 +24,10 @@ class FanOut:
     def __init__(self, *reporters: Any) -> None:
         self.reporters = reporters
 
+    def preflight_finished(self, *args) -> None:
+        for reporter in self.reporters:
+            reporter.preflight_finished(*args)
+
     def stage_started(self, *args) -> None:
         for reporter in self.reporters:
             reporter.stage_started(*args)
@@ -60,6 +64,9 @@ class SearchArtifacts:
         self.seconds: dict[str, float] = {}  # trial_id -> time spent drawing and logging it
 
     # --- the reporter calls ---------------------------------------------------------------------
+    def preflight_finished(self, report) -> None:
+        pass  # preflight.json is written by the search itself, before anything can stop it
+
     def stage_started(self, stage: PlannedStage, total_stages: int, to_train: int, reused: int) -> None:
         pass
 

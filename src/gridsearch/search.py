@@ -23,11 +23,13 @@ from .errors import SearchFailed, SpaceError
 from .leaderboard import build_leaderboard, rank_key
 from .models import resolve_builder
 from .plan import PlannedStage, base_config, make_plan, tuned_names
+from .preflight import PreflightReport, preflight_search
 from .space_file import LoadedSpace
 from .store import KILL_ENV, ResultsStore, atomic_write_json, atomic_write_text, fault_point
 from .training import TrainingContext, retrain_and_test
 from .trial import TrialResult, TrialStatus, config_id
 
+PREFLIGHT_FILE = "preflight.json"
 PACKAGES = ("gridsearch", "tensorflow", "keras", "keras-tuner", "scikit-learn", "scikeras", "pandas", "numpy")
 
 
@@ -50,6 +52,7 @@ class Reporter(Protocol):
     (`artifacts.SearchArtifacts`).
     """
 
+    def preflight_finished(self, report: PreflightReport) -> None: ...
     def stage_started(self, stage: PlannedStage, total_stages: int, to_train: int, reused: int) -> None: ...
     def trial_finished(self, result: TrialResult, objective: str) -> None: ...
     def stage_finished(self, stage: PlannedStage, winner: TrialResult, objective: str) -> None: ...
@@ -65,6 +68,7 @@ class SearchSummary:
     reused: int  # rows served by a config trained in an earlier stage of the plan
     resumed: int  # rows served by a record of an earlier, interrupted run
     duration_s: float
+    epochs: dict[str, int] = field(default_factory=dict)  # see `epoch_budget`
     notes: list[str] = field(default_factory=list)
 
 
@@ -151,13 +155,15 @@ def run_search(loaded: LoadedSpace, options: RunOptions, reporter: Reporter) -> 
         dataset = load_dataset(space.data, seed=space.seed, validation_split=space.validation_split,
                                test_split=space.test_split, folder=loaded.folder, options=space.data_options,
                                where=str(loaded.path))
-        store.write_manifest({"space_file": str(loaded.path), "space_sha256": loaded.sha256, "name": space.name,
-                              "backend": backend_name, "started": _now(), "space": space_summary(space)})
         ctx = TrainingContext(dataset, resolve_builder(space.model), space.seed, space.objective,
                               space.objective_direction, prune=options.prune,
                               extra_callbacks=_fault_callbacks() + list(getattr(reporter, "keras_callbacks", list)()),
                               cv_folds=space.cv_folds, n_jobs=options.jobs or space.n_jobs, where=str(loaded.path))
         reporter = with_artifacts(store.folder, space, options.full_grid, reporter)  # plots and TensorBoard logs
+        # before the manifest: a run stopped here leaves no claim on the folder, so the fixed space runs at once
+        _preflight(loaded, options, store, ctx, reporter)
+        store.write_manifest({"space_file": str(loaded.path), "space_sha256": loaded.sha256, "name": space.name,
+                              "backend": backend_name, "started": _now(), "space": space_summary(space)})
         return _run_plan(loaded, options, store, backend, backend_name, ctx, reporter)
     finally:
         store.release_lock()
@@ -166,6 +172,28 @@ def run_search(loaded: LoadedSpace, options: RunOptions, reporter: Reporter) -> 
                 folder.rmdir()
             except OSError:
                 break
+
+
+def _preflight(loaded: LoadedSpace, options: RunOptions, store: ResultsStore, ctx: TrainingContext,
+               reporter: Reporter) -> PreflightReport:
+    """Check the data and the baseline model once, save and report the findings; stop on a blocking error."""
+    path = store.folder / PREFLIGHT_FILE
+    try:
+        earlier = json.loads(path.read_text())
+    except (OSError, ValueError):  # none yet, or a leftover that cannot be read: check again
+        earlier = None
+    if not isinstance(earlier, dict) or earlier.get("space_sha256") != loaded.sha256:
+        earlier = None  # another version of the space: check again
+    report = preflight_search(ctx, base_config(loaded.space), earlier=earlier)
+    atomic_write_json(path, report.to_json(loaded.sha256))
+    reporter.preflight_finished(report)
+    tuned = {name for stage in make_plan(loaded.space, options.full_grid) for name in stage.grid}
+    blocking = report.blocking(tuned)
+    if blocking:
+        reasons = "; ".join(f"{f.check}: {f.message}" for f in blocking)
+        raise SpaceError(f"pre-flight check failed, so every trial would be wasted, and none was started: "
+                         f"{reasons}. Fix it and run again (all findings: {path})")
+    return report
 
 
 def _run_plan(loaded: LoadedSpace, options: RunOptions, store: ResultsStore, backend, backend_name: str,
@@ -177,12 +205,14 @@ def _run_plan(loaded: LoadedSpace, options: RunOptions, store: ResultsStore, bac
     rows: list[TrialResult] = []
     frozen: dict[str, Any] = {}
     trained = reused = resumed = 0
+    siblings: list[dict[str, list[float]]] = []  # the running stage's finished histories, for sibling pruning
 
     def record(result: TrialResult) -> None:
         store.save_trial(result)
         fault_point("trial_saved")
         release_traced_graphs()
         finished[result.config_id] = result
+        siblings.append(result.history)
         reporter.trial_finished(result, space.objective)
 
     for stage in plan:
@@ -195,7 +225,8 @@ def _run_plan(loaded: LoadedSpace, options: RunOptions, store: ResultsStore, bac
             if cid not in finished:
                 candidates.append(Candidate(trial_id, cid, config))
         reporter.stage_started(stage, len(plan), len(candidates), len(stage_rows) - len(candidates))
-        backend.run_stage(stage, candidates, ctx, record, store.folder / backend_name)
+        siblings[:] = [finished[cid].history for _, cid in stage_rows if cid in finished]
+        backend.run_stage(stage, candidates, replace(ctx, siblings=siblings), record, store.folder / backend_name)
         trained += len(candidates)
         this_stage = []
         for trial_id, cid in stage_rows:
@@ -227,9 +258,18 @@ def _run_plan(loaded: LoadedSpace, options: RunOptions, store: ResultsStore, bac
     winner = min(ok, key=lambda r: rank_key(r, space.objective, space.objective_direction))
     model, test_scores = retrain_and_test(winner.config, ctx, winner.best_epoch or winner.config["epochs"])
     model.save(store.folder / "best_model.keras")
-    _write_best_config(store, loaded, backend_name, options, winner, test_scores, ctx.dataset)
+    epochs = epoch_budget(rows)
+    _write_best_config(store, loaded, backend_name, options, winner, test_scores, ctx.dataset, epochs)
     return SearchSummary(store.folder, rows, winner, test_scores, trained, reused, resumed,
-                         round(time.perf_counter() - started, 1))
+                         round(time.perf_counter() - started, 1), epochs)
+
+
+def epoch_budget(rows: list[TrialResult]) -> dict[str, int]:
+    """Epochs of the distinct configs trained: planned, run, and saved by pruning (planned minus run, pruned ones)."""
+    trials = [row for row in rows if not row.reused_from]
+    pruned = [row for row in trials if row.status is TrialStatus.PRUNED]
+    return {"planned": sum(row.config["epochs"] for row in trials), "run": sum(row.epochs_run for row in trials),
+            "pruned_trials": len(pruned), "saved_by_pruning": sum(row.config["epochs"] - row.epochs_run for row in pruned)}
 
 
 def release_traced_graphs() -> None:
@@ -274,7 +314,8 @@ def _write_leaderboard(store: ResultsStore, space, rows: list[TrialResult], name
 
 
 def _write_best_config(store: ResultsStore, loaded: LoadedSpace, backend_name: str, options: RunOptions,
-                       winner: TrialResult, test_scores: dict[str, float], dataset: Dataset) -> None:
+                       winner: TrialResult, test_scores: dict[str, float], dataset: Dataset,
+                       epochs: dict[str, int]) -> None:
     space = loaded.space
     atomic_write_json(store.folder / "best_config.json", {
         "hyperparameters": winner.config,
@@ -282,6 +323,7 @@ def _write_best_config(store: ResultsStore, loaded: LoadedSpace, backend_name: s
                     "retrained_epochs": winner.best_epoch or winner.config["epochs"]},
         "trial_id": winner.reused_from or winner.trial_id,
         "diagnosis": winner.diagnosis,
+        "epochs": epochs,
         "data": {"input_shape": list(trial_inputs(dataset, winner.config)[0].shape[1:]), "num_classes": dataset.num_classes,
                  "classes": dataset.classes},
         "provenance": {

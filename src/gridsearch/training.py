@@ -8,6 +8,7 @@ from __future__ import annotations
 import math
 import time
 import traceback
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -38,6 +39,9 @@ class TrainingContext:
     cv_folds: int = 3  # cross-validating backends: folds of train+validation
     n_jobs: int = 1  # backends that can: fits run in parallel over this many processes
     where: str = "the space"  # the space file, for messages of checks a backend makes before training
+    # histories of the trials of the running stage that finished before this one (the search appends each as
+    # it finishes): a trial far behind all of them is pruned. Empty for a backend that fits a stage at once.
+    siblings: Sequence[Mapping[str, Sequence[float]]] = ()
 
 
 def trial_callbacks(config: dict[str, Any], ctx: TrainingContext, *, validation: bool = True) -> list[Any]:
@@ -55,7 +59,8 @@ def trial_callbacks(config: dict[str, Any], ctx: TrainingContext, *, validation:
         callbacks.append(keras.callbacks.EarlyStopping(
             monitor=monitor, mode=ctx.direction, patience=config["early_stopping"], restore_best_weights=True))
     if ctx.prune and validation:
-        callbacks.append(HopelessTrialStopper(ctx.dataset.num_classes, majority_rate=ctx.dataset.majority_rate))
+        callbacks.append(HopelessTrialStopper(ctx.dataset.num_classes, majority_rate=ctx.dataset.majority_rate,
+                                              siblings=ctx.siblings))
     return callbacks + list(ctx.extra_callbacks)
 
 
@@ -113,7 +118,7 @@ def finish(result: TrialResult, ctx: TrainingContext, pruned_by: Any = None) -> 
         result.error = f"loss became NaN or infinite ({diagnosis.evidence})"
     elif pruned_by is not None:
         result.status = TrialStatus.PRUNED
-        result.error = f"stopped early: {pruned_by.label.value} ({pruned_by.evidence})"
+        result.error = f"stopped early: {pruned_by.label!s} ({pruned_by.evidence})"
     elif best is None:
         result.status = TrialStatus.FAILED
         result.error = f"no finite {ctx.objective} was recorded"
