@@ -163,7 +163,7 @@ def _cmd_diagnose(args: argparse.Namespace) -> int:
         history = read_training_log(args.file)
     except OSError as exc:
         raise SpaceError(f"training log {args.file} cannot be read: {exc.strerror or exc}") from None
-    except (ValueError, UnicodeDecodeError, csv.Error) as exc:  # the reader's messages name the file, the column and the row
+    except (ValueError, UnicodeDecodeError, csv.Error) as exc:  # the reader's own messages name file, column, row
         raise SpaceError(f"training log {exc}" if str(exc).startswith(str(args.file)) else
                          f"training log {args.file}: {exc}") from None
     result = diagnose(history, args.classes)
@@ -222,20 +222,20 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--output", help="where to write the page (default: FOLDER/report.html)")
     report.set_defaults(handler=_cmd_report)
 
-    doctor = commands.add_parser(
+    diagnose = commands.add_parser(
         "diagnose", help="diagnose a training log made elsewhere (a Keras CSVLogger file)",
         description="Label a training run from its per-epoch log: a Keras CSVLogger file, or any CSV with a header "
                     "row and a 'loss' column (val_loss, accuracy, val_accuracy, learning_rate are read when present; "
                     "acc, lr and sparse_categorical_accuracy are understood). Prints the label, its confidence, the "
                     "advice, the numbers that decided it and the other labels that also hold.")
-    doctor.add_argument("file", help="the CSV log")
-    doctor.add_argument("--classes", type=int, required=True, metavar="N",
+    diagnose.add_argument("file", help="the CSV log")
+    diagnose.add_argument("--classes", type=int, required=True, metavar="N",
                         help="number of classes of the task (required). Chance accuracy is 1/N and an untrained "
                              "model's loss is ln N: they decide stuck_at_chance, bad_initial_loss and what counts as "
                              "a fitted model. It is not guessed from the log, because a guess goes wrong exactly on "
                              "broken runs (a collapsed binary model logs a loss near 8, which reads as e^8 classes)")
-    doctor.add_argument("--format", choices=("text", "json"), default="text")
-    doctor.set_defaults(handler=_cmd_diagnose)
+    diagnose.add_argument("--format", choices=("text", "json"), default="text")
+    diagnose.set_defaults(handler=_cmd_diagnose)
     return parser
 
 

@@ -314,13 +314,15 @@ def preflight_search(ctx: TrainingContext, config: dict[str, Any], *,
     """Every check once, on the inputs the baseline config trains on and on its untrained model.
 
     `earlier` is the preflight.json of an earlier run of the same space file: its overfit check, the only
-    costly one, is taken from there. A builder that raises is one warning: the trials report the error.
+    costly one, is taken from there unless it was an error. A builder that raises is one warning: the trials report the error.
     """
     start = time.perf_counter()
     dataset = ctx.dataset
     x_train, x_val, _ = trial_inputs(dataset, config)
     findings = check_data(x_train, dataset.y_train, x_val, dataset.y_val, raw_order_y=dataset.source_order_y)
-    kept = [Finding(**f) for f in (earlier or {}).get("findings", []) if f.get("check") == "can_overfit"]
+    # an error is checked again: it stopped that run, and the data or the builder may have been fixed since
+    kept = [Finding(**f) for f in (earlier or {}).get("findings", [])
+            if f.get("check") == "can_overfit" and f.get("severity") != ERROR]
     try:
         model = build_model(config, ctx, x_train.shape[1:])
         findings += check_model(model, x_train[:PREFLIGHT_BATCH], dataset.y_train[:PREFLIGHT_BATCH],
