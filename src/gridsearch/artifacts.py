@@ -23,6 +23,10 @@ class FanOut:
     def __init__(self, *reporters: Any) -> None:
         self.reporters = reporters
 
+    def preflight_finished(self, *args) -> None:
+        for reporter in self.reporters:
+            reporter.preflight_finished(*args)
+
     def stage_started(self, *args) -> None:
         for reporter in self.reporters:
             reporter.stage_started(*args)
@@ -59,6 +63,9 @@ class SearchArtifacts:
         self._warned = False
 
     # --- the reporter calls ---------------------------------------------------------------------
+    def preflight_finished(self, report) -> None:
+        pass  # preflight.json is written by the search itself, before anything can stop it
+
     def stage_started(self, stage: PlannedStage, total_stages: int, to_train: int, reused: int) -> None:
         if self._learn(stage):
             self._tb = None  # new values: the experiment is written again with them

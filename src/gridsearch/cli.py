@@ -34,6 +34,18 @@ class ConsoleReporter:
     def _print(self, text: str) -> None:
         print(text, file=self.stream, flush=True)
 
+    def preflight_finished(self, report) -> None:
+        counts = {severity: sum(f.severity == severity for f in report.findings) for severity in ("error", "warning")}
+        reused = f", {', '.join(report.reused)} kept from the last run" if report.reused else ""
+        self._print(f"pre-flight: {len(report.findings)} checks in {report.seconds:.1f}s{reused}: "
+                    f"{counts['error']} error(s), {counts['warning']} warning(s)")
+        for finding in report.findings:
+            if finding.severity != "ok":
+                self._print(f"  {finding.severity} {finding.check}: {finding.message}")
+        passed = [f.check for f in report.findings if f.severity == "ok"]
+        if passed:
+            self._print(f"  ok: {', '.join(passed)}")
+
     def stage_started(self, stage, total_stages, to_train, reused) -> None:
         self._stage = stage
         extra = f", {reused} already trained" if reused else ""
@@ -81,6 +93,11 @@ def _cmd_run(args: argparse.Namespace) -> int:
     print()
     print(f"done in {summary.duration_s:.0f}s: {len(summary.results)} trials, {summary.trained} trained, "
           f"{summary.reused} reused from an earlier stage, {summary.resumed} kept from an earlier run")
+    epochs = summary.epochs
+    if epochs.get("planned"):
+        print(f"epochs: {epochs['run']} of {epochs['planned']} planned run; pruning stopped {epochs['pruned_trials']} "
+              f"trial(s) early and saved {epochs['saved_by_pruning']} epochs "
+              f"({epochs['saved_by_pruning'] / epochs['planned']:.0%})")
     if summary.doctor:
         _print_doctor(summary.doctor)
     tuned = _tuned(space) + [n for step in (summary.doctor or {}).get("steps", []) for n in step["grid"]]
@@ -244,6 +261,37 @@ def _cmd_report(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _cmd_diagnose(args: argparse.Namespace) -> int:
+    import csv
+
+    from .diagnosis import diagnose, read_training_log
+    from .errors import SpaceError
+
+    if args.classes < 2:
+        raise SpaceError(f"--classes {args.classes} is not allowed: a classifier has at least 2 classes")
+    try:
+        history = read_training_log(args.file)
+    except OSError as exc:
+        raise SpaceError(f"training log {args.file} cannot be read: {exc.strerror or exc}") from None
+    except (ValueError, UnicodeDecodeError, csv.Error) as exc:  # the reader's own messages name file, column, row
+        raise SpaceError(f"training log {exc}" if str(exc).startswith(str(args.file)) else
+                         f"training log {args.file}: {exc}") from None
+    result = diagnose(history, args.classes)
+    epochs = len(history["loss"])
+    if args.format == "json":
+        import json
+
+        print(json.dumps({"file": str(args.file), "epochs": epochs, "classes": args.classes,
+                          "columns": list(history), **result.to_dict()}, indent=2))
+        return EXIT_OK
+    print(f"training log: {args.file} ({epochs} epochs; {', '.join(history)}; {args.classes} classes)")
+    print(f"diagnosis:  {result.label} (confidence {result.confidence:.2f})")
+    print(f"advice:     {result.advice}")
+    print(f"evidence:   {result.evidence}")
+    print(f"flags:      {', '.join(flag.value for flag in result.flags) or 'none'}")
+    return EXIT_OK
+
+
 def _markdown(board) -> str:
     """GitHub markdown without a tabulate dependency."""
     header = "| " + " | ".join(map(str, board.columns)) + " |"
@@ -319,6 +367,20 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--calibrated", action="store_true", help="use the calibrated model (python -m gridsearch calibrate)")
     predict.add_argument("--output", metavar="CSV", help="write the CSV here (default: print it)")
     predict.set_defaults(handler=_cmd_predict)
+    diagnose = commands.add_parser(
+        "diagnose", help="diagnose a training log made elsewhere (a Keras CSVLogger file)",
+        description="Label a training run from its per-epoch log: a Keras CSVLogger file, or any CSV with a header "
+                    "row and a 'loss' column (val_loss, accuracy, val_accuracy, learning_rate are read when present; "
+                    "acc, lr and sparse_categorical_accuracy are understood). Prints the label, its confidence, the "
+                    "advice, the numbers that decided it and the other labels that also hold.")
+    diagnose.add_argument("file", help="the CSV log")
+    diagnose.add_argument("--classes", type=int, required=True, metavar="N",
+                        help="number of classes of the task (required). Chance accuracy is 1/N and an untrained "
+                             "model's loss is ln N: they decide stuck_at_chance, bad_initial_loss and what counts as "
+                             "a fitted model. It is not guessed from the log, because a guess goes wrong exactly on "
+                             "broken runs (a collapsed binary model logs a loss near 8, which reads as e^8 classes)")
+    diagnose.add_argument("--format", choices=("text", "json"), default="text")
+    diagnose.set_defaults(handler=_cmd_diagnose)
     return parser
 
 

@@ -31,6 +31,7 @@ class Dataset:
     x_test: np.ndarray
     y_test: np.ndarray
     classes: list[Any]  # original label values; index i is encoded label i
+    source_order_y: np.ndarray | None = None  # encoded labels in the source's order, before the split (pre-flight)
     _normalized: dict[tuple[str, bool], tuple[np.ndarray, ...]] = field(default_factory=dict, repr=False)
     _normalizers: dict[tuple[str, bool], "Normalizer"] = field(default_factory=dict, repr=False)
 
@@ -126,6 +127,7 @@ def load_dataset(source: Any, *, seed: int, validation_split: float, test_split:
         x, y = arrays
         x, y = _as_images(x, where), _as_labels(y, len(x), where)
         classes, y_enc = _encode(y, where)
+        source_order_y = y_enc
         x_rest, x_test, y_rest, y_test = _stratified_split(x, y_enc, test_split, seed, where, "test")
     elif len(arrays) == 4:
         x_rest, y_rest, x_test, y_test = arrays
@@ -133,6 +135,7 @@ def load_dataset(source: Any, *, seed: int, validation_split: float, test_split:
         y_rest, y_test = _as_labels(y_rest, len(x_rest), where), _as_labels(y_test, len(x_test), where)
         classes, y_all = _encode(np.concatenate([y_rest, y_test]), where)
         y_rest, y_test = y_all[: len(y_rest)], y_all[len(y_rest):]
+        source_order_y = y_all
         if x_rest.shape[1:] != x_test.shape[1:]:
             raise SpaceError(f"data in {where}: train images {x_rest.shape[1:]} and test images "
                              f"{x_test.shape[1:]} differ in shape")
@@ -140,7 +143,7 @@ def load_dataset(source: Any, *, seed: int, validation_split: float, test_split:
         raise SpaceError(f"data in {where} must give (x, y) or (x_train, y_train, x_test, y_test), "
                          f"got {len(arrays)} arrays")
     x_train, x_val, y_train, y_val = _stratified_split(x_rest, y_rest, validation_split, seed, where, "validation")
-    return Dataset(x_train, y_train, x_val, y_val, x_test, y_test, classes)
+    return Dataset(x_train, y_train, x_val, y_val, x_test, y_test, classes, source_order_y)
 
 
 def _read(source: Any, folder: Path, options: dict[str, Any], where: str) -> tuple[np.ndarray, ...]:

@@ -8,15 +8,20 @@ Every check returns a Finding, "ok" ones included, so a report can show what was
 """
 from __future__ import annotations
 
+import dataclasses
 import math
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Collection
+from dataclasses import dataclass
 from typing import Any
 
 import keras
 import numpy as np
 
+from .data import trial_inputs
 from .diagnosis import BAD_INITIAL_LOSS_RATIO, chance_ceiling, is_bad_initial_loss
 from .lint import ERROR, OK, WARNING, Finding, from_logits, lint_model
+from .training import TrainingContext, build_model
 
 INPUT_SCALE_LIMIT = 10.0  # UMLAUT flags |x| > 1; standardized features reach +-5, so warn beyond 10 (0-16, 0-255)
 MIN_CLASS_SAMPLES = 3  # a stratified train/validation/test split needs one sample of each class in each part
@@ -236,3 +241,56 @@ def check_can_overfit(build: Callable[[], keras.Model], x: Any, y: Any, *, sampl
                        "is not 0")
     return Finding("can_overfit", WARNING, f"{seen} (< {OVERFIT_MIN_ACCURACY}): the learning rate may be too low for "
                    "this short check, the model too small or too regularized, or some labels contradict each other")
+
+
+# --- the pre-flight of a search: the checks above on the run's own split and baseline model ---------------
+
+PREFLIGHT_BATCH = 32  # the untrained loss is read on one batch of Keras' default batch size
+OVERFIT_SAMPLES = 64  # the issue's "tiny subset": 4 of TheDeepChecker's batches of 16
+# Settings a stage can change that rescue a model which could not overfit the subset at the defaults' values:
+# a learning rate too low for the short check would otherwise stop the very search that is about to raise it.
+OVERFIT_RESCUERS = ("learning_rate", "optimizer")
+
+
+@dataclass
+class PreflightReport:
+    findings: list[Finding]
+    seconds: float
+    reused: tuple[str, ...] = ()  # checks read back from an earlier run's preflight.json instead of run again
+
+    def blocking(self, tuned: Collection[str]) -> list[Finding]:
+        """The errors that make the search pointless (see OVERFIT_RESCUERS for the one exception)."""
+        rescued = any(name in tuned for name in OVERFIT_RESCUERS)
+        return [f for f in self.findings if f.severity == ERROR and not (f.check == "can_overfit" and rescued)]
+
+    def to_json(self, space_sha256: str) -> dict[str, Any]:
+        """What preflight.json holds: report.py reads `findings`, a resumed run reads the hash and `can_overfit`."""
+        return {"space_sha256": space_sha256, "seconds": self.seconds, "reused": list(self.reused),
+                "findings": [dataclasses.asdict(f) for f in self.findings]}
+
+
+def preflight_search(ctx: TrainingContext, config: dict[str, Any], *,
+                     earlier: dict[str, Any] | None = None) -> PreflightReport:
+    """Every check once, on the inputs the baseline config trains on and on its untrained model.
+
+    `earlier` is the preflight.json of an earlier run of the same space file: its overfit check, the only
+    costly one, is taken from there unless it was an error. A builder that raises is one warning: the trials report the error.
+    """
+    start = time.perf_counter()
+    dataset = ctx.dataset
+    x_train, x_val, _ = trial_inputs(dataset, config)
+    findings = check_data(x_train, dataset.y_train, x_val, dataset.y_val, raw_order_y=dataset.source_order_y)
+    # an error is checked again: it stopped that run, and the data or the builder may have been fixed since
+    kept = [Finding(**f) for f in (earlier or {}).get("findings", [])
+            if f.get("check") == "can_overfit" and f.get("severity") != ERROR]
+    try:
+        model = build_model(config, ctx, x_train.shape[1:])
+        findings += check_model(model, x_train[:PREFLIGHT_BATCH], dataset.y_train[:PREFLIGHT_BATCH],
+                                dataset.num_classes)
+        # the same model, still untrained (check_model only ran it forward): one build less
+        findings += kept or [check_can_overfit(lambda: model, x_train, dataset.y_train, samples=OVERFIT_SAMPLES)]
+    except Exception as exc:  # the user's builder or loss: every trial will say so too, with its traceback
+        findings.append(Finding("model_checks", WARNING, f"the model of the defaults could not be checked: "
+                                f"{type(exc).__name__}: {exc}".strip().replace("\n", " ")))
+        kept = []
+    return PreflightReport(findings, round(time.perf_counter() - start, 2), ("can_overfit",) if kept else ())

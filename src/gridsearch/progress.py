@@ -22,6 +22,9 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 class QuietReporter:
     """--quiet: nothing while the search runs (the caller still prints the final summary)."""
 
+    def preflight_finished(self, *args) -> None:
+        pass
+
     def stage_started(self, *args) -> None:
         pass
 
@@ -82,6 +85,9 @@ class ProgressReporter:
         self.progress.stop()
 
     # --- the reporter calls ---------------------------------------------------------------------
+    def preflight_finished(self, report) -> None:
+        self.lines.preflight_finished(report)
+
     def stage_started(self, stage, total_stages: int, to_train: int, reused: int) -> None:
         self.lines.stage_started(stage, total_stages, to_train, reused)
         self._total_stages, self._stage_to_train, self._trial_in_stage = total_stages, to_train, 0

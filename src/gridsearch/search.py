@@ -28,6 +28,7 @@ from .leaderboard import build_leaderboard, rank_key
 from .lint import ERROR, OK, Finding, lint_model
 from .models import resolve_builder
 from .plan import Plan, PlannedStage, base_config, plan_name, search_plan, tuned_names
+from .preflight import PreflightReport, preflight_search
 from .space_file import LoadedSpace
 from .store import (KILL_ENV, MODEL_FILES, PREPARATION_FILE, ResultsStore, atomic_save_model, atomic_write_bytes,
                     atomic_write_json, atomic_write_text, fault_point)
@@ -35,6 +36,7 @@ from .training import TrainingContext, build_model, retrain_and_test
 from .trial import TrialResult, TrialStatus, config_id
 
 DOCTOR_REPORT = "doctor.json"  # the doctor's before/after, beside best_config.json
+PREFLIGHT_FILE = "preflight.json"
 PACKAGES = ("gridsearch", "tensorflow", "keras", "keras-tuner", "scikit-learn", "scikeras", "pandas", "numpy")
 
 
@@ -57,6 +59,7 @@ class Reporter(Protocol):
     (`artifacts.SearchArtifacts`).
     """
 
+    def preflight_finished(self, report: PreflightReport) -> None: ...
     def stage_started(self, stage: PlannedStage, total_stages: int, to_train: int, reused: int) -> None: ...
     def trial_finished(self, result: TrialResult, objective: str) -> None: ...
     def stage_finished(self, stage: PlannedStage, winner: TrialResult, objective: str) -> None: ...
@@ -72,6 +75,7 @@ class SearchSummary:
     reused: int  # rows served by a config trained in an earlier stage of the plan
     resumed: int  # rows served by a record of an earlier, interrupted run
     duration_s: float
+    epochs: dict[str, int] = field(default_factory=dict)  # see `epoch_budget`
     notes: list[str] = field(default_factory=list)
     doctor: dict[str, Any] | None = None  # plan="auto": the doctor's report (also in doctor.json)
     ensemble: dict[str, Any] | None = None  # ensemble.json's content when the space asks for `ensemble=K`
@@ -159,11 +163,13 @@ def run_search(loaded: LoadedSpace, options: RunOptions, reporter: Reporter) -> 
         ctx = training_context(loaded, prune=options.prune, jobs=options.jobs,
                                extra_callbacks=_fault_callbacks() + list(getattr(reporter, "keras_callbacks", list)()))
         findings = lint_defaults(loaded, ctx)
+        plan = search_plan(space, options.full_grid)
+        reporter = with_artifacts(store.folder, space, plan.stages(), reporter)  # plots and TensorBoard logs
+        # before the manifest: a run stopped here leaves no claim on the folder, so the fixed space runs at once
+        _preflight(loaded, plan, store, ctx, reporter)
         store.write_manifest({"space_file": str(loaded.path), "space_sha256": loaded.sha256, "name": space.name,
                               "backend": backend_name, "started": _now(), "space": space_summary(space),
                               "lint": [asdict(finding) for finding in findings]})
-        plan = search_plan(space, options.full_grid)
-        reporter = with_artifacts(store.folder, space, plan.stages(), reporter)  # plots and TensorBoard logs
         with long_lived_objects_frozen():
             summary = _run_plan(loaded, options, store, backend, backend_name, ctx, reporter, plan)
         summary.notes.extend(f"model lint, {f.check}: {f.message}" for f in findings if f.severity != OK)
@@ -206,6 +212,26 @@ def training_context(loaded: LoadedSpace, *, prune: bool = True, jobs: int | Non
     return TrainingContext(dataset, resolve_builder(space.model), space.seed, space.objective,
                            space.objective_direction, prune=prune, extra_callbacks=list(extra_callbacks or []),
                            cv_folds=space.cv_folds, n_jobs=jobs or space.n_jobs, where=str(loaded.path))
+def _preflight(loaded: LoadedSpace, plan: Plan, store: ResultsStore, ctx: TrainingContext,
+               reporter: Reporter) -> PreflightReport:
+    """Check the data and the baseline model once, save and report the findings; stop on a blocking error."""
+    path = store.folder / PREFLIGHT_FILE
+    try:
+        earlier = json.loads(path.read_text())
+    except (OSError, ValueError):  # none yet, or a leftover that cannot be read: check again
+        earlier = None
+    if not isinstance(earlier, dict) or earlier.get("space_sha256") != loaded.sha256:
+        earlier = None  # another version of the space: check again
+    report = preflight_search(ctx, base_config(loaded.space), earlier=earlier)
+    atomic_write_json(path, report.to_json(loaded.sha256))
+    reporter.preflight_finished(report)
+    tuned = {name for stage in plan.stages() for name in stage.grid}
+    blocking = report.blocking(tuned)
+    if blocking:
+        reasons = "; ".join(f"{f.check}: {f.message}" for f in blocking)
+        raise SpaceError(f"pre-flight check failed, so every trial would be wasted, and none was started: "
+                         f"{reasons}. Fix it and run again (all findings: {path})")
+    return report
 
 
 def _run_plan(loaded: LoadedSpace, options: RunOptions, store: ResultsStore, backend, backend_name: str,
@@ -219,12 +245,14 @@ def _run_plan(loaded: LoadedSpace, options: RunOptions, store: ResultsStore, bac
     frozen: dict[str, Any] = {}
     first_row: dict[str, str] = {}  # config id -> the trial id that config has first in this plan
     counts = {"trained": 0, "reused": 0, "resumed": 0}
+    siblings: list[dict[str, list[float]]] = []  # the running stage's finished histories, for sibling pruning
 
     def record(result: TrialResult) -> None:
         store.save_trial(result)
         fault_point("trial_saved")
         release_traced_graphs()
         finished[result.config_id] = result
+        siblings.append(result.history)
         reporter.trial_finished(result, space.objective)
 
     def run_stage(stage: PlannedStage, *, allow_no_winner: bool = False) -> TrialResult:
@@ -238,7 +266,8 @@ def _run_plan(loaded: LoadedSpace, options: RunOptions, store: ResultsStore, bac
                 candidates.append(Candidate(trial_id, cid, config))
         reporter.stage_started(stage, max(total_stages, stage.index), len(candidates),
                                len(stage_rows) - len(candidates))
-        backend.run_stage(stage, candidates, ctx, record, store.folder / backend_name)
+        siblings[:] = [finished[cid].history for _, cid in stage_rows if cid in finished]
+        backend.run_stage(stage, candidates, replace(ctx, siblings=siblings), record, store.folder / backend_name)
         counts["trained"] += len(candidates)
         this_stage = []
         for trial_id, cid in stage_rows:
@@ -288,12 +317,13 @@ def _run_plan(loaded: LoadedSpace, options: RunOptions, store: ResultsStore, bac
                            f"failed ({type(exc).__name__}: {exc}); the leaderboard in {store.folder} is complete, "
                            "and running the same command again retries only this step") from exc
     atomic_write_bytes(store.folder / PREPARATION_FILE, trial_normalizer(ctx.dataset, winner.config).to_npz())
-    _write_best_config(store, loaded, backend_name, options, winner, test_scores, ctx.dataset)
+    epochs = epoch_budget(rows)
+    _write_best_config(store, loaded, backend_name, options, winner, test_scores, ctx.dataset, epochs)
     report = plan.report()
     if report is not None:
         atomic_write_json(store.folder / DOCTOR_REPORT, {**report, "test": test_scores})
     summary = SearchSummary(store.folder, rows, winner, test_scores, counts["trained"], counts["reused"],
-                            counts["resumed"], 0.0, doctor=report)
+                            counts["resumed"], 0.0, epochs, doctor=report)
     if space.ensemble:
         from .ensemble import build_ensemble
 
@@ -318,6 +348,14 @@ def long_lived_objects_frozen() -> Iterator[None]:
         yield
     finally:
         gc.unfreeze()
+
+
+def epoch_budget(rows: list[TrialResult]) -> dict[str, int]:
+    """Epochs of the distinct configs trained: planned, run, and saved by pruning (planned minus run, pruned ones)."""
+    trials = [row for row in rows if not row.reused_from]
+    pruned = [row for row in trials if row.status is TrialStatus.PRUNED]
+    return {"planned": sum(row.config["epochs"] for row in trials), "run": sum(row.epochs_run for row in trials),
+            "pruned_trials": len(pruned), "saved_by_pruning": sum(row.config["epochs"] - row.epochs_run for row in pruned)}
 
 
 def release_traced_graphs() -> None:
@@ -362,7 +400,8 @@ def _write_leaderboard(store: ResultsStore, space, rows: list[TrialResult], name
 
 
 def _write_best_config(store: ResultsStore, loaded: LoadedSpace, backend_name: str, options: RunOptions,
-                       winner: TrialResult, test_scores: dict[str, float], dataset: Dataset) -> None:
+                       winner: TrialResult, test_scores: dict[str, float], dataset: Dataset,
+                       epochs: dict[str, int]) -> None:
     space = loaded.space
     atomic_write_json(store.folder / "best_config.json", {
         "hyperparameters": winner.config,
@@ -370,6 +409,7 @@ def _write_best_config(store: ResultsStore, loaded: LoadedSpace, backend_name: s
                     "retrained_epochs": winner.retrain_epochs},
         "trial_id": winner.reused_from or winner.trial_id,
         "diagnosis": winner.diagnosis,
+        "epochs": epochs,
         "data": {"input_shape": list(trial_inputs(dataset, winner.config)[0].shape[1:]), "num_classes": dataset.num_classes,
                  "classes": dataset.classes, "image_shape": list(dataset.input_shape),  # before grayscale
                  "images": image_reading(space.data, loaded.folder, space.data_options)},

@@ -2,6 +2,7 @@
 
 Layout of `results/<name>/`:
     run.json            the space file and hash the results belong to
+    preflight.json      the checks of the data and the baseline model made before the first trial
     trials/<id>.json    one finished trial each, keyed by its config id
     leaderboard.csv     rebuilt from the records after every trial
     best_config.json    the winner, its test score and provenance

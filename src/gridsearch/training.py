@@ -8,6 +8,7 @@ from __future__ import annotations
 import math
 import time
 import traceback
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -40,6 +41,9 @@ class TrainingContext:
     n_jobs: int = 1  # backends that can: fits run in parallel over this many processes
     where: str = "the space"  # the space file, for messages of checks a backend makes before training
     probe: bool = True  # measure gradients and unit activity on a probe batch every epoch (probes.py)
+    # histories of the trials of the running stage that finished before this one (the search appends each as
+    # it finishes): a trial far behind all of them is pruned. Empty for a backend that fits a stage at once.
+    siblings: Sequence[Mapping[str, Sequence[float]]] = ()
 
 
 def trial_callbacks(config: dict[str, Any], ctx: TrainingContext, *, validation: bool = True,
@@ -59,7 +63,8 @@ def trial_callbacks(config: dict[str, Any], ctx: TrainingContext, *, validation:
         callbacks.append(keras.callbacks.EarlyStopping(
             monitor=monitor, mode=ctx.direction, patience=config["early_stopping"], restore_best_weights=True))
     if ctx.prune and validation:
-        callbacks.append(HopelessTrialStopper(ctx.dataset.num_classes, majority_rate=ctx.dataset.majority_rate))
+        callbacks.append(HopelessTrialStopper(ctx.dataset.num_classes, majority_rate=ctx.dataset.majority_rate,
+                                              siblings=ctx.siblings))
     if ctx.probe and probe_data is not None:
         callbacks.append(ProbeCallback(*probe_data, ctx.dataset.num_classes, seed=ctx.seed))
     return callbacks + list(ctx.extra_callbacks)
@@ -121,7 +126,7 @@ def finish(result: TrialResult, ctx: TrainingContext, pruned_by: Any = None) -> 
         result.error = f"loss became NaN or infinite ({diagnosis.evidence})"
     elif pruned_by is not None:
         result.status = TrialStatus.PRUNED
-        result.error = f"stopped early: {pruned_by.label.value} ({pruned_by.evidence})"
+        result.error = f"stopped early: {pruned_by.label!s} ({pruned_by.evidence})"
     elif best is None:
         result.status = TrialStatus.FAILED
         result.error = f"no finite {ctx.objective} was recorded"

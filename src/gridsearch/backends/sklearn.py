@@ -208,8 +208,10 @@ class CVData:
     def __init__(self, ctx: TrainingContext, x: np.ndarray, y: np.ndarray, folds: list[tuple[np.ndarray, np.ndarray]],
                  names: tuple[str, ...]) -> None:
         empty_x, empty_y = x[:0], y[:0]
-        # the context a fold trains with: train+validation only, so the test split never leaves this process
-        self.training = replace(ctx, dataset=Dataset(x, y, empty_x, empty_y, empty_x, empty_y, list(ctx.dataset.classes)))
+        # the context a fold trains with: train+validation only, so the test split never leaves this process;
+        # no sibling pruning: GridSearchCV fits a stage's candidates together, so none has finished when a fold runs
+        self.training = replace(ctx, dataset=Dataset(x, y, empty_x, empty_y, empty_x, empty_y, list(ctx.dataset.classes)),
+                                siblings=())
         self.x, self.y, self.folds, self.names = x, y, folds, names
 
     def __deepcopy__(self, memo: dict) -> "CVData":
