@@ -212,6 +212,8 @@ def training_context(loaded: LoadedSpace, *, prune: bool = True, jobs: int | Non
     return TrainingContext(dataset, resolve_builder(space.model), space.seed, space.objective,
                            space.objective_direction, prune=prune, extra_callbacks=list(extra_callbacks or []),
                            cv_folds=space.cv_folds, n_jobs=jobs or space.n_jobs, where=str(loaded.path))
+
+
 def _preflight(loaded: LoadedSpace, plan: Plan, store: ResultsStore, ctx: TrainingContext,
                reporter: Reporter) -> PreflightReport:
     """Check the data and the baseline model once, save and report the findings; stop on a blocking error."""
