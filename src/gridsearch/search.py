@@ -10,21 +10,23 @@ import json
 import os
 import platform
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Callable, Iterator, Protocol
 
 from .artifacts import with_artifacts
 from .backends import Candidate, get_backend
+from .cluster import LOOPBACK, Address
 from .data import Dataset, load_dataset, trial_inputs
 from .errors import SearchFailed, SpaceError
 from .leaderboard import build_leaderboard, rank_key
 from .models import resolve_builder
 from .plan import PlannedStage, base_config, make_plan, tuned_names
 from .space_file import LoadedSpace
-from .store import KILL_ENV, ResultsStore, atomic_write_json, atomic_write_text, fault_point
+from .store import KILL_ENV, ResultsStore, atomic_write_json, atomic_write_text, fault_point, results_folder
 from .training import TrainingContext, retrain_and_test
 from .trial import TrialResult, TrialStatus, config_id
 
@@ -40,14 +42,18 @@ class RunOptions:
     resume_changed: bool = False
     prune: bool = True
     jobs: int | None = None  # overrides the space's n_jobs (backends that fit in parallel)
+    workers: int = 0  # keras_tuner: worker processes this run starts on its own machine (chief.py)
+    bind: Address | None = None  # keras_tuner: serve the oracle here and act as a chief (loopback with --workers)
+    dask_scheduler: str | None = None  # sklearn: fit over this Dask scheduler, or "local" (dask_jobs.py)
 
 
 class Reporter(Protocol):
     """What the search tells its caller as it goes (the CLI prints it).
 
     A reporter may also define `keras_callbacks() -> list` (e.g. a per-epoch progress bar): they
-    are added to every fit. The run also writes plots and TensorBoard logs through this interface
-    (`artifacts.SearchArtifacts`).
+    are added to every fit; and `note(text)`: what a distributed run has to say as it goes (a worker
+    died, waiting for workers). The run also writes plots and TensorBoard logs through this
+    interface (`artifacts.SearchArtifacts`).
     """
 
     def stage_started(self, stage: PlannedStage, total_stages: int, to_train: int, reused: int) -> None: ...
@@ -68,8 +74,20 @@ class SearchSummary:
     notes: list[str] = field(default_factory=list)
 
 
-def results_folder(loaded: LoadedSpace, options: RunOptions) -> Path:
-    return Path(options.results_root) / loaded.space.name
+def space_dataset(loaded: LoadedSpace) -> Dataset:
+    """The space's data, split once: the same split in the chief, in every worker and in every run."""
+    space = loaded.space
+    return load_dataset(space.data, seed=space.seed, validation_split=space.validation_split,
+                        test_split=space.test_split, folder=loaded.folder, options=space.data_options,
+                        where=str(loaded.path))
+
+
+def training_context(loaded: LoadedSpace, dataset: Dataset, *, prune: bool, extra_callbacks: list[Any],
+                     n_jobs: int = 1) -> TrainingContext:
+    space = loaded.space
+    return TrainingContext(dataset, resolve_builder(space.model), space.seed, space.objective,
+                           space.objective_direction, prune=prune, extra_callbacks=extra_callbacks,
+                           cv_folds=space.cv_folds, n_jobs=n_jobs, where=str(loaded.path))
 
 
 def fingerprint(loaded: LoadedSpace) -> dict[str, Any]:
@@ -139,8 +157,8 @@ def _space_changes(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
 def run_search(loaded: LoadedSpace, options: RunOptions, reporter: Reporter) -> SearchSummary:
     space = loaded.space
     backend_name = options.backend or space.backend
-    backend = get_backend(backend_name)
-    store = ResultsStore(results_folder(loaded, options))
+    _check_parallel_options(options, backend_name)
+    store = ResultsStore(results_folder(options.results_root, space.name))
     created = [p for p in (store.trials_dir, store.folder, *store.folder.parents) if not p.exists()]
     store.acquire_lock()
     try:
@@ -148,17 +166,17 @@ def run_search(loaded: LoadedSpace, options: RunOptions, reporter: Reporter) -> 
         if options.overwrite:
             store.clear()
         store.check_writable()
-        dataset = load_dataset(space.data, seed=space.seed, validation_split=space.validation_split,
-                               test_split=space.test_split, folder=loaded.folder, options=space.data_options,
-                               where=str(loaded.path))
+        dataset = space_dataset(loaded)
         store.write_manifest({"space_file": str(loaded.path), "space_sha256": loaded.sha256, "name": space.name,
                               "backend": backend_name, "started": _now(), "space": space_summary(space)})
-        ctx = TrainingContext(dataset, resolve_builder(space.model), space.seed, space.objective,
-                              space.objective_direction, prune=options.prune,
-                              extra_callbacks=_fault_callbacks() + list(getattr(reporter, "keras_callbacks", list)()),
-                              cv_folds=space.cv_folds, n_jobs=options.jobs or space.n_jobs, where=str(loaded.path))
-        reporter = with_artifacts(store.folder, space, options.full_grid, reporter)  # plots and TensorBoard logs
-        return _run_plan(loaded, options, store, backend, backend_name, ctx, reporter)
+        n_jobs = -1 if options.dask_scheduler else options.jobs or space.n_jobs  # -1: every Dask worker
+        ctx = training_context(loaded, dataset, prune=options.prune, n_jobs=n_jobs,
+                               extra_callbacks=fault_callbacks() + list(getattr(reporter, "keras_callbacks", list)()))
+        notify = getattr(reporter, "note", None) or (lambda text: None)
+        with _parallel_backend(loaded, options, store, backend_name, notify) as backend:
+            reporter = with_artifacts(store.folder, space, options.full_grid, reporter)  # plots and TensorBoard logs
+            rows, counts, started = _run_stages(loaded, options, store, backend, backend_name, ctx, reporter)
+        return _finish(loaded, options, store, backend_name, ctx, rows, counts, started)
     finally:
         store.release_lock()
         for folder in created:  # a run refused before writing anything leaves no empty folders behind
@@ -168,8 +186,43 @@ def run_search(loaded: LoadedSpace, options: RunOptions, reporter: Reporter) -> 
                 break
 
 
-def _run_plan(loaded: LoadedSpace, options: RunOptions, store: ResultsStore, backend, backend_name: str,
-              ctx: TrainingContext, reporter: Reporter) -> SearchSummary:
+def _check_parallel_options(options: RunOptions, backend_name: str) -> None:
+    """Each backend's own way to run in parallel; refused, before anything runs, on the other one."""
+    if (options.workers or options.bind) and backend_name != "keras_tuner":
+        raise SpaceError(f"--workers and the chief command run Keras Tuner's distributed mode, not the {backend_name} "
+                         f"backend: use --jobs N on one machine, or --dask-scheduler ADDRESS on a Dask cluster")
+    if options.dask_scheduler and backend_name != "sklearn":
+        raise SpaceError(f"--dask-scheduler runs scikit-learn's fits over Dask (the sklearn backend), not the "
+                         f"{backend_name} backend: use --workers N, or the chief and worker commands")
+    if options.dask_scheduler and options.dask_scheduler != "local" and options.jobs is not None:
+        raise SpaceError(f"--jobs {options.jobs} with --dask-scheduler {options.dask_scheduler}: the cluster's workers "
+                         f"decide how many fits run at once; --jobs only sizes a local cluster (--dask-scheduler local)")
+
+
+@contextmanager
+def _parallel_backend(loaded: LoadedSpace, options: RunOptions, store: ResultsStore, backend_name: str,
+                      notify: Callable[[str], None]) -> Iterator[Any]:
+    """The backend, inside whatever runs its parallel work for the whole run: a chief's oracle server and
+    local workers, or a Dask cluster. Left before the winner is retrained, so that it has every core."""
+    if options.workers or options.bind:
+        from .chief import ChiefBackend
+
+        bind = options.bind or Address(LOOPBACK, 0)  # --workers alone: loopback, a free port
+        with ChiefBackend(store.folder, loaded.path, loaded.sha256, options.results_root, bind, options.workers,
+                          options.prune, notify) as backend:
+            yield backend
+    elif options.dask_scheduler:
+        from .dask_jobs import joblib_over_dask
+
+        with joblib_over_dask(options.dask_scheduler, options.jobs, store.folder, notify):
+            yield get_backend(backend_name)
+    else:
+        yield get_backend(backend_name)
+
+
+def _run_stages(loaded: LoadedSpace, options: RunOptions, store: ResultsStore, backend, backend_name: str,
+                ctx: TrainingContext, reporter: Reporter) -> tuple[list[TrialResult], tuple[int, int, int], float]:
+    """Every stage of the plan; returns the leaderboard's rows, (trained, reused, resumed) and the start time."""
     space, started = loaded.space, time.perf_counter()
     plan = make_plan(space, options.full_grid)
     run_fingerprint = {**fingerprint(loaded), **backend.fingerprint(space)}  # another backend's records are not reused
@@ -223,13 +276,19 @@ def _run_plan(loaded: LoadedSpace, options: RunOptions, store: ResultsStore, bac
         reporter.stage_finished(stage, winner, space.objective)
         fault_point("stage_end")
 
+    return rows, (trained, reused, resumed), started
+
+
+def _finish(loaded: LoadedSpace, options: RunOptions, store: ResultsStore, backend_name: str, ctx: TrainingContext,
+            rows: list[TrialResult], counts: tuple[int, int, int], started: float) -> SearchSummary:
+    """Retrain the winner on train+validation, score it on the test split, write best_config.json."""
+    space = loaded.space
     ok = [r for r in rows if r.status is TrialStatus.OK]
     winner = min(ok, key=lambda r: rank_key(r, space.objective, space.objective_direction))
     model, test_scores = retrain_and_test(winner.config, ctx, winner.best_epoch or winner.config["epochs"])
     model.save(store.folder / "best_model.keras")
     _write_best_config(store, loaded, backend_name, options, winner, test_scores, ctx.dataset)
-    return SearchSummary(store.folder, rows, winner, test_scores, trained, reused, resumed,
-                         round(time.perf_counter() - started, 1))
+    return SearchSummary(store.folder, rows, winner, test_scores, *counts, round(time.perf_counter() - started, 1))
 
 
 def release_traced_graphs() -> None:
@@ -251,7 +310,7 @@ def release_traced_graphs() -> None:
         del registry[name]
 
 
-def _fault_callbacks() -> list[Any]:
+def fault_callbacks() -> list[Any]:
     """The fault-injection hook's kill points inside training: trial_start (every fit, the final
     retrain included) and epoch_end. Only when GRIDSEARCH_KILL_AT is set (tests); see `store.fault_point`."""
     if not os.environ.get(KILL_ENV):
