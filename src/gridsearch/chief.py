@@ -348,8 +348,9 @@ class ChiefBackend(KerasTunerBackend):
         (a late call would reach the next stage's oracle); a worker that dies meanwhile is not waited for."""
         deadline = time.monotonic() + cluster.WORKER_SILENCE_S
         while oracle.running() and time.monotonic() < deadline:
-            for worker_id in self.local.dead() if self.local else {}:
+            for worker_id, code in (self.local.dead() if self.local else {}).items():
                 oracle.release(worker_id)
+                self.local.replace(worker_id, code)
             time.sleep(0.05)
 
 
