@@ -138,9 +138,8 @@ class Servicer(oracle_chief.OracleServicer):
 class LocalWorkers:
     """The worker processes this chief started on its own machine, each on its share of the cores."""
 
-    def __init__(self, count: int, space_file: Path, results_root: Path, address: cluster.Address,
-                 notify: Callable[[str], None]) -> None:
-        self.space_file, self.results_root, self.address, self.notify = space_file, results_root, address, notify
+    def __init__(self, count: int, space_file: Path, results_root: Path, address: cluster.Address) -> None:
+        self.space_file, self.results_root, self.address = space_file, results_root, address
         self.shares = cluster.share_cores(count) if count else []
         self.procs: dict[str, subprocess.Popen] = {}
         self.slot: dict[str, int] = {}
@@ -243,7 +242,7 @@ class ChiefBackend(KerasTunerBackend):
             self.notify(f"oracle listening on {self.address}: unauthenticated, unencrypted gRPC; make sure only "
                         f"trusted machines can reach this port")
         if self.workers:
-            self.local = LocalWorkers(self.workers, self.space_file, self.results_root, self.address, self.notify)
+            self.local = LocalWorkers(self.workers, self.space_file, self.results_root, self.address)
         return self
 
     def __exit__(self, kind, exc, tb) -> None:
