@@ -66,22 +66,31 @@ class ConsoleReporter:
         self._print(f"  -> stage {stage.index} winner: {tuned} "
                     f"({objective}={winner.objective(objective):.4f})")
 
+    def note(self, text) -> None:
+        self._print(f"  ({text})")
+
 
 def _cmd_run(args: argparse.Namespace) -> int:
     from .space_file import load_space
 
     loaded = load_space(args.space, plan=args.plan)  # before importing the training stack: refused at once
+    from .cluster import parse_address
+    from .errors import SpaceError
     from .search import RunOptions, run_search
 
+    chief = args.command == "chief"
     options = RunOptions(results_root=Path(args.results_dir), full_grid=args.full_grid, backend=args.backend,
                          overwrite=args.overwrite, resume_changed=args.resume_changed, prune=not args.no_prune,
-                         jobs=args.jobs)
+                         jobs=args.jobs, workers=getattr(args, "workers", None) or 0,
+                         dask_scheduler=getattr(args, "dask_scheduler", None),
+                         bind=parse_address(args.bind, "--bind", allow_any_port=True) if chief else None)
+    workers = getattr(args, "workers", None)
+    if workers is not None and workers < (0 if chief else 1):
+        raise SpaceError(f"--workers {workers} is not allowed: give a number of worker processes >= {0 if chief else 1}")
     if options.backend:
         from .backends import available_backends
 
         if options.backend not in available_backends():
-            from .errors import SpaceError
-
             raise SpaceError(f"--backend {options.backend!r} is not allowed (allowed: {', '.join(available_backends())})")
     from .plan import search_plan
     from .progress import search_reporter
@@ -211,15 +220,25 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _members(text: str) -> int:
-    """--top K: a whole number of members, at least 1 (argparse turns the error into exit code 2)."""
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{text!r} is not allowed: give a number of members >= 1")
-    return value
+def _cmd_worker(args: argparse.Namespace) -> int:
+    from .space_file import load_space
+
+    loaded = load_space(args.space)
+    from .cluster import check_worker_id, default_worker_id, parse_address, parse_cores
+
+    address = parse_address(args.chief, "--chief")
+    worker_id = check_worker_id(args.id or default_worker_id())
+    cores = parse_cores(args.cores) if args.cores else None
+    from .worker import run_worker
+
+    def trained(result) -> None:
+        if not args.quiet:
+            print(f"worker {worker_id}: {result.trial_id} {result.status.value} in {result.duration_s:.1f}s", flush=True)
+
+    summary = run_worker(loaded, address, Path(args.results_dir), worker_id, cores, args.wait, trained)
+    if not args.quiet:
+        print(f"worker {worker_id}: {summary.trained} trials trained; stopped because {summary.reason}")
+    return EXIT_OK
 
 
 def _tuned(space) -> list[str]:
@@ -301,25 +320,29 @@ def _markdown(board) -> str:
 
 
 def _at_least_one(text: str) -> int:
-    value = int(text)
+    """A count of at least 1 (argparse turns the error into exit code 2)."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
     if value < 1:
-        raise argparse.ArgumentTypeError(f"{text} is not allowed: give a number >= 1")
+        raise argparse.ArgumentTypeError(f"{text!r} is not allowed: give a number >= 1")
     return value
 
 
-def _add_search_arguments(run: argparse.ArgumentParser) -> None:
-    """What `run` and `doctor` share."""
-    run.add_argument("space", help="path to a space module defining `space = SearchSpace(...)`")
-    run.add_argument("--backend", help="override the space's backend (keras_tuner or sklearn)")
-    run.add_argument("--overwrite", action="store_true", help="discard earlier results of this space and start over")
-    run.add_argument("--resume-changed", action="store_true",
-                     help="resume although the space file changed (trials whose config is unchanged are kept)")
-    run.add_argument("--no-prune", action="store_true", help="never stop hopeless trials early")
-    run.add_argument("--jobs", type=_at_least_one, metavar="N",
-                     help="fit in N processes in parallel (sklearn backend; overrides the space's n_jobs)")
-    run.add_argument("--results-dir", default="results", help="where results/<name>/ goes (default: results)")
-    run.add_argument("--quiet", action="store_true",
-                     help="print nothing while the search runs (no progress bars, no per-trial lines), only the summary")
+def _add_search_arguments(parser: argparse.ArgumentParser) -> None:
+    """What `run`, `doctor` and `chief` share: the space and how to search it."""
+    parser.add_argument("space", help="path to a space module defining `space = SearchSpace(...)`")
+    parser.add_argument("--backend", help="override the space's backend (keras_tuner or sklearn)")
+    parser.add_argument("--overwrite", action="store_true", help="discard earlier results of this space and start over")
+    parser.add_argument("--resume-changed", action="store_true",
+                        help="resume although the space file changed (trials whose config is unchanged are kept)")
+    parser.add_argument("--no-prune", action="store_true", help="never stop hopeless trials early")
+    parser.add_argument("--jobs", type=_at_least_one, metavar="N",
+                        help="fit in N processes in parallel (sklearn backend; overrides the space's n_jobs)")
+    parser.add_argument("--results-dir", default="results", help="where results/<name>/ goes (default: results)")
+    parser.add_argument("--quiet", action="store_true",
+                        help="print nothing while the search runs (no progress bars, no per-trial lines), only the summary")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -330,12 +353,41 @@ def build_parser() -> argparse.ArgumentParser:
     run = commands.add_parser("run", help="run the search a space file describes")
     _add_search_arguments(run)
     run.add_argument("--full-grid", action="store_true", help="run the product of all stages instead of stage by stage")
+    run.add_argument("--workers", type=int, metavar="N",
+                     help="keras_tuner backend: train N trials at once, in N worker processes on this machine, each "
+                          "on its share of the cores (Keras Tuner's distributed mode, oracle on loopback)")
+    run.add_argument("--dask-scheduler", nargs="?", const="local", metavar="ADDRESS",
+                     help="sklearn backend: run the fits on the Dask cluster of this scheduler (tcp://HOST:8786); "
+                          "without an address, or 'local', on a LocalCluster of --jobs (default: one per core) workers")
     run.set_defaults(handler=_cmd_run, plan=None)
 
     doctor = commands.add_parser("doctor", help="diagnose the baseline, tune what the diagnosis points to "
                                                 "(the space run with plan='auto')")
     _add_search_arguments(doctor)
     doctor.set_defaults(handler=_cmd_run, plan="auto", full_grid=False)
+
+    chief = commands.add_parser("chief", help="run the search as the chief of workers on several machines")
+    _add_search_arguments(chief)
+    chief.add_argument("--bind", default="127.0.0.1:8000", metavar="HOST:PORT",
+                       help="where the oracle listens (default 127.0.0.1:8000, this machine only; name an address of "
+                            "this machine that the workers reach, e.g. 0.0.0.0:8000; unauthenticated gRPC: trusted "
+                            "networks only)")
+    chief.add_argument("--full-grid", action="store_true", help="run the product of all stages instead of stage by stage")
+    chief.add_argument("--workers", type=int, default=0, metavar="N",
+                       help="also start N workers on this machine (default 0)")
+    chief.set_defaults(handler=_cmd_run, plan=None)
+
+    worker = commands.add_parser("worker", help="train the trials a chief hands out")
+    worker.add_argument("space", help="the chief's space file (the same content, or the worker is refused)")
+    worker.add_argument("--chief", required=True, metavar="HOST:PORT", help="the chief's address, as this machine reaches it")
+    worker.add_argument("--results-dir", default="results",
+                        help="the chief's results folder, shared with it (default: results)")
+    worker.add_argument("--id", help="this worker's name (default: HOST-PID)")
+    worker.add_argument("--cores", help="run on these cores only, e.g. 0-3 (default: all this process may use)")
+    worker.add_argument("--wait", type=float, default=600.0, metavar="SECONDS",
+                        help="how long to wait for a chief, at the start and after a chief stopped (default 600)")
+    worker.add_argument("--quiet", action="store_true", help="print nothing but errors")
+    worker.set_defaults(handler=_cmd_worker)
 
     board = commands.add_parser("leaderboard", help="print the ranked table of a results folder")
     board.add_argument("folder", help="results/<name>")
@@ -351,7 +403,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     ensemble = commands.add_parser("ensemble", help="average the top K distinct configs, retrained like the winner")
     ensemble.add_argument("folder", help="results/<name> of a finished run")
-    ensemble.add_argument("--top", type=_members, required=True, metavar="K", help="number of members")
+    ensemble.add_argument("--top", type=_at_least_one, required=True, metavar="K", help="number of members")
     ensemble.add_argument("--calibrate", action="store_true", help="then fit its temperature (as `calibrate --ensemble`)")
     ensemble.set_defaults(handler=_cmd_ensemble)
 

@@ -34,6 +34,9 @@ class QuietReporter:
     def stage_finished(self, *args) -> None:
         pass
 
+    def note(self, text: str) -> None:
+        pass
+
 
 class _CurrentStdout:
     """Writes to whatever sys.stdout is at the time: rich's live display swaps in a proxy that
@@ -107,6 +110,9 @@ class ProgressReporter:
         self._stages_done += 1
         if self._stages_done == self._total_stages:
             self.progress.update(self._trials, description="all stages done", info="")
+
+    def note(self, text: str) -> None:
+        self.lines.note(text)
 
     def _eta(self) -> str:
         done = self.progress.tasks[self._trials].completed

@@ -18,10 +18,11 @@ from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
-from typing import Any, Iterator, Protocol
+from typing import Any, Callable, Iterator, Protocol
 
 from .artifacts import with_artifacts
 from .backends import Candidate, get_backend
+from .cluster import LOOPBACK, Address
 from .data import Dataset, image_reading, load_dataset, trial_inputs, trial_normalizer
 from .errors import SearchFailed, SpaceError
 from .leaderboard import build_leaderboard, rank_key
@@ -31,7 +32,7 @@ from .plan import Plan, PlannedStage, base_config, plan_name, search_plan, tuned
 from .preflight import PreflightReport, preflight_search
 from .space_file import LoadedSpace
 from .store import (KILL_ENV, MODEL_FILES, PREPARATION_FILE, ResultsStore, atomic_save_model, atomic_write_bytes,
-                    atomic_write_json, atomic_write_text, fault_point)
+                    atomic_write_json, atomic_write_text, fault_point, results_folder)
 from .training import TrainingContext, build_model, retrain_and_test
 from .trial import TrialResult, TrialStatus, config_id
 
@@ -49,14 +50,18 @@ class RunOptions:
     resume_changed: bool = False
     prune: bool = True
     jobs: int | None = None  # overrides the space's n_jobs (backends that fit in parallel)
+    workers: int = 0  # keras_tuner: worker processes this run starts on its own machine (chief.py)
+    bind: Address | None = None  # keras_tuner: serve the oracle here and act as a chief (loopback with --workers)
+    dask_scheduler: str | None = None  # sklearn: fit over this Dask scheduler, or "local" (dask_jobs.py)
 
 
 class Reporter(Protocol):
     """What the search tells its caller as it goes (the CLI prints it).
 
     A reporter may also define `keras_callbacks() -> list` (e.g. a per-epoch progress bar): they
-    are added to every fit. The run also writes plots and TensorBoard logs through this interface
-    (`artifacts.SearchArtifacts`).
+    are added to every fit; and `note(text)`: what a distributed run has to say as it goes (a worker
+    died, waiting for workers). The run also writes plots and TensorBoard logs through this
+    interface (`artifacts.SearchArtifacts`).
     """
 
     def preflight_finished(self, report: PreflightReport) -> None: ...
@@ -79,10 +84,6 @@ class SearchSummary:
     notes: list[str] = field(default_factory=list)
     doctor: dict[str, Any] | None = None  # plan="auto": the doctor's report (also in doctor.json)
     ensemble: dict[str, Any] | None = None  # ensemble.json's content when the space asks for `ensemble=K`
-
-
-def results_folder(loaded: LoadedSpace, options: RunOptions) -> Path:
-    return Path(options.results_root) / loaded.space.name
 
 
 def fingerprint(loaded: LoadedSpace, dataset: Dataset) -> dict[str, Any]:
@@ -151,8 +152,8 @@ def _space_changes(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
 def run_search(loaded: LoadedSpace, options: RunOptions, reporter: Reporter) -> SearchSummary:
     space = loaded.space
     backend_name = options.backend or space.backend
-    backend = get_backend(backend_name)
-    store = ResultsStore(results_folder(loaded, options))
+    _check_parallel_options(options, backend_name)
+    store = ResultsStore(results_folder(options.results_root, space.name))
     created = [p for p in (store.trials_dir, store.folder, *store.folder.parents) if not p.exists()]
     store.acquire_lock()
     try:
@@ -160,8 +161,9 @@ def run_search(loaded: LoadedSpace, options: RunOptions, reporter: Reporter) -> 
         if options.overwrite:
             store.clear()
         store.check_writable()
-        ctx = training_context(loaded, prune=options.prune, jobs=options.jobs,
-                               extra_callbacks=_fault_callbacks() + list(getattr(reporter, "keras_callbacks", list)()))
+        jobs = -1 if options.dask_scheduler else options.jobs  # -1: every Dask worker
+        ctx = training_context(loaded, prune=options.prune, jobs=jobs,
+                               extra_callbacks=fault_callbacks() + list(getattr(reporter, "keras_callbacks", list)()))
         findings = lint_defaults(loaded, ctx)
         plan = search_plan(space, options.full_grid)
         reporter = with_artifacts(store.folder, space, plan.stages(), reporter)  # plots and TensorBoard logs
@@ -170,7 +172,8 @@ def run_search(loaded: LoadedSpace, options: RunOptions, reporter: Reporter) -> 
         store.write_manifest({"space_file": str(loaded.path), "space_sha256": loaded.sha256, "name": space.name,
                               "backend": backend_name, "started": _now(), "space": space_summary(space),
                               "lint": [asdict(finding) for finding in findings]})
-        with long_lived_objects_frozen():
+        notify = getattr(reporter, "note", None) or (lambda text: None)
+        with _parallel_backend(loaded, options, store, backend_name, notify) as backend, long_lived_objects_frozen():
             summary = _run_plan(loaded, options, store, backend, backend_name, ctx, reporter, plan)
         summary.notes.extend(f"model lint, {f.check}: {f.message}" for f in findings if f.severity != OK)
         return summary
@@ -181,6 +184,40 @@ def run_search(loaded: LoadedSpace, options: RunOptions, reporter: Reporter) -> 
                 folder.rmdir()
             except OSError:
                 break
+
+
+def _check_parallel_options(options: RunOptions, backend_name: str) -> None:
+    """Each backend's own way to run in parallel; refused, before anything runs, on the other one."""
+    if (options.workers or options.bind) and backend_name != "keras_tuner":
+        raise SpaceError(f"--workers and the chief command run Keras Tuner's distributed mode, not the {backend_name} "
+                         f"backend: use --jobs N on one machine, or --dask-scheduler ADDRESS on a Dask cluster")
+    if options.dask_scheduler and backend_name != "sklearn":
+        raise SpaceError(f"--dask-scheduler runs scikit-learn's fits over Dask (the sklearn backend), not the "
+                         f"{backend_name} backend: use --workers N, or the chief and worker commands")
+    if options.dask_scheduler and options.dask_scheduler != "local" and options.jobs is not None:
+        raise SpaceError(f"--jobs {options.jobs} with --dask-scheduler {options.dask_scheduler}: the cluster's workers "
+                         f"decide how many fits run at once; --jobs only sizes a local cluster (--dask-scheduler local)")
+
+
+@contextmanager
+def _parallel_backend(loaded: LoadedSpace, options: RunOptions, store: ResultsStore, backend_name: str,
+                      notify: Callable[[str], None]) -> Iterator[Any]:
+    """The backend, inside whatever runs its parallel work for the whole run: a chief's oracle server and
+    local workers, or a Dask cluster. Left before the winner is retrained, so that it has every core."""
+    if options.workers or options.bind:
+        from .chief import ChiefBackend
+
+        bind = options.bind or Address(LOOPBACK, 0)  # --workers alone: loopback, a free port
+        with ChiefBackend(store.folder, loaded.path, loaded.sha256, options.results_root, bind, options.workers,
+                          options.prune, notify) as backend:
+            yield backend
+    elif options.dask_scheduler:
+        from .dask_jobs import joblib_over_dask
+
+        with joblib_over_dask(options.dask_scheduler, options.jobs, store.folder, notify):
+            yield get_backend(backend_name)
+    else:
+        yield get_backend(backend_name)
 
 
 def lint_defaults(loaded: LoadedSpace, ctx: TrainingContext) -> list[Finding]:
@@ -202,14 +239,19 @@ def lint_defaults(loaded: LoadedSpace, ctx: TrainingContext) -> list[Finding]:
     return findings
 
 
+def space_dataset(loaded: LoadedSpace) -> Dataset:
+    """The space's data, split once: the same split in the chief, in every worker and in every run."""
+    space = loaded.space
+    return load_dataset(space.data, seed=space.seed, validation_split=space.validation_split,
+                        test_split=space.test_split, folder=loaded.folder, options=space.data_options,
+                        where=str(loaded.path))
+
+
 def training_context(loaded: LoadedSpace, *, prune: bool = True, jobs: int | None = None,
                      extra_callbacks: list[Any] | None = None) -> TrainingContext:
-    """Read the space's data and split it once; with the builder and the seed, what every fit of a run shares."""
+    """The space's split data, builder and seed: what every fit of a run shares."""
     space = loaded.space
-    dataset = load_dataset(space.data, seed=space.seed, validation_split=space.validation_split,
-                           test_split=space.test_split, folder=loaded.folder, options=space.data_options,
-                           where=str(loaded.path))
-    return TrainingContext(dataset, resolve_builder(space.model), space.seed, space.objective,
+    return TrainingContext(space_dataset(loaded), resolve_builder(space.model), space.seed, space.objective,
                            space.objective_direction, prune=prune, extra_callbacks=list(extra_callbacks or []),
                            cv_folds=space.cv_folds, n_jobs=jobs or space.n_jobs, where=str(loaded.path))
 
@@ -379,7 +421,7 @@ def release_traced_graphs() -> None:
         del registry[name]
 
 
-def _fault_callbacks() -> list[Any]:
+def fault_callbacks() -> list[Any]:
     """The fault-injection hook's kill points inside training: trial_start (every fit, the final
     retrain included) and epoch_end. Only when GRIDSEARCH_KILL_AT is set (tests); see `store.fault_point`."""
     if not os.environ.get(KILL_ENV):

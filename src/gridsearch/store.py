@@ -36,6 +36,9 @@ _UMASK = os.umask(0)
 os.umask(_UMASK)
 
 KILL_ENV = "GRIDSEARCH_KILL_AT"
+# GRIDSEARCH_KILL_WORKER=<worker id>:<event>:<n>: GRIDSEARCH_KILL_AT=<event>:<n> for that worker of a
+# distributed search only (the chief and the other workers, which inherit the environment, are spared).
+KILL_WORKER_ENV = "GRIDSEARCH_KILL_WORKER"
 _fault_counts: dict[str, int] = {}
 
 
@@ -88,6 +91,10 @@ def atomic_save_model(model: Any, path: Path) -> None:
 
 def atomic_write_json(path: Path, data: Any) -> None:
     atomic_write_text(path, json.dumps(data, indent=2, sort_keys=False, default=str) + "\n")
+
+
+def results_folder(results_root: Path, space_name: str) -> Path:
+    return Path(results_root) / space_name
 
 
 def _pid_alive(pid: int) -> bool:
@@ -188,6 +195,13 @@ class ResultsStore:
     # --- trial records ---------------------------------------------------------------------
     def save_trial(self, result: TrialResult) -> None:
         atomic_write_json(self.trials_dir / f"{result.config_id}.json", result.to_json())
+
+    def trial(self, config_id: str) -> TrialResult | None:
+        """One finished trial's record, or None (not written yet, or caught mid-replace on a shared file system)."""
+        try:
+            return TrialResult.from_json(json.loads((self.trials_dir / f"{config_id}.json").read_text()))
+        except (OSError, ValueError, TypeError, KeyError):
+            return None
 
     def finished_trials(self) -> dict[str, TrialResult]:
         """Every trial that finished in this folder, by config id (unreadable leftovers are skipped)."""

@@ -217,6 +217,17 @@ class CVData:
     def __deepcopy__(self, memo: dict) -> "CVData":
         return self
 
+    def __getstate__(self) -> dict[str, Any]:
+        """The context is pickled with cloudpickle, which sends a builder from a space file by value
+        (`_ship_builder_by_value`): Dask pickles a task with plain pickle, and its workers could not import
+        the space module by name."""
+        return {**self.__dict__, "training": _cloudpickles()[0].dumps(self.training)}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        import pickle
+
+        self.__dict__.update({**state, "training": pickle.loads(state["training"])})
+
     def fold_of(self, train_index: np.ndarray) -> tuple[int, np.ndarray]:
         """(0-based fold number, held-out indices) of the fold whose training part is `train_index`."""
         for number, (train, test) in enumerate(self.folds):
@@ -340,9 +351,26 @@ def _ship_builder_by_value(builder: Callable[..., Any]) -> None:
     """A builder defined in a space file lives in a module the joblib workers cannot import: send its code."""
     module = sys.modules.get(getattr(builder, "__module__", "") or "")
     if module is not None and module.__name__.startswith("_gridsearch_space_"):
-        from joblib.externals import cloudpickle
+        for cloudpickle in _cloudpickles():
+            cloudpickle.register_pickle_by_value(module)
 
-        cloudpickle.register_pickle_by_value(module)
+
+def _cloudpickles() -> list[Any]:
+    """The cloudpickle package (joblib >= 1.6 and Dask use it) and joblib's vendored copy (older joblib)."""
+    found = []
+    try:
+        import cloudpickle
+
+        found.append(cloudpickle)
+    except ImportError:
+        pass
+    try:
+        from joblib.externals import cloudpickle as vendored
+
+        found.append(vendored)
+    except ImportError:
+        pass
+    return found
 
 
 class SklearnBackend(Backend):
@@ -368,7 +396,7 @@ class SklearnBackend(Backend):
             x, y = np.concatenate([x_train, x_val]), np.concatenate([ctx.dataset.y_train, ctx.dataset.y_val])
             check_builder_reads(group[0].config, ctx, tuple(x.shape[1:]))
             prepared[key] = (x, y, stratified_folds(y, ctx.cv_folds, ctx.seed, ctx.where))
-        if ctx.n_jobs > 1:
+        if ctx.n_jobs != 1:  # other processes fit (joblib's, or Dask's with n_jobs=-1)
             _ship_builder_by_value(ctx.builder)
         for key, group in groups.items():
             x, y, splitter = prepared[key]
@@ -389,7 +417,7 @@ class SklearnBackend(Backend):
         record_dirs = {}
         param_grid = []
         for candidate in group:
-            folder = workdir / f"stage_{stage.index}" / candidate.trial_id
+            folder = (workdir / f"stage_{stage.index}" / candidate.trial_id).resolve()  # for workers elsewhere too
             shutil.rmtree(folder, ignore_errors=True)  # fold records of an interrupted run are not this run's
             record_dirs[candidate.trial_id] = folder
             param_grid.append({**{key: [value] for key, value in wrapper_params(
