@@ -199,7 +199,7 @@ def test_n_epoch_in_a_stage_is_refused_on_the_sklearn_backend(tiny_space, tmp_pa
     assert "unknown hyperparameter 'n_epoch' in stage 2" in capsys.readouterr().err
     with pytest.raises(SystemExit) as refused:  # argparse refuses it, with exit code 2
         main(["run", str(tiny_space()), "--jobs", "0", "--results-dir", str(tmp_path / "out")])
-    assert refused.value.code == 2 and "--jobs: 0 is not allowed" in capsys.readouterr().err
+    assert refused.value.code == 2 and "--jobs: '0' is not allowed" in capsys.readouterr().err
 
 
 FAILING = """
