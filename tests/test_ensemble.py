@@ -70,7 +70,7 @@ def test_an_ensemble_of_one_is_the_winner(digits_search, writable_copy, capsys):
 def test_top_must_be_a_positive_number_of_members(tmp_path, capsys):
     with pytest.raises(SystemExit) as exit_info:
         main(["ensemble", str(tmp_path), "--top", "0"])
-    assert exit_info.value.code == 2 and "number of members >= 1" in capsys.readouterr().err
+    assert exit_info.value.code == 2 and "--top: '0' is not allowed: give a number >= 1" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("command", [["ensemble", "--top", "2"], ["calibrate"], ["calibrate", "--ensemble"]])
