@@ -166,13 +166,13 @@ def run_search(loaded: LoadedSpace, options: RunOptions, reporter: Reporter) -> 
                                extra_callbacks=fault_callbacks() + list(getattr(reporter, "keras_callbacks", list)()))
         findings = lint_defaults(loaded, ctx)
         plan = search_plan(space, options.full_grid)
+        notify = getattr(reporter, "note", None) or (lambda text: None)  # the caller's own: artifacts have none
         reporter = with_artifacts(store.folder, space, plan.stages(), reporter)  # plots and TensorBoard logs
         # before the manifest: a run stopped here leaves no claim on the folder, so the fixed space runs at once
         _preflight(loaded, plan, store, ctx, reporter)
         store.write_manifest({"space_file": str(loaded.path), "space_sha256": loaded.sha256, "name": space.name,
                               "backend": backend_name, "started": _now(), "space": space_summary(space),
                               "lint": [asdict(finding) for finding in findings]})
-        notify = getattr(reporter, "note", None) or (lambda text: None)
         with _parallel_backend(loaded, options, store, backend_name, notify) as backend, long_lived_objects_frozen():
             summary = _run_plan(loaded, options, store, backend, backend_name, ctx, reporter, plan)
         summary.notes.extend(f"model lint, {f.check}: {f.message}" for f in findings if f.severity != OK)
