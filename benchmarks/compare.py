@@ -82,18 +82,15 @@ def _space_file(setup: dict, workdir: Path) -> Path:
 
 
 def run_gridsearch(setup: dict, workdir: Path, full_grid: bool) -> dict:
+    from gridsearch.progress import QuietReporter
     from gridsearch.search import RunOptions, run_search
     from gridsearch.space_file import load_space
 
     space = _space_file(setup, workdir)
 
-    class Quiet:
-        def stage_started(self, *a): ...
-        def trial_finished(self, *a): ...
-        def stage_finished(self, *a): ...
-
     start = time.perf_counter()
-    summary = run_search(load_space(space), RunOptions(results_root=workdir / "results", full_grid=full_grid), Quiet())
+    summary = run_search(load_space(space), RunOptions(results_root=workdir / "results", full_grid=full_grid),
+                         QuietReporter())
     wall = time.perf_counter() - start
     trained = [r for r in summary.results if not r.reused_from]
     return {"trials": len(summary.results), "configs": summary.trained,

@@ -22,6 +22,8 @@ from pathlib import Path
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 logging.getLogger("tensorflow").setLevel(logging.ERROR)  # every trial is a new model: retracing notices are expected
 
+from gridsearch.progress import QuietReporter  # noqa: E402  (after the log level: it imports Keras)
+
 BUDGET_MB = 150.0
 SPACE = """
 from gridsearch import SearchSpace, Stage
@@ -49,7 +51,7 @@ def rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / (1024 if sys.platform != "darwin" else 2**20)
 
 
-class RssRecorder:
+class RssRecorder(QuietReporter):
     """A search reporter that notes the RSS after every finished trial."""
 
     def __init__(self) -> None:
@@ -65,9 +67,6 @@ class RssRecorder:
         if n % 10 == 0:
             print(f"  trial {n:4d}  RSS {self.rss[-1]:7.1f} MB  ({time.perf_counter() - self.started:.0f}s)",
                   flush=True)
-
-    def stage_finished(self, stage, winner, objective) -> None:
-        pass
 
 
 def main(argv: list[str] | None = None) -> int:
