@@ -75,6 +75,16 @@ space = SearchSpace(
 """
 
 
+def write_tiny_project(folder: Path, body: str | None = None) -> Path:
+    """tiny.npz and space.py in `folder` (the tiny space below, or `body`, a whole module); returns the space file."""
+    x, y = tiny_digits()
+    np.savez(folder / "tiny.npz", x=x, y=y)
+    space = folder / "space.py"
+    space.write_text(body or "from gridsearch import SearchSpace, Stage\n"
+                     + TINY_SPACE.format(lr_values="1e-2, 1e-3", epochs=3, backend="keras_tuner"))
+    return space
+
+
 @pytest.fixture
 def tiny_space(write_space, tiny_npz):
     def make(lr_values: str = "1e-2, 1e-3", epochs: int = 3, backend: str = "keras_tuner") -> Path:

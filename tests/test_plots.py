@@ -24,11 +24,7 @@ def run(tmp_path_factory):
     import conftest
 
     folder = tmp_path_factory.mktemp("plots")
-    x, y = conftest.tiny_digits()
-    np.savez(folder / "tiny.npz", x=x, y=y)
-    space = folder / "space.py"
-    space.write_text("from gridsearch import SearchSpace, Stage\n"
-                     + conftest.TINY_SPACE.format(lr_values="1e-2, 1e-3", epochs=3, backend="keras_tuner"))
+    space = conftest.write_tiny_project(folder)
     out = io.StringIO()
     with contextlib.redirect_stdout(out):
         assert main(["run", str(space), "--results-dir", str(folder / "results"), "--quiet"]) == 0

@@ -47,10 +47,7 @@ def both_backends(tmp_path_factory):
     import conftest
 
     folder = tmp_path_factory.mktemp("both")
-    x, y = conftest.tiny_digits()
-    np.savez(folder / "tiny.npz", x=x, y=y)
-    space = folder / "space.py"
-    space.write_text(BOTH)
+    space = conftest.write_tiny_project(folder, BOTH)
     assert main(["run", str(space), "--results-dir", str(folder / "kt")]) == 0
     assert main(["run", str(space), "--results-dir", str(folder / "sk"), "--backend", "sklearn"]) == 0
     return space, folder / "kt" / "tiny", folder / "sk" / "tiny"
