@@ -30,7 +30,7 @@ QUICK = {"grid": {"learning_rate": [1e-2, 1e-3], "batch_norm": [False, True],
                   "l2": [0.0, 1e-3], "noise": [0.0, 0.1]}, "epochs": 5, "optuna_seeds": [0]}
 DEFAULTS = {"learning_rate": 1e-3, "batch_norm": False, "l2": 0.0, "noise": 0.0}
 BATCH, SEED = 32, 0
-METHODS = ["staged", "full_grid", "keras_tuner", "gridsearchcv", "optuna", "overhead"]
+METHODS = ["staged", "halving", "full_grid", "keras_tuner", "gridsearchcv", "optuna", "overhead"]
 
 
 # --- helpers shared by the children -------------------------------------------------------------
@@ -81,7 +81,7 @@ def _space_file(setup: dict, workdir: Path) -> Path:
     return space
 
 
-def run_gridsearch(setup: dict, workdir: Path, full_grid: bool) -> dict:
+def run_gridsearch(setup: dict, workdir: Path, full_grid: bool = False, halving: bool = False) -> dict:
     from gridsearch.progress import QuietReporter
     from gridsearch.search import RunOptions, run_search
     from gridsearch.space_file import load_space
@@ -89,7 +89,8 @@ def run_gridsearch(setup: dict, workdir: Path, full_grid: bool) -> dict:
     space = _space_file(setup, workdir)
 
     start = time.perf_counter()
-    summary = run_search(load_space(space), RunOptions(results_root=workdir / "results", full_grid=full_grid),
+    summary = run_search(load_space(space), RunOptions(results_root=workdir / "results", full_grid=full_grid,
+                                                        halving=halving),
                          QuietReporter())
     wall = time.perf_counter() - start
     trained = [r for r in summary.results if not r.reused_from]
@@ -223,8 +224,8 @@ def child(method: str, quick: bool) -> None:
     setup = QUICK if quick else FULL
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)
-        if method in ("staged", "full_grid"):
-            result = run_gridsearch(setup, workdir, full_grid=method == "full_grid")
+        if method in ("staged", "halving", "full_grid"):
+            result = run_gridsearch(setup, workdir, full_grid=method == "full_grid", halving=method == "halving")
         elif method == "keras_tuner":
             result = run_keras_tuner(setup, workdir)
         elif method == "gridsearchcv":
@@ -275,13 +276,53 @@ def _table(results: dict[str, dict]) -> str:
     if "ratio" in overhead:
         lines.append("")
         lines.append(f"Per-trial overhead ({overhead['epochs']} epochs, one config, median of 3 interleaved): plain "
-                     f"model.fit {overhead['plain_fit_s']:.2f} s, gridsearch trial {overhead['gridsearch_trial_s']:.2f} s, "
-                     f"ratio {overhead['ratio']:.3f}x.")
+                     f"model.fit {overhead['plain_fit_s']:.2f} s (Keras' defaults), gridsearch trial "
+                     f"{overhead['gridsearch_trial_s']:.2f} s (steps_per_execution=16, callbacks, probe, diagnosis, "
+                     f"record, plot), ratio {overhead['ratio']:.3f}x.")
     optuna = results.get("optuna", {})
     if "per_seed_best_val" in optuna:
         lines.append(f"Optuna TPE best validation accuracy per seed: {optuna['per_seed_best_val']} "
                      f"(staged search: {base.get('best_val')}).")
-    return "\n".join(lines)
+    return "\n".join(lines + [""] + _targets(results))
+
+
+def _targets(results: dict[str, dict]) -> list[str]:
+    """Issue 10's targets, each met or missed, from the figures of this run."""
+    base = results.get("staged", {})
+    if "wall_s" not in base:
+        return []
+
+    def line(text: str, met: bool) -> str:
+        return f"- {text}: {'met' if met else '**missed**'}"
+
+    out = ["## Targets (issue 10)", ""]
+    out.append(line(f"never the same config twice: {base['trials']} planned trials, {base['configs']} configs trained",
+                    base["configs"] < base["trials"]))
+    full = results.get("full_grid", {})
+    if "test_acc" in full:
+        gap = (full["test_acc"] - base["test_acc"]) * 100
+        out.append(line(f"staged winner within 0.5 points of the full grid's on test accuracy ({base['test_acc']:.4f} "
+                        f"vs {full['test_acc']:.4f})", gap <= 0.5))
+        out.append(line(f"staged wall time at most 1/6 of the full grid's ({base['wall_s'] / full['wall_s']:.2f})",
+                        base["wall_s"] * 6 <= full["wall_s"]))
+    for method in ("keras_tuner", "gridsearchcv"):
+        if "wall_s" in results.get(method, {}):
+            ratio = results[method]["wall_s"] / base["wall_s"]
+            out.append(line(f"at least 5x faster than the plain {method} script ({ratio:.1f}x)", ratio >= 5))
+    overhead = results.get("overhead", {})
+    if "ratio" in overhead:
+        out.append(line(f"per trial at most 1.10x a plain model.fit ({overhead['ratio']:.3f}x)", overhead["ratio"] <= 1.10))
+    halving = results.get("halving", {})
+    if "epochs" in halving:
+        out.append(line(f"--halving: the same winner as the staged search, fewer epochs ({halving['epochs']} vs "
+                        f"{base['epochs']})", halving["winner"] == base["winner"] and halving["epochs"] < base["epochs"]))
+    optuna = results.get("optuna", {})
+    if "per_seed_best_val" in optuna:
+        seeds = optuna["per_seed_best_val"]
+        as_good = sum(base["best_val"] >= value for value in seeds)
+        out.append(f"- against Optuna TPE at the same number of trials: the staged winner's validation accuracy is as "
+                   f"good as TPE's best on {as_good} of {len(seeds)} seeds")
+    return out
 
 
 def main() -> None:

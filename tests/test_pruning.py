@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from gridsearch.diagnosis import Label
-from gridsearch.pruning import SIBLING_GAP, BehindSiblings, HopelessTrialStopper
+from gridsearch.pruning import HALVING_MARGIN, SIBLING_GAP, BehindSiblings, HopelessTrialStopper, halving_rungs
 from test_diagnosis import MEASURED
 
 N = 15
@@ -205,3 +205,51 @@ def test_measured_digits_learning_rate_1e4_is_kept_beside_lr_01_and_stopped_with
     stopper = attached(10, siblings=[digits("s1_t2"), digits("s1_t3")])
     assert feed(stopper, digits("s1_t4")) == 3  # it finished at 0.934, below both (0.983, 0.979): a right stop
     assert DIGITS["s1_t4"]["val_accuracy_best"] < min(DIGITS[t]["val_accuracy_best"] for t in ("s1_t2", "s1_t3"))
+
+
+# --- successive halving (--halving): at each rung only the better half of the stage's trials so far goes on ----
+
+def test_halving_rungs_start_at_a_quarter_of_the_epochs():
+    assert halving_rungs(20) == (5, 10)
+    assert halving_rungs(8) == (2, 4)
+    assert halving_rungs(3) == (1,)
+    assert halving_rungs(1) == ()
+
+
+def _halving(siblings: list[dict[str, list[float]]], epochs: int = 20) -> HopelessTrialStopper:
+    return attached(10, siblings=siblings, rungs=halving_rungs(epochs))
+
+
+def test_halving_stops_a_trial_outside_the_better_half_at_a_rung_with_the_evidence():
+    ahead = learning(2.3, 0.9, n=20)
+    stopper = _halving([ahead, ahead])
+    assert feed(stopper, learning(2.3, 0.7, n=20)) == 5  # the first rung; too close for the sibling gap rule
+    assert stopper.pruned_reason.label == "halved"
+    assert "successive halving at epoch 5" in stopper.pruned_reason.evidence
+    assert "the better 2 of the 3 trials" in stopper.pruned_reason.evidence
+
+
+def test_halving_keeps_the_first_trial_of_a_stage_and_one_within_the_margin():
+    assert feed(_halving([]), learning(2.3, 0.1, n=20)) == 20  # nothing to compare with: runs in full
+    level = learning(2.3, 0.8, n=20)
+    close = {**level, "accuracy": [a - HALVING_MARGIN / 2 for a in level["accuracy"]]}
+    assert feed(_halving([level]), close) == 20
+    assert feed(attached(10, siblings=[level, level]), learning(2.3, 0.6, n=20)) == 20  # halving off: no rungs
+
+
+def test_halving_on_the_recorded_digits_grid_keeps_every_stage_winner_and_saves_a_sixth():
+    """Replays the staged default plan on its recorded histories: what --halving would have stopped, and when."""
+    stages = [["s1_t1", "s1_t2", "s1_t3", "s1_t4"], ["s1_t2", "s2_t2"], ["s2_t2", "s3_t2", "s3_t3"],
+              ["s2_t2", "s4_t2", "s4_t3"]]
+    ran: dict[str, int] = {}
+    for stage in stages:
+        finished: list[dict[str, list[float]]] = []
+        for trial in stage:
+            history = digits(trial)
+            if trial not in ran:  # reused from the stage before: as it was run there
+                ran[trial] = feed(_halving(finished), history)
+            finished.append({name: values[:ran[trial]] for name, values in history.items()})
+        winner = max(stage, key=lambda t: max(digits(t)["val_accuracy"]))
+        assert ran[winner] == 20, winner
+    assert {trial for trial, epochs in ran.items() if epochs < 20} == {"s1_t4", "s4_t3"}  # lr 1e-4 and noise 0.3
+    assert sum(20 - epochs for epochs in ran.values()) == 30  # of 180

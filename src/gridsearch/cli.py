@@ -81,6 +81,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     chief = args.command == "chief"
     options = RunOptions(results_root=Path(args.results_dir), full_grid=args.full_grid, backend=args.backend,
                          overwrite=args.overwrite, resume_changed=args.resume_changed, prune=not args.no_prune,
+                         halving=args.halving,
                          jobs=args.jobs, workers=getattr(args, "workers", None) or 0,
                          dask_scheduler=getattr(args, "dask_scheduler", None),
                          bind=parse_address(args.bind, "--bind", allow_any_port=True) if chief else None)
@@ -338,6 +339,9 @@ def _add_search_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--resume-changed", action="store_true",
                         help="resume although the space file changed (trials whose config is unchanged are kept)")
     parser.add_argument("--no-prune", action="store_true", help="never stop hopeless trials early")
+    parser.add_argument("--halving", action="store_true",
+                        help="successive halving within each stage: at a quarter and half of the epochs, a trial "
+                             "outside the better half of its stage's trials so far stops (keras_tuner backend)")
     parser.add_argument("--jobs", type=_at_least_one, metavar="N",
                         help="fit in N processes in parallel (sklearn backend; overrides the space's n_jobs)")
     parser.add_argument("--results-dir", default="results", help="where results/<name>/ goes (default: results)")

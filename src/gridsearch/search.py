@@ -49,6 +49,7 @@ class RunOptions:
     overwrite: bool = False
     resume_changed: bool = False
     prune: bool = True
+    halving: bool = False  # successive halving within each stage (pruning.py)
     jobs: int | None = None  # overrides the space's n_jobs (backends that fit in parallel)
     workers: int = 0  # keras_tuner: worker processes this run starts on its own machine (chief.py)
     bind: Address | None = None  # keras_tuner: serve the oracle here and act as a chief (loopback with --workers)
@@ -162,7 +163,7 @@ def run_search(loaded: LoadedSpace, options: RunOptions, reporter: Reporter) -> 
             store.clear()
         store.check_writable()
         jobs = -1 if options.dask_scheduler else options.jobs  # -1: every Dask worker
-        ctx = training_context(loaded, prune=options.prune, jobs=jobs,
+        ctx = training_context(loaded, prune=options.prune, halving=options.halving, jobs=jobs,
                                extra_callbacks=fault_callbacks() + list(getattr(reporter, "keras_callbacks", list)()))
         findings = lint_defaults(loaded, ctx)
         plan = search_plan(space, options.full_grid)
@@ -187,7 +188,17 @@ def run_search(loaded: LoadedSpace, options: RunOptions, reporter: Reporter) -> 
 
 
 def _check_parallel_options(options: RunOptions, backend_name: str) -> None:
-    """Each backend's own way to run in parallel; refused, before anything runs, on the other one."""
+    """Each backend's own way to run in parallel; refused, before anything runs, on the other one. So is
+    successive halving where no trial has finished siblings to be compared with."""
+    if options.halving:
+        if not options.prune:
+            raise SpaceError("--halving stops trials early and --no-prune says never to: give one of them")
+        if backend_name != "keras_tuner":
+            raise SpaceError(f"--halving needs the keras_tuner backend: the {backend_name} backend fits a stage's "
+                             f"configs at once, so no trial has finished siblings to be compared with")
+        if options.workers or options.bind:
+            raise SpaceError("--halving runs in one process: with --workers or as a chief, a stage's trials run at "
+                             "once in other processes, so none has finished siblings to be compared with")
     if (options.workers or options.bind) and backend_name != "keras_tuner":
         raise SpaceError(f"--workers and the chief command run Keras Tuner's distributed mode, not the {backend_name} "
                          f"backend: use --jobs N on one machine, or --dask-scheduler ADDRESS on a Dask cluster")
@@ -247,12 +258,12 @@ def space_dataset(loaded: LoadedSpace) -> Dataset:
                         where=str(loaded.path))
 
 
-def training_context(loaded: LoadedSpace, *, prune: bool = True, jobs: int | None = None,
+def training_context(loaded: LoadedSpace, *, prune: bool = True, halving: bool = False, jobs: int | None = None,
                      extra_callbacks: list[Any] | None = None) -> TrainingContext:
     """The space's split data, builder and seed: what every fit of a run shares."""
     space = loaded.space
     return TrainingContext(space_dataset(loaded), resolve_builder(space.model), space.seed, space.objective,
-                           space.objective_direction, prune=prune, extra_callbacks=list(extra_callbacks or []),
+                           space.objective_direction, prune=prune, halving=halving, extra_callbacks=list(extra_callbacks or []),
                            cv_folds=space.cv_folds, n_jobs=jobs or space.n_jobs, where=str(loaded.path))
 
 
@@ -461,7 +472,7 @@ def _write_best_config(store: ResultsStore, loaded: LoadedSpace, backend_name: s
             "space_file": str(loaded.path.resolve()), "space_sha256": loaded.sha256, "space_name": space.name,
             "model": space.model if isinstance(space.model, str) else getattr(space.model, "__name__", "custom"),
             "objective": space.objective, "backend": backend_name,
-            "plan": plan_name(space, options.full_grid),
+            "plan": plan_name(space, options.full_grid), "halving": options.halving,
             "seed": space.seed, "created": _now(), "python": platform.python_version(),
             "packages": _package_versions(),
         },
