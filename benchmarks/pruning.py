@@ -1,12 +1,17 @@
-"""What pruning saves on the default digits grid, and whether it ever stops the eventual winner.
+"""What pruning and successive halving save on the default digits grid, and whether they ever cost the winner.
 
-    python benchmarks/pruning.py            # seeds 0 1 2, 20 epochs: 6 searches (about 15 minutes on 2 cores)
-    python benchmarks/pruning.py 0 1 2 3 4  # the seeds to run
+    python benchmarks/pruning.py            # seeds 0-4, 20 epochs: 5 searches (about 12 minutes on 2 cores)
+    python benchmarks/pruning.py 0 1        # the seeds to run
     python benchmarks/pruning.py --quick    # seed 0, 8 epochs
 
-Each seed runs search_spaces/digits_cnn.py twice, with `--no-prune` and with pruning (the per-trial rules
-and the sibling rule), and prints one row per search: epochs run of the epochs planned, epochs saved, wall
-time, the winner and whether it is the unpruned run's winner. The seed changes the split and the weights.
+Each seed runs search_spaces/digits_cnn.py once with `--no-prune`, then replays the stopping rules on the
+recorded histories: a stopper (pruning.HopelessTrialStopper) fed each trial's history epoch by epoch,
+with the stage's finished (and, once replayed, truncated) histories as its siblings, in the order the
+search trains them. A rule only ever truncates a run, and the same config trains the same way, so the
+replay gives the epochs a real run with the rule would train, as long as every stage keeps its winner
+(the column says; if one changed, the stages after it would have tried other configs). Rules: the
+default pruning (per-trial rules and the sibling rule) and `--halving` (the same plus successive halving).
+The seed changes the split and the weights.
 """
 from __future__ import annotations
 
@@ -21,64 +26,115 @@ from pathlib import Path
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "src"))
+TUNED = ("learning_rate", "batch_norm", "l2", "noise")
 
 
-def search(seed: int, epochs: int | None, prune: bool, root: Path) -> dict:
+def search(seed: int, epochs: int | None, root: Path):
+    """The default digits space with pruning off: every trial's full history."""
     from gridsearch.progress import QuietReporter
-    from gridsearch.search import RunOptions, run_search
+    from gridsearch.search import RunOptions, run_search, space_dataset
     from gridsearch.space_file import load_space
-    from gridsearch.trial import TrialStatus
 
     loaded = load_space(HERE.parent / "search_spaces" / "digits_cnn.py")
     space = dataclasses.replace(loaded.space, seed=seed, epochs=epochs or loaded.space.epochs,
-                                name=f"digits_seed{seed}_{'prune' if prune else 'noprune'}")
+                                name=f"digits_seed{seed}_noprune")
+    loaded = dataclasses.replace(loaded, space=space)
     start = time.perf_counter()
-    summary = run_search(dataclasses.replace(loaded, space=space), RunOptions(results_root=root, prune=prune),
-                         QuietReporter())
-    winner = summary.winner
-    stopped = {row.config_id for row in summary.results if row.status is TrialStatus.PRUNED}
-    return {"seed": seed, "prune": prune, "epochs": summary.epochs, "wall_s": time.perf_counter() - start,
-            "winner": {name: winner.config[name] for name in ("learning_rate", "batch_norm", "l2", "noise")},
-            "winner_id": winner.config_id, "score": winner.objective(space.objective), "stopped": stopped,
-            "pruned": [f"{row.trial_id}: {row.error}" for row in summary.results
-                       if row.status is TrialStatus.PRUNED and not row.reused_from]}
+    summary = run_search(loaded, RunOptions(results_root=root, prune=False), QuietReporter())
+    return summary, space_dataset(loaded), time.perf_counter() - start
+
+
+def replay(results, num_classes: int, majority_rate: float | None, halving: bool) -> dict[str, int]:
+    """Epochs each trained config runs under the rules, replayed stage by stage in the search's order."""
+    import keras
+
+    from gridsearch.pruning import HopelessTrialStopper, halving_rungs
+
+    model = keras.Sequential([keras.Input((1,)), keras.layers.Dense(1)])  # the stopper sets model.stop_training
+    ran: dict[str, int] = {}
+
+    def cut(row) -> dict[str, list[float]]:
+        return {name: values[:ran[row.config_id]] for name, values in row.history.items()}
+
+    for stage in sorted({row.stage for row in results}):
+        rows = [row for row in results if row.stage == stage]
+        finished = [cut(row) for row in rows if row.config_id in ran]  # reused: as replayed in its own stage
+        for row in rows:
+            if row.config_id in ran:
+                continue
+            epochs = len(row.history["loss"])
+            stopper = HopelessTrialStopper(num_classes, majority_rate=majority_rate, siblings=list(finished),
+                                           rungs=halving_rungs(row.config["epochs"]) if halving else ())
+            stopper.set_model(model)
+            model.stop_training = False
+            stopper.on_train_begin()
+            for epoch in range(epochs):
+                stopper.on_epoch_end(epoch, {name: values[epoch] for name, values in row.history.items()})
+                if model.stop_training:
+                    break
+            ran[row.config_id] = epoch + 1
+            finished.append(cut(row))
+    return ran
+
+
+def stage_winners(results, ran: dict[str, int] | None) -> dict[int, str]:
+    """Each stage's winner by val_accuracy, a stopped trial after every finished one (as the leaderboard ranks)."""
+    winners = {}
+    for stage in sorted({row.stage for row in results}):
+        rows = [row for row in results if row.stage == stage]
+
+        def key(row):
+            epochs = ran[row.config_id] if ran else len(row.history["loss"])
+            stopped = epochs < row.config["epochs"]
+            return stopped, -max(row.history["val_accuracy"][:epochs])
+        winners[stage] = min(rows, key=key).config_id
+    return winners
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("seeds", nargs="*", type=int, default=None, help="seeds to run (default 0 1 2)")
+    parser.add_argument("seeds", nargs="*", type=int, default=None, help="seeds to run (default 0-4)")
     parser.add_argument("--quick", action="store_true", help="seed 0 only, 8 epochs instead of 20")
     args = parser.parse_args(argv)
-    seeds = args.seeds or ([0] if args.quick else [0, 1, 2])
+    seeds = args.seeds or ([0] if args.quick else [0, 1, 2, 3, 4])
     epochs = 8 if args.quick else None
-    rows = []
+    head = ("seed", "rules", "epochs run", "saved", "stage winners kept", "winner stopped", "winner (lr, bn, l2, noise)",
+            "val acc")
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    totals = {"pruning": [0, 0, True], "halving": [0, 0, True]}  # saved, planned, winner always kept and never stopped
     with tempfile.TemporaryDirectory(prefix="gridsearch-pruning-") as tmp:
         for seed in seeds:
-            plain = search(seed, epochs, False, Path(tmp))
-            pruned = search(seed, epochs, True, Path(tmp))
-            pruned["same_winner"] = pruned["winner_id"] == plain["winner_id"]
-            pruned["winner_stopped"] = plain["winner_id"] in pruned["stopped"]
-            rows += [plain, pruned]
-    head = ("seed", "pruning", "epochs run", "saved", "wall s", "winner (lr, bn, l2, noise)", "val acc",
-            "same winner", "winner stopped")
-    print("| " + " | ".join(head) + " |")
-    print("|" + "---|" * len(head))
-    for row in rows:
-        e = row["epochs"]
-        w = row["winner"]
-        cells = (row["seed"], "on" if row["prune"] else "off", f"{e['run']}/{e['planned']}",
-                 f"{e['saved_by_pruning']} ({e['saved_by_pruning'] / e['planned']:.0%})", f"{row['wall_s']:.0f}",
-                 f"{w['learning_rate']:g}, {w['batch_norm']}, {w['l2']:g}, {w['noise']:g}", f"{row['score']:.4f}",
-                 "yes" if row.get("same_winner", True) else "NO", "YES" if row.get("winner_stopped") else "no")
-        print("| " + " | ".join(map(str, cells)) + " |")
-    for row in rows:
-        for line in row["pruned"]:
-            print(f"seed {row['seed']} pruned {line}")
-    on = [row for row in rows if row["prune"]]
-    saved = sum(r["epochs"]["saved_by_pruning"] for r in on) / max(1, sum(r["epochs"]["planned"] for r in on))
-    safe = all(r["same_winner"] and not r["winner_stopped"] for r in on)
-    print(f"\npruning saved {saved:.0%} of the planned epochs over {len(on)} seed(s); winner never stopped and "
-          f"unchanged: {'yes' if safe else 'NO'} (issue 12's target: >= 40% saved, winner never stopped)")
+            summary, data, wall = search(seed, epochs, Path(tmp))
+            trained = [row for row in summary.results if not row.reused_from]
+            planned = sum(row.config["epochs"] for row in trained)
+            winner = summary.winner
+            described = ", ".join(f"{winner.config[name]:g}" if not isinstance(winner.config[name], bool)
+                                  else str(winner.config[name]) for name in TUNED)
+            lines.append(f"| {seed} | none ({wall:.0f} s) | {planned}/{planned} | 0 (0%) | - | - | {described} | "
+                         f"{winner.objective('val_accuracy'):.4f} |")
+            plain = stage_winners(summary.results, None)
+            for rules in ("pruning", "halving"):
+                ran = replay(summary.results, data.num_classes, data.majority_rate, halving=rules == "halving")
+                saved = planned - sum(ran.values())
+                kept = stage_winners(summary.results, ran) == plain
+                stopped = ran[winner.config_id] < winner.config["epochs"]
+                totals[rules][0] += saved
+                totals[rules][1] += planned
+                totals[rules][2] &= kept and not stopped
+                lines.append(f"| {seed} | {rules} | {planned - saved}/{planned} | {saved} ({saved / planned:.0%}) | "
+                             f"{'yes' if kept else 'NO'} | {'YES' if stopped else 'no'} | | |")
+                for row in trained:
+                    if ran[row.config_id] < row.config["epochs"]:
+                        lines.append(f"|  | {rules} stopped {row.trial_id} at epoch {ran[row.config_id]} | | | | | "
+                                     + ", ".join(f"{row.config[n]:g}" if not isinstance(row.config[n], bool)
+                                                 else str(row.config[n]) for n in TUNED)
+                                     + f" | {max(row.history['val_accuracy']):.4f} |")
+    print("\n".join(lines))
+    for rules, (saved, planned, safe) in totals.items():
+        print(f"\n{rules}: saved {saved}/{planned} = {saved / max(1, planned):.0%} of the planned epochs over "
+              f"{len(seeds)} seed(s); every stage winner kept and the winner never stopped: {'yes' if safe else 'NO'}"
+              + (" (issue 12's target for sibling pruning: >= 40% saved, winner never stopped)" if rules == "pruning"
+                 else ""))
     return 0
 
 

@@ -336,3 +336,86 @@ def test_real_keras_log_of_a_tiny_model_is_healthy(tmp_path):
     assert {"loss", "val_loss", "accuracy", "val_accuracy"} <= set(history) and len(history["loss"]) == 8
     result = diagnose(history, 3)
     assert result.label == Label.HEALTHY, result
+
+
+# --- the cause of a broken run: what its advice starts with and what the doctor treats first -------------------
+
+def _probes(dead: float = 0.0, input_max_abs: float = 1.0, initial_loss: float = math.log(10)) -> dict:
+    """probes.ProbeCallback's stats for one ReLU layer, with `dead` of its units dead at every epoch."""
+    return {"samples": 64, "num_classes": 10, "kernels": ["conv", "head"], "initial_loss": initial_loss,
+            "input_max_abs": input_max_abs, "units": [{"layer": "conv", "activation": "relu", "size": 8}],
+            "epochs": [{"epoch": e, "dead": {"conv": dead}, "grad_norm": {"conv": 0.1, "head": 0.1}}
+                       for e in range(1, N + 1)]}
+
+
+def test_a_stuck_run_that_blew_up_in_epoch_1_from_a_sound_start_is_a_learning_rate_cause():
+    history = {**stuck(), "loss": [60.0] + stuck()["loss"][1:]}
+    diagnosis = diagnose(history, 10, initial_loss=2.31)
+    assert (diagnosis.label, diagnosis.cause) == (Label.STUCK_AT_CHANCE, "blew_up")
+    assert diagnosis.advice.startswith("the loss blew up in epoch 1 (untrained 2.31, epoch-1 mean 60)")
+    assert diagnose(history, 10, initial_loss=40.0).cause == ""  # the start was already bad: not training's doing
+
+
+def test_the_probe_batch_tells_dead_units_from_a_model_that_works_but_learns_nothing():
+    dead = diagnose(stuck(), 10, probes=_probes(dead=0.9))
+    assert (dead.cause, dead.flags[-1]) == ("dead_units", Label.DEAD_UNITS)
+    assert dead.advice.startswith("lower the learning rate, use LeakyReLU")
+    alive = diagnose(stuck(), 10, probes=_probes(dead=0.0))
+    assert alive.cause == "no_signal" and "check that the labels belong to the inputs" in alive.advice
+    assert diagnose(stuck(), 10).cause == ""  # without probes it cannot tell
+
+
+def test_a_nan_of_the_untrained_model_is_an_op_or_the_data_not_the_learning_rate():
+    diagnosis = diagnose(with_nan(1), 10, probes=_probes(initial_loss=math.nan))
+    assert (diagnosis.label, diagnosis.cause) == (Label.NAN, "untrained_nan")
+    assert "not the learning rate" in diagnosis.advice and "log(x + 1e-7)" in diagnosis.advice
+    assert diagnose(with_nan(5), 10, probes=_probes()).cause == ""
+
+
+def test_a_bad_initial_loss_with_inputs_far_from_unit_scale_names_the_inputs():
+    history = {**healthy(), "loss": [40.0] + healthy()["loss"][1:]}
+    diagnosis = diagnose(history, 10, probes=_probes(input_max_abs=255.0, initial_loss=40.0))
+    assert (diagnosis.label, diagnosis.cause) == (Label.BAD_INITIAL_LOSS, "unscaled_inputs")
+    assert diagnosis.advice.startswith("the inputs reach |x| = 255")
+    assert "untrained loss 40" in diagnosis.evidence  # the probe batch's loss before training, not epoch 1's
+    assert diagnose(history, 10, probes=_probes(input_max_abs=1.0, initial_loss=40.0)).cause == ""
+
+
+# Measured: the diagnosis benchmark's healthy SGD-momentum control (lr 0.05) on digits, seeds 2 and 4, 15 epochs.
+# Both reached their fault-free twin's val accuracy: the val loss moves, the accuracies do not.
+SGD_CONTROL = {
+    "rising val loss": {
+        "accuracy": [0.159, 0.634, 0.832, 0.883, 0.943, 0.944, 0.962, 0.964, 0.962, 0.983, 0.97, 0.989, 0.988, 0.983,
+                     0.971],
+        "loss": [2.242, 1.208, 0.52, 0.364, 0.166, 0.167, 0.118, 0.103, 0.104, 0.042, 0.071, 0.037, 0.03, 0.061, 0.099],
+        "val_accuracy": [0.549, 0.799, 0.892, 0.934, 0.944, 0.92, 0.917, 0.944, 0.927, 0.92, 0.944, 0.934, 0.944, 0.948,
+                         0.927],
+        "val_loss": [1.944, 0.662, 0.376, 0.207, 0.16, 0.179, 0.24, 0.194, 0.233, 0.295, 0.326, 0.267, 0.212, 0.302,
+                     0.338]},
+    "swinging val loss": {
+        "accuracy": [0.232, 0.643, 0.869, 0.941, 0.95, 0.986, 0.983, 0.981, 0.978, 0.989, 0.98, 0.979, 0.985, 0.985,
+                     0.993],
+        "loss": [2.177, 1.088, 0.45, 0.197, 0.136, 0.063, 0.053, 0.06, 0.059, 0.03, 0.069, 0.061, 0.051, 0.034, 0.024],
+        "val_accuracy": [0.455, 0.767, 0.892, 0.906, 0.934, 0.938, 0.938, 0.938, 0.938, 0.958, 0.92, 0.934, 0.931, 0.951,
+                         0.944],
+        "val_loss": [1.788, 0.714, 0.338, 0.316, 0.238, 0.181, 0.217, 0.264, 0.289, 0.244, 0.383, 0.291, 0.375, 0.251,
+                     0.258]},
+}
+
+
+@pytest.mark.parametrize("name", SGD_CONTROL)
+def test_measured_val_loss_moves_with_steady_accuracies_are_healthy(name):
+    """A val loss up 2x (or swinging 31%) while train 0.98 / val 0.94 held: no overfitting, no oscillation."""
+    assert diagnose(SGD_CONTROL[name], 10).label is Label.HEALTHY
+
+
+def test_the_same_val_loss_rise_with_an_accuracy_gap_is_overfitting():
+    history = dict(SGD_CONTROL["rising val loss"])
+    history["val_accuracy"] = [v - 0.04 if epoch >= 5 else v for epoch, v in enumerate(history["val_accuracy"])]
+    assert diagnose(history, 10).label is Label.OVERFITTING  # gap 0.08 >= OVERFIT_RISE_GAP
+
+
+def test_the_same_val_loss_swings_with_swinging_val_accuracy_are_oscillation():
+    history = dict(SGD_CONTROL["swinging val loss"])
+    history["val_accuracy"] = [v - (0.12 if epoch % 2 else 0) for epoch, v in enumerate(history["val_accuracy"])]
+    assert diagnose(history, 10).label is Label.OSCILLATING

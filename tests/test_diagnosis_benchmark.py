@@ -111,10 +111,23 @@ def test_every_fault_and_remedy_builds_a_model_that_fits_the_labels():
         assert faults.model_facts(model, cfg)["last_activation"] == "softmax"
     tiny = faults.prepare_data(faults.fault_config(faults.FAULTS_BY_NAME["tiny_wide_overfit"], 1, 5), data, 1)
     assert len(tiny[0]) == faults.TINY_TRAIN
-    for label, (_, change) in faults.REMEDIES.items():
-        fixed = change(faults.fault_config(faults.FAULTS_BY_NAME["unscaled_inputs"], 1, 5))
-        assert set(fixed) == set(faults.BASE), label
-    assert faults.REMEDIES["diverging"][1]({**faults.BASE, "learning_rate": 1.0})["learning_rate"] == pytest.approx(0.1)
+    for remedy in [*faults.FIXES, "learning_rate_down", "batch_norm", "input_normalization", "initializer"]:
+        for fixed in faults.remedy_configs(remedy, faults.fault_config(faults.FAULTS_BY_NAME["unscaled_inputs"], 1, 5)):
+            assert set(fixed) == set(faults.BASE), remedy
+
+
+def test_a_remedy_is_the_doctors_stage_in_the_corpus_knobs():
+    """The doctor's grid around the config, its new points only; a fix is one config; no knob, no configs."""
+    high = {**faults.BASE, "learning_rate": 1.0}
+    assert [c["learning_rate"] for c in faults.remedy_configs("learning_rate_down", high)] == pytest.approx(
+        [0.1, 0.01, 0.001])
+    unscaled = faults.fault_config(faults.FAULTS_BY_NAME["unscaled_inputs"], 0, 5)
+    assert [(c["normalize"], c["input_scale"]) for c in faults.remedy_configs("input_normalization", unscaled)] == [
+        ("scale", 1.0), ("standardize", 1.0)]
+    assert faults.remedy_configs("initializer", {**faults.BASE, "init_std": 10.0}) == [faults.BASE]
+    assert faults.remedy_configs("check_labels", {**faults.BASE, "shuffle_labels": True}) == [faults.BASE]
+    assert faults.remedy_configs("check_labels", faults.BASE) == []  # nothing to change
+    assert faults.remedy_configs("noise", faults.BASE) == [] and faults.remedy_configs("augmentation", faults.BASE) == []
 
 
 def test_report_tables_from_scored_cases(tmp_path):
@@ -133,4 +146,5 @@ def test_report_tables_from_scored_cases(tmp_path):
     assert "| lr_too_high | 1/1 | diverging, nan, oscillating, stuck_at_chance | 1/1 @3 |" in text
     assert "| **false alarms on healthy runs** | 1 |  | **0/1 (0%)** |" in text
     assert "- top-1 advice fixes >= 70% of the faults: 1/2 (50%), missed" in text
+    assert "- the doctor's run fixes >= 90% of the faults: 0/2 (0%), missed" in text
     assert "- recall diverging >= 90%: 1/1 (100%), met" in text

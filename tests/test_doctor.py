@@ -15,7 +15,8 @@ import pytest
 
 from gridsearch import SearchSpace, Stage
 from gridsearch.cli import main
-from gridsearch.doctor import REMEDIES, Doctor, Option, builtin_options, choose_next, space_options
+from gridsearch.doctor import (REMEDIES, Doctor, Option, builtin_options, choose_next, first_remedy, labels_of,
+                               space_options)
 from gridsearch.errors import SpaceError
 from gridsearch.plan import PlannedStage, base_config
 from gridsearch.space import validate
@@ -58,6 +59,17 @@ def test_a_flag_decides_when_the_primary_label_has_no_remedy_left():
     used = set(REMEDIES["overfitting"])
     choice = choose_next(["overfitting", "too_slow"], _builtin(used=used))
     assert (choice.option.name, choice.trigger) == ("learning_rate_up", "too_slow")
+
+
+def test_the_cause_of_a_diagnosis_is_treated_before_its_label():
+    diagnosis = {"label": "stuck_at_chance", "cause": "dead_units", "flags": ["dead_units"]}
+    assert labels_of(diagnosis) == ["dead_units", "stuck_at_chance"]
+    assert choose_next(labels_of(diagnosis), _builtin()).option.name == "batch_norm"
+    assert first_remedy(diagnosis) == "batch_norm"
+    assert first_remedy({"label": "stuck_at_chance", "cause": "no_signal"}) == "check_labels"  # outside the search
+    no_signal = choose_next(["no_signal", "stuck_at_chance"], _builtin())
+    assert (no_signal.option.name, no_signal.rank) == ("batch_norm", 2)  # check_labels has no stage: skipped
+    assert first_remedy({"label": "overfitting"}) == "l2" and first_remedy({"label": "data_suspect"}) is None
 
 
 def test_healthy_stops_without_stages_of_the_space():
@@ -210,8 +222,9 @@ def test_doctor_only_reorders_the_space_stages(doctored):
     _, _, _, _, results = doctored
     steps = json.loads((results / "doctor.json").read_text())["steps"]
     assert [(s["stage"], s["name"]) for s in steps] == [(2, "learning_rate"), (3, "batch_norm")]
-    assert steps[0]["trigger"] == "stuck_at_chance" and steps[0]["remedy"] == "learning_rate_down"
-    assert "the baseline is stuck_at_chance" in steps[0]["reason"]
+    # lr 0.5 took the loss from ln 10 to far above it in epoch 1: the cause is a blow-up, treated first
+    assert steps[0]["trigger"] == "blew_up" and steps[0]["remedy"] == "learning_rate_down"
+    assert "the baseline is stuck_at_chance" in steps[0]["reason"] and ", cause blew_up:" in steps[0]["reason"]
     assert steps[0]["winner"]["label"] == "healthy"
     assert steps[1]["remedy"] is None and steps[1]["reason"].endswith("healthy (" + steps[0]["winner"]["evidence"]
                                                                         + "): the space's next stage as written")

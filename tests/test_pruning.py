@@ -3,7 +3,9 @@ from __future__ import annotations
 
 import json
 import math
+import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import keras
 import numpy as np
@@ -238,18 +240,15 @@ def test_halving_keeps_the_first_trial_of_a_stage_and_one_within_the_margin():
 
 
 def test_halving_on_the_recorded_digits_grid_keeps_every_stage_winner_and_saves_a_sixth():
-    """Replays the staged default plan on its recorded histories: what --halving would have stopped, and when."""
+    """benchmarks/pruning.py's replay of the staged default plan on its recorded histories: what --halving stops."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    from pruning import replay, stage_winners
+
     stages = [["s1_t1", "s1_t2", "s1_t3", "s1_t4"], ["s1_t2", "s2_t2"], ["s2_t2", "s3_t2", "s3_t3"],
               ["s2_t2", "s4_t2", "s4_t3"]]
-    ran: dict[str, int] = {}
-    for stage in stages:
-        finished: list[dict[str, list[float]]] = []
-        for trial in stage:
-            history = digits(trial)
-            if trial not in ran:  # reused from the stage before: as it was run there
-                ran[trial] = feed(_halving(finished), history)
-            finished.append({name: values[:ran[trial]] for name, values in history.items()})
-        winner = max(stage, key=lambda t: max(digits(t)["val_accuracy"]))
-        assert ran[winner] == 20, winner
-    assert {trial for trial, epochs in ran.items() if epochs < 20} == {"s1_t4", "s4_t3"}  # lr 1e-4 and noise 0.3
-    assert sum(20 - epochs for epochs in ran.values()) == 30  # of 180
+    rows = [SimpleNamespace(stage=number, config_id=trial, config=DIGITS[trial]["config"], history=digits(trial))
+            for number, stage in enumerate(stages, start=1) for trial in stage]
+    ran = replay(rows, 10, None, halving=True)
+    assert {trial: epochs for trial, epochs in ran.items() if epochs < 20} == {"s1_t4": 5, "s4_t3": 5}  # lr 1e-4, noise 0.3
+    assert stage_winners(rows, ran) == stage_winners(rows, None) == {1: "s1_t2", 2: "s2_t2", 3: "s2_t2", 4: "s2_t2"}
+    assert replay(rows, 10, None, halving=False) == {trial: 20 for trial in ran}  # the default rules stop nothing here

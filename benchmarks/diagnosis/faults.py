@@ -91,30 +91,62 @@ def twin_config(fault: Fault | None, seed: int, epochs: int) -> dict[str, Any]:
     return {**BASE, "dataset": DATASETS[seed % len(DATASETS)], "epochs": epochs, **twin}
 
 
-# --- remedies: each label's advice (diagnosis.py) as the config change it asks for --------------------------------
-def _lower_lr(factor: float) -> Callable[[dict[str, Any]], dict[str, Any]]:
-    return lambda cfg: {**cfg, "learning_rate": cfg["learning_rate"] / factor}
-
-
-def _fit_inputs_and_head(cfg: dict[str, Any]) -> dict[str, Any]:
-    """'normalize the inputs to [0, 1] ... make sure no ReLU comes right before the softmax'."""
-    return {**cfg, "normalize": "scale", "input_scale": 1.0, "head": "softmax"}
-
-
-REMEDIES: dict[str, tuple[str, Callable[[dict[str, Any]], dict[str, Any]]]] = {
-    "nan": ("learning rate / 10, clipnorm 1.0", lambda cfg: {**_lower_lr(10)(cfg), "clipnorm": 1.0}),
-    "diverging": ("learning rate / 10, clipnorm 1.0", lambda cfg: {**_lower_lr(10)(cfg), "clipnorm": 1.0}),
-    "oscillating": ("learning rate / 10", _lower_lr(10)),
-    "stuck_at_chance": ("inputs scaled to [0, 1], batch norm, learning rate / 3, softmax head without ReLU",
-                        lambda cfg: {**_fit_inputs_and_head(_lower_lr(3)(cfg)), "batch_norm": True}),
-    "bad_initial_loss": ("loss fitted to the labels (sparse CE), softmax head, default initializer, inputs scaled",
-                         lambda cfg: {**_fit_inputs_and_head(cfg), "loss": BASE["loss"], "init_std": None}),
-    "overfitting": ("dropout 0.3 and L2 1e-3", lambda cfg: {**cfg, "dropout": 0.3, "l2": 1e-3}),
-    "plateau": ("learning rate / 3 with ReduceLROnPlateau", lambda cfg: {**_lower_lr(3)(cfg),
-                                                                          "lr_schedule": "reduce_on_plateau"}),
-    "too_slow": ("learning rate x 10", lambda cfg: {**cfg, "learning_rate": cfg["learning_rate"] * 10}),
-    # data_suspect asks to check the data and the split, healthy and unknown ask for nothing: no config change
+# --- remedies: the advice as gridsearch applies it, in this corpus' knobs --------------------------------------
+# Fixes outside the search: what lint's error or warning, or a cause's advice, tells the user to change.
+FIXES: dict[str, dict[str, Any]] = {
+    "activation_before_output": {"head": "softmax"},  # lint: no ReLU right before the softmax
+    "loss_labels": {"loss": BASE["loss"]},  # lint: a loss that fits integer labels
+    "loss_output": {"loss": BASE["loss"]},
+    "check_labels": {"shuffle_labels": False},  # cause no_signal: the labels do not belong to the inputs
+    "fix_inputs_or_ops": {"bad_op": False},  # cause untrained_nan: guard the op
 }
+_INITIALIZERS = {"glorot_uniform", "he_normal", "lecun_normal"}
+
+
+def _as_hyperparameters(cfg: dict[str, Any]) -> dict[str, Any]:
+    """A corpus config under gridsearch's hyperparameter names, for the doctor's stage grids."""
+    return {"learning_rate": cfg["learning_rate"], "batch_norm": cfg["batch_norm"], "optimizer": cfg["optimizer"],
+            "normalize": cfg["normalize"] if cfg["input_scale"] == 1 else "none", "l2": cfg["l2"],
+            "dropout": cfg["dropout"], "epochs": cfg["epochs"], "batch_size": cfg["batch_size"],
+            "lr_schedule": cfg["lr_schedule"], "lr_step_epochs": cfg["epochs"],  # no step schedule in the corpus
+            "kernel_initializer": "glorot_uniform" if cfg["init_std"] is None else "random_normal",
+            "noise": None}  # no input noise and no augmentation in the corpus' models
+
+
+def _in_corpus_knobs(name: str, value: Any) -> dict[str, Any] | None:
+    """A hyperparameter value as the corpus' config change, or None where the corpus' models have no such knob."""
+    if name == "normalize":
+        return {"normalize": value, "input_scale": 1.0} if value in ("scale", "standardize") else None
+    if name == "kernel_initializer":
+        return {"init_std": None} if value in _INITIALIZERS else None
+    if name == "lr_schedule":
+        return {"lr_schedule": value} if value == "reduce_on_plateau" else None
+    if name in ("learning_rate", "batch_norm", "optimizer", "l2", "dropout", "epochs", "batch_size"):
+        return {name: value}
+    return None
+
+
+def remedy_configs(remedy: str, cfg: dict[str, Any]) -> list[dict[str, Any]]:
+    """The configs a remedy trains next to `cfg`: a fix outside the search as one config, a tuning remedy as the new
+    points of the doctor's own stage grid (doctor.REMEDY_STAGES); [] where the corpus cannot express it."""
+    from gridsearch.doctor import REMEDY_STAGES
+
+    if remedy in FIXES:
+        fixed = {**cfg, **FIXES[remedy]}
+        return [fixed] if fixed != cfg else []
+    if remedy not in REMEDY_STAGES:
+        return []
+    configs = []
+    try:
+        grid = REMEDY_STAGES[remedy].grid(_as_hyperparameters(cfg))
+    except (TypeError, KeyError):  # a ladder over a knob the corpus does not have (noise, augmentation)
+        return []
+    for name, values in grid.items():
+        for value in values[1:]:
+            change = _in_corpus_knobs(name, value)
+            if change is not None and {**cfg, **change} != cfg and {**cfg, **change} not in configs:
+                configs.append({**cfg, **change})
+    return configs
 
 
 # --- data --------------------------------------------------------------------------------------------------------

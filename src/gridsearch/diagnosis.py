@@ -12,6 +12,10 @@ BTTackler, UMLAUT) with their false alarms on healthy runs designed out:
 When several labels hold, the first in PRIORITY is the primary one and the others are flags.
 Given probes.py's stats of a fixed probe batch, `find_causes` adds cause flags (vanishing or exploding
 gradients, dead or saturated units) with their own evidence and advice; they are never primary.
+A broken run's diagnosis also names its `cause` when the evidence tells (see CAUSES): one stuck label
+needs a lower learning rate after a blow-up, batch normalization for dead units, a look at the labels
+when everything inside the model works; the advice starts with the cause's own, and the doctor
+(doctor.REMEDIES) tunes for the cause first.
 `find_nan`, `find_diverging` and `find_stuck_at_chance` are also what pruning.py stops on,
 so a pruned trial is stopped by exactly the rule that labels it afterwards.
 """
@@ -45,8 +49,17 @@ VAL_BELOW_TRAIN_RATIO = 1 / 3  # judgment: dropout or input noise put val loss a
 OSC_MIN_FLIPS = 0.5  # TheDeepChecker: more than 50% sign flips of the differences is fluctuation
 OSC_MIN_SWING = 0.3  # judgment: median epoch-to-epoch change >= 30% of the level (healthy noise is 5-15%)
 OSC_MAX_TREND = 0.5  # judgment: less than half of the path travelled is net progress: no trend
+# A swinging val loss is only oscillation when the val accuracy swings too (median epoch-to-epoch change >= 5% of
+# the chance-to-perfect range). Measured (benchmarks/diagnosis, healthy SGD-momentum control on digits): val loss
+# 0.18-0.38 with 31% swings at the end while val accuracy moved 0.92-0.96 and matched its fault-free twin's.
+OSC_ACC_SWING = 0.05
 OVERFIT_RISE = 0.2  # judgment: val loss 20% above its best, twice the ~10% epoch noise of a small val set
 OVERFIT_ACC_GAP = 0.1  # AUTOTRAINER's overfit feature: train accuracy - val accuracy >= 0.10
+# A rising val loss is overfitting when the accuracies show it as well: a train-val gap, or a val accuracy below
+# its best, of at least this. Measured (benchmarks/diagnosis, healthy SGD-momentum control on digits): val loss
+# 0.16 -> 0.30 (+53%) with train 0.98 / val 0.94 (gap 0.04) and val accuracy at its best at the end, as good as
+# its fault-free twin: over-confidence on a few samples, not lost generalization.
+OVERFIT_RISE_GAP = 0.05
 # judgment, 3x AUTOTRAINER's gap: measured on digits, batch normalization at 8 epochs ended at train 0.99 /
 # val 0.43 with a noisy, slowly falling val loss; no falling val loss makes a gap this large healthy
 OVERFIT_SEVERE_GAP = 0.3
@@ -57,6 +70,13 @@ VANISH_FIRST_NORM = 1e-4  # ... and AUTOTRAINER beta_2: ||grad of the first kern
 EXPLODE_MEAN_ABS = 1e4  # BTTackler EG's 1e4 on mean |grad|, per layer as TheDeepChecker (1e6); healthy: ~1e-2
 DEAD_SHARE = 0.5  # TheDeepChecker: > 50% of a layer's units dead (DeepDiagnosis and AUTOTRAINER: 70%)
 SATURATED_SHARE = 0.5  # DeepDiagnosis: > 50% of a sigmoid/tanh layer's inputs at |x| >= 5
+INPUT_SCALE_LIMIT = 10.0  # UMLAUT flags |x| > 1; standardized features reach +-5, so beyond 10 (0-16, 0-255)
+
+# What a broken run's `cause` can be, besides a cause flag's label (dead_units, vanishing_gradients, ...):
+CAUSE_BLEW_UP = "blew_up"  # stuck: the loss exploded in epoch 1 from a sound untrained loss
+CAUSE_NO_SIGNAL = "no_signal"  # stuck: gradients flow and units live on the probe batch, yet nothing is learned
+CAUSE_UNTRAINED_NAN = "untrained_nan"  # nan: the untrained model's loss is already NaN/inf (an op or the data)
+CAUSE_UNSCALED_INPUTS = "unscaled_inputs"  # bad initial loss with inputs far outside [-1, 1]
 
 
 class Label(str, enum.Enum):
@@ -95,10 +115,13 @@ class Diagnosis:
     confidence: float  # 0..1
     flags: tuple[Label, ...] = ()  # secondary labels that also hold, causes included
     causes: tuple[Diagnosis, ...] = ()  # the cause flags' own advice and evidence (layer, numbers)
+    cause: str = ""  # what the evidence says broke the run (CAUSE_* or a cause flag's label), "" when it cannot tell
 
     def to_dict(self) -> dict[str, Any]:
         data = {"label": self.label.value, "advice": self.advice, "evidence": self.evidence,
                 "confidence": self.confidence, "flags": [flag.value for flag in self.flags]}
+        if self.cause:
+            data["cause"] = self.cause
         if self.causes:
             data["causes"] = [{"label": c.label.value, "advice": c.advice, "evidence": c.evidence,
                                "confidence": c.confidence} for c in self.causes]
@@ -240,6 +263,12 @@ def find_nan(c: Curves) -> Diagnosis | None:
     name = "loss" if not math.isfinite(c.loss[bad]) else "val_loss"
     value = (c.loss if name == "loss" else c.val_loss)[bad]
     before = f"; loss was {c.loss[bad - 1]:.3g} at epoch {bad}" if bad else ""
+    if c.initial_loss is not None and not math.isfinite(c.initial_loss):
+        return Diagnosis(Label.NAN, "the untrained model's loss is already non-finite, before any update: an op of "
+                         "the model (log, sqrt, a division) or the data produce it, not the learning rate; check the "
+                         "inputs for NaN/inf and guard the op (e.g. log(x + 1e-7))",
+                         f"untrained loss {c.initial_loss}; {name} {value} at epoch {bad + 1}", 1.0,
+                         cause=CAUSE_UNTRAINED_NAN)
     return Diagnosis(Label.NAN, f"the loss became {value} at epoch {bad + 1}: lower the learning rate 10x, add "
                      "gradient clipping (clipnorm=1.0), check the inputs for NaN/inf and that the loss fits the "
                      "output layer",
@@ -283,6 +312,7 @@ def find_stuck_at_chance(c: Curves) -> Diagnosis | None:
     """
     blown = np.flatnonzero(c.loss > KERAS_MAX_LOSS)
     start = int(blown[-1]) + 1 if 0 < len(blown) < c.epochs else 0
+    blew_up = _blew_up_in_epoch_1(c)
     after = f" after a loss of {c.loss[start - 1]:.3g} in epoch {start}" if start else ""
     c = c.since(start)
     if c.epochs == 0:
@@ -308,11 +338,26 @@ def find_stuck_at_chance(c: Curves) -> Diagnosis | None:
         movement = f"loss {c.loss[0]:.3g} -> {c.loss[-1]:.3g}, slope {slope:+.2%}/epoch"
     imbalance = (f"; the majority class is {c.chance_accuracy:.0%} of the data: try class_weight='balanced'"
                  if c.chance_accuracy > 1 / c.num_classes else "")
-    return Diagnosis(Label.STUCK_AT_CHANCE, "normalize the inputs to [0, 1], add batch normalization, lower the "
-                     f"learning rate{c.lr_note()}, and make sure no ReLU comes right before the softmax/sigmoid"
-                     f"{imbalance}",
-                     f"{level}; {movement} over {c.epochs} epochs",
-                     _confidence((c.epochs - MIN_EPOCHS + 1) / TAIL_EPOCHS))
+    advice = (f"normalize the inputs to [0, 1], add batch normalization, lower the learning rate{c.lr_note()}, and "
+              f"make sure no ReLU comes right before the softmax/sigmoid{imbalance}")
+    if blew_up:
+        advice = f"{blew_up}: the learning rate is far too high, lower it 10-1000x; then {advice}"
+    return Diagnosis(Label.STUCK_AT_CHANCE, advice, f"{level}; {movement} over {c.epochs} epochs",
+                     _confidence((c.epochs - MIN_EPOCHS + 1) / TAIL_EPOCHS), cause=CAUSE_BLEW_UP if blew_up else "")
+
+
+def _blew_up_in_epoch_1(c: Curves) -> str:
+    """The evidence that training itself blew the loss up in epoch 1 ("" if not): from a sound untrained loss to
+    a bad epoch-1 mean, or (the untrained loss unknown) an overflowing one. Measured (benchmarks/diagnosis,
+    lr_too_high): Adam at 1.0 logged 229 in epoch 1 from an untrained 1.39 = ln 4."""
+    if c.epochs == 0 or not math.isfinite(c.loss[0]):
+        return ""
+    first = float(c.loss[0])
+    if c.initial_loss is None:
+        return f"the epoch-1 loss overflowed to {first:.3g}" if first > KERAS_MAX_LOSS else ""
+    if is_bad_initial_loss(c.initial_loss, c.num_classes) or not is_bad_initial_loss(first, c.num_classes):
+        return ""
+    return f"the loss blew up in epoch 1 (untrained {c.initial_loss:.3g}, epoch-1 mean {first:.3g})"
 
 
 def _bad_initial_loss(c: Curves) -> Diagnosis | None:
@@ -356,8 +401,13 @@ def _data_suspect(c: Curves) -> Diagnosis | None:
 def _oscillating(c: Curves) -> Diagnosis | None:
     if c.epochs < TAIL_EPOCHS:
         return None
+    span = max(TAIL_EPOCHS, c.epochs // 2)
     for name, values in c.losses():
-        window = values[-max(TAIL_EPOCHS, c.epochs // 2):]
+        if name == "val_loss" and c.val_accuracy is not None and np.isfinite(c.val_accuracy).all():
+            acc_swing = float(np.median(np.abs(np.diff(c.val_accuracy[-span:])))) / (1 - c.chance_accuracy)
+            if acc_swing < OSC_ACC_SWING:
+                continue  # the val accuracy holds steady: the swings are a small validation set's noise
+        window = values[-span:]
         steps = np.diff(window)
         path = float(np.sum(np.abs(steps)))
         if path == 0:
@@ -383,7 +433,7 @@ def _overfitting(c: Curves) -> Diagnosis | None:
         return None
     best = int(np.argmin(c.val_loss)) + 1
     rise = (sv[-1] - sv[low]) / c.scale(sv[low])
-    if rise >= OVERFIT_RISE:
+    if rise >= OVERFIT_RISE and _accuracies_show_overfitting(c):
         evidence = (f"val_loss min {c.val_loss[best - 1]:.3g} at epoch {best}, smoothed {sv[-1]:.3g} by epoch "
                     f"{c.epochs} (+{rise:.0%}) while loss went {sl[low]:.3g} -> {sl[-1]:.3g}")
         excess = rise / OVERFIT_RISE - 1
@@ -405,6 +455,14 @@ def _overfitting(c: Curves) -> Diagnosis | None:
                      "or more data; with batch normalization on small data and a gap from the first epochs, the "
                      "moving statistics may lag: train longer or lower the BatchNormalization momentum",
                      evidence, _confidence(excess))
+
+
+def _accuracies_show_overfitting(c: Curves) -> bool:
+    """A train-val accuracy gap, or a val accuracy below its best, of OVERFIT_RISE_GAP (True without accuracies)."""
+    if c.accuracy is None or c.val_accuracy is None:
+        return True
+    train, val = smooth(c.accuracy), smooth(c.val_accuracy)
+    return bool(train[-1] - val[-1] >= OVERFIT_RISE_GAP or np.max(val) - val[-1] >= OVERFIT_RISE_GAP)
 
 
 def _underfitting(c: Curves) -> Diagnosis | None:
@@ -540,15 +598,36 @@ def diagnose(history: Mapping[str, Sequence[float]], num_classes: int, *, initia
              majority_rate: float | None = None, probes: Mapping[str, Any] | None = None) -> Diagnosis:
     """Label a trial from its per-epoch history ("loss" required; val_loss, accuracy, val_accuracy optional).
 
-    `initial_loss` is the untrained model's loss (else the first epoch's is used); `majority_rate`
-    the majority-class share, which raises chance accuracy above 1/C on imbalanced data; `probes`
-    the stats of probes.ProbeCallback, whose cause flags join the flags.
+    `initial_loss` is the untrained model's loss (else the probe batch's before training, else the first
+    epoch's); `majority_rate` the majority-class share, which raises chance accuracy above 1/C on imbalanced
+    data; `probes` the stats of probes.ProbeCallback, whose cause flags join the flags.
     """
+    if initial_loss is None and probes and probes.get("initial_loss") is not None:
+        initial_loss = float(probes["initial_loss"])
     primary = _diagnose_curves(history, num_classes, initial_loss=initial_loss, majority_rate=majority_rate)
     causes = find_causes(probes)
-    if not causes:
+    if causes:
+        primary = dataclasses.replace(primary, flags=primary.flags + tuple(c.label for c in causes), causes=causes)
+    return _with_probe_cause(primary, probes)
+
+
+def _with_probe_cause(primary: Diagnosis, probes: Mapping[str, Any] | None) -> Diagnosis:
+    """The cause the probe batch tells for a stuck run or a bad initial loss, its advice first."""
+    if primary.cause or not probes or not probes.get("epochs"):
         return primary
-    return dataclasses.replace(primary, flags=primary.flags + tuple(c.label for c in causes), causes=causes)
+    if primary.label is Label.STUCK_AT_CHANCE:
+        if primary.causes:
+            first = primary.causes[0]
+            return dataclasses.replace(primary, cause=first.label.value, advice=f"{first.advice}; then {primary.advice}")
+        return dataclasses.replace(primary, cause=CAUSE_NO_SIGNAL, advice=(
+            "gradients reach every layer and the units are alive on the probe batch, yet nothing is learned: check "
+            f"that the labels belong to the inputs (shuffled, misaligned, a wrong label column); then {primary.advice}"))
+    scale = probes.get("input_max_abs")
+    if primary.label is Label.BAD_INITIAL_LOSS and scale is not None and scale > INPUT_SCALE_LIMIT:
+        return dataclasses.replace(primary, cause=CAUSE_UNSCALED_INPUTS, advice=(
+            f"the inputs reach |x| = {scale:.3g} (limit {INPUT_SCALE_LIMIT:g}): scale them to [0, 1] or standardize "
+            f"them first; then {primary.advice}"))
+    return primary
 
 
 def _diagnose_curves(history: Mapping[str, Sequence[float]], num_classes: int, *, initial_loss: float | None,

@@ -43,8 +43,20 @@ REMEDIES: dict[str, tuple[str, ...]] = {
     "plateau": ("lr_schedule", "learning_rate_down", "batch_size"),
     "bad_initial_loss": ("initializer", "input_normalization", "batch_norm"),
     "healthy": (),  # nothing to treat: the space's remaining stages as written, or stop
+    # A diagnosis' cause (diagnosis.CAUSES), read before its label: what the evidence says broke the run.
+    "blew_up": ("learning_rate_down", "batch_norm", "optimizer"),
+    "no_signal": ("check_labels", "batch_norm", "learning_rate_down"),
+    "untrained_nan": ("fix_inputs_or_ops", *_BROKEN_RUN),
+    "unscaled_inputs": ("input_normalization", "batch_norm", "initializer"),
+    "dead_units": ("batch_norm", "learning_rate_down", "initializer"),
+    "vanishing_gradients": ("batch_norm", "initializer", "optimizer"),
+    "saturated_units": ("batch_norm", "input_normalization", "initializer"),
+    "exploding_gradients": ("learning_rate_down", "batch_norm", "initializer"),
 }
+# Remedies outside the search: the doctor cannot tune them and goes on to the next; the advice says what to do.
 # data_suspect and unknown have no remedy among the hyperparameters: fix the data, train longer.
+OUTSIDE_THE_SEARCH = {"check_labels": "check that the labels belong to the inputs",
+                      "fix_inputs_or_ops": "remove NaN/inf from the inputs, guard the op that makes them"}
 
 # Built-in grids (judgment: the steps practitioners try first, 2-3 new points per stage).
 LR_STEP = 10.0  # learning rates are searched in decades
@@ -193,10 +205,19 @@ def choose_next(labels: Sequence[str], options: Sequence[Option]) -> Choice | No
     return None
 
 
-def labels_of(row: TrialResult) -> list[str]:
-    diagnosis = row.diagnosis or {}
+def labels_of(diagnosis: dict[str, Any]) -> list[str]:
+    """What the doctor treats, in order: the diagnosis' cause, its primary label, its flags."""
     label = diagnosis.get("label") or ""
-    return [label, *diagnosis.get("flags", [])] if label else []
+    cause = [diagnosis["cause"]] if diagnosis.get("cause") else []
+    return list(dict.fromkeys([*cause, label, *diagnosis.get("flags", [])])) if label else []
+
+
+def first_remedy(diagnosis: dict[str, Any]) -> str | None:
+    """The top-1 advice as a remedy name: the first of the row of the diagnosis' cause, else of its label."""
+    for key in (diagnosis.get("cause"), diagnosis.get("label")):
+        if key and REMEDIES.get(key):
+            return REMEDIES[key][0]
+    return None
 
 
 class Doctor:
@@ -226,7 +247,7 @@ class Doctor:
         self.baseline = self.best = current
         used: set[str] = set()
         while True:
-            choice = choose_next(labels_of(current), self._options(current.config, used))
+            choice = choose_next(labels_of(current.diagnosis or {}), self._options(current.config, used))
             if choice is None:
                 self.stopped = self._why_stop(current)
                 return
@@ -248,18 +269,24 @@ class Doctor:
 
     def _reason(self, current: TrialResult, choice: Choice) -> str:
         who = "the baseline" if current is self.baseline else f"the winner {current.reused_from or current.trial_id}"
-        evidence = (current.diagnosis or {}).get("evidence", "")
-        seen = f"{who} is {choice.trigger or 'undiagnosed'}" + (f" ({evidence})" if evidence else "")
+        diagnosis = current.diagnosis or {}
+        evidence = diagnosis.get("evidence", "")
+        seen = f"{who} is {diagnosis.get('label') or 'undiagnosed'}" + (f" ({evidence})" if evidence else "")
+        if choice.trigger != diagnosis.get("label") and choice.trigger:
+            seen += f", {'cause' if choice.trigger == diagnosis.get('cause') else 'flag'} {choice.trigger}"
         if choice.remedy is None and choice.trigger == "healthy":
             return f"{seen}: the space's next stage as written"
         if choice.remedy is None:
             return f"{seen}; no remedy for it among the space's stages left: the next stage as written"
         row = REMEDIES[choice.trigger]
-        return f"{seen}: {REMEDY_STAGES[choice.remedy].title}, remedy {choice.rank} of {len(row)} for {choice.trigger}"
+        outside = [OUTSIDE_THE_SEARCH[r] for r in row[:choice.rank - 1] if r in OUTSIDE_THE_SEARCH]
+        first = f" (first, outside the search: {'; '.join(outside)})" if outside else ""
+        return (f"{seen}: {REMEDY_STAGES[choice.remedy].title}, remedy {choice.rank} of {len(row)} for "
+                f"{choice.trigger}{first}")
 
     @staticmethod
     def _why_stop(current: TrialResult) -> str:
-        labels = labels_of(current)
+        labels = labels_of(current.diagnosis or {})
         if not labels:
             error = current.error.splitlines()[0] if current.error else "no history"
             return f"the winner {current.trial_id} has no diagnosis ({current.status.value}: {error})"

@@ -19,11 +19,10 @@ import keras
 import numpy as np
 
 from .data import trial_inputs
-from .diagnosis import BAD_INITIAL_LOSS_RATIO, chance_ceiling, is_bad_initial_loss
+from .diagnosis import BAD_INITIAL_LOSS_RATIO, INPUT_SCALE_LIMIT, chance_ceiling, is_bad_initial_loss
 from .lint import ERROR, OK, WARNING, Finding, from_logits, lint_model
 from .training import TrainingContext, build_model
 
-INPUT_SCALE_LIMIT = 10.0  # UMLAUT flags |x| > 1; standardized features reach +-5, so warn beyond 10 (0-16, 0-255)
 MIN_CLASS_SAMPLES = 3  # a stratified train/validation/test split needs one sample of each class in each part
 MIN_CLASS_SAMPLES_TO_SPLIT = 2  # scikit-learn's stratified split refuses a class with fewer: an error
 IMBALANCE_RATIO = 10.0  # judgment: at 10:1 plain accuracy mostly measures the majority class

@@ -173,5 +173,7 @@ class ProbeCallback(keras.callbacks.Callback):
                 "kernels": [name for name, _ in self._kernels],
                 "units": [{"layer": name, "activation": activation, "size": size} for name, activation, size in self._units],
                 "initial_loss": _sig(self._initial_loss), "initial_loss_ratio": _sig(self._initial_loss / chance),
+                # the inputs as fit() gets them (a Rescaling layer inside the model is not seen)
+                "input_max_abs": _sig(float(np.max(np.abs(self.x)))) if np.issubdtype(self.x.dtype, np.number) else None,
                 "first_epoch_loss_ratio": _sig(self._epochs[0]["probe_loss"] / chance),
                 "seconds": round(self._seconds, 3), "epochs": self._epochs, **({"error": self._error} if self._error else {})}
