@@ -357,7 +357,7 @@ def test_a_stuck_run_that_blew_up_in_epoch_1_from_a_sound_start_is_a_learning_ra
 
 
 def test_the_probe_batch_tells_dead_units_from_a_model_that_works_but_learns_nothing():
-    dead = diagnose(stuck(), 10, probes=_probes(dead=0.9))
+    dead = diagnose(stuck(), 10, probes=_probes(dead=0.95))
     assert (dead.cause, dead.flags[-1]) == ("dead_units", Label.DEAD_UNITS)
     assert dead.advice.startswith("lower the learning rate, use LeakyReLU")
     alive = diagnose(stuck(), 10, probes=_probes(dead=0.0))

@@ -82,7 +82,7 @@ def test_cause_flags_join_the_flags_and_never_become_primary():
                "accuracy": [0.6, 0.8, 0.9, 0.95, 0.97], "val_accuracy": [0.6, 0.8, 0.9, 0.95, 0.97]}
     dead = {"samples": 64, "kernels": ["a", "b"], "units": [{"layer": "r", "activation": "relu", "size": 10}],
             "epochs": [{"epoch": 5, "grad_norm": {"a": 0.1, "b": 0.1}, "grad_mean_abs": {"a": 0.01, "b": math.nan},
-                        "dead": {"r": 0.8}}]}
+                        "dead": {"r": 0.95}}]}
     result = diagnose(history, 3, probes=dead)
     assert result.label is Label.HEALTHY and set(result.flags) == {Label.DEAD_UNITS, Label.EXPLODING_GRADIENTS}
     assert {c["label"] for c in result.to_dict()["causes"]} == {"dead_units", "exploding_gradients"}

@@ -225,6 +225,8 @@ class Case:
     fixed: bool | None = None  # None: not a confirmed fault
     doctor_steps: list[str] = field(default_factory=list)
     doctor_fixed: bool | None = None
+    guided_steps: list[str] = field(default_factory=list)  # the doctor, with its fixes outside the search done
+    guided_fixed: bool | None = None
 
     @property
     def healthy(self) -> bool:
@@ -290,11 +292,14 @@ def apply_remedy(remedy: str, run: Run, train: Callable[[dict[str, Any], int], R
     return max([run, *(train(cfg, run.seed) for cfg in configs)], key=lambda r: r.score)
 
 
-def doctor(case: Case, train: Callable[[dict[str, Any], int], Run]) -> tuple[Run, list[str]]:
+def doctor(case: Case, train: Callable[[dict[str, Any], int], Run], outside: bool = False) -> tuple[Run, list[str]]:
     """What `gridsearch doctor` does to the fault: lint's fix first (the run refuses to start otherwise), then up
-    to DOCTOR_STAGES stages chosen by doctor.choose_next from each winner's diagnosis, tuning remedies only
-    (a fix outside the search, like the labels, is the user's: the doctor skips it)."""
+    to DOCTOR_STAGES stages chosen by doctor.choose_next from each winner's diagnosis. The doctor tunes only;
+    with `outside`, a fix outside the search that comes first in a row (the labels, an op) is done as well, as
+    a user does who follows the doctor's reasons."""
     from gridsearch.doctor import REMEDY_STAGES, Option, choose_next, labels_of
+
+    remedies = [*REMEDY_STAGES, *(faults.FIXES if outside else ())]
 
     current, steps = case.run, []
     lint = [finding for finding in current.facts.get("lint", []) if finding[1] == "error"]
@@ -303,7 +308,7 @@ def doctor(case: Case, train: Callable[[dict[str, Any], int], Run]) -> tuple[Run
         steps.append(lint[0][0])
     used: set[str] = set()
     for _ in range(DOCTOR_STAGES):
-        options = [Option(name, {}, frozenset({name})) for name in REMEDY_STAGES
+        options = [Option(name, {}, frozenset({name})) for name in remedies
                    if name not in used and faults.remedy_configs(name, current.cfg)]
         choice = choose_next(labels_of(diagnose_run(current.history, current).to_dict()), options)
         if choice is None:
@@ -325,6 +330,8 @@ def apply_advice(cases: list[Case], train: Callable[[dict[str, Any], int], Run])
         case.fixed = result is not None and result.score >= case.twin.score - FIXED_WITHIN
         final, case.doctor_steps = doctor(case, train)
         case.doctor_fixed = final.score >= case.twin.score - FIXED_WITHIN
+        final, case.guided_steps = doctor(case, train, outside=True)
+        case.guided_fixed = final.score >= case.twin.score - FIXED_WITHIN
 
 
 # --- scoring -------------------------------------------------------------------------------------------------------
@@ -437,6 +444,7 @@ def report(cases: list[Case], setup: Mapping[str, Any], names: Sequence[str], tr
     remedied = [c for c in faulty if c.fixed is not None]
     fixed = sum(bool(c.fixed) for c in remedied)
     doctored = sum(bool(c.doctor_fixed) for c in remedied)
+    guided = sum(bool(c.guided_fixed) for c in remedied)
     out += ["", "## Advice efficacy", "",
             "The advice applied the way gridsearch applies it, and rerun; fixed = val accuracy within "
             f"{FIXED_WITHIN * 100:.0f} points of the twin's. **Top-1**: the first thing gridsearch tells the user to "
@@ -445,21 +453,28 @@ def report(cases: list[Case], setup: Mapping[str, Any], names: Sequence[str], tr
             "search (lint's, the labels, an op) is one rerun with it; a tuning remedy is the doctor's stage for it "
             "(its new grid points, the best by val accuracy). **Doctor**: lint's error fixed first (the run refuses "
             f"to start otherwise), then up to {DOCTOR_STAGES} stages chosen by doctor.choose_next from each winner's "
-            "diagnosis, tuning remedies only (the doctor skips a fix outside the search).", "",
+            "diagnosis, tuning remedies only (the doctor skips a fix outside the search). **Doctor + fixes**: the "
+            "same, with the fixes outside the search that its rows name first done too (as a user who follows the "
+            "doctor's reasons).", "",
             f"Top-1 target >= {ADVICE_TARGET:.0%}: {pct(fixed, len(remedied))}, "
             f"{'met' if remedied and fixed / len(remedied) >= ADVICE_TARGET else '**missed**'}. Doctor target >= "
             f"{DOCTOR_TARGET:.0%}: {pct(doctored, len(remedied))}, "
-            f"{'met' if remedied and doctored / len(remedied) >= DOCTOR_TARGET else '**missed**'}.", ""]
+            f"{'met' if remedied and doctored / len(remedied) >= DOCTOR_TARGET else '**missed**'}; with the fixes "
+            f"outside the search: {pct(guided, len(remedied))}.", ""]
     rows = []
     for name in names:
         runs = [c for c in remedied if c.name == name]
         advice = Counter(c.remedy for c in runs)
         paths = Counter(" -> ".join(c.doctor_steps) or "(nothing to try)" for c in runs)
+        guided_paths = Counter(" -> ".join(c.guided_steps) or "(nothing to try)" for c in runs)
         rows.append([name, pct(sum(bool(c.fixed) for c in runs), len(runs)),
                      ", ".join(f"{remedy} x{n}" for remedy, n in advice.most_common()),
                      pct(sum(bool(c.doctor_fixed) for c in runs), len(runs)),
-                     "; ".join(f"{path} x{n}" for path, n in paths.most_common())])
-    out += md_table(["fault", "top-1 fixed", "top-1 advice applied", "doctor fixed", "doctor's stages"], rows)
+                     "; ".join(f"{path} x{n}" for path, n in paths.most_common()),
+                     pct(sum(bool(c.guided_fixed) for c in runs), len(runs)),
+                     "; ".join(f"{path} x{n}" for path, n in guided_paths.most_common())])
+    out += md_table(["fault", "top-1 fixed", "top-1 advice applied", "doctor fixed", "doctor's stages",
+                     "doctor + fixes", "its stages"], rows)
     out += ["", *targets(cases, remedied, fixed, doctored)]
     return out
 

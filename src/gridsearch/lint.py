@@ -12,7 +12,7 @@ tested the layer name and missed `Dense(..., activation="softmax")`). Every rule
 | output_activation | softmax on 1 unit, sigmoid on several, relu/tanh/... as output | a custom function |
 | activation_before_output | relu/relu6 (non-negative logits) or sigmoid/tanh/softsign (bounded logits) right before the softmax/sigmoid | any other non-linear activation, or a custom one |
 | loss_output | a linear output with from_logits=False; softmax/sigmoid with from_logits=True | |
-| loss_labels | a loss that does not fit the labels (one-hot vs integer) or the output width | a regression loss on class labels |
+| loss_labels | a loss that does not fit the labels (one-hot vs integer) or the output width; a regression loss on integer labels and several outputs | a regression loss on one-hot labels or one unit |
 """
 from __future__ import annotations
 
@@ -193,6 +193,10 @@ def _loss_labels(head: _Head, model: keras.Model, num_classes: int, one_hot: boo
                                                      keras.losses.mean_absolute_error, keras.losses.hinge,
                                                      keras.losses.squared_hinge, keras.losses.poisson,
                                                      keras.losses.huber, keras.losses.log_cosh)}:
+        if not one_hot and head.width > 1:  # (n, 1) integer labels broadcast against the (n, C) outputs
+            return Finding("loss_labels", ERROR, f"{loss} compares the class index (0..{num_classes - 1}) with each "
+                           f"of the {head.width} outputs of {head.output.name!r}: no setting makes that learn the "
+                           "classes; use sparse_categorical_crossentropy")
         return Finding("loss_labels", WARNING, f"{loss} is a regression loss, the labels are classes: use "
                        "sparse_categorical_crossentropy (binary_crossentropy for one sigmoid unit)")
     else:
