@@ -101,6 +101,7 @@ class Trainer:
         if cache and cache.exists():
             self.runs = {k: Run(**v) for k, v in json.loads(cache.read_text()).items()}
         self._data: dict[tuple[str, int], Any] = {}
+        self._lint: dict[str, list[tuple[str, str]]] = {}
         self.trained = self.reused = 0
         self.used: set[str] = set()
 
@@ -125,12 +126,9 @@ class Trainer:
         import keras
         import numpy as np
 
-        from gridsearch.lint import OK, lint_model
         from gridsearch.probes import ProbeCallback
 
-        if (cfg["dataset"], seed) not in self._data:
-            self._data[(cfg["dataset"], seed)] = faults.load(cfg["dataset"], seed)
-        data = self._data[(cfg["dataset"], seed)]
+        data = self._dataset(cfg, seed)
         x_train, y_train, x_val, y_val = faults.prepare_data(cfg, data, seed)
         keras.backend.clear_session()
         keras.utils.set_random_seed(seed)
@@ -145,10 +143,27 @@ class Trainer:
                         batch_size=cfg["batch_size"], verbose=0, callbacks=callbacks)
         weights_nan = any(not np.isfinite(w).all() for w in model.get_weights())
         history = _aligned({k: v for k, v in fit.history.items() if k != "learning_rate"})
-        lint = [[f.check, f.severity, f.message] for f in lint_model(model, data.num_classes) if f.severity != OK]
         return Run(dict(cfg), seed, history, data.num_classes,
                    {"initial_loss": initial_loss, "majority_rate": data.majority_rate, "probes": probe.stats()},
-                   {**faults.model_facts(model, cfg), "lint": lint}, weights_nan, round(time.perf_counter() - start, 2))
+                   faults.model_facts(model, cfg), weights_nan, round(time.perf_counter() - start, 2))
+
+    def _dataset(self, cfg: Mapping[str, Any], seed: int) -> Any:
+        if (cfg["dataset"], seed) not in self._data:
+            self._data[(cfg["dataset"], seed)] = faults.load(cfg["dataset"], seed)
+        return self._data[(cfg["dataset"], seed)]
+
+    def lint(self, run: Run) -> list[tuple[str, str]]:
+        """Model lint's (check, severity) findings other than ok for the run's model, built now and not trained,
+        so that a change of the rules needs no retraining."""
+        from gridsearch.lint import OK, lint_model
+
+        key = _key(run.cfg, run.seed)
+        if key not in self._lint:
+            data = self._dataset(run.cfg, run.seed)
+            x_train = faults.prepare_data(run.cfg, data, run.seed)[0]
+            model = faults.build_model(run.cfg, x_train.shape[1:], data.num_classes)
+            self._lint[key] = [(f.check, f.severity) for f in lint_model(model, data.num_classes) if f.severity != OK]
+        return self._lint[key]
 
 
 # --- labelling -----------------------------------------------------------------------------------------------------
@@ -273,13 +288,14 @@ def label_all(cases: list[Case]) -> None:
             case.verdicts[tool] = read(tool, case.run, case.acceptable)
 
 
-def top_advice(run: Run) -> str | None:
+def top_advice(run: Run, trainer: Trainer) -> str | None:
     """The first thing gridsearch tells the user to change: lint's first finding (printed before any training;
     an error stops the run), else the diagnosis' first remedy (its cause's row of doctor.REMEDIES, else its label's)."""
     from gridsearch.doctor import first_remedy
 
-    if run.facts.get("lint"):
-        return run.facts["lint"][0][0]
+    lint = trainer.lint(run)
+    if lint:
+        return lint[0][0]
     return first_remedy(diagnose_run(run.history, run).to_dict())
 
 
@@ -292,7 +308,7 @@ def apply_remedy(remedy: str, run: Run, train: Callable[[dict[str, Any], int], R
     return max([run, *(train(cfg, run.seed) for cfg in configs)], key=lambda r: r.score)
 
 
-def doctor(case: Case, train: Callable[[dict[str, Any], int], Run], outside: bool = False) -> tuple[Run, list[str]]:
+def doctor(case: Case, train: Trainer, outside: bool = False) -> tuple[Run, list[str]]:
     """What `gridsearch doctor` does to the fault: lint's fix first (the run refuses to start otherwise), then up
     to DOCTOR_STAGES stages chosen by doctor.choose_next from each winner's diagnosis. The doctor tunes only;
     with `outside`, a fix outside the search that comes first in a row (the labels, an op) is done as well, as
@@ -302,7 +318,7 @@ def doctor(case: Case, train: Callable[[dict[str, Any], int], Run], outside: boo
     remedies = [*REMEDY_STAGES, *(faults.FIXES if outside else ())]
 
     current, steps = case.run, []
-    lint = [finding for finding in current.facts.get("lint", []) if finding[1] == "error"]
+    lint = [finding for finding in train.lint(current) if finding[1] == "error"]
     if lint:
         current = apply_remedy(lint[0][0], current, train) or current
         steps.append(lint[0][0])
@@ -319,12 +335,12 @@ def doctor(case: Case, train: Callable[[dict[str, Any], int], Run], outside: boo
     return current, steps
 
 
-def apply_advice(cases: list[Case], train: Callable[[dict[str, Any], int], Run]) -> None:
+def apply_advice(cases: list[Case], train: Trainer) -> None:
     """For every confirmed fault: the top-1 advice applied, and the doctor's run; fixed = within 2 points of the twin."""
     for case in cases:
         if case.healthy or not case.confirmed:
             continue
-        remedy = top_advice(case.run)
+        remedy = top_advice(case.run, train)
         result = apply_remedy(remedy, case.run, train) if remedy else None
         case.remedy = remedy or f"{case.verdicts['gridsearch'].primary}: none"
         case.fixed = result is not None and result.score >= case.twin.score - FIXED_WITHIN
