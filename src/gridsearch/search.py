@@ -263,7 +263,8 @@ def training_context(loaded: LoadedSpace, *, prune: bool = True, halving: bool =
     """The space's split data, builder and seed: what every fit of a run shares."""
     space = loaded.space
     return TrainingContext(space_dataset(loaded), resolve_builder(space.model), space.seed, space.objective,
-                           space.objective_direction, prune=prune, halving=halving, extra_callbacks=list(extra_callbacks or []),
+                           space.objective_direction, prune=prune, halving=halving,
+                           extra_callbacks=list(extra_callbacks or []),
                            cv_folds=space.cv_folds, n_jobs=jobs or space.n_jobs, where=str(loaded.path))
 
 

@@ -30,6 +30,10 @@ METRIC_COLUMNS = ("val_loss", "val_accuracy", "loss", "accuracy")
 # epoch at 0.64x the default's, identical validation accuracy (tf.data changed the shuffle, so the results;
 # jit_compile was slower). A builder that compiles with its own value keeps it.
 STEPS_PER_EXECUTION = 16
+# Tracing the multi-step loop costs about 0.25 s more once per fit, and each step then saves about 1.5 ms
+# (measured: 3 epochs of 5 steps took 1.65 s against 1.38 s; the 12-epoch digits fit 3.82 s against 4.22 s):
+# a fit of fewer steps than this one keeps Keras' default of 1.
+MIN_STEPS_FOR_BATCHED_CALLS = 200
 
 
 @dataclass
@@ -91,8 +95,9 @@ def build_model(config: dict[str, Any], ctx: TrainingContext, input_shape: tuple
     keras.utils.set_random_seed(ctx.seed)
     with _own_python_random(ctx.seed):
         model = ctx.builder(dict(config), input_shape, ctx.dataset.num_classes)
-    if getattr(model, "steps_per_execution", None) == 1:  # read when the train step is first traced
-        model.steps_per_execution = STEPS_PER_EXECUTION
+    steps = math.ceil(len(ctx.dataset.y_train) / config.get("batch_size", 32)) * config.get("epochs", 1)
+    if getattr(model, "steps_per_execution", None) == 1 and steps >= MIN_STEPS_FOR_BATCHED_CALLS:
+        model.steps_per_execution = STEPS_PER_EXECUTION  # read when the train step is first traced
     return model
 
 
