@@ -4,6 +4,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -419,3 +420,13 @@ def test_the_same_val_loss_swings_with_swinging_val_accuracy_are_oscillation():
     history = dict(SGD_CONTROL["swinging val loss"])
     history["val_accuracy"] = [v - (0.12 if epoch % 2 else 0) for epoch, v in enumerate(history["val_accuracy"])]
     assert diagnose(history, 10).label is Label.OSCILLATING
+
+
+def test_a_slow_crawl_after_a_blow_up_in_epoch_1_is_a_plateau_of_a_too_high_learning_rate():
+    """The default digits grid's lr 0.1 (tests/data): epoch-1 loss 5.56 from an untrained 2.32, then 0.76 val accuracy."""
+    history = json.loads((Path(__file__).parent / "data" / "digits_grid_histories.json").read_text())["trials"]["s1_t1"]
+    crawl = history["history"]
+    assert diagnose(crawl, 10).label is Label.BAD_INITIAL_LOSS  # without the untrained loss: epoch 1's mean
+    diagnosis = diagnose(crawl, 10, initial_loss=2.32)
+    assert (diagnosis.label, diagnosis.cause) == (Label.PLATEAU, "blew_up")
+    assert diagnosis.advice.startswith("the loss blew up in epoch 1") and "lower the learning rate" in diagnosis.advice

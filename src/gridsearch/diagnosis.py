@@ -481,12 +481,17 @@ def _underfitting(c: Curves) -> Diagnosis | None:
     evidence = (f"{fit_evidence} = {fit:.0%} of the chance-to-perfect range (< {CONVERGED_FIT:.0%}); "
                 f"slopes over the last {min(c.epochs, TAIL_EPOCHS)} epochs: {shown}")
     slowest = max(slopes.values())
-    if slowest <= -FLAT_SLOPE:
+    # A loss that blew up in epoch 1 (the default digits grid's lr 0.1: 5.56 from an untrained 2.32) and then
+    # crawls is a learning rate too high, not too low: never too_slow, whose advice raises it.
+    blew_up = _blew_up_in_epoch_1(c)
+    if slowest <= -FLAT_SLOPE and not blew_up:
         return Diagnosis(Label.TOO_SLOW, "still improving at the last epoch: raise the learning rate (e.g. 3x) or "
                          f"train for more epochs{c.lr_note()}", evidence, _confidence(-slowest / FLAT_SLOPE - 1))
-    return Diagnosis(Label.PLATEAU, "lower the learning rate 3-10x or the batch size, or add ReduceLROnPlateau; "
-                     f"if the training accuracy stays low, use a larger model{c.lr_note()}", evidence,
-                     _confidence((CONVERGED_FIT - fit) / (1 - CONVERGED_FIT)))
+    advice = ("lower the learning rate 3-10x or the batch size, or add ReduceLROnPlateau; if the training accuracy "
+              f"stays low, use a larger model{c.lr_note()}")
+    return Diagnosis(Label.PLATEAU, f"{blew_up}: the learning rate is too high; {advice}" if blew_up else advice,
+                     evidence, _confidence((CONVERGED_FIT - fit) / (1 - CONVERGED_FIT)),
+                     cause=CAUSE_BLEW_UP if blew_up else "")
 
 
 def _healthy(c: Curves) -> Diagnosis:
