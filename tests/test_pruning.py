@@ -211,11 +211,11 @@ def test_measured_digits_learning_rate_1e4_is_kept_beside_lr_01_and_stopped_with
 
 # --- successive halving (--halving): at each rung only the better half of the stage's trials so far goes on ----
 
-def test_halving_rungs_start_at_a_quarter_of_the_epochs():
+def test_halving_rungs_start_at_a_quarter_of_the_epochs_and_never_before_epoch_5():
     assert halving_rungs(20) == (5, 10)
-    assert halving_rungs(8) == (2, 4)
-    assert halving_rungs(3) == (1,)
-    assert halving_rungs(1) == ()
+    assert halving_rungs(40) == (10, 20)
+    assert halving_rungs(10) == (5,)
+    assert halving_rungs(8) == () and halving_rungs(1) == ()  # too short to rank early
 
 
 def _halving(siblings: list[dict[str, list[float]]], epochs: int = 20) -> HopelessTrialStopper:

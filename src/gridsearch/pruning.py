@@ -37,17 +37,19 @@ LEADING_SHARE = 0.1  # issue 12: the leading tenth of a stage is never stopped
 HALVING_RATE = 2  # successive halving keeps the better half at each rung
 # Measured on the recorded default digits grid (tests/data/digits_grid_histories.json): at epoch 2 the eventual
 # winner (batch norm) had fitted 0.83 of the range against 0.90 for its BN-less sibling, and was level from epoch 4
-# on. So the first rung is a quarter of the epochs, and a trial within HALVING_MARGIN of the better half goes on
+# on; in compare.py --quick (5 epochs) a rung at epoch 2 stopped its L2 stage's winner. So the first rung is a
+# quarter of the epochs and never before epoch 5, and a trial within HALVING_MARGIN of the better half goes on
 # (train accuracy saturates near 1.0, so the good configs of a late stage are that close).
 FIRST_RUNG_SHARE = 0.25
+FIRST_RUNG_MIN_EPOCHS = 5
 HALVING_MARGIN = 0.05
 
 
 def halving_rungs(epochs: int) -> tuple[int, ...]:
     """The epochs at which successive halving compares a trial with its stage: epochs/2, epochs/4, ... down to
-    a quarter of the epochs (20 epochs: 5 and 10)."""
+    a quarter of the epochs and to epoch 5 (20 epochs: 5 and 10; fewer than 10: none)."""
     rungs, rung = [], epochs // HALVING_RATE
-    while rung >= max(1, FIRST_RUNG_SHARE * epochs):
+    while rung >= max(FIRST_RUNG_MIN_EPOCHS, FIRST_RUNG_SHARE * epochs):
         rungs.append(rung)
         rung //= HALVING_RATE
     return tuple(sorted(rungs))
