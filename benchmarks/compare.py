@@ -35,13 +35,13 @@ METHODS = ["staged", "halving", "full_grid", "keras_tuner", "gridsearchcv", "opt
 
 # --- helpers shared by the children -------------------------------------------------------------
 def _dataset():
-    from gridsearch.data import load_dataset
+    from gridsearch.data.dataset import load_dataset
 
     return load_dataset("digits", seed=SEED, validation_split=0.2, test_split=0.2, folder=HERE)
 
 
 def _config(values: dict, epochs: int) -> dict:
-    from gridsearch.hyperparams import builtin_defaults
+    from gridsearch.space.hyperparams import builtin_defaults
 
     return {**builtin_defaults(), **DEFAULTS, **values, "epochs": epochs, "batch_size": BATCH}
 
@@ -49,7 +49,7 @@ def _config(values: dict, epochs: int) -> dict:
 def _build(values: dict, epochs: int, data):
     import keras
 
-    from gridsearch.models import simple_cnn
+    from gridsearch.training.models import simple_cnn
 
     keras.utils.set_random_seed(SEED)
     return simple_cnn(_config(values, epochs), data.input_shape, data.num_classes)
@@ -82,9 +82,9 @@ def _space_file(setup: dict, workdir: Path) -> Path:
 
 
 def run_gridsearch(setup: dict, workdir: Path, full_grid: bool = False, halving: bool = False) -> dict:
-    from gridsearch.progress import QuietReporter
-    from gridsearch.search import RunOptions, run_search
-    from gridsearch.space_file import load_space
+    from gridsearch.reports.progress import QuietReporter
+    from gridsearch.search.run import RunOptions, run_search
+    from gridsearch.space.loader import load_space
 
     space = _space_file(setup, workdir)
 
@@ -188,12 +188,12 @@ def run_overhead(setup: dict, workdir: Path) -> dict:
     diagnosis) plus what the search does after it: the trial record, releasing traced graphs, the
     trial's plot and TensorBoard run, all with the long-lived objects frozen as `run_search` does.
     """
-    from gridsearch.artifacts import SearchArtifacts
-    from gridsearch.models import simple_cnn
-    from gridsearch.search import long_lived_objects_frozen, release_traced_graphs
-    from gridsearch.space_file import load_space
-    from gridsearch.store import ResultsStore
-    from gridsearch.training import TrainingContext, run_trial
+    from gridsearch.reports.artifacts import SearchArtifacts
+    from gridsearch.training.models import simple_cnn
+    from gridsearch.search.run import long_lived_objects_frozen, release_traced_graphs
+    from gridsearch.space.loader import load_space
+    from gridsearch.results.store import ResultsStore
+    from gridsearch.training.fit import TrainingContext, run_trial
 
     data = _dataset()
     xt, xv, _ = data.normalized("scale")

@@ -43,9 +43,9 @@ def child(variant: str, epochs: int) -> dict:
     import keras
     import tensorflow as tf
 
-    from gridsearch.data import load_dataset, trial_inputs
-    from gridsearch.hyperparams import builtin_defaults
-    from gridsearch.models import simple_cnn
+    from gridsearch.data.dataset import load_dataset, trial_inputs
+    from gridsearch.space.hyperparams import builtin_defaults
+    from gridsearch.training.models import simple_cnn
 
     data = load_dataset("digits", seed=0, validation_split=0.2, test_split=0.2, folder=".")
     config = {**builtin_defaults(), "epochs": epochs}

@@ -22,7 +22,7 @@ from pathlib import Path
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 logging.getLogger("tensorflow").setLevel(logging.ERROR)  # every trial is a new model: retracing notices are expected
 
-from gridsearch.progress import QuietReporter  # noqa: E402  (after the log level: it imports Keras)
+from gridsearch.reports.progress import QuietReporter  # noqa: E402  (after the log level: it imports Keras)
 
 BUDGET_MB = 150.0
 SPACE = """
@@ -80,8 +80,8 @@ def main(argv: list[str] | None = None) -> int:
     import numpy as np
     from sklearn.datasets import load_digits
 
-    from gridsearch.search import RunOptions, run_search
-    from gridsearch.space_file import load_space
+    from gridsearch.search.run import RunOptions, run_search
+    from gridsearch.space.loader import load_space
 
     with tempfile.TemporaryDirectory(prefix="gridsearch-memory-") as tmp:
         folder = Path(tmp)

@@ -30,11 +30,11 @@ def main() -> int:
     sys.path.insert(0, str(REPO / "src"))
     import numpy as np
 
-    from gridsearch.data import load_dataset
-    from gridsearch.models import resolve_builder
-    from gridsearch.plan import base_config
-    from gridsearch.space_file import load_space
-    from gridsearch.training import TrainingContext, run_trial
+    from gridsearch.data.dataset import load_dataset
+    from gridsearch.training.models import resolve_builder
+    from gridsearch.plans.stages import base_config
+    from gridsearch.space.loader import load_space
+    from gridsearch.training.fit import TrainingContext, run_trial
 
     space = load_space(REPO / "search_spaces" / "digits_cnn.py").space
     dataset = load_dataset(space.data, seed=space.seed, validation_split=space.validation_split,

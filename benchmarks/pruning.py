@@ -31,9 +31,9 @@ TUNED = ("learning_rate", "batch_norm", "l2", "noise")
 
 def search(seed: int, epochs: int | None, root: Path):
     """The default digits space with pruning off: every trial's full history."""
-    from gridsearch.progress import QuietReporter
-    from gridsearch.search import RunOptions, run_search, space_dataset
-    from gridsearch.space_file import load_space
+    from gridsearch.reports.progress import QuietReporter
+    from gridsearch.search.run import RunOptions, run_search, space_dataset
+    from gridsearch.space.loader import load_space
 
     loaded = load_space(HERE.parent / "search_spaces" / "digits_cnn.py")
     space = dataclasses.replace(loaded.space, seed=seed, epochs=epochs or loaded.space.epochs,
@@ -48,7 +48,7 @@ def replay(results, num_classes: int, majority_rate: float | None, halving: bool
     """Epochs each trained config runs under the rules, replayed stage by stage in the search's order."""
     import keras
 
-    from gridsearch.pruning import HopelessTrialStopper, halving_rungs
+    from gridsearch.training.pruning import HopelessTrialStopper, halving_rungs
 
     model = keras.Sequential([keras.Input((1,)), keras.layers.Dense(1)])  # the stopper sets model.stop_training
     ran: dict[str, int] = {}

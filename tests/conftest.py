@@ -8,6 +8,7 @@ from pathlib import Path
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np
+import pandas as pd
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
@@ -156,3 +157,70 @@ def writable_copy(tmp_path):
         return Path(shutil.copytree(results, tmp_path / results.name))
 
     return copy
+
+
+# Measured Keras histories: Dense(64, relu) + softmax on scikit-learn's digits (x / 16, 20% validation),
+# Adam at four learning rates, 20 epochs (lr=3 was pruned after 9).
+MEASURED = {
+    "adam lr=3": {
+        "loss": [200.09, 2.56, 2.547, 2.561, 2.546, 2.546, 2.554, 2.563, 2.57],
+        "val_loss": [2.535, 2.418, 2.567, 2.608, 2.613, 2.603, 2.605, 2.607, 2.608],
+        "accuracy": [0.113, 0.091, 0.104, 0.102, 0.102, 0.1, 0.1, 0.1, 0.1],
+        "val_accuracy": [0.131, 0.075, 0.075, 0.075, 0.075, 0.089, 0.089, 0.089, 0.089],
+    },
+    "adam lr=0.3": {
+        "loss": [3.455, 1.6, 1.509, 1.509, 1.503, 1.48, 1.524, 1.522, 1.481, 1.53, 1.474, 1.516, 1.543, 1.506, 1.553,
+                 1.576, 1.531, 1.548, 1.504, 1.505],
+        "val_loss": [1.696, 1.725, 1.753, 1.587, 1.597, 1.706, 1.613, 1.606, 1.676, 1.638, 1.842, 1.556, 2.314,
+                     1.646, 1.704, 1.694, 1.643, 1.716, 1.665, 1.795],
+        "accuracy": [0.301, 0.361, 0.383, 0.382, 0.386, 0.392, 0.377, 0.385, 0.38, 0.383, 0.386, 0.379, 0.377, 0.387,
+                     0.376, 0.38, 0.39, 0.378, 0.383, 0.381],
+        "val_accuracy": [0.353, 0.283, 0.317, 0.319, 0.328, 0.317, 0.322, 0.319, 0.328, 0.328, 0.272, 0.333, 0.333,
+                         0.331, 0.339, 0.325, 0.331, 0.325, 0.331, 0.328],
+    },
+    "adam lr=3e-3": {
+        "loss": [1.66, 0.685, 0.379, 0.271, 0.217, 0.182, 0.158, 0.14, 0.125, 0.112, 0.102, 0.093, 0.085, 0.079,
+                 0.073, 0.067, 0.062, 0.058, 0.054, 0.05],
+        "val_loss": [1.012, 0.464, 0.3, 0.228, 0.187, 0.161, 0.142, 0.127, 0.117, 0.108, 0.101, 0.095, 0.09, 0.086,
+                     0.082, 0.079, 0.076, 0.073, 0.07, 0.067],
+        "accuracy": [0.591, 0.881, 0.916, 0.934, 0.942, 0.951, 0.959, 0.967, 0.97, 0.974, 0.976, 0.978, 0.98, 0.981,
+                     0.984, 0.987, 0.989, 0.99, 0.991, 0.992],
+        "val_accuracy": [0.794, 0.919, 0.944, 0.95, 0.956, 0.964, 0.969, 0.975, 0.978, 0.978, 0.978, 0.975, 0.978,
+                         0.978, 0.978, 0.978, 0.978, 0.978, 0.978, 0.981],
+    },
+    "adam lr=3e-5": {
+        "loss": [2.344, 2.324, 2.304, 2.286, 2.267, 2.249, 2.23, 2.212, 2.193, 2.175, 2.156, 2.137, 2.118, 2.099,
+                 2.08, 2.061, 2.042, 2.022, 2.002, 1.982],
+        "val_loss": [2.313, 2.296, 2.279, 2.262, 2.246, 2.23, 2.213, 2.196, 2.179, 2.162, 2.145, 2.127, 2.109, 2.091,
+                     2.073, 2.055, 2.036, 2.017, 1.997, 1.978],
+        "accuracy": [0.089, 0.088, 0.093, 0.097, 0.114, 0.133, 0.151, 0.171, 0.195, 0.222, 0.25, 0.276, 0.3, 0.327,
+                     0.358, 0.382, 0.406, 0.431, 0.456, 0.483],
+        "val_accuracy": [0.083, 0.081, 0.094, 0.094, 0.1, 0.122, 0.142, 0.161, 0.208, 0.225, 0.253, 0.297, 0.317,
+                         0.339, 0.386, 0.419, 0.444, 0.475, 0.497, 0.528],
+    },
+}
+
+
+def assert_same_leaderboard(actual: pd.DataFrame, expected: pd.DataFrame, objective: str = "val_accuracy") -> None:
+    """Same trials, same values (rtol 1e-3), same ranking; duration_s ignored, order free only among ties."""
+    assert sorted(actual["trial_id"]) == sorted(expected["trial_id"])
+    assert list(actual.columns) == list(expected.columns)
+    a = actual.drop(columns="duration_s").set_index("trial_id").sort_index()
+    e = expected.drop(columns="duration_s").set_index("trial_id").sort_index()
+    floats = [c for c in a.columns if c != "rank" and pd.api.types.is_float_dtype(e[c])]
+    np.testing.assert_allclose(a[floats].to_numpy(float), e[floats].to_numpy(float), rtol=1e-3, equal_nan=True)
+    others = [c for c in a.columns if c not in floats and c != "rank"]
+    pd.testing.assert_frame_equal(a[others], e[others], check_dtype=False)
+
+    def tiers(board: pd.DataFrame) -> list[set[str]]:  # trial ids grouped by tied objective, in rank order
+        groups: list[set[str]] = []
+        previous = None
+        for _, row in board.iterrows():
+            value = (row["status"], round(float(row[objective]), 4) if pd.notna(row[objective]) else None)
+            if value != previous:
+                groups.append(set())
+                previous = value
+            groups[-1].add(row["trial_id"])
+        return groups
+
+    assert tiers(actual) == tiers(expected)

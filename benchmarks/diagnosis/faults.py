@@ -16,7 +16,7 @@ from typing import Any
 import keras
 import numpy as np
 
-from gridsearch.data import Dataset, load_dataset
+from gridsearch.data.dataset import Dataset, load_dataset
 
 BASE: dict[str, Any] = {
     "dataset": "digits", "epochs": 15, "batch_size": 32, "optimizer": "adam", "learning_rate": 1e-3,
@@ -129,7 +129,7 @@ def _in_corpus_knobs(name: str, value: Any) -> dict[str, Any] | None:
 def remedy_configs(remedy: str, cfg: dict[str, Any]) -> list[dict[str, Any]]:
     """The configs a remedy trains next to `cfg`: a fix outside the search as one config, a tuning remedy as the new
     points of the doctor's own stage grid (doctor.REMEDY_STAGES); [] where the corpus cannot express it."""
-    from gridsearch.doctor import REMEDY_STAGES
+    from gridsearch.plans.doctor import REMEDY_STAGES
 
     if remedy in FIXES:
         fixed = {**cfg, **FIXES[remedy]}

@@ -6,7 +6,7 @@
 Every fault run has a twin (same seed and data, fault removed). A fault run counts as truly faulty only
 when the twin says so (its val accuracy clearly below the twin's, or a NaN), and the twins and the
 healthy controls are the healthy runs of the false-alarm rate. The same histories are then labelled by
-gridsearch.diagnosis.diagnose and by the two re-implemented baselines (baselines.py). Then the advice of
+gridsearch.diagnosis.rules.diagnose and by the two re-implemented baselines (baselines.py). Then the advice of
 every truly faulty run is applied the way gridsearch applies it (`top_advice`, `apply_remedy`): the top-1
 alone, and the doctor's chain of stages (`doctor`). The tables are printed and written to
 benchmarks/DIAGNOSIS.md. Trained runs are cached by config in --cache, so a rerun after a change of the
@@ -126,7 +126,7 @@ class Trainer:
         import keras
         import numpy as np
 
-        from gridsearch.probes import ProbeCallback
+        from gridsearch.training.probes import ProbeCallback
 
         data = self._dataset(cfg, seed)
         x_train, y_train, x_val, y_val = faults.prepare_data(cfg, data, seed)
@@ -155,7 +155,7 @@ class Trainer:
     def lint(self, run: Run) -> list[tuple[str, str]]:
         """Model lint's (check, severity) findings other than ok for the run's model, built now and not trained,
         so that a change of the rules needs no retraining."""
-        from gridsearch.lint import OK, lint_model
+        from gridsearch.training.lint import OK, lint_model
 
         key = _key(run.cfg, run.seed)
         if key not in self._lint:
@@ -170,7 +170,7 @@ class Trainer:
 def diagnose_run(history: Mapping[str, Sequence[float]], run: Run) -> Any:
     """diagnose() with the extra signals its signature accepts: a probe-stats argument added to diagnose later
     is passed as soon as the run records it under that name, and older signatures are not broken by it."""
-    from gridsearch.diagnosis import diagnose
+    from gridsearch.diagnosis.rules import diagnose
 
     accepted = inspect.signature(diagnose).parameters
     signals = {k: v for k, v in run.signals.items() if k in accepted}
@@ -291,7 +291,7 @@ def label_all(cases: list[Case]) -> None:
 def top_advice(run: Run, trainer: Trainer) -> str | None:
     """The first thing gridsearch tells the user to change: lint's first finding (printed before any training;
     an error stops the run), else the diagnosis' first remedy (its cause's row of doctor.REMEDIES, else its label's)."""
-    from gridsearch.doctor import first_remedy
+    from gridsearch.plans.doctor import first_remedy
 
     lint = trainer.lint(run)
     if lint:
@@ -313,7 +313,7 @@ def doctor(case: Case, train: Trainer, outside: bool = False) -> tuple[Run, list
     to DOCTOR_STAGES stages chosen by doctor.choose_next from each winner's diagnosis. The doctor tunes only;
     with `outside`, a fix outside the search that comes first in a row (the labels, an op) is done as well, as
     a user does who follows the doctor's reasons."""
-    from gridsearch.doctor import REMEDY_STAGES, Option, choose_next, labels_of
+    from gridsearch.plans.doctor import REMEDY_STAGES, Option, choose_next, labels_of
 
     remedies = [*REMEDY_STAGES, *(faults.FIXES if outside else ())]
 

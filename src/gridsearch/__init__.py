@@ -6,7 +6,7 @@ TensorFlow) wait until they are needed.
 """
 from __future__ import annotations
 
-from .space import SearchSpace, Stage
+from gridsearch.space.search_space import SearchSpace, Stage
 
 __all__ = ["SearchSpace", "Stage", "load_best", "build_best", "load_ensemble"]
 __version__ = "0.1.0"
@@ -14,11 +14,11 @@ __version__ = "0.1.0"
 
 def __getattr__(name: str):
     if name in ("load_best", "build_best"):
-        from . import best
+        from gridsearch.results import best
 
         return getattr(best, name)
     if name == "load_ensemble":
-        from .ensemble import load_ensemble
+        from gridsearch.serving.ensemble import load_ensemble
 
         return load_ensemble
     raise AttributeError(f"module 'gridsearch' has no attribute {name!r}")

@@ -1,3 +1,3 @@
-from .cli import main
+from gridsearch.cli import main
 
 raise SystemExit(main())

@@ -71,12 +71,12 @@ class ConsoleReporter:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    from .space_file import load_space
+    from gridsearch.space.loader import load_space
 
     loaded = load_space(args.space, plan=args.plan)  # before importing the training stack: refused at once
-    from .cluster import parse_address
-    from .errors import SpaceError
-    from .search import RunOptions, run_search
+    from gridsearch.distributed.cluster import parse_address
+    from gridsearch.errors import SpaceError
+    from gridsearch.search.run import RunOptions, run_search
 
     chief = args.command == "chief"
     options = RunOptions(results_root=Path(args.results_dir), full_grid=args.full_grid, backend=args.backend,
@@ -89,12 +89,12 @@ def _cmd_run(args: argparse.Namespace) -> int:
     if workers is not None and workers < (0 if chief else 1):
         raise SpaceError(f"--workers {workers} is not allowed: give a number of worker processes >= {0 if chief else 1}")
     if options.backend:
-        from .backends import available_backends
+        from gridsearch.backends import available_backends
 
         if options.backend not in available_backends():
             raise SpaceError(f"--backend {options.backend!r} is not allowed (allowed: {', '.join(available_backends())})")
-    from .plan import search_plan
-    from .progress import search_reporter
+    from gridsearch.plans.stages import search_plan
+    from gridsearch.reports.progress import search_reporter
 
     planned = sum(stage.size for stage in search_plan(loaded.space, options.full_grid).stages())
     with search_reporter(ConsoleReporter, planned, quiet=args.quiet) as reporter:  # bars in a terminal only
@@ -174,28 +174,28 @@ def _print_calibration(which: str, report: dict, folder: Path) -> None:
 
 
 def _cmd_ensemble(args: argparse.Namespace) -> int:
-    from .best import read_best_config
+    from gridsearch.results.best import read_best_config
 
     read_best_config(args.folder)  # no finished run: exit 2 before the training stack loads
-    from .ensemble import build_ensemble
-    from .finished import reopen
+    from gridsearch.serving.ensemble import build_ensemble
+    from gridsearch.results.reopen import reopen
 
     ctx = reopen(args.folder)
     _print_ensemble(build_ensemble(args.folder, ctx, args.top)[1], Path(args.folder))
     if args.calibrate:
-        from .calibration import calibrate
+        from gridsearch.serving.calibration import calibrate
 
         _print_calibration("ensemble", calibrate(args.folder, ctx, ensemble=True), Path(args.folder))
     return EXIT_OK
 
 
 def _cmd_calibrate(args: argparse.Namespace) -> int:
-    from .best import read_best_config
+    from gridsearch.results.best import read_best_config
 
     read_best_config(args.folder)
-    from .calibration import calibrate
-    from .ensemble import read_ensemble_report
-    from .finished import reopen
+    from gridsearch.serving.calibration import calibrate
+    from gridsearch.serving.ensemble import read_ensemble_report
+    from gridsearch.results.reopen import reopen
 
     if args.ensemble:
         read_ensemble_report(args.folder)  # no ensemble yet: say how to build one, before any training
@@ -205,14 +205,14 @@ def _cmd_calibrate(args: argparse.Namespace) -> int:
 
 
 def _cmd_predict(args: argparse.Namespace) -> int:
-    from .predict import check_input, check_model_files, predict
+    from gridsearch.serving.predict import check_input, check_model_files, predict
 
     check_model_files(args.folder, ensemble=args.ensemble, calibrated=args.calibrated)
     check_input(args.input)
     frame = predict(args.folder, args.input, ensemble=args.ensemble, calibrated=args.calibrated)
     text = frame.to_csv(index=False)
     if args.output:
-        from .store import atomic_write_text
+        from gridsearch.results.store import atomic_write_text
 
         atomic_write_text(Path(args.output), text)
         print(f"predictions for {len(frame)} images: {args.output}")
@@ -222,15 +222,15 @@ def _cmd_predict(args: argparse.Namespace) -> int:
 
 
 def _cmd_worker(args: argparse.Namespace) -> int:
-    from .space_file import load_space
+    from gridsearch.space.loader import load_space
 
     loaded = load_space(args.space)
-    from .cluster import check_worker_id, default_worker_id, parse_address, parse_cores
+    from gridsearch.distributed.cluster import check_worker_id, default_worker_id, parse_address, parse_cores
 
     address = parse_address(args.chief, "--chief")
     worker_id = check_worker_id(args.id or default_worker_id())
     cores = parse_cores(args.cores) if args.cores else None
-    from .worker import run_worker
+    from gridsearch.distributed.worker import run_worker
 
     def trained(result) -> None:
         if not args.quiet:
@@ -243,7 +243,7 @@ def _cmd_worker(args: argparse.Namespace) -> int:
 
 
 def _tuned(space) -> list[str]:
-    from .plan import tuned_names
+    from gridsearch.plans.stages import tuned_names
 
     return [n for n in tuned_names(space) if any(n in s.grid for s in space.stages)]
 
@@ -251,7 +251,7 @@ def _tuned(space) -> list[str]:
 def _cmd_leaderboard(args: argparse.Namespace) -> int:
     import pandas as pd
 
-    from .leaderboard import read_leaderboard
+    from gridsearch.results.leaderboard import read_leaderboard
 
     board = read_leaderboard(args.folder)
     if args.stage is not None:
@@ -272,10 +272,10 @@ def _cmd_leaderboard(args: argparse.Namespace) -> int:
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
-    from .leaderboard import read_leaderboard
+    from gridsearch.results.leaderboard import read_leaderboard
 
     read_leaderboard(args.folder)  # no leaderboard, no report: exit 2 before the plotting stack loads
-    from .report import write_report
+    from gridsearch.reports.html import write_report
 
     print(f"report: {write_report(args.folder, args.output)}")
     return EXIT_OK
@@ -284,8 +284,9 @@ def _cmd_report(args: argparse.Namespace) -> int:
 def _cmd_diagnose(args: argparse.Namespace) -> int:
     import csv
 
-    from .diagnosis import diagnose, read_training_log
-    from .errors import SpaceError
+    from gridsearch.diagnosis.logs import read_training_log
+    from gridsearch.diagnosis.rules import diagnose
+    from gridsearch.errors import SpaceError
 
     if args.classes < 2:
         raise SpaceError(f"--classes {args.classes} is not allowed: a classifier has at least 2 classes")
@@ -445,7 +446,7 @@ def _raise_interrupt(signum, frame):
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from .errors import GridsearchError
+    from gridsearch.errors import GridsearchError
 
     args = build_parser().parse_args(argv)
     previous = signal.signal(signal.SIGTERM, _raise_interrupt)  # SIGTERM stops like Ctrl-C: saved, resumable

@@ -14,17 +14,25 @@ from sklearn.base import is_classifier
 from sklearn.model_selection import KFold, StratifiedKFold, check_cv
 
 from gridsearch.backends import Candidate
-from gridsearch.backends.sklearn import (BACKEND, CVKerasClassifier, check_wrapper_params, mean_curve, stratified_folds,
-                                         wrapper_params)
+from gridsearch.backends.sklearn import (
+    BACKEND,
+    CVKerasClassifier,
+    check_wrapper_params,
+    mean_curve,
+    stratified_folds,
+    wrapper_params,
+)
 from gridsearch.cli import main
-from gridsearch.data import Dataset, load_dataset
+from gridsearch.data.dataset import Dataset, load_dataset
 from gridsearch.errors import SpaceError
-from gridsearch.hyperparams import builtin_defaults
-from gridsearch.models import resolve_builder
-from gridsearch.plan import PlannedStage, base_config, make_plan
-from gridsearch.space_file import load_space
-from gridsearch.training import TrainingContext
-from gridsearch.trial import TrialStatus
+from gridsearch.plans.stages import PlannedStage, base_config, make_plan
+from gridsearch.space.hyperparams import builtin_defaults
+from gridsearch.space.loader import load_space
+from gridsearch.training.fit import TrainingContext
+from gridsearch.training.models import resolve_builder
+from gridsearch.training.trial import TrialStatus
+
+pytestmark = pytest.mark.slow  # real searches end to end
 
 # lr=10 cannot learn, lr=1e-2 learns this in 3 epochs: an obvious winner for both backends.
 BOTH = """

@@ -14,9 +14,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
 if TYPE_CHECKING:  # listing the backends must not import the training stack
-    from ..plan import PlannedStage
-    from ..training import TrainingContext
-    from ..trial import TrialResult
+    from gridsearch.plans.stages import PlannedStage
+    from gridsearch.training.fit import TrainingContext
+    from gridsearch.training.trial import TrialResult
 
 
 @dataclass(frozen=True)

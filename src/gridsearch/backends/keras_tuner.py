@@ -5,7 +5,7 @@ pending configs, so any value type works and configs already trained are never h
 Tuner. Our `run_trial` trains through the shared fit routine; Keras Tuner keeps its oracle, trial
 bookkeeping and logs, while our own trial records stay the source of truth for resume (Keras Tuner
 1.4.8's GridSearch does not persist its grid position: keras-team/keras-tuner#1055). The same tuner
-runs in the workers of a distributed search (`gridsearch.worker`), there as a client of the chief's
+runs in the workers of a distributed search (`gridsearch.distributed.worker`), there as a client of the chief's
 oracle.
 """
 from __future__ import annotations
@@ -15,10 +15,10 @@ from typing import Callable
 
 import keras_tuner
 
-from ..plan import PlannedStage
-from ..training import TrainingContext, run_trial
-from ..trial import TrialResult, TrialStatus
-from . import Backend, Candidate
+from gridsearch.plans.stages import PlannedStage
+from gridsearch.training.fit import TrainingContext, run_trial
+from gridsearch.training.trial import TrialResult, TrialStatus
+from gridsearch.backends import Backend, Candidate
 
 CANDIDATE = "candidate"  # the one hyperparameter Keras Tuner sees: a pending candidate's config id
 

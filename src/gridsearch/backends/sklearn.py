@@ -58,16 +58,16 @@ from scikeras.wrappers import KerasClassifier
 from sklearn.exceptions import FitFailedWarning
 from sklearn.model_selection import GridSearchCV, StratifiedKFold
 
-from ..data import Dataset, trial_inputs
-from ..diagnosis import diagnose
-from ..errors import SpaceError
-from ..hyperparams import HYPERPARAMETERS
-from ..plan import PlannedStage
-from ..pruning import HopelessTrialStopper
-from ..store import atomic_write_json
-from ..training import METRIC_COLUMNS, TrainingContext, build_model, class_weights, finish, trial_callbacks
-from ..trial import TrialResult, TrialStatus
-from . import Backend, Candidate
+from gridsearch.data.dataset import Dataset, trial_inputs
+from gridsearch.diagnosis.rules import diagnose
+from gridsearch.errors import SpaceError
+from gridsearch.space.hyperparams import HYPERPARAMETERS
+from gridsearch.plans.stages import PlannedStage
+from gridsearch.training.pruning import HopelessTrialStopper
+from gridsearch.results.store import atomic_write_json
+from gridsearch.training.fit import METRIC_COLUMNS, TrainingContext, build_model, class_weights, finish, trial_callbacks
+from gridsearch.training.trial import TrialResult, TrialStatus
+from gridsearch.backends import Backend, Candidate
 
 FIT_ARGUMENTS = ("epochs", "batch_size")  # config values that are the wrapper's own fit arguments
 ROUTE = "model__"  # scikeras passes `model__<name>` to the model builder as `<name>`
@@ -488,7 +488,7 @@ class _Pruned:
     """A fold's pruning reason read back from its record, shaped as `finish` reads a Diagnosis."""
 
     def __init__(self, record: dict[str, str]) -> None:
-        from ..diagnosis import Label
+        from gridsearch.diagnosis.rules import Label
 
         self.label, self.evidence = Label(record["label"]), record["evidence"]
 

@@ -1,0 +1,1 @@
+"""The data every trial shares: read once, labels encoded, split once."""

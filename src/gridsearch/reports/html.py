@@ -1,0 +1,367 @@
+"""`python -m gridsearch report results/<name>`: one self-contained HTML page of a finished search.
+
+The page holds the summary, the sortable leaderboard, the pre-flight findings, each stage's
+chart and each trial's curves with its diagnosis and advice. Images are embedded as base64
+data URIs and the table sorter is a few lines of inline JavaScript: the file opens offline,
+can be mailed, and loads nothing from the network.
+
+It reads the results folder only (leaderboard.csv, trials/, run.json, best_config.json,
+preflight.json); any plot a run did not leave is drawn first, into plots/.
+"""
+from __future__ import annotations
+
+import base64
+import html
+import json
+import math
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from gridsearch.reports import plots
+from gridsearch.results.leaderboard import METRICS, read_leaderboard
+from gridsearch.results.store import ResultsStore, atomic_write_text
+from gridsearch.training.trial import TrialResult
+
+REPORT_NAME = "report.html"
+_SEVERITY_ORDER = {"error": 0, "warning": 1, "ok": 2}
+
+
+def _read_json(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def _esc(value: Any) -> str:
+    return html.escape("" if value is None or (isinstance(value, float) and math.isnan(value)) else str(value))
+
+
+def _cell(value: Any) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return ""
+    if isinstance(value, float):
+        return f"{value:.4f}" if 1e-3 <= abs(value) < 1e4 or value == 0 else f"{value:.3g}"
+    return str(value)
+
+
+def _img(path: Path, alt: str) -> str:
+    if not path.is_file():
+        return f'<p class="missing">(no figure: {_esc(path.name)})</p>'
+    data = base64.b64encode(path.read_bytes()).decode("ascii")
+    return f'<img src="data:image/png;base64,{data}" alt="{_esc(alt)}">'
+
+
+class ReportData:
+    """Everything the page shows, read from the folder once."""
+
+    def __init__(self, folder: str | Path) -> None:
+        self.folder = Path(folder)
+        self.board = read_leaderboard(self.folder)
+        self.run = _read_json(self.folder / "run.json") or {}
+        self.best = _read_json(self.folder / "best_config.json")
+        self.preflight = _read_json(self.folder / "preflight.json")
+        self.records = ResultsStore(self.folder).finished_trials()  # by config id
+        space = self.run.get("space") or {}
+        provenance = (self.best or {}).get("provenance", {})
+        self.name = provenance.get("space_name") or self.run.get("name") or self.folder.name
+        self.objective = provenance.get("objective") or space.get("objective") or self._guess_objective()
+        self.hyperparameters = self._hyperparameter_columns()
+        self.stages = sorted(int(s) for s in self.board["stage"].dropna().unique())
+        self.stage_names = {s: str(plots.stage_rows(self.board, s)["stage_name"].iloc[0]) for s in self.stages}
+        self.stage_params = {s: self._stage_params(s, space) for s in self.stages}
+
+    def _guess_objective(self) -> str:
+        columns = list(self.board.columns)
+        after = columns[columns.index("trial_id") + 1:]
+        return next((c for c in after if c.startswith("val_")), "val_accuracy")
+
+    def _hyperparameter_columns(self) -> list[str]:
+        """The leaderboard's columns between trial_id and the objective are the hyperparameters."""
+        columns = list(self.board.columns)
+        start = columns.index("trial_id") + 1
+        end = next((i for i, c in enumerate(columns) if i >= start and c in (self.objective, *METRICS)), len(columns))
+        return columns[start:end]
+
+    def _stage_params(self, stage: int, space: dict[str, Any]) -> list[str]:
+        """The names the stage tuned: from run.json when it describes this plan, else what varies."""
+        rows = plots.stage_rows(self.board, stage)
+        planned = space.get("stages") or []
+        if self.stage_names[stage] == "full_grid":
+            names = [n for s in planned for n in s.get("grid", {})]
+        elif stage <= len(planned) and planned[stage - 1].get("name") == self.stage_names[stage]:
+            names = list(planned[stage - 1].get("grid", {}))
+        else:
+            names = []
+        names = [n for n in names if n in rows.columns]
+        return names or plots.varying_names(rows, self.hyperparameters) or self.hyperparameters[:1]
+
+    def record(self, row: pd.Series) -> TrialResult | None:
+        """The trial record that trained this row's config (its own, or the one it reused)."""
+        return self.records.get(row["config_id"])
+
+    def ensure_plots(self) -> None:
+        """Draw what a run did not leave (older or killed runs); stage charts are redrawn from the board."""
+        tuned = [n for s in self.stages for n in self.stage_params[s]]
+        for _, row in self.board.iterrows():
+            record, path = self.record(row), plots.trial_plot_path(self.folder, row["trial_id"])
+            reused = isinstance(row.get("reused_from"), str) and row.get("reused_from")
+            if record is not None and not reused and not path.is_file():
+                plots.plot_trial(record, self.objective, path, list(dict.fromkeys(tuned)))
+        for stage in self.stages:
+            plots.plot_stage(plots.stage_rows(self.board, stage), self.stage_params[stage], self.objective,
+                             plots.stage_plot_path(self.folder, stage),
+                             title=f"stage {stage}: {self.stage_names[stage]}  ({self.objective} per value tried)")
+        if self.stages:
+            plots.plot_search_path(self.board, self.stage_names, self.stage_params, self.objective,
+                                   plots.search_path_plot_path(self.folder))
+
+
+# --- the page ------------------------------------------------------------------------------------
+_CSS = """
+body{font-family:-apple-system,"Segoe UI",Roboto,Helvetica,Arial,sans-serif;margin:0;color:#222;background:#fafafa}
+main{max-width:1200px;margin:0 auto;padding:16px 24px 48px}
+h1{font-size:1.6em;margin:.4em 0 .1em}h2{border-bottom:2px solid #ddd;padding-bottom:4px;margin-top:1.8em}
+.sub{color:#666;margin:0 0 1em}.cards{display:flex;flex-wrap:wrap;gap:12px}
+.card{background:#fff;border:1px solid #ddd;border-radius:6px;padding:10px 14px;min-width:150px}
+.card .v{font-size:1.4em;font-weight:600}.card .k{color:#666;font-size:.85em}
+table{border-collapse:collapse;background:#fff;font-size:.85em;width:100%}
+th,td{border:1px solid #ddd;padding:4px 6px;text-align:left;vertical-align:top}
+th{background:#f0f0f0;position:sticky;top:0;white-space:nowrap}#leaderboard td{white-space:nowrap}
+table.sortable th{cursor:pointer;user-select:none}table.sortable th:after{content:" \\2195";color:#aaa}
+td.num{text-align:right;font-variant-numeric:tabular-nums}
+tr.failed td{background:#fdecea}tr.pruned td{background:#f3f3f3;color:#666}tr.winner td{background:#eaf7ea}
+.badge{display:inline-block;padding:1px 8px;border-radius:10px;color:#fff;font-size:.85em;font-weight:600}
+.sev-error{background:#d62728}.sev-warning{background:#e6550d}.sev-ok{background:#2ca02c}
+.trial{background:#fff;border:1px solid #ddd;border-radius:6px;padding:10px 14px;margin:12px 0}
+.trial h3{margin:.2em 0;font-size:1.05em}.trial img,.stage img,.path img{max-width:100%;height:auto}
+.advice{margin:.3em 0}.evidence{color:#555;font-size:.85em;margin:.2em 0}
+pre{background:#f6f6f6;padding:8px;overflow-x:auto;font-size:.8em;white-space:pre-wrap}
+.missing{color:#999}a{color:#1f5fa8}nav a{margin-right:14px}
+"""
+
+_SORT_JS = """
+document.querySelectorAll("table.sortable").forEach(function (table) {
+  table.querySelectorAll("th").forEach(function (th, col) {
+    th.addEventListener("click", function () {
+      var body = table.tBodies[0], rows = Array.from(body.rows);
+      var asc = th.getAttribute("data-dir") !== "asc";
+      table.querySelectorAll("th").forEach(function (h) { h.removeAttribute("data-dir"); });
+      th.setAttribute("data-dir", asc ? "asc" : "desc");
+      var key = function (row) {
+        var text = row.cells[col].textContent.trim(), num = parseFloat(text);
+        return text === "" ? null : (isNaN(num) || !/^[-+0-9.eE]+$/.test(text) ? text.toLowerCase() : num);
+      };
+      rows.sort(function (a, b) {
+        var x = key(a), y = key(b);
+        if (x === null || y === null) { return x === y ? 0 : (x === null ? 1 : -1); }
+        if (typeof x !== typeof y) { x = String(x); y = String(y); }
+        return (x < y ? -1 : x > y ? 1 : 0) * (asc ? 1 : -1);
+      });
+      rows.forEach(function (row) { body.appendChild(row); });
+    });
+  });
+});
+"""
+
+
+def _badge(label: str) -> str:
+    color = plots.label_color(label) if label else "#999"
+    return f'<span class="badge" style="background:{color}">{_esc(label or "?")}</span>'
+
+
+def _values(row: pd.Series | dict, names: list[str]) -> str:
+    return " ".join(f"{n}={plots.format_value(row[n])}" for n in names if n in row)
+
+
+def _summary(data: ReportData) -> str:
+    board, best = data.board, data.best
+    counts = board["status"].value_counts().to_dict()
+    reused = int(board["reused_from"].fillna("").astype(str).ne("").sum()) if "reused_from" in board else 0
+    training = float(pd.to_numeric(board["duration_s"], errors="coerce").fillna(0).sum())
+    cards = [("trials", len(board)), ("trained configs", len(data.records)), ("reused rows", reused),
+             ("ok / pruned / failed", f"{counts.get('ok', 0)} / {counts.get('pruned', 0)} / {counts.get('failed', 0)}"),
+             ("training time", f"{training:.0f} s")]
+    out = []
+    tuned = list(dict.fromkeys(n for s in data.stages for n in data.stage_params[s]))
+    if best:
+        metrics, diagnosis = best.get("metrics", {}), best.get("diagnosis") or {}
+        cards = [(f"best {data.objective}", _cell(metrics.get(data.objective))),
+                 ("test accuracy", _cell(metrics.get("test_accuracy"))),
+                 ("test loss", _cell(metrics.get("test_loss"))), *cards]
+        trial_id = best.get("trial_id", "")
+        out.append(f'<p><b>Winner</b> <a href="#trial-{_esc(trial_id)}">{_esc(trial_id)}</a>: '
+                   f'<code>{_esc(_values(best.get("hyperparameters", {}), tuned))}</code> '
+                   f'{_badge(diagnosis.get("label", ""))} (best epoch {_esc(metrics.get("best_epoch"))}; retrained '
+                   f'on train+validation for {_esc(metrics.get("retrained_epochs"))} epochs, then scored once on the '
+                   f'test split)</p>')
+        if diagnosis.get("advice"):
+            out.append(f'<p class="advice">{_esc(diagnosis["advice"])}</p>')
+    else:
+        out.append("<p><b>No winner yet</b>: the run did not finish (no best_config.json); the tables below show "
+                   "what was finished.</p>")
+    out.insert(0, '<div class="cards">' + "".join(
+        f'<div class="card"><div class="v">{_esc(v)}</div><div class="k">{_esc(k)}</div></div>' for k, v in cards)
+        + "</div>")
+    return "\n".join(out)
+
+
+def _leaderboard_table(data: ReportData) -> str:
+    board = data.board
+    columns = [c for c in board.columns if c not in ("error", "advice")]  # both are in the trial's card
+    winner = (data.best or {}).get("trial_id")
+    head = "".join(f"<th>{_esc(c)}</th>" for c in columns)
+    whole = {c for c in columns if pd.api.types.is_float_dtype(board[c])  # rank, epochs: floats only for a NaN
+             and board[c].dropna().map(float.is_integer).all() and c not in METRICS}
+    body = []
+    for _, row in board.iterrows():
+        classes = [str(row["status"])] + (["winner"] if row["trial_id"] == winner else [])
+        cells = []
+        for c in columns:
+            value = row[c]
+            numeric = isinstance(value, (int, float)) and not isinstance(value, bool)
+            text = _esc(str(int(value)) if c in whole and value == value else _cell(value))
+            if c == "trial_id":
+                text = f'<a href="#trial-{text}">{text}</a>'
+            elif c == "status" and value != "ok" and isinstance(row.get("error"), str):
+                text = f'<span title="{_esc(row["error"])}">{text}</span>'
+            elif c == "diagnosis" and isinstance(row.get("advice"), str):
+                text = f'<span title="{_esc(row["advice"])}">{text}</span>'
+            cells.append(f'<td class="num">{text}</td>' if numeric else f"<td>{text}</td>")
+        body.append(f'<tr class="{" ".join(classes)}">{"".join(cells)}</tr>')
+    return (f'<p class="sub">Best first; click a column to sort; hover a diagnosis for its advice. '
+            f'{len(board)} rows.</p>'
+            f'<div style="overflow-x:auto"><table class="sortable" id="leaderboard"><thead><tr>{head}</tr></thead>'
+            f'<tbody>{"".join(body)}</tbody></table></div>')
+
+
+def _findings(preflight: Any) -> list[dict[str, Any]]:
+    if isinstance(preflight, dict):
+        for key in ("findings", "checks", "results"):
+            if isinstance(preflight.get(key), list):
+                return [f for f in preflight[key] if isinstance(f, dict)]
+        if all(isinstance(v, dict) for v in preflight.values()):
+            return [{"check": k, **v} for k, v in preflight.items()]
+    if isinstance(preflight, list):
+        return [f for f in preflight if isinstance(f, dict)]
+    return []
+
+
+def _preflight(data: ReportData) -> str:
+    if data.preflight is None:
+        return '<p class="missing">No pre-flight findings (no preflight.json in this folder).</p>'
+    findings = _findings(data.preflight)
+    if not findings:
+        return f"<pre>{_esc(json.dumps(data.preflight, indent=2, default=str))}</pre>"
+    findings.sort(key=lambda f: _SEVERITY_ORDER.get(str(f.get("severity", "")).lower(), 3))
+    keys = list(dict.fromkeys(["severity", "check", "message", *[k for f in findings for k in f]]))
+    keys = [k for k in keys if any(k in f for f in findings)]
+    rows = []
+    for f in findings:
+        cells = []
+        for k in keys:
+            value = f.get(k, "")
+            if k == "severity":
+                cells.append(f'<td><span class="badge sev-{_esc(str(value).lower())}">{_esc(value)}</span></td>')
+            else:
+                cells.append(f"<td>{_esc(value if isinstance(value, str) else json.dumps(value, default=str))}</td>")
+        rows.append(f"<tr>{''.join(cells)}</tr>")
+    head = "".join(f"<th>{_esc(k)}</th>" for k in keys)
+    return f'<table id="preflight"><thead><tr>{head}</tr></thead><tbody>{"".join(rows)}</tbody></table>'
+
+
+def _stages(data: ReportData) -> str:
+    out = []
+    for stage in data.stages:
+        rows = plots.stage_rows(data.board, stage)
+        winner = plots.stage_winner(rows)
+        chosen = ""
+        if winner is not None:
+            row = rows[rows["trial_id"] == winner].iloc[0]
+            chosen = (f' winner <a href="#trial-{_esc(winner)}">{_esc(winner)}</a>: '
+                      f'<code>{_esc(_values(row, data.stage_params[stage]))}</code> '
+                      f'({_esc(data.objective)}={_esc(_cell(row.get(data.objective)))})')
+        out.append(f'<div class="stage" id="stage-{stage}"><h3>Stage {stage}: {_esc(data.stage_names[stage])}</h3>'
+                   f'<p>{len(rows)} configs tried;{chosen or " no trial finished"}</p>'
+                   f'{_img(plots.stage_plot_path(data.folder, stage), f"stage {stage} chart")}</div>')
+    return "\n".join(out)
+
+
+def _trials(data: ReportData) -> str:
+    out = []
+    for stage in data.stages:
+        names = data.stage_params[stage]
+        for _, row in plots.stage_rows(data.board, stage).iterrows():
+            trial_id = str(row["trial_id"])
+            record = data.record(row)
+            diagnosis = record.diagnosis if record else {"label": row.get("diagnosis"), "advice": row.get("advice")}
+            label = str(diagnosis.get("label") or "")
+            reused = row.get("reused_from")
+            reused = reused if isinstance(reused, str) and reused else ""
+            parts = [f'<div class="trial" id="trial-{_esc(trial_id)}">',
+                     f'<h3>{_esc(trial_id)} <code>{_esc(_values(row, names))}</code> {_badge(label) if label else ""}'
+                     + ("" if row["status"] == "ok" else f' <span class="badge sev-error">{_esc(row["status"])}</span>')
+                     + "</h3>",
+                     f'<p class="evidence">{_esc(data.objective)}={_esc(_cell(row.get(data.objective)))} at epoch '
+                     f'{_esc(_cell(row.get("best_epoch")))} of {_esc(_cell(row.get("epochs_run")))}; '
+                     f'{_esc(_cell(row.get("duration_s")))} s; all values: '
+                     f'<code>{_esc(_values(row, data.hyperparameters))}</code></p>']
+            if reused:
+                parts.append(f'<p>Same config as <a href="#trial-{_esc(reused)}">{_esc(reused)}</a>: reused, '
+                             f'not trained again.</p>')
+            if label:
+                parts.append(f'<p class="advice"><b>Diagnosis: {_esc(label)}.</b> {_esc(diagnosis.get("advice"))}</p>')
+            else:
+                parts.append('<p class="advice"><b>No diagnosis:</b> no epoch finished, '
+                             'so there is no curve to read.</p>')
+            if diagnosis.get("evidence"):
+                parts.append(f'<p class="evidence">Evidence: {_esc(diagnosis["evidence"])}</p>')
+            if diagnosis.get("flags"):
+                parts.append(f'<p class="evidence">Also: {_esc(", ".join(map(str, diagnosis["flags"])))}</p>')
+            for cause in diagnosis.get("causes") or []:  # probe-batch causes: their own evidence and advice
+                parts.append(f'<p class="evidence">Cause {_esc(cause.get("label"))}: {_esc(cause.get("evidence"))}; '
+                             f'{_esc(cause.get("advice"))}</p>')
+            error = record.error if record else row.get("error")
+            if isinstance(error, str) and error:
+                parts.append(f"<pre>{_esc(error)}</pre>")
+            source = reused or trial_id
+            parts.append(_img(plots.trial_plot_path(data.folder, source), f"{source} curves"))
+            parts.append("</div>")
+            out.append("\n".join(parts))
+    return "\n".join(out)
+
+
+def build_report(folder: str | Path) -> str:
+    data = ReportData(folder)
+    data.ensure_plots()
+    provenance = (data.best or {}).get("provenance", {})
+    space_file = provenance.get("space_file") or data.run.get("space_file", "")
+    created = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    sections = [
+        ("summary", "Summary", _summary(data) + '<div class="path">'
+         + _img(plots.search_path_plot_path(data.folder), "search path") + "</div>"),
+        ("preflight", "Pre-flight findings", _preflight(data)),
+        ("leaderboard", "Leaderboard", _leaderboard_table(data)),
+        ("stages", "Stages", _stages(data)),
+        ("trials", "Trials", '<p class="sub">Loss and accuracy per epoch; the star and the dashed line mark '
+                             "the best epoch.</p>" + _trials(data)),
+    ]
+    nav = "".join(f'<a href="#{key}">{title}</a>' for key, title, _ in sections)
+    body = "\n".join(f'<section id="{key}"><h2>{title}</h2>\n{content}\n</section>' for key, title, content in sections)
+    return (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+            f'<meta name="viewport" content="width=device-width, initial-scale=1">'
+            f"<title>gridsearch report: {_esc(data.name)}</title><style>{_CSS}</style></head>\n<body><main>"
+            f"<h1>gridsearch report: {_esc(data.name)}</h1>"
+            f'<p class="sub">space file <code>{_esc(space_file)}</code>; objective <b>{_esc(data.objective)}</b>'
+            f'; backend {_esc(provenance.get("backend") or data.run.get("backend", "?"))}'
+            f"; results <code>{_esc(data.folder)}</code>; report written {created}</p>"
+            f"<nav>{nav}</nav>\n{body}\n<script>{_SORT_JS}</script></main></body></html>\n")
+
+
+def write_report(folder: str | Path, output: str | Path | None = None) -> Path:
+    path = Path(output) if output else Path(folder) / REPORT_NAME
+    atomic_write_text(path, build_report(folder))
+    return path

@@ -1,0 +1,1 @@
+"""The results folder: trial records, the leaderboard, the winner's config, reopening a finished run."""

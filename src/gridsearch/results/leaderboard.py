@@ -1,0 +1,53 @@
+"""The leaderboard: one flat row per trial of every stage, best first, straight into pandas."""
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import pandas as pd
+
+from gridsearch.errors import SpaceError
+from gridsearch.training.trial import TrialResult, TrialStatus
+
+LEADING = ["rank", "stage", "stage_name", "trial_id"]
+METRICS = ["val_loss", "val_accuracy", "loss", "accuracy"]
+TRAILING = ["epochs_run", "best_epoch", "duration_s", "status", "diagnosis", "flags", "advice", "reused_from",
+            "error", "config_id"]  # the record is trials/<config_id>.json
+
+
+def rank_key(result: TrialResult, objective: str, direction: str) -> tuple[int, float]:
+    """Sort key, best first: finished trials by objective, then pruned, then failed."""
+    status_order = {TrialStatus.OK: 0, TrialStatus.PRUNED: 1, TrialStatus.FAILED: 2}[result.status]
+    value = result.objective(objective)
+    if math.isnan(value):
+        return status_order, math.inf
+    return status_order, -value if direction == "max" else value
+
+
+def build_leaderboard(rows: list[TrialResult], hyperparameters: list[str], objective: str,
+                      direction: str) -> pd.DataFrame:
+    ordered = sorted(rows, key=lambda r: rank_key(r, objective, direction))  # stable: plan order on ties
+    records = []
+    for position, r in enumerate(ordered, start=1):
+        record = {"rank": position if r.status is TrialStatus.OK else None, "stage": r.stage,
+                  "stage_name": r.stage_name, "trial_id": r.trial_id}
+        record.update({name: r.config.get(name) for name in hyperparameters})
+        record[objective] = r.metrics.get(objective)
+        record.update({name: r.metrics.get(name) for name in METRICS})
+        record.update(r.extra)
+        record.update({"epochs_run": r.epochs_run, "best_epoch": r.best_epoch, "duration_s": r.duration_s,
+                       "status": r.status.value, "diagnosis": r.diagnosis.get("label", ""),
+                       "flags": ", ".join(r.diagnosis.get("flags", [])), "advice": r.diagnosis.get("advice", ""),
+                       "reused_from": r.reused_from, "error": r.error.splitlines()[0] if r.error else "",
+                       "config_id": r.config_id})
+        records.append(record)
+    columns = list(dict.fromkeys(LEADING + hyperparameters + [objective] + METRICS))
+    frame = pd.DataFrame.from_records(records)
+    return frame[columns + [c for c in frame.columns if c not in columns]] if records else pd.DataFrame(columns=columns + TRAILING)
+
+
+def read_leaderboard(folder: str | Path) -> pd.DataFrame:
+    path = Path(folder) / "leaderboard.csv"
+    if not path.is_file():
+        raise SpaceError(f"no leaderboard in {folder}: expected {path} (run `python -m gridsearch run SPACE` first)")
+    return pd.read_csv(path)

@@ -1,0 +1,1 @@
+"""The run loop: pre-flight, plan, backend, trial records, leaderboard, retrained winner."""

@@ -1,0 +1,1 @@
+"""After the search: the top-k ensemble, calibration, predictions and the layers that make saved models self-contained."""

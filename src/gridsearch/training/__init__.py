@@ -1,0 +1,1 @@
+"""Train one config: the trial record, the models, the fit routine, lint, probes and pruning."""

@@ -1,0 +1,401 @@
+"""Diagnosis of training curves: a synthetic history per label, and near misses that must not get it."""
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from conftest import MEASURED
+from gridsearch.diagnosis.logs import read_training_log
+from gridsearch.diagnosis.rules import (
+    PRIORITY,
+    Curves,
+    Diagnosis,
+    Label,
+    diagnose,
+    find_stuck_at_chance,
+)
+
+N = 20
+
+
+def noise(size: float, n: int, seed: int) -> np.ndarray:
+    return size * np.random.default_rng(seed).standard_normal(n)
+
+
+def decay(start: float, end: float, tau: float = 3.0, wiggle: float = 0.0, n: int = N, seed: int = 0) -> list[float]:
+    """An exponential approach from start to end, with multiplicative noise of relative size `wiggle`."""
+    values = end + (start - end) * np.exp(-np.arange(n) / tau)
+    return list(values * (1 + noise(wiggle, n, seed)))
+
+
+def rising_acc(start: float, end: float, tau: float = 3.0, wiggle: float = 0.0) -> list[float]:
+    return list(np.clip(np.array(decay(start, end, tau)) + noise(wiggle, N, 1), 0, 1))
+
+
+def flat(level: float, wiggle: float = 0.0, n: int = N, seed: int = 0) -> list[float]:
+    return list(level * (1 + noise(wiggle, n, seed)))
+
+
+def healthy() -> dict[str, list[float]]:
+    """A digits CNN: val_accuracy 0.98, val_loss near its minimum, batch-noise wiggles at the end."""
+    return {"loss": decay(1.6, 0.02, wiggle=0.03, seed=1), "val_loss": decay(1.2, 0.07, wiggle=0.08, seed=2),
+            "accuracy": rising_acc(0.55, 1.0), "val_accuracy": rising_acc(0.6, 0.98, wiggle=0.005)}
+
+
+def overfitting() -> dict[str, list[float]]:
+    val = np.concatenate([decay(1.2, 0.3, tau=1.5, n=7), np.linspace(0.33, 0.45, N - 7)])  # lowest at epoch 7
+    return {"loss": decay(1.6, 0.01, tau=4.0), "val_loss": list(val),
+            "accuracy": rising_acc(0.5, 1.0), "val_accuracy": rising_acc(0.55, 0.91)}
+
+
+def oscillating() -> dict[str, list[float]]:
+    swings = [0.6 if i % 2 else 1.4 for i in range(N)]
+    return {"loss": decay(2.0, 0.5), "val_loss": list(np.array(decay(2.0, 1.0)) * swings),
+            "accuracy": rising_acc(0.3, 0.85), "val_accuracy": [0.6 if i % 2 else 0.75 for i in range(N)]}
+
+
+def diverging() -> dict[str, list[float]]:
+    loss = np.concatenate([decay(1.0, 0.4, tau=2.0, n=8), np.linspace(0.45, 1.5, N - 8)])
+    return {"loss": list(loss), "val_loss": list(loss * 1.1), "accuracy": flat(0.6), "val_accuracy": flat(0.55)}
+
+
+def stuck(level: float = math.log(10), acc: float = 0.11) -> dict[str, list[float]]:
+    """AUTOTRAINER's MNIST run: loss 2.302 = ln 10 and accuracy 0.11 for the whole run."""
+    return {"loss": flat(level, 0.0003, seed=1), "val_loss": flat(level, 0.0003, seed=2),
+            "accuracy": flat(acc, 0.02, seed=3), "val_accuracy": [0.1107] + flat(acc, 0.02, n=N - 1, seed=4)}
+
+
+def slow_start() -> dict[str, list[float]]:
+    """Near chance at epoch 1 but rising: a learner, not stuck."""
+    return {"loss": decay(2.3, 0.1, tau=4.0), "val_loss": decay(2.25, 0.15, tau=4.0),
+            "accuracy": rising_acc(0.11, 0.99, tau=4.0), "val_accuracy": rising_acc(0.12, 0.97, tau=4.0)}
+
+
+def plateau() -> dict[str, list[float]]:
+    return {"loss": decay(2.3, 1.2, tau=1.5, wiggle=0.01, seed=1),
+            "val_loss": decay(2.3, 1.3, tau=1.5, wiggle=0.02, seed=2),
+            "accuracy": rising_acc(0.2, 0.55, tau=1.5), "val_accuracy": rising_acc(0.2, 0.52, tau=1.5)}
+
+
+def too_slow() -> dict[str, list[float]]:
+    return {"loss": list(np.linspace(2.3, 1.6, N)), "val_loss": list(np.linspace(2.3, 1.65, N)),
+            "accuracy": list(np.linspace(0.1, 0.45, N)), "val_accuracy": list(np.linspace(0.1, 0.43, N))}
+
+
+
+
+def with_nan(epoch: int, key: str = "loss", value: float = math.nan) -> dict[str, list[float]]:
+    history = healthy()
+    history[key] = history[key][: epoch - 1] + [value] * (N - epoch + 1)
+    return history
+
+
+LABELLED = [  # (id, history, diagnose kwargs, label)
+    ("healthy digits", healthy(), {}, Label.HEALTHY),
+    ("healthy loss only", {"loss": decay(1.6, 0.02)}, {}, Label.HEALTHY),
+    ("healthy slow start", slow_start(), {}, Label.HEALTHY),
+    ("overfitting val rises", overfitting(), {}, Label.OVERFITTING),
+    ("overfitting accuracy gap", {"loss": decay(1.5, 0.05), "val_loss": decay(1.5, 0.8, wiggle=0.01),
+                                  "accuracy": rising_acc(0.5, 0.99), "val_accuracy": rising_acc(0.5, 0.75)},
+     {}, Label.OVERFITTING),
+    ("measured: batch norm, train 0.99 / val 0.43", {  # digits, 8 epochs: val loss noisy and falling
+        "loss": [0.975, 0.131, 0.046, 0.06, 0.073, 0.052, 0.043, 0.03],
+        "val_loss": [1.83, 2.176, 2.262, 2.113, 2.58, 2.814, 1.456, 1.672],
+        "accuracy": [0.733, 0.964, 0.987, 0.983, 0.974, 0.983, 0.986, 0.992],
+        "val_accuracy": [0.389, 0.101, 0.101, 0.104, 0.101, 0.163, 0.427, 0.431]}, {}, Label.OVERFITTING),
+    ("plateau", plateau(), {}, Label.PLATEAU),
+    ("too slow", too_slow(), {}, Label.TOO_SLOW),
+    ("oscillating", oscillating(), {}, Label.OSCILLATING),
+    ("diverging", diverging(), {}, Label.DIVERGING),
+    ("diverging to collapse", {"loss": decay(0.69, 0.3, n=6) + flat(8.0, 0.003, n=N - 6),
+                               "accuracy": [0.7] * 6 + [0.5] * (N - 6)}, {"num_classes": 2}, Label.DIVERGING),
+    ("nan", with_nan(6), {}, Label.NAN),
+    ("inf val_loss", with_nan(9, "val_loss", math.inf), {}, Label.NAN),
+    ("stuck at ln 10", stuck(), {}, Label.STUCK_AT_CHANCE),
+    ("stuck binary at 8", stuck(8.05, 0.5), {"num_classes": 2}, Label.STUCK_AT_CHANCE),
+    ("stuck at the majority share", {"loss": flat(0.325, 0.001), "accuracy": flat(0.9, 0.002)},
+     {"num_classes": 2, "majority_rate": 0.9}, Label.STUCK_AT_CHANCE),
+    ("majority share unknown: plateau", {"loss": flat(0.325, 0.001), "accuracy": flat(0.9, 0.002)},
+     {"num_classes": 2}, Label.PLATEAU),
+    ("stuck without accuracy", {"loss": flat(2.31, 0.001)}, {}, Label.STUCK_AT_CHANCE),
+    ("at chance, loss drifting 0.1%/epoch", {"loss": list(np.linspace(2.30, 2.26, N)), "accuracy": flat(0.1, 0.05)},
+     {}, Label.STUCK_AT_CHANCE),
+    ("bad initial loss", healthy(), {"initial_loss": 9.0}, Label.BAD_INITIAL_LOSS),
+    ("bad first epoch", {**healthy(), "loss": [6.0] + healthy()["loss"][1:]}, {}, Label.BAD_INITIAL_LOSS),
+    ("data suspect: train flat, val falls", {"loss": flat(1.0, 0.01), "val_loss": decay(1.0, 0.4)},
+     {}, Label.DATA_SUSPECT),
+    ("data suspect: val far below train", {"loss": decay(1.2, 0.9), "val_loss": decay(0.3, 0.2)},
+     {}, Label.DATA_SUSPECT),
+    ("measured: adam lr=3", MEASURED["adam lr=3"], {}, Label.STUCK_AT_CHANCE),
+    ("measured: adam lr=0.3", MEASURED["adam lr=0.3"], {}, Label.PLATEAU),  # noisy train loss: not too_slow
+    ("measured: adam lr=3e-3", MEASURED["adam lr=3e-3"], {}, Label.HEALTHY),
+    ("measured: adam lr=3e-5", MEASURED["adam lr=3e-5"], {}, Label.TOO_SLOW),  # at chance for 5 epochs: not stuck
+    ("short history", {"loss": [2.1, 1.5], "val_loss": [1.9, 1.4]}, {}, Label.UNKNOWN),
+    ("no history", {}, {}, Label.UNKNOWN),
+    ("short but nan", {"loss": [2.1, math.nan]}, {}, Label.NAN),
+    ("short but bad initial loss", {"loss": [7.0, 5.0]}, {}, Label.BAD_INITIAL_LOSS),
+    ("short but collapsed", {"loss": [8.06], "accuracy": [0.5]}, {"num_classes": 2}, Label.STUCK_AT_CHANCE),
+]
+
+
+@pytest.mark.parametrize("history, kwargs, label", [case[1:] for case in LABELLED], ids=[c[0] for c in LABELLED])
+def test_label(history, kwargs, label):
+    kwargs = {"num_classes": 10, **kwargs}
+    result = diagnose(history, kwargs.pop("num_classes"), **kwargs)
+    assert result.label == label, result
+    assert label not in result.flags
+    assert result.advice and result.evidence
+    assert 0.0 <= result.confidence <= 1.0
+
+
+NEAR_MISSES = [  # (id, history, diagnose kwargs, label it must not get, neither as primary nor as a flag)
+    ("val wiggles near its minimum", healthy(), {}, Label.OVERFITTING),
+    ("val 15% above its minimum", {"loss": decay(1.6, 0.2), "val_loss": decay(1.5, 0.5, n=14) + [0.575] * 6}, {},
+     Label.OVERFITTING),
+    ("batch noise at the end", healthy(), {}, Label.OSCILLATING),
+    ("near-zero loss doubles", {**healthy(), "loss": decay(1.6, 0.01)[:15] + [0.02] * 5}, {}, Label.DIVERGING),
+    ("near chance at epoch 1, rising", slow_start(), {}, Label.STUCK_AT_CHANCE),
+    ("leaving chance at 0.7%/epoch", {"loss": list(np.linspace(2.30, 2.0, N)),
+                                      "accuracy": list(np.linspace(0.1, 0.18, N))}, {}, Label.STUCK_AT_CHANCE),
+    ("converged flat at 0.97", {"loss": decay(1.5, 0.08), "val_loss": decay(1.5, 0.1),
+                                "accuracy": rising_acc(0.5, 0.97), "val_accuracy": rising_acc(0.5, 0.96)},
+     {}, Label.PLATEAU),
+    ("still improving at 0.95", {"loss": list(np.linspace(0.6, 0.2, N)), "val_loss": list(np.linspace(0.6, 0.22, N)),
+                                 "accuracy": list(np.linspace(0.8, 0.96, N)),
+                                 "val_accuracy": list(np.linspace(0.8, 0.95, N))}, {}, Label.TOO_SLOW),
+    ("normal untrained loss", healthy(), {"initial_loss": 2.5}, Label.BAD_INITIAL_LOSS),
+    ("dropout: val at 0.7x train", {"loss": decay(1.6, 0.1), "val_loss": list(0.7 * np.array(decay(1.6, 0.1)))},
+     {}, Label.DATA_SUSPECT),
+    ("no val_loss: cannot overfit", {"loss": decay(1.6, 0.01)}, {}, Label.OVERFITTING),
+    ("gap 0.2, val still falling", {"loss": decay(1.5, 0.05), "val_loss": list(np.linspace(1.5, 0.5, N)),
+                                            "accuracy": rising_acc(0.5, 0.99), "val_accuracy": rising_acc(0.5, 0.79)},
+     {}, Label.OVERFITTING),
+    ("two epochs that rise", {"loss": [1.0, 2.0]}, {}, Label.DIVERGING),
+]
+
+
+@pytest.mark.parametrize("history, kwargs, label", [case[1:] for case in NEAR_MISSES], ids=[c[0] for c in NEAR_MISSES])
+def test_near_miss(history, kwargs, label):
+    result = diagnose(history, 10, **kwargs)
+    assert label != result.label and label not in result.flags, result
+
+
+def test_overfitting_names_the_best_epoch_and_the_numbers():
+    result = diagnose(overfitting(), 10)
+    best = int(np.argmin(overfitting()["val_loss"])) + 1
+    assert best == 7
+    assert "epoch 7" in result.advice and "EarlyStopping" in result.advice
+    assert "val_loss min 0.3" in result.evidence and "epoch 7" in result.evidence
+
+
+def test_nan_names_the_epoch_and_outranks_what_came_before():
+    history = diverging()
+    history["loss"] = history["loss"][:-1] + [math.nan]
+    result = diagnose(history, 10)
+    assert result.label == Label.NAN and f"epoch {N}" in result.advice
+    assert result.flags == (Label.DIVERGING,)  # judged on the finite epochs before it; no plateau restating it
+
+
+def test_secondary_labels_are_flags_in_priority_order():
+    result = diagnose(stuck(8.05, 0.5), 2)
+    assert result.label == Label.STUCK_AT_CHANCE
+    assert result.flags == (Label.BAD_INITIAL_LOSS,)
+    assert list(PRIORITY).index(result.label) < list(PRIORITY).index(result.flags[0])
+
+
+def test_stuck_on_imbalanced_data_suggests_class_weights():
+    result = diagnose({"loss": flat(0.325, 0.001), "accuracy": flat(0.9, 0.002)}, 2, majority_rate=0.9)
+    assert "majority class is 90%" in result.advice and "class_weight='balanced'" in result.advice
+
+
+def test_stuck_without_accuracy_needs_the_loss_near_ln_c():
+    curves = Curves.from_history({"loss": flat(1.5, 0.001)}, 10)
+    assert find_stuck_at_chance(curves) is None
+
+
+def test_keras_metric_aliases_are_read():
+    history = {"loss": decay(1.6, 0.02), "sparse_categorical_accuracy": rising_acc(0.5, 1.0),
+               "val_loss": decay(1.2, 0.07), "val_acc": rising_acc(0.55, 0.98), "lr": [1e-3] * N}
+    curves = Curves.from_history(history, 10)
+    assert curves.accuracy is not None and curves.val_accuracy is not None and curves.learning_rate is not None
+    assert diagnose(history, 10).label == Label.HEALTHY
+
+
+def test_learning_rate_is_quoted_in_the_advice():
+    history = {**too_slow(), "learning_rate": [1e-5] * N}
+    assert "learning rate was 1e-05" in diagnose(history, 10).advice
+
+
+def test_to_dict_is_json_ready():
+    result = diagnose(stuck(8.05, 0.5), 2)
+    data = json.loads(json.dumps(result.to_dict()))
+    assert data["label"] == "stuck_at_chance" and data["flags"] == ["bad_initial_loss"]
+    assert Label("too_slow") is Label.TOO_SLOW and str(Label.NAN) == "nan"
+
+
+def test_num_classes_below_two_is_refused():
+    with pytest.raises(ValueError, match="num_classes must be at least 2"):
+        diagnose({"loss": [1.0]}, 1)
+
+
+def test_diagnosis_is_frozen():
+    result = Diagnosis(Label.HEALTHY, "a", "b", 0.5)
+    with pytest.raises(dataclasses.FrozenInstanceError, match="cannot assign to field 'label'"):
+        result.label = Label.NAN  # type: ignore[misc]
+
+
+CSV_LOG = """epoch,accuracy,learning_rate,loss,val_accuracy,val_loss
+0,0.5,0.001,1.6,0.6,1.2
+1,0.8,0.001,0.9,0.85,0.7
+2,0.9,0.001,nan,0.9,0.5
+"""
+
+
+def test_read_training_log(tmp_path):
+    path = tmp_path / "log.csv"
+    path.write_text(CSV_LOG)
+    history = read_training_log(path)
+    assert set(history) == {"accuracy", "learning_rate", "loss", "val_accuracy", "val_loss"}
+    assert history["val_loss"] == [1.2, 0.7, 0.5] and math.isnan(history["loss"][2])
+    assert diagnose(history, 10).label == Label.NAN
+
+
+def test_read_training_log_keras2_names_and_sparse_columns(tmp_path):
+    path = tmp_path / "log.csv"
+    path.write_text("epoch,acc,loss,lr,val_acc,val_loss\n0,0.5,1.6,0.01,0.6,1.2\n1,0.8,0.9,0.01,NA,NA\n")
+    history = read_training_log(path)
+    assert history == {"accuracy": [0.5, 0.8], "loss": [1.6, 0.9], "learning_rate": [0.01, 0.01]}
+
+
+@pytest.mark.parametrize("text, message", [
+    ("epoch,accuracy,val_loss\n0,0.5,1.2\n", r"log\.csv: no 'loss' column \(columns: epoch, accuracy, val_loss\)"),
+    ("", r"log\.csv: empty file"),
+    ("epoch,loss\n0,1.0\n1,NA\n", r"log\.csv: 'loss' is empty in data row 2"),
+    ("epoch,loss\n0,1.0\n1,abc\n", r"log\.csv: column 'loss' holds a non-number"),
+])
+def test_read_training_log_errors(tmp_path, text, message):
+    path = tmp_path / "log.csv"
+    path.write_text(text)
+    with pytest.raises(ValueError, match=message):
+        read_training_log(path)
+
+
+def test_real_keras_log_of_a_tiny_model_is_healthy(tmp_path):
+    """A real CSVLogger file from a tiny model that learns three digit classes."""
+    import keras
+
+    from conftest import tiny_digits
+
+    x, y = tiny_digits(n_per_class=60)
+    x = x.reshape(len(x), -1) / 16.0
+    order = np.random.default_rng(0).permutation(len(x))
+    x, y = x[order], y[order]
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((64,)), keras.layers.Dense(32, activation="relu"),
+                              keras.layers.Dense(3, activation="softmax")])
+    model.compile(keras.optimizers.Adam(1e-2), "sparse_categorical_crossentropy", metrics=["accuracy"])
+    log = tmp_path / "log.csv"
+    model.fit(x, y, validation_split=0.25, epochs=8, batch_size=16, verbose=0,
+              callbacks=[keras.callbacks.CSVLogger(log)])
+    history = read_training_log(log)
+    assert {"loss", "val_loss", "accuracy", "val_accuracy"} <= set(history) and len(history["loss"]) == 8
+    result = diagnose(history, 3)
+    assert result.label == Label.HEALTHY, result
+
+
+# --- the cause of a broken run: what its advice starts with and what the doctor treats first -------------------
+
+def _probes(dead: float = 0.0, input_max_abs: float = 1.0, initial_loss: float = math.log(10)) -> dict:
+    """probes.ProbeCallback's stats for one ReLU layer, with `dead` of its units dead at every epoch."""
+    return {"samples": 64, "num_classes": 10, "kernels": ["conv", "head"], "initial_loss": initial_loss,
+            "input_max_abs": input_max_abs, "units": [{"layer": "conv", "activation": "relu", "size": 8}],
+            "epochs": [{"epoch": e, "dead": {"conv": dead}, "grad_norm": {"conv": 0.1, "head": 0.1}}
+                       for e in range(1, N + 1)]}
+
+
+def test_a_stuck_run_that_blew_up_in_epoch_1_from_a_sound_start_is_a_learning_rate_cause():
+    history = {**stuck(), "loss": [60.0] + stuck()["loss"][1:]}
+    diagnosis = diagnose(history, 10, initial_loss=2.31)
+    assert (diagnosis.label, diagnosis.cause) == (Label.STUCK_AT_CHANCE, "blew_up")
+    assert diagnosis.advice.startswith("the loss blew up in epoch 1 (untrained 2.31, epoch-1 mean 60)")
+    assert diagnose(history, 10, initial_loss=40.0).cause == ""  # the start was already bad: not training's doing
+
+
+def test_the_probe_batch_tells_dead_units_from_a_model_that_works_but_learns_nothing():
+    dead = diagnose(stuck(), 10, probes=_probes(dead=0.95))
+    assert (dead.cause, dead.flags[-1]) == ("dead_units", Label.DEAD_UNITS)
+    assert dead.advice.startswith("lower the learning rate, use LeakyReLU")
+    alive = diagnose(stuck(), 10, probes=_probes(dead=0.0))
+    assert alive.cause == "no_signal" and "check that the labels belong to the inputs" in alive.advice
+    assert diagnose(stuck(), 10).cause == ""  # without probes it cannot tell
+
+
+def test_a_nan_of_the_untrained_model_is_an_op_or_the_data_not_the_learning_rate():
+    diagnosis = diagnose(with_nan(1), 10, probes=_probes(initial_loss=math.nan))
+    assert (diagnosis.label, diagnosis.cause) == (Label.NAN, "untrained_nan")
+    assert "not the learning rate" in diagnosis.advice and "log(x + 1e-7)" in diagnosis.advice
+    assert diagnose(with_nan(5), 10, probes=_probes()).cause == ""
+
+
+def test_a_bad_initial_loss_with_inputs_far_from_unit_scale_names_the_inputs():
+    history = {**healthy(), "loss": [40.0] + healthy()["loss"][1:]}
+    diagnosis = diagnose(history, 10, probes=_probes(input_max_abs=255.0, initial_loss=40.0))
+    assert (diagnosis.label, diagnosis.cause) == (Label.BAD_INITIAL_LOSS, "unscaled_inputs")
+    assert diagnosis.advice.startswith("the inputs reach |x| = 255")
+    assert "untrained loss 40" in diagnosis.evidence  # the probe batch's loss before training, not epoch 1's
+    assert diagnose(history, 10, probes=_probes(input_max_abs=1.0, initial_loss=40.0)).cause == ""
+
+
+# Measured: the diagnosis benchmark's healthy SGD-momentum control (lr 0.05) on digits, seeds 2 and 4, 15 epochs.
+# Both reached their fault-free twin's val accuracy: the val loss moves, the accuracies do not.
+SGD_CONTROL = {
+    "rising val loss": {
+        "accuracy": [0.159, 0.634, 0.832, 0.883, 0.943, 0.944, 0.962, 0.964, 0.962, 0.983, 0.97, 0.989, 0.988, 0.983,
+                     0.971],
+        "loss": [2.242, 1.208, 0.52, 0.364, 0.166, 0.167, 0.118, 0.103, 0.104, 0.042, 0.071, 0.037, 0.03, 0.061, 0.099],
+        "val_accuracy": [0.549, 0.799, 0.892, 0.934, 0.944, 0.92, 0.917, 0.944, 0.927, 0.92, 0.944, 0.934, 0.944, 0.948,
+                         0.927],
+        "val_loss": [1.944, 0.662, 0.376, 0.207, 0.16, 0.179, 0.24, 0.194, 0.233, 0.295, 0.326, 0.267, 0.212, 0.302,
+                     0.338]},
+    "swinging val loss": {
+        "accuracy": [0.232, 0.643, 0.869, 0.941, 0.95, 0.986, 0.983, 0.981, 0.978, 0.989, 0.98, 0.979, 0.985, 0.985,
+                     0.993],
+        "loss": [2.177, 1.088, 0.45, 0.197, 0.136, 0.063, 0.053, 0.06, 0.059, 0.03, 0.069, 0.061, 0.051, 0.034, 0.024],
+        "val_accuracy": [0.455, 0.767, 0.892, 0.906, 0.934, 0.938, 0.938, 0.938, 0.938, 0.958, 0.92, 0.934, 0.931, 0.951,
+                         0.944],
+        "val_loss": [1.788, 0.714, 0.338, 0.316, 0.238, 0.181, 0.217, 0.264, 0.289, 0.244, 0.383, 0.291, 0.375, 0.251,
+                     0.258]},
+}
+
+
+@pytest.mark.parametrize("name", SGD_CONTROL)
+def test_measured_val_loss_moves_with_steady_accuracies_are_healthy(name):
+    """A val loss up 2x (or swinging 31%) while train 0.98 / val 0.94 held: no overfitting, no oscillation."""
+    assert diagnose(SGD_CONTROL[name], 10).label is Label.HEALTHY
+
+
+def test_the_same_val_loss_rise_with_an_accuracy_gap_is_overfitting():
+    history = dict(SGD_CONTROL["rising val loss"])
+    history["val_accuracy"] = [v - 0.04 if epoch >= 5 else v for epoch, v in enumerate(history["val_accuracy"])]
+    assert diagnose(history, 10).label is Label.OVERFITTING  # gap 0.08 >= OVERFIT_RISE_GAP
+
+
+def test_the_same_val_loss_swings_with_swinging_val_accuracy_are_oscillation():
+    history = dict(SGD_CONTROL["swinging val loss"])
+    history["val_accuracy"] = [v - (0.12 if epoch % 2 else 0) for epoch, v in enumerate(history["val_accuracy"])]
+    assert diagnose(history, 10).label is Label.OSCILLATING
+
+
+def test_a_slow_crawl_after_a_blow_up_in_epoch_1_is_a_plateau_of_a_too_high_learning_rate():
+    """The default digits grid's lr 0.1 (tests/data): epoch-1 loss 5.56 from an untrained 2.32, then 0.76 val accuracy."""
+    history = json.loads((Path(__file__).resolve().parents[1] / "fixtures" / "digits_grid_histories.json").read_text())["trials"]["s1_t1"]
+    crawl = history["history"]
+    assert diagnose(crawl, 10).label is Label.BAD_INITIAL_LOSS  # without the untrained loss: epoch 1's mean
+    diagnosis = diagnose(crawl, 10, initial_loss=2.32)
+    assert (diagnosis.label, diagnosis.cause) == (Label.PLATEAU, "blew_up")
+    assert diagnosis.advice.startswith("the loss blew up in epoch 1") and "lower the learning rate" in diagnosis.advice

@@ -1,0 +1,175 @@
+"""End to end: real Keras Tuner searches on tiny data, from a space file to the leaderboard and back."""
+from __future__ import annotations
+
+import json
+
+import keras
+import numpy as np
+import pandas as pd
+import pytest
+
+from gridsearch import build_best, load_best
+from gridsearch.cli import main
+
+pytestmark = pytest.mark.slow  # real searches end to end
+
+SPEC_COLUMNS = ["rank", "stage", "trial_id", "learning_rate", "batch_norm", "val_accuracy", "val_loss", "loss",
+                "accuracy", "epochs_run", "best_epoch", "duration_s", "status", "diagnosis", "advice"]
+
+
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory):
+    """One tiny staged run shared by the read-only tests below."""
+    import conftest
+
+    folder = tmp_path_factory.mktemp("run")
+    space = conftest.write_tiny_project(folder)
+    code = main(["run", str(space), "--results-dir", str(folder / "results")])
+    return code, folder / "results" / "tiny", space
+
+
+def test_staged_run_writes_a_ranked_leaderboard(finished_run):
+    code, results, _ = finished_run
+    assert code == 0
+    board = pd.read_csv(results / "leaderboard.csv")
+    assert set(SPEC_COLUMNS) <= set(board.columns)
+    assert len(board) == 4  # 2 + 2 trials, not 2 x 2 configs trained separately per stage
+    assert board["val_accuracy"].is_monotonic_decreasing
+    assert board["rank"].tolist() == [1, 2, 3, 4]
+    assert set(board["status"]) == {"ok"}
+
+
+def test_a_config_repeated_by_the_next_stage_is_reused_not_retrained(finished_run):
+    _, results, _ = finished_run
+    board = pd.read_csv(results / "leaderboard.csv").set_index("trial_id")
+    stage1_winner = board.loc[["s1_t1", "s1_t2"], "val_accuracy"].idxmax()
+    assert board.loc["s2_t1", "reused_from"] == stage1_winner
+    assert board.loc["s2_t1", "duration_s"] == 0
+    assert len(list((results / "trials").glob("*.json"))) == 3  # 3 distinct configs trained
+
+
+def test_best_config_has_values_metrics_test_score_and_provenance(finished_run):
+    _, results, space = finished_run
+    best = json.loads((results / "best_config.json").read_text())
+    board = pd.read_csv(results / "leaderboard.csv")
+    assert best["hyperparameters"]["learning_rate"] == board.loc[0, "learning_rate"]
+    assert best["metrics"]["val_accuracy"] == pytest.approx(board.loc[0, "val_accuracy"])
+    assert 0.0 <= best["metrics"]["test_accuracy"] <= 1.0
+    assert best["provenance"]["space_file"] == str(space.resolve())
+    assert len(best["provenance"]["space_sha256"]) == 64
+    assert best["provenance"]["packages"]["keras"] == keras.__version__
+
+
+def test_load_best_and_build_best(finished_run):
+    _, results, _ = finished_run
+    cfg = load_best(results)
+    assert cfg["batch_norm"] in (True, False) and cfg["filters"] == 8
+    assert "test_accuracy" in cfg["metrics"] and "space_sha256" in cfg["provenance"]
+    model = build_best(results)
+    assert isinstance(model, keras.Model) and model.optimizer is not None
+    assert model.output_shape == (None, 3)
+    assert any(isinstance(layer, keras.layers.BatchNormalization) for layer in model.layers) == cfg["batch_norm"]
+    saved = keras.saving.load_model(results / "best_model.keras")
+    assert saved.count_params() == model.count_params()
+
+
+def test_leaderboard_command_prints_the_table(finished_run, capsys):
+    _, results, _ = finished_run
+    assert main(["leaderboard", str(results), "--top", "2", "--format", "csv"]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert lines[0].startswith("rank,stage") and len(lines) == 3
+    assert main(["leaderboard", str(results), "--stage", "2", "--format", "json"]) == 0
+    assert {row["stage"] for row in json.loads(capsys.readouterr().out)} == {2}
+
+
+def test_running_again_resumes_from_the_records(finished_run, capsys):
+    code, results, space = finished_run
+    before = pd.read_csv(results / "leaderboard.csv")
+    assert main(["run", str(space), "--results-dir", str(results.parent)]) == 0
+    out = capsys.readouterr().out
+    assert "0 trained" in out and "3 kept from an earlier run" in out
+    after = pd.read_csv(results / "leaderboard.csv")
+    pd.testing.assert_frame_equal(before.drop(columns="duration_s"), after.drop(columns="duration_s"))
+
+
+def test_same_space_twice_gives_the_same_values(finished_run, tmp_path):
+    """Seeded: a fresh run in another folder reproduces the metrics within float tolerance."""
+    _, results, space = finished_run
+    assert main(["run", str(space), "--results-dir", str(tmp_path)]) == 0
+    first = pd.read_csv(results / "leaderboard.csv")
+    second = pd.read_csv(tmp_path / "tiny" / "leaderboard.csv")
+    assert first["trial_id"].tolist() == second["trial_id"].tolist()
+    np.testing.assert_allclose(first["val_loss"], second["val_loss"], rtol=1e-3)
+
+
+def test_full_grid_runs_the_product(tiny_space, tmp_path, capsys):
+    assert main(["run", str(tiny_space()), "--full-grid", "--results-dir", str(tmp_path)]) == 0
+    board = pd.read_csv(tmp_path / "tiny" / "leaderboard.csv")
+    assert len(board) == 4 and set(board["stage_name"]) == {"full_grid"}
+    assert sorted(zip(board["learning_rate"], board["batch_norm"])) == [
+        (0.001, False), (0.001, True), (0.01, False), (0.01, True)]
+    assert json.loads((tmp_path / "tiny" / "best_config.json").read_text())["provenance"]["plan"] == "full_grid"
+
+
+FAILING_BUILDER = """
+import keras
+def build(hp, input_shape, num_classes):
+    if hp["width"] == 3:
+        raise ValueError("width 3 is broken on purpose")
+    inputs = keras.Input(shape=input_shape)
+    x = keras.layers.Flatten()(inputs)
+    x = keras.layers.Dense(hp["width"], activation="relu")(x)
+    model = keras.Model(inputs, keras.layers.Dense(num_classes, activation="softmax")(x))
+    model.compile(optimizer=keras.optimizers.SGD(hp["learning_rate"]), loss="sparse_categorical_crossentropy",
+                  metrics=["accuracy"])
+    return model
+
+space = SearchSpace(name="failing", data="tiny.npz", model=build, defaults={{"width": 8}},
+                    stages=[Stage("width", {widths}), Stage("learning_rate", [1e-2, 1e-3])], epochs=2, seed=0)
+"""
+
+
+def test_a_failing_trial_is_recorded_and_the_others_go_on(write_space, tiny_npz, tmp_path, capsys):
+    space = write_space(FAILING_BUILDER.format(widths="[3, 8, 16]"))
+    assert main(["run", str(space), "--results-dir", str(tmp_path)]) == 0
+    board = pd.read_csv(tmp_path / "failing" / "leaderboard.csv").set_index("trial_id")
+    assert board.loc["s1_t1", "status"] == "failed"
+    assert "width 3 is broken on purpose" in board.loc["s1_t1", "error"]
+    assert pd.isna(board.loc["s1_t1", "rank"])
+    assert (board.drop(index="s1_t1")["status"] == "ok").all() and len(board) == 5
+    assert board.index[-1] == "s1_t1"  # failed rows sink to the bottom
+    records = [json.loads(path.read_text()) for path in (tmp_path / "failing" / "trials").glob("*.json")]
+    (failed,) = [r for r in records if r["status"] == "failed"]
+    assert "Traceback" in failed["error"] and "width 3 is broken on purpose" in failed["error"]
+
+
+def test_nan_loss_is_a_failed_trial(write_space, tiny_npz, tmp_path):
+    space = write_space(FAILING_BUILDER.format(widths="[8]").replace("[1e-2, 1e-3]", "[1e-3, 1e12]"))
+    assert main(["run", str(space), "--results-dir", str(tmp_path), "--no-prune"]) == 0
+    board = pd.read_csv(tmp_path / "failing" / "leaderboard.csv").set_index("trial_id")
+    assert board.loc["s2_t2", "learning_rate"] == 1e12
+    assert board.loc["s2_t2", "status"] == "failed" and "NaN" in board.loc["s2_t2", "error"]
+    assert board.loc["s2_t2", "epochs_run"] < 2  # stopped at once, not trained to the end
+    assert (board.drop(index="s2_t2")["status"] == "ok").all()
+
+
+def test_a_stage_where_every_trial_fails_stops_with_exit_1_and_keeps_results(write_space, tiny_npz, tmp_path, capsys):
+    space = write_space(FAILING_BUILDER.format(widths="[3]"))
+    assert main(["run", str(space), "--results-dir", str(tmp_path)]) == 1
+    err = capsys.readouterr().err
+    assert "every trial of stage 1 (width) failed" in err and "width 3 is broken on purpose" in err
+    board = pd.read_csv(tmp_path / "failing" / "leaderboard.csv")
+    assert board["status"].tolist() == ["failed"]
+    assert not (tmp_path / "failing" / "best_config.json").exists()
+
+
+def test_image_folder_example_space_runs_on_generated_pngs(tmp_path, monkeypatch):
+    from conftest import REPO, write_image_folder
+
+    folder = write_image_folder(tmp_path / "pets", per_class=10, size=(32, 32))
+    monkeypatch.setenv("GRIDSEARCH_IMAGE_FOLDER", str(folder))
+    assert main(["run", str(REPO / "search_spaces" / "image_folder.py"), "--results-dir", str(tmp_path)]) == 0
+    best = load_best(tmp_path / "image_folder")
+    assert best["provenance"]["data"]["classes"] == ["cat", "dog"]
+    assert best["provenance"]["data"]["input_shape"] == [32, 32, 3]
+    assert len(pd.read_csv(tmp_path / "image_folder" / "leaderboard.csv")) == 6

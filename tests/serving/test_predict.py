@@ -1,0 +1,101 @@
+"""`python -m gridsearch predict`: raw inputs in, the training preparation applied, original labels out."""
+from __future__ import annotations
+
+import json
+
+import keras
+import numpy as np
+import pandas as pd
+import pytest
+
+from gridsearch.cli import main
+from gridsearch.results.reopen import reopen
+from gridsearch.serving.predict import load_predictor, predict
+
+
+@pytest.fixture(scope="module")
+def digits_test_split(digits_search, tmp_path_factory):
+    """The run's own test split, raw, as an .npz a user could pass to predict."""
+    data = reopen(digits_search).dataset
+    path = tmp_path_factory.mktemp("predict_input") / "test_split.npz"
+    np.savez(path, x=data.x_test[..., 0])  # (n, 8, 8): the shape the digits come in
+    return path, data
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("flags, accuracy_of", [([], "best_config"), (["--ensemble"], "ensemble")])
+def test_predictions_on_the_test_split_reproduce_the_reported_accuracy(flags, accuracy_of, digits_search,
+                                                                       digits_test_split, tmp_path, capsys):
+    path, data = digits_test_split
+    output = tmp_path / "predictions.csv"
+    assert main(["predict", str(digits_search), str(path), "--output", str(output), *flags]) == 0
+    assert f"predictions for {len(data.y_test)} images" in capsys.readouterr().out
+    frame = pd.read_csv(output)
+    best = json.loads((digits_search / "best_config.json").read_text())
+    assert list(frame.columns) == ["row", "label", *[f"p_{c}" for c in best["data"]["classes"]]]
+    np.testing.assert_allclose(frame.filter(like="p_").sum(axis=1), 1.0, atol=1e-5)
+    truth = np.array(best["data"]["classes"])[data.y_test]
+    expected = best["metrics"]["test_accuracy"] if accuracy_of == "best_config" else best["ensemble"]["test_accuracy"]
+    assert np.mean(frame["label"].to_numpy() == truth) == pytest.approx(expected)
+
+
+@pytest.mark.slow
+def test_string_labels_come_back_as_strings_and_images_are_read_as_in_training(pets_search):
+    frame = predict(pets_search, pets_search.parents[1] / "pets")
+    assert len(frame) == 24 and set(frame["label"]) <= {"cat", "dog"}
+    assert all(isinstance(label, str) for label in frame["label"])
+    assert list(frame.columns) == ["file", "label", "p_cat", "p_dog"]
+    assert frame["file"].iloc[0] == "cat/0.png"
+    # the run read the folder with Keras' loader, resized to 8x8: the same arrays give the same numbers
+    images = keras.utils.image_dataset_from_directory(pets_search.parents[1] / "pets", image_size=(8, 8),
+                                                      batch_size=None, shuffle=False, label_mode=None)
+    x = np.stack([image.numpy() for image in images])
+    expected = load_predictor(pets_search).predict(x, verbose=0)[:, 0]
+    order = np.argsort([str(p) for p in images.file_paths])  # predict lists files in sorted order
+    np.testing.assert_allclose(frame["p_dog"].to_numpy(), expected[order], atol=1e-5)
+
+
+@pytest.mark.slow
+def test_one_image_file_and_the_printed_csv(pets_search, capsys):
+    image = pets_search.parents[1] / "pets" / "dog" / "3.png"
+    assert main(["predict", str(pets_search), str(image)]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert lines[0] == "file,label,p_cat,p_dog" and lines[1].startswith("3.png,")
+
+
+def _write(path, content: bytes) -> str:
+    path.write_bytes(content)
+    return str(path)
+
+
+@pytest.mark.parametrize("make_input, message", [
+    (lambda tmp: str(tmp / "missing.npz"), "does not exist"),
+    (lambda tmp: _write(tmp / "notes.txt", b"hello"), "neither an .npz file"),
+    (lambda tmp: _write(tmp / "broken.png", b"not a png at all"), "broken.png could not be read"),
+    (lambda tmp: _write(tmp / "broken.npz", b"PK garbage"), "broken.npz could not be read as .npz"),
+])
+@pytest.mark.slow
+def test_unreadable_inputs_exit_2_naming_the_file(make_input, message, digits_search, tmp_path, capsys):
+    assert main(["predict", str(digits_search), make_input(tmp_path)]) == 2
+    assert message in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_inputs_that_do_not_fit_the_model_exit_2_naming_the_file(digits_search, tmp_path, capsys):
+    np.savez(tmp_path / "wrong_shape.npz", x=np.zeros((3, 28, 28)))
+    assert main(["predict", str(digits_search), str(tmp_path / "wrong_shape.npz")]) == 2
+    err = capsys.readouterr().err
+    assert "wrong_shape.npz: images of shape (28, 28, 1), but the model takes (8, 8, 1)" in err
+    np.savez(tmp_path / "two.npz", a=np.zeros((3, 8, 8)), b=np.zeros(3))
+    assert main(["predict", str(digits_search), str(tmp_path / "two.npz")]) == 2
+    assert "two.npz has arrays ['a', 'b']" in capsys.readouterr().err
+    keras.utils.save_img(tmp_path / "big.png", np.zeros((28, 28, 1), dtype="uint8"))  # digits were arrays: no resize
+    assert main(["predict", str(digits_search), str(tmp_path / "big.png")]) == 2
+    assert "big.png is 28x28 (height x width), but the model takes 8x8 images" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_a_model_that_was_not_made_yet_is_named_with_its_command(digits_search, tmp_path, capsys):
+    np.savez(tmp_path / "x.npz", x=np.zeros((2, 8, 8)))
+    assert main(["predict", str(digits_search), str(tmp_path / "x.npz"), "--calibrated"]) == 2
+    assert f"run `python -m gridsearch calibrate {digits_search}` first" in capsys.readouterr().err

@@ -1,0 +1,101 @@
+"""`python -m gridsearch diagnose FILE`: a training log made elsewhere, labelled with its evidence."""
+from __future__ import annotations
+
+import csv
+import json
+import math
+import os
+import subprocess
+import sys
+
+import pytest
+
+from conftest import REPO
+from gridsearch.cli import main
+
+EPOCHS = 12
+
+
+def write_log(path, columns: dict[str, list[float]]) -> str:
+    """A file as keras.callbacks.CSVLogger writes it: an epoch column, then the logs' keys sorted."""
+    names = sorted(columns)
+    with open(path, "w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["epoch", *names])
+        for epoch in range(len(columns["loss"])):
+            writer.writerow([epoch, *(columns[name][epoch] for name in names)])
+    return str(path)
+
+
+def overfitting() -> dict[str, list[float]]:
+    loss = [2.0 * math.exp(-e / 2) + 0.01 for e in range(EPOCHS)]
+    val = [0.8, 0.5, 0.4, 0.35, 0.33, 0.34, 0.38, 0.43, 0.5, 0.57, 0.64, 0.72]
+    return {"loss": loss, "val_loss": val, "accuracy": [min(1.0, 0.5 + 0.06 * e) for e in range(EPOCHS)],
+            "val_accuracy": [0.7, 0.8, 0.85, 0.87, 0.88, 0.88, 0.87, 0.87, 0.86, 0.86, 0.85, 0.85]}
+
+
+def test_text_output_has_label_confidence_advice_evidence_and_flags(tmp_path, capsys):
+    log = write_log(tmp_path / "log.csv", overfitting())
+    assert main(["diagnose", log, "--classes", "10"]) == 0
+    out = capsys.readouterr().out
+    assert "diagnosis:  overfitting (confidence" in out
+    assert "advice:     val_loss was lowest at epoch 5" in out
+    assert "evidence:   val_loss min 0.33 at epoch 5" in out
+    assert "flags:      " in out and f"({EPOCHS} epochs;" in out
+
+
+def test_json_output_and_keras_2_column_names(tmp_path, capsys):
+    history = overfitting()
+    keras2 = {"loss": history["loss"], "val_loss": history["val_loss"], "acc": history["accuracy"],
+              "val_acc": history["val_accuracy"], "lr": [1e-3] * EPOCHS}
+    assert main(["diagnose", write_log(tmp_path / "log.csv", keras2), "--classes", "10", "--format", "json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["label"] == "overfitting" and result["classes"] == 10 and result["epochs"] == EPOCHS
+    assert set(result["columns"]) == {"loss", "val_loss", "accuracy", "val_accuracy", "learning_rate"}
+    assert 0.5 <= result["confidence"] <= 1.0 and isinstance(result["flags"], list)
+
+
+def test_the_number_of_classes_decides_chance_level(tmp_path, capsys):
+    flat = {"loss": [0.693] * 6, "accuracy": [0.5] * 6}  # a binary model that learned nothing
+    log = write_log(tmp_path / "log.csv", flat)
+    labels = {}
+    for classes in (2, 10):
+        assert main(["diagnose", log, "--classes", str(classes), "--format", "json"]) == 0
+        labels[classes] = json.loads(capsys.readouterr().out)["label"]
+    assert labels[2] == "stuck_at_chance" and labels[10] != "stuck_at_chance"
+
+
+@pytest.mark.parametrize("content, reason", [
+    (None, "No such file or directory"),
+    ("", "empty file"),
+    ("epoch,accuracy\n0,0.5\n", "no 'loss' column"),
+    ("epoch,loss\n0,0.5\n1,high\n", "column 'loss' holds a non-number"),
+], ids=["missing", "empty", "no loss column", "not a number"])
+def test_a_bad_file_exits_2_naming_the_path_and_the_reason(tmp_path, capsys, content, reason):
+    path = tmp_path / "log.csv"
+    if content is not None:
+        path.write_text(content)
+    assert main(["diagnose", str(path), "--classes", "10"]) == 2
+    err = capsys.readouterr().err
+    assert str(path) in err and reason in err
+
+
+def test_classes_is_required_and_at_least_2(tmp_path, capsys):
+    log = write_log(tmp_path / "log.csv", overfitting())
+    with pytest.raises(SystemExit) as exit_info:
+        main(["diagnose", log])
+    assert exit_info.value.code == 2 and "--classes" in capsys.readouterr().err
+    assert main(["diagnose", log, "--classes", "1"]) == 2
+    assert "at least 2 classes" in capsys.readouterr().err
+
+
+def test_python_m_gridsearch_diagnose(tmp_path):
+    log = write_log(tmp_path / "log.csv", overfitting())
+    env = {**os.environ, "PYTHONPATH": str(REPO / "src")}
+    done = subprocess.run([sys.executable, "-m", "gridsearch", "diagnose", log, "--classes", "10"],
+                          capture_output=True, text=True, env=env, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert "diagnosis:  overfitting" in done.stdout
+    help_text = subprocess.run([sys.executable, "-m", "gridsearch", "diagnose", "--help"], capture_output=True,
+                               text=True, env=env, timeout=120).stdout
+    assert "Chance accuracy is 1/N" in " ".join(help_text.split())  # --help says how the number matters
