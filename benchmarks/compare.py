@@ -189,11 +189,11 @@ def run_overhead(setup: dict, workdir: Path) -> dict:
     trial's plot and TensorBoard run, all with the long-lived objects frozen as `run_search` does.
     """
     from gridsearch.reports.artifacts import SearchArtifacts
-    from gridsearch.training.models import simple_cnn
+    from gridsearch.results.store import ResultsStore
     from gridsearch.search.run import long_lived_objects_frozen, release_traced_graphs
     from gridsearch.space.loader import load_space
-    from gridsearch.results.store import ResultsStore
     from gridsearch.training.fit import TrainingContext, run_trial
+    from gridsearch.training.models import simple_cnn
 
     data = _dataset()
     xt, xv, _ = data.normalized("scale")

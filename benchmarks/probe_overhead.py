@@ -31,10 +31,10 @@ def main() -> int:
     import numpy as np
 
     from gridsearch.data.dataset import load_dataset
-    from gridsearch.training.models import resolve_builder
     from gridsearch.plans.stages import base_config
     from gridsearch.space.loader import load_space
     from gridsearch.training.fit import TrainingContext, run_trial
+    from gridsearch.training.models import resolve_builder
 
     space = load_space(REPO / "search_spaces" / "digits_cnn.py").space
     dataset = load_dataset(space.data, seed=space.seed, validation_split=space.validation_split,

@@ -55,7 +55,7 @@ def main() -> None:
     base = rows[0][3] / rows[0][1] * 3600
     print(f"{len(os.sched_getaffinity(0))} cores, load average {os.getloadavg()[0]:.1f}, {args.epochs} epochs, "
           f"{rows[0][3]} configs")
-    print(f"| mode | search s | wall s | trials/hour | vs one process |\n|---|---|---|---|---|")
+    print("| mode | search s | wall s | trials/hour | vs one process |\n|---|---|---|---|---|")
     for label, search_s, wall_s, trained in rows:
         per_hour = trained / search_s * 3600
         print(f"| {label} | {search_s:.0f} | {wall_s:.0f} | {per_hour:.0f} | {per_hour / base:.2f}x |")

@@ -8,7 +8,6 @@ by rerunning the faulty config with the remedy applied.
 """
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any

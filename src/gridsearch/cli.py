@@ -10,8 +10,8 @@ import logging
 import os
 import signal
 import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TensorFlow is imported: keep its start-up noise out
 logging.getLogger("tensorflow").setLevel(logging.ERROR)  # retracing notices: every trial is a new model, by design
@@ -177,8 +177,8 @@ def _cmd_ensemble(args: argparse.Namespace) -> int:
     from gridsearch.results.best import read_best_config
 
     read_best_config(args.folder)  # no finished run: exit 2 before the training stack loads
-    from gridsearch.serving.ensemble import build_ensemble
     from gridsearch.results.reopen import reopen
+    from gridsearch.serving.ensemble import build_ensemble
 
     ctx = reopen(args.folder)
     _print_ensemble(build_ensemble(args.folder, ctx, args.top)[1], Path(args.folder))
@@ -193,9 +193,9 @@ def _cmd_calibrate(args: argparse.Namespace) -> int:
     from gridsearch.results.best import read_best_config
 
     read_best_config(args.folder)
+    from gridsearch.results.reopen import reopen
     from gridsearch.serving.calibration import calibrate
     from gridsearch.serving.ensemble import read_ensemble_report
-    from gridsearch.results.reopen import reopen
 
     if args.ensemble:
         read_ensemble_report(args.folder)  # no ensemble yet: say how to build one, before any training

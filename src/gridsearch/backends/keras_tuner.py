@@ -10,15 +10,15 @@ oracle.
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import keras_tuner
 
+from gridsearch.backends import Backend, Candidate
 from gridsearch.plans.stages import PlannedStage
 from gridsearch.training.fit import TrainingContext, run_trial
 from gridsearch.training.trial import TrialResult, TrialStatus
-from gridsearch.backends import Backend, Candidate
 
 CANDIDATE = "candidate"  # the one hyperparameter Keras Tuner sees: a pending candidate's config id
 
@@ -76,7 +76,7 @@ class KerasTunerBackend(Backend):
         try:
             tuner.search(verbose=0)
         except keras_tuner.errors.FatalError as exc:  # our own error, raised through Keras Tuner: the original
-            raise exc.__cause__ or exc
+            raise exc.__cause__ or exc  # noqa: B904 (the original error, not a new one)
 
 
 BACKEND = KerasTunerBackend()

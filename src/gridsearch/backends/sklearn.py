@@ -48,9 +48,10 @@ import sys
 import time
 import traceback
 import warnings
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import keras
 import numpy as np
@@ -58,16 +59,16 @@ from scikeras.wrappers import KerasClassifier
 from sklearn.exceptions import FitFailedWarning
 from sklearn.model_selection import GridSearchCV, StratifiedKFold
 
+from gridsearch.backends import Backend, Candidate
 from gridsearch.data.dataset import Dataset, trial_inputs
 from gridsearch.diagnosis.rules import diagnose
 from gridsearch.errors import SpaceError
-from gridsearch.space.hyperparams import HYPERPARAMETERS
 from gridsearch.plans.stages import PlannedStage
-from gridsearch.training.pruning import HopelessTrialStopper
 from gridsearch.results.store import atomic_write_json
+from gridsearch.space.hyperparams import HYPERPARAMETERS
 from gridsearch.training.fit import METRIC_COLUMNS, TrainingContext, build_model, class_weights, finish, trial_callbacks
+from gridsearch.training.pruning import HopelessTrialStopper
 from gridsearch.training.trial import TrialResult, TrialStatus
-from gridsearch.backends import Backend, Candidate
 
 FIT_ARGUMENTS = ("epochs", "batch_size")  # config values that are the wrapper's own fit arguments
 ROUTE = "model__"  # scikeras passes `model__<name>` to the model builder as `<name>`
@@ -214,7 +215,7 @@ class CVData:
                                 siblings=())
         self.x, self.y, self.folds, self.names = x, y, folds, names
 
-    def __deepcopy__(self, memo: dict) -> "CVData":
+    def __deepcopy__(self, memo: dict) -> CVData:
         return self
 
     def __getstate__(self) -> dict[str, Any]:

@@ -33,7 +33,7 @@ class Dataset:
     classes: list[Any]  # original label values; index i is encoded label i
     source_order_y: np.ndarray | None = None  # encoded labels in the source's order, before the split (pre-flight)
     _normalized: dict[tuple[str, bool], tuple[np.ndarray, ...]] = field(default_factory=dict, repr=False)
-    _normalizers: dict[tuple[str, bool], "Normalizer"] = field(default_factory=dict, repr=False)
+    _normalizers: dict[tuple[str, bool], Normalizer] = field(default_factory=dict, repr=False)
 
     @property
     def num_classes(self) -> int:
@@ -57,7 +57,7 @@ class Dataset:
     def majority_rate(self) -> float:
         return float(np.bincount(self.y_train, minlength=self.num_classes).max() / len(self.y_train))
 
-    def normalizer(self, method: str, grayscale: bool = False) -> "Normalizer":
+    def normalizer(self, method: str, grayscale: bool = False) -> Normalizer:
         """The preparation a trial asks for, its statistics from the training split, fitted once per setting."""
         key = (method, grayscale)
         if key not in self._normalizers:
@@ -83,7 +83,7 @@ class Normalizer:
     scale: np.ndarray | float
 
     @classmethod
-    def fit(cls, x_train: np.ndarray, method: str, grayscale: bool = False) -> "Normalizer":
+    def fit(cls, x_train: np.ndarray, method: str, grayscale: bool = False) -> Normalizer:
         x = _to_gray(x_train) if grayscale else x_train
         if method == "scale":
             low, high = float(x.min()), float(x.max())
@@ -107,7 +107,7 @@ class Normalizer:
         return buffer.getvalue()
 
     @classmethod
-    def from_npz(cls, path: Path) -> "Normalizer":
+    def from_npz(cls, path: Path) -> Normalizer:
         try:
             with np.load(path, allow_pickle=False) as npz:
                 return cls(str(npz["method"]), bool(npz["grayscale"]), npz["offset"], npz["scale"])

@@ -29,9 +29,10 @@ import threading
 import time
 import uuid
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import grpc
 import keras_tuner
@@ -39,9 +40,9 @@ from keras_tuner.src import protos
 from keras_tuner.src.distribute import oracle_chief
 from keras_tuner.src.engine.trial import TrialStatus as KTStatus
 
-from gridsearch.distributed import cluster
 from gridsearch.backends import Candidate
 from gridsearch.backends.keras_tuner import CANDIDATE, KerasTunerBackend, candidate_space
+from gridsearch.distributed import cluster
 from gridsearch.errors import SearchFailed, SpaceError
 from gridsearch.plans.stages import PlannedStage
 from gridsearch.results.store import ResultsStore
@@ -217,7 +218,7 @@ class ChiefBackend(KerasTunerBackend):
         self._waiting_noted = False
 
     # --- the run: start, publish, stop -----------------------------------------------------------
-    def __enter__(self) -> "ChiefBackend":
+    def __enter__(self) -> ChiefBackend:
         self.servicer = Servicer(_idle_oracle())
         self.server = grpc.server(_thread_pool(), options=[("grpc.so_reuseport", 0)])
         protos.get_service_grpc().add_OracleServicer_to_server(self.servicer, self.server)

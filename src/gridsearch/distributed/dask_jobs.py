@@ -13,9 +13,9 @@ history there; the trial record is built from those files).
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Callable, Iterator
 
 from gridsearch.errors import SpaceError
 

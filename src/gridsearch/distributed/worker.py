@@ -22,14 +22,15 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from gridsearch.distributed import cluster
 from gridsearch.errors import GridsearchError, SpaceError
-from gridsearch.space.loader import LoadedSpace
 from gridsearch.results.store import KILL_ENV, KILL_WORKER_ENV, ResultsStore, results_folder
+from gridsearch.space.loader import LoadedSpace
 
 RPC_TIMEOUT_S = 60  # a worker only calls a chief it has seen beating, so a call that waits this long is lost
 EXIT_NO_CHIEF = 1

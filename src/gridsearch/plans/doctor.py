@@ -23,8 +23,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from gridsearch.results.leaderboard import rank_key
 from gridsearch.plans.stages import PlannedStage, RunStage, base_config
+from gridsearch.results.leaderboard import rank_key
 from gridsearch.space.search_space import SearchSpace
 from gridsearch.training.trial import TrialResult, TrialStatus
 

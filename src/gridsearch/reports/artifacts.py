@@ -11,8 +11,8 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-from gridsearch.results.leaderboard import read_leaderboard
 from gridsearch.plans.stages import PlannedStage, base_config, make_plan
+from gridsearch.results.leaderboard import read_leaderboard
 from gridsearch.results.store import ResultsStore
 from gridsearch.training.trial import TrialResult
 
@@ -115,7 +115,13 @@ class SearchArtifacts:
         self._tensorboard().write_trial(result)
 
     def _write_stage(self, stage: PlannedStage, winner: TrialResult) -> None:
-        from gridsearch.reports.plots import plot_search_path, plot_stage, stage_plot_path, stage_rows, search_path_plot_path
+        from gridsearch.reports.plots import (
+            plot_search_path,
+            plot_stage,
+            search_path_plot_path,
+            stage_plot_path,
+            stage_rows,
+        )
 
         board = read_leaderboard(self.folder)  # written just before stage_finished, reused rows included
         rows = stage_rows(board, stage.index)

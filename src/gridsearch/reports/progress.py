@@ -11,8 +11,9 @@ from __future__ import annotations
 import math
 import sys
 import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import keras
 from rich.console import Console
@@ -80,7 +81,7 @@ class ProgressReporter:
         self._trial_in_stage = 0
         self._stage_to_train = 0
 
-    def __enter__(self) -> "ProgressReporter":
+    def __enter__(self) -> ProgressReporter:
         self.progress.start()
         return self
 

@@ -17,8 +17,9 @@ from __future__ import annotations
 
 import math
 import shutil
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 import tensorflow as tf
 from tensorboard.plugins.hparams import api as hp

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from gridsearch.results.best import read_best_config
 from gridsearch.errors import SpaceError
+from gridsearch.results.best import read_best_config
 from gridsearch.training.fit import TrainingContext
 
 

@@ -20,8 +20,8 @@ import numpy as np
 
 from gridsearch.data.dataset import trial_inputs
 from gridsearch.diagnosis.rules import BAD_INITIAL_LOSS_RATIO, INPUT_SCALE_LIMIT, chance_ceiling, is_bad_initial_loss
-from gridsearch.training.lint import ERROR, OK, WARNING, Finding, from_logits, lint_model
 from gridsearch.training.fit import TrainingContext, build_model
+from gridsearch.training.lint import ERROR, OK, WARNING, Finding, from_logits, lint_model
 
 MIN_CLASS_SAMPLES = 3  # a stratified train/validation/test split needs one sample of each class in each part
 MIN_CLASS_SAMPLES_TO_SPLIT = 2  # scikit-learn's stratified split refuses a class with fewer: an error

@@ -13,27 +13,38 @@ import math
 import os
 import platform
 import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
-from typing import Any, Callable, Iterator, Protocol
+from typing import Any, Protocol
 
-from gridsearch.reports.artifacts import with_artifacts
 from gridsearch.backends import Candidate, get_backend
-from gridsearch.distributed.cluster import LOOPBACK, Address
 from gridsearch.data.dataset import Dataset, image_reading, load_dataset, trial_inputs, trial_normalizer
+from gridsearch.distributed.cluster import LOOPBACK, Address
 from gridsearch.errors import SearchFailed, SpaceError
-from gridsearch.results.leaderboard import build_leaderboard, rank_key
-from gridsearch.training.lint import ERROR, OK, Finding, lint_model
-from gridsearch.training.models import resolve_builder
 from gridsearch.plans.stages import Plan, PlannedStage, base_config, plan_name, search_plan, tuned_names
+from gridsearch.reports.artifacts import with_artifacts
+from gridsearch.results.leaderboard import build_leaderboard, rank_key
+from gridsearch.results.store import (
+    KILL_ENV,
+    MODEL_FILES,
+    PREPARATION_FILE,
+    ResultsStore,
+    atomic_save_model,
+    atomic_write_bytes,
+    atomic_write_json,
+    atomic_write_text,
+    fault_point,
+    results_folder,
+)
 from gridsearch.search.preflight import PreflightReport, preflight_search
 from gridsearch.space.loader import LoadedSpace
-from gridsearch.results.store import (KILL_ENV, MODEL_FILES, PREPARATION_FILE, ResultsStore, atomic_save_model, atomic_write_bytes,
-                    atomic_write_json, atomic_write_text, fault_point, results_folder)
 from gridsearch.training.fit import TrainingContext, build_model, retrain_and_test
+from gridsearch.training.lint import ERROR, OK, Finding, lint_model
+from gridsearch.training.models import resolve_builder
 from gridsearch.training.trial import TrialResult, TrialStatus, config_id
 
 DOCTOR_REPORT = "doctor.json"  # the doctor's before/after, beside best_config.json

@@ -24,13 +24,13 @@ import keras
 import numpy as np
 from scipy.optimize import minimize_scalar
 
-from gridsearch.results.best import read_best_config
 from gridsearch.data.dataset import trial_inputs, trial_normalizer
+from gridsearch.reports.plots import plot_reliability
+from gridsearch.results.best import read_best_config
+from gridsearch.results.store import CALIBRATION_REPORT, MODEL_FILES, atomic_save_model, atomic_write_json
 from gridsearch.serving.ensemble import average, ensemble_members, load_ensemble, winner_member
 from gridsearch.serving.layers import prepared_model, with_temperature
-from gridsearch.reports.plots import plot_reliability
 from gridsearch.serving.probabilities import ECE_BINS, PROBABILITY_FLOOR, class_probabilities, log_loss, reliability
-from gridsearch.results.store import CALIBRATION_REPORT, MODEL_FILES, atomic_save_model, atomic_write_json
 from gridsearch.training.fit import TrainingContext, fit_for_epochs
 
 # The interval searched for T. Guo et al. 2017 (Table 1 and their appendix) fit temperatures between

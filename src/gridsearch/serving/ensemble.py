@@ -14,13 +14,13 @@ from typing import Any
 
 import keras
 
-from gridsearch.results.best import read_best_config
 from gridsearch.data.dataset import trial_normalizer
 from gridsearch.errors import SpaceError
-from gridsearch.serving.layers import prepared_model
+from gridsearch.results.best import read_best_config
 from gridsearch.results.leaderboard import read_leaderboard
-from gridsearch.serving.probabilities import accuracy, class_probabilities, log_loss
 from gridsearch.results.store import ENSEMBLE_REPORT, MODEL_FILES, ResultsStore, atomic_save_model, atomic_write_json
+from gridsearch.serving.layers import prepared_model
+from gridsearch.serving.probabilities import accuracy, class_probabilities, log_loss
 from gridsearch.training.fit import TrainingContext, retrain_and_test
 from gridsearch.training.trial import TrialStatus
 
@@ -37,7 +37,7 @@ class Member:
         return {"trial_id": self.trial_id, "epochs": self.epochs, "config": self.config}
 
     @classmethod
-    def from_json(cls, data: dict[str, Any]) -> "Member":
+    def from_json(cls, data: dict[str, Any]) -> Member:
         return cls(data["trial_id"], data["config"], data["epochs"])
 
 

@@ -32,7 +32,7 @@ class InputPreparation(keras.layers.Layer):
         self.scale = self.add_weight(shape=self.scale_shape, initializer="ones", trainable=False, name="scale")
 
     @classmethod
-    def from_normalizer(cls, normalizer: Normalizer, **kwargs: Any) -> "InputPreparation":
+    def from_normalizer(cls, normalizer: Normalizer, **kwargs: Any) -> InputPreparation:
         offset, scale = (np.asarray(v, dtype="float32") for v in (normalizer.offset, normalizer.scale))
         layer = cls(normalizer.grayscale, offset.shape, scale.shape, **kwargs)
         layer.offset.assign(offset)

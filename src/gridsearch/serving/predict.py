@@ -16,9 +16,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from gridsearch.results.best import read_best_config
 from gridsearch.data.dataset import IMAGE_SUFFIXES, Normalizer
 from gridsearch.errors import SpaceError
+from gridsearch.results.best import read_best_config
 from gridsearch.results.store import MODEL_FILES, PREPARATION_FILE
 
 COLOR_MODES = {1: "grayscale", 3: "rgb", 4: "rgba"}  # channels -> the colour mode Keras decodes to

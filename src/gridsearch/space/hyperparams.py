@@ -7,8 +7,9 @@ A custom model builder may add its own names by declaring them in `defaults`.
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 OPTIMIZERS = ("adam", "rmsprop", "sgd", "sgd_momentum", "adagrad")
 ACTIVATIONS = ("relu", "leaky_relu", "elu", "tanh", "sigmoid")

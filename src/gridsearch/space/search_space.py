@@ -7,9 +7,10 @@ the field and the allowed values before any training starts.
 from __future__ import annotations
 
 import difflib
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any
 
 from gridsearch.diagnosis.rules import MIN_EPOCHS
 from gridsearch.errors import SpaceError

@@ -5,7 +5,8 @@ A builder has the signature `build(hp, input_shape, num_classes) -> compiled ker
 """
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import keras
 

@@ -63,7 +63,7 @@ class TrialResult:
         return data
 
     @classmethod
-    def from_json(cls, data: dict[str, Any]) -> "TrialResult":
+    def from_json(cls, data: dict[str, Any]) -> TrialResult:
         return cls(**{**data, "status": TrialStatus(data["status"])})
 
 
