@@ -82,7 +82,7 @@ def _space_file(setup: dict, workdir: Path) -> Path:
 
 
 def run_gridsearch(setup: dict, workdir: Path, full_grid: bool = False, halving: bool = False) -> dict:
-    from gridsearch.reports.progress import QuietReporter
+    from gridsearch.reports.reporter import Reporter
     from gridsearch.search.run import RunOptions, run_search
     from gridsearch.space.loader import load_space
 
@@ -91,7 +91,7 @@ def run_gridsearch(setup: dict, workdir: Path, full_grid: bool = False, halving:
     start = time.perf_counter()
     summary = run_search(load_space(space), RunOptions(results_root=workdir / "results", full_grid=full_grid,
                                                         halving=halving),
-                         QuietReporter())
+                         Reporter())
     wall = time.perf_counter() - start
     trained = [r for r in summary.results if not r.reused_from]
     return {"trials": len(summary.results), "configs": summary.trained,

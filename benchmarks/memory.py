@@ -22,7 +22,7 @@ from pathlib import Path
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 logging.getLogger("tensorflow").setLevel(logging.ERROR)  # every trial is a new model: retracing notices are expected
 
-from gridsearch.reports.progress import QuietReporter  # noqa: E402  (after the log level: it imports Keras)
+from gridsearch.reports.reporter import Reporter  # noqa: E402  (after the log level)
 
 BUDGET_MB = 150.0
 SPACE = """
@@ -51,7 +51,7 @@ def rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / (1024 if sys.platform != "darwin" else 2**20)
 
 
-class RssRecorder(QuietReporter):
+class RssRecorder(Reporter):
     """A search reporter that notes the RSS after every finished trial."""
 
     def __init__(self) -> None:

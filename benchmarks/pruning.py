@@ -31,7 +31,7 @@ TUNED = ("learning_rate", "batch_norm", "l2", "noise")
 
 def search(seed: int, epochs: int | None, root: Path):
     """The default digits space with pruning off: every trial's full history."""
-    from gridsearch.reports.progress import QuietReporter
+    from gridsearch.reports.reporter import Reporter
     from gridsearch.search.run import RunOptions, run_search, space_dataset
     from gridsearch.space.loader import load_space
 
@@ -40,7 +40,7 @@ def search(seed: int, epochs: int | None, root: Path):
                                 name=f"digits_seed{seed}_noprune")
     loaded = dataclasses.replace(loaded, space=space)
     start = time.perf_counter()
-    summary = run_search(loaded, RunOptions(results_root=root, prune=False), QuietReporter())
+    summary = run_search(loaded, RunOptions(results_root=root, prune=False), Reporter())
     return summary, space_dataset(loaded), time.perf_counter() - start
 
 

@@ -16,6 +16,8 @@ from pathlib import Path
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TensorFlow is imported: keep its start-up noise out
 logging.getLogger("tensorflow").setLevel(logging.ERROR)  # retracing notices: every trial is a new model, by design
 
+from gridsearch.reports.reporter import Reporter  # noqa: E402  (light: no TensorFlow behind it)
+
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
 LEADERBOARD_FORMATS = ("table", "csv", "markdown", "json")
 
@@ -24,7 +26,7 @@ def _format_values(values: dict) -> str:
     return " ".join(f"{k}={v}" for k, v in values.items())
 
 
-class ConsoleReporter:
+class ConsoleReporter(Reporter):
     """One line per finished trial, a header per stage."""
 
     def __init__(self, stream=None) -> None:

@@ -8,7 +8,8 @@ from rich.console import Console
 
 from gridsearch.cli import ConsoleReporter
 from gridsearch.plans.stages import PlannedStage
-from gridsearch.reports.progress import EpochProgress, ProgressReporter, QuietReporter, format_seconds, search_reporter
+from gridsearch.reports.progress import EpochProgress, ProgressReporter, format_seconds, search_reporter
+from gridsearch.reports.reporter import FanOut, Reporter
 from gridsearch.training.trial import TrialResult, TrialStatus
 
 STAGE = PlannedStage(1, "learning_rate", {"learning_rate": [0.1, 0.01]})
@@ -38,8 +39,34 @@ def test_not_a_terminal_gets_the_plain_lines():
 
 def test_quiet_gets_nothing_even_in_a_terminal():
     with search_reporter(ConsoleReporter, 2, quiet=True, stream=FakeTerminal()) as reporter:
-        assert isinstance(reporter, QuietReporter)
-        assert not hasattr(reporter, "keras_callbacks")
+        assert type(reporter) is Reporter  # the base class: every hook a no-op
+        assert reporter.keras_callbacks() == []
+
+
+class Recorder(Reporter):
+    """Overrides two hooks only: the others are the base class's no-ops."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple] = []
+
+    def trial_finished(self, result, objective) -> None:
+        self.calls.append(("trial", result.trial_id, objective))
+
+    def note(self, text) -> None:
+        self.calls.append(("note", text))
+
+    def keras_callbacks(self):
+        return ["epoch bar"]
+
+
+def test_fan_out_forwards_every_hook_to_every_reporter_in_order():
+    first, second = Recorder(), Recorder()
+    fan = FanOut(first, Reporter(), second)
+    fan.stage_started(STAGE, 1, 2, 0)  # no reporter overrides it: nothing recorded, nothing raised
+    fan.trial_finished(result("s1_t1", 0.1), "val_accuracy")
+    fan.note("worker 2 died")
+    assert first.calls == second.calls == [("trial", "s1_t1", "val_accuracy"), ("note", "worker 2 died")]
+    assert fan.keras_callbacks() == ["epoch bar", "epoch bar"]
 
 
 def render(progress) -> str:
@@ -69,7 +96,7 @@ def test_a_terminal_gets_bars_over_trials_and_epochs():
 
 
 def test_the_epoch_callback_pickles_to_an_inert_copy():
-    reporter = ProgressReporter(QuietReporter(), 1, console=Console(file=io.StringIO()))
+    reporter = ProgressReporter(Reporter(), 1, console=Console(file=io.StringIO()))
     (callback,) = reporter.keras_callbacks()
     copy = pickle.loads(pickle.dumps(callback))  # a parallel backend's worker gets this
     assert isinstance(copy, EpochProgress) and copy._reporter is None

@@ -1,6 +1,6 @@
 """What a run leaves to look at, written as it goes: plots and TensorBoard logs.
 
-`SearchArtifacts` is a reporter (see `search.Reporter`): after each trained trial it draws the
+`SearchArtifacts` is a reporter (`reports.reporter.Reporter`): after each trained trial it draws the
 trial's curves and writes its TensorBoard run; after each stage, the stage's chart and the
 search path so far. It reads only the trial records and the leaderboard, never the models, and
 it never stops a search: a drawing error becomes one warning and the search goes on.
@@ -12,40 +12,18 @@ from pathlib import Path
 from typing import Any
 
 from gridsearch.plans.stages import PlannedStage, base_config, make_plan
+from gridsearch.reports.reporter import FanOut, Reporter
 from gridsearch.results.leaderboard import read_leaderboard
 from gridsearch.results.store import ResultsStore
 from gridsearch.training.trial import TrialResult
 
 
-class FanOut:
-    """One reporter made of several: each call goes to every one of them, in order."""
-
-    def __init__(self, *reporters: Any) -> None:
-        self.reporters = reporters
-
-    def preflight_finished(self, *args) -> None:
-        for reporter in self.reporters:
-            reporter.preflight_finished(*args)
-
-    def stage_started(self, *args) -> None:
-        for reporter in self.reporters:
-            reporter.stage_started(*args)
-
-    def trial_finished(self, *args) -> None:
-        for reporter in self.reporters:
-            reporter.trial_finished(*args)
-
-    def stage_finished(self, *args) -> None:
-        for reporter in self.reporters:
-            reporter.stage_finished(*args)
-
-
-def with_artifacts(folder: Path, space, stages: list[PlannedStage], reporter: Any) -> FanOut:
+def with_artifacts(folder: Path, space, stages: list[PlannedStage], reporter: Reporter) -> FanOut:
     """The caller's reporter, preceded by the writer of plots and TensorBoard logs."""
     return FanOut(SearchArtifacts(folder, space, stages), reporter)
 
 
-class SearchArtifacts:
+class SearchArtifacts(Reporter):
     """`stages` are the stages known before the run (default: the space's plan); a stage chosen during
     the run (the doctor's) adds its values when it starts, and TensorBoard's experiment is rewritten."""
 
@@ -63,9 +41,6 @@ class SearchArtifacts:
         self._warned = False
 
     # --- the reporter calls ---------------------------------------------------------------------
-    def preflight_finished(self, report) -> None:
-        pass  # preflight.json is written by the search itself, before anything can stop it
-
     def stage_started(self, stage: PlannedStage, total_stages: int, to_train: int, reused: int) -> None:
         if self._learn(stage):
             self._tb = None  # new values: the experiment is written again with them

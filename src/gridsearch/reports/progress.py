@@ -19,24 +19,7 @@ import keras
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-
-class QuietReporter:
-    """--quiet: nothing while the search runs (the caller still prints the final summary)."""
-
-    def preflight_finished(self, *args) -> None:
-        pass
-
-    def stage_started(self, *args) -> None:
-        pass
-
-    def trial_finished(self, *args) -> None:
-        pass
-
-    def stage_finished(self, *args) -> None:
-        pass
-
-    def note(self, text: str) -> None:
-        pass
+from gridsearch.reports.reporter import Reporter
 
 
 class _CurrentStdout:
@@ -58,14 +41,14 @@ def format_seconds(seconds: float) -> str:
     return f"{hours}:{rest // 60:02d}:{rest % 60:02d}" if hours else f"{rest // 60}:{rest % 60:02d}"
 
 
-class ProgressReporter:
+class ProgressReporter(Reporter):
     """A reporter that draws bars and hands every call on to a line reporter.
 
     `total_trials` is the number of rows the plan will have (the sum of the stage sizes);
     rows served by an earlier trial count as done when their stage starts.
     """
 
-    def __init__(self, lines: Any, total_trials: int, console: Console | None = None) -> None:
+    def __init__(self, lines: Reporter, total_trials: int, console: Console | None = None) -> None:
         self.lines = lines
         self.total = total_trials
         self.progress = Progress(
@@ -165,15 +148,15 @@ class EpochProgress(keras.callbacks.Callback):
 
 
 @contextmanager
-def search_reporter(make_lines: Callable[[Any], Any], total_trials: int, *, quiet: bool = False,
-                    stream: Any = None) -> Iterator[Any]:
+def search_reporter(make_lines: Callable[[Any], Reporter], total_trials: int, *, quiet: bool = False,
+                    stream: Any = None) -> Iterator[Reporter]:
     """The reporter a run should use: quiet, plain lines (not a terminal) or progress bars.
 
     `make_lines(stream)` builds the line reporter (the CLI's ConsoleReporter).
     """
     stream = stream if stream is not None else sys.stdout
     if quiet:
-        yield QuietReporter()
+        yield Reporter()  # the base class is silent
     elif not (hasattr(stream, "isatty") and stream.isatty()):
         yield make_lines(stream)
     else:

@@ -19,7 +19,7 @@ from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 from gridsearch.backends import Candidate, get_backend
 from gridsearch.data.dataset import Dataset, image_reading, load_dataset, trial_inputs, trial_normalizer
@@ -27,6 +27,7 @@ from gridsearch.distributed.cluster import LOOPBACK, Address
 from gridsearch.errors import SearchFailed, SpaceError
 from gridsearch.plans.stages import Plan, PlannedStage, base_config, plan_name, search_plan, tuned_names
 from gridsearch.reports.artifacts import with_artifacts
+from gridsearch.reports.reporter import Reporter
 from gridsearch.results.leaderboard import build_leaderboard, rank_key
 from gridsearch.results.store import (
     KILL_ENV,
@@ -65,21 +66,6 @@ class RunOptions:
     workers: int = 0  # keras_tuner: worker processes this run starts on its own machine (chief.py)
     bind: Address | None = None  # keras_tuner: serve the oracle here and act as a chief (loopback with --workers)
     dask_scheduler: str | None = None  # sklearn: fit over this Dask scheduler, or "local" (dask_jobs.py)
-
-
-class Reporter(Protocol):
-    """What the search tells its caller as it goes (the CLI prints it).
-
-    A reporter may also define `keras_callbacks() -> list` (e.g. a per-epoch progress bar): they
-    are added to every fit; and `note(text)`: what a distributed run has to say as it goes (a worker
-    died, waiting for workers). The run also writes plots and TensorBoard logs through this
-    interface (`artifacts.SearchArtifacts`).
-    """
-
-    def preflight_finished(self, report: PreflightReport) -> None: ...
-    def stage_started(self, stage: PlannedStage, total_stages: int, to_train: int, reused: int) -> None: ...
-    def trial_finished(self, result: TrialResult, objective: str) -> None: ...
-    def stage_finished(self, stage: PlannedStage, winner: TrialResult, objective: str) -> None: ...
 
 
 @dataclass
@@ -175,17 +161,16 @@ def run_search(loaded: LoadedSpace, options: RunOptions, reporter: Reporter) -> 
         store.check_writable()
         jobs = -1 if options.dask_scheduler else options.jobs  # -1: every Dask worker
         ctx = training_context(loaded, prune=options.prune, halving=options.halving, jobs=jobs,
-                               extra_callbacks=fault_callbacks() + list(getattr(reporter, "keras_callbacks", list)()))
+                               extra_callbacks=fault_callbacks() + reporter.keras_callbacks())
         findings = lint_defaults(loaded, ctx)
         plan = search_plan(space, options.full_grid)
-        notify = getattr(reporter, "note", None) or (lambda text: None)  # the caller's own: artifacts have none
         reporter = with_artifacts(store.folder, space, plan.stages(), reporter)  # plots and TensorBoard logs
         # before the manifest: a run stopped here leaves no claim on the folder, so the fixed space runs at once
         _preflight(loaded, plan, store, ctx, reporter)
         store.write_manifest({"space_file": str(loaded.path), "space_sha256": loaded.sha256, "name": space.name,
                               "backend": backend_name, "started": _now(), "space": space_summary(space),
                               "lint": [asdict(finding) for finding in findings]})
-        with _parallel_backend(loaded, options, store, backend_name, notify) as backend, long_lived_objects_frozen():
+        with _parallel_backend(loaded, options, store, backend_name, reporter.note) as backend, long_lived_objects_frozen():
             summary = _run_plan(loaded, options, store, backend, backend_name, ctx, reporter, plan)
         summary.notes.extend(f"model lint, {f.check}: {f.message}" for f in findings if f.severity != OK)
         return summary
