@@ -190,10 +190,10 @@ def run_overhead(setup: dict, workdir: Path) -> dict:
     """
     from gridsearch.reports.artifacts import SearchArtifacts
     from gridsearch.results.store import ResultsStore
-    from gridsearch.search.run import long_lived_objects_frozen, release_traced_graphs
     from gridsearch.space.loader import load_space
     from gridsearch.training.fit import TrainingContext, run_trial
     from gridsearch.training.models import simple_cnn
+    from gridsearch.training.runtime import long_lived_objects_frozen, release_traced_graphs
 
     data = _dataset()
     xt, xv, _ = data.normalized("scale")

@@ -176,7 +176,7 @@ def _print_calibration(which: str, report: dict, folder: Path) -> None:
 
 
 def _cmd_ensemble(args: argparse.Namespace) -> int:
-    from gridsearch.results.best import read_best_config
+    from gridsearch.results.layout import read_best_config
 
     read_best_config(args.folder)  # no finished run: exit 2 before the training stack loads
     from gridsearch.results.reopen import reopen
@@ -192,7 +192,7 @@ def _cmd_ensemble(args: argparse.Namespace) -> int:
 
 
 def _cmd_calibrate(args: argparse.Namespace) -> int:
-    from gridsearch.results.best import read_best_config
+    from gridsearch.results.layout import read_best_config
 
     read_best_config(args.folder)
     from gridsearch.results.reopen import reopen
@@ -214,7 +214,7 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     frame = predict(args.folder, args.input, ensemble=args.ensemble, calibrated=args.calibrated)
     text = frame.to_csv(index=False)
     if args.output:
-        from gridsearch.results.store import atomic_write_text
+        from gridsearch.results.atomic import atomic_write_text
 
         atomic_write_text(Path(args.output), text)
         print(f"predictions for {len(frame)} images: {args.output}")

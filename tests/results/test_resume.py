@@ -349,7 +349,7 @@ def test_a_finished_trial_leaves_no_traced_graph_behind():
     from tensorflow.python.framework import ops
     from tensorflow.python.framework.func_graph import FuncGraph
 
-    from gridsearch.search.run import release_traced_graphs
+    from gridsearch.training.runtime import release_traced_graphs
 
     def live_graphs() -> int:
         gc.collect()

@@ -64,7 +64,7 @@ from gridsearch.data.dataset import Dataset, trial_inputs
 from gridsearch.diagnosis.rules import diagnose
 from gridsearch.errors import SpaceError
 from gridsearch.plans.stages import PlannedStage
-from gridsearch.results.store import atomic_write_json
+from gridsearch.results.atomic import atomic_write_json
 from gridsearch.space.hyperparams import HYPERPARAMETERS
 from gridsearch.training.fit import METRIC_COLUMNS, TrainingContext, build_model, class_weights, finish, trial_callbacks
 from gridsearch.training.pruning import HopelessTrialStopper

@@ -24,9 +24,9 @@ from pathlib import Path
 from typing import Any
 
 from gridsearch.errors import SpaceError
-from gridsearch.results.store import atomic_write_json
+from gridsearch.results.atomic import atomic_write_json
+from gridsearch.results.layout import DISTRIBUTED_DIR
 
-FOLDER = "distributed"
 HEARTBEAT_S = 1.0  # how often chief and workers write their heartbeat
 POLL_S = 0.5  # how often the chief looks at records and workers, and an idle worker asks again
 # A remote worker whose heartbeat has not changed for this long is taken for dead and its trial is handed
@@ -41,7 +41,7 @@ CHIEF_PID_ENV = "GRIDSEARCH_CHIEF_PID"
 
 
 def folder(results: Path) -> Path:
-    return Path(results) / FOLDER
+    return Path(results) / DISTRIBUTED_DIR
 
 
 def chief_path(results: Path) -> Path:

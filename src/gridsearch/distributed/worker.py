@@ -29,8 +29,10 @@ from typing import Any
 
 from gridsearch.distributed import cluster
 from gridsearch.errors import GridsearchError, SpaceError
-from gridsearch.results.store import KILL_ENV, KILL_WORKER_ENV, ResultsStore, results_folder
+from gridsearch.results.layout import results_folder
+from gridsearch.results.store import ResultsStore
 from gridsearch.space.loader import LoadedSpace
+from gridsearch.training.runtime import KILL_ENV, KILL_WORKER_ENV
 
 RPC_TIMEOUT_S = 60  # a worker only calls a chief it has seen beating, so a call that waits this long is lost
 EXIT_NO_CHIEF = 1
@@ -161,8 +163,9 @@ def _serve(loaded: LoadedSpace, results: Path, chief: dict[str, Any], chief_addr
     from keras_tuner.src.distribute import oracle_client
 
     from gridsearch.backends.keras_tuner import StageTuner
-    from gridsearch.search.run import fault_callbacks, release_traced_graphs, training_context
+    from gridsearch.search.run import training_context
     from gridsearch.training.fit import run_trial
+    from gridsearch.training.runtime import fault_callbacks, release_traced_graphs
 
     # Keras Tuner waits an hour on a call (for a chief still starting, #990); this worker only calls a
     # chief it has seen beating, so a call that waits longer than this has lost its chief.

@@ -21,11 +21,12 @@ from typing import Any
 import pandas as pd
 
 from gridsearch.reports import plots
+from gridsearch.results.atomic import atomic_write_text
+from gridsearch.results.layout import BEST_CONFIG, PREFLIGHT, REPORT_HTML, RUN_MANIFEST
 from gridsearch.results.leaderboard import METRICS, read_leaderboard
-from gridsearch.results.store import ResultsStore, atomic_write_text
+from gridsearch.results.store import ResultsStore
 from gridsearch.training.trial import TrialResult
 
-REPORT_NAME = "report.html"
 _SEVERITY_ORDER = {"error": 0, "warning": 1, "ok": 2}
 
 
@@ -61,9 +62,9 @@ class ReportData:
     def __init__(self, folder: str | Path) -> None:
         self.folder = Path(folder)
         self.board = read_leaderboard(self.folder)
-        self.run = _read_json(self.folder / "run.json") or {}
-        self.best = _read_json(self.folder / "best_config.json")
-        self.preflight = _read_json(self.folder / "preflight.json")
+        self.run = _read_json(self.folder / RUN_MANIFEST) or {}
+        self.best = _read_json(self.folder / BEST_CONFIG)
+        self.preflight = _read_json(self.folder / PREFLIGHT)
         self.records = ResultsStore(self.folder).finished_trials()  # by config id
         space = self.run.get("space") or {}
         provenance = (self.best or {}).get("provenance", {})
@@ -362,6 +363,6 @@ def build_report(folder: str | Path) -> str:
 
 
 def write_report(folder: str | Path, output: str | Path | None = None) -> Path:
-    path = Path(output) if output else Path(folder) / REPORT_NAME
+    path = Path(output) if output else Path(folder) / REPORT_HTML
     atomic_write_text(path, build_report(folder))
     return path

@@ -22,10 +22,10 @@ matplotlib.use("Agg")  # no display, no GUI event loop: safe in a terminal, CI o
 import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from gridsearch.results.store import atomic_write_bytes  # noqa: E402
+from gridsearch.results.atomic import atomic_write_bytes  # noqa: E402
+from gridsearch.results.layout import PLOTS_DIR
 from gridsearch.training.trial import TrialResult  # noqa: E402
 
-PLOTS_DIR = "plots"
 DPI = 100
 # Labels that mean "this run is fine" are drawn green, "tune something" orange, "broken" red.
 _GOOD = {"healthy"}

@@ -24,9 +24,9 @@ from typing import Any
 import tensorflow as tf
 from tensorboard.plugins.hparams import api as hp
 
+from gridsearch.results.layout import TENSORBOARD_DIR
 from gridsearch.training.trial import TrialResult, TrialStatus
 
-TENSORBOARD_DIR = "tensorboard"
 BEST_METRICS = ("val_accuracy", "val_loss", "accuracy", "loss")
 EXTRA_METRICS = (("best_epoch", "best epoch"), ("epochs_run", "epochs run"), ("duration_s", "training time (s)"))
 # Not hyperparameters, but columns a practitioner filters and colours the table by.

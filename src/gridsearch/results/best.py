@@ -1,22 +1,13 @@
 """Bring the winner back into Python: its values as a dict, or a compiled model built with them."""
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 import keras
 
-from gridsearch.errors import SpaceError
+from gridsearch.results.layout import read_best_config
 from gridsearch.training.models import BUILTIN_BUILDERS, resolve_builder
-
-
-def read_best_config(folder: str | Path) -> dict[str, Any]:
-    """best_config.json of a finished run, as written (SpaceError, exit 2, when there is none)."""
-    path = Path(folder) / "best_config.json"
-    if not path.is_file():
-        raise SpaceError(f"no best config in {folder}: expected {path} (a finished `python -m gridsearch run`)")
-    return json.loads(path.read_text())
 
 
 def load_best(folder: str | Path) -> dict[str, Any]:

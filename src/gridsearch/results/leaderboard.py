@@ -7,6 +7,7 @@ from pathlib import Path
 import pandas as pd
 
 from gridsearch.errors import SpaceError
+from gridsearch.results.layout import LEADERBOARD
 from gridsearch.training.trial import TrialResult, TrialStatus
 
 LEADING = ["rank", "stage", "stage_name", "trial_id"]
@@ -47,7 +48,7 @@ def build_leaderboard(rows: list[TrialResult], hyperparameters: list[str], objec
 
 
 def read_leaderboard(folder: str | Path) -> pd.DataFrame:
-    path = Path(folder) / "leaderboard.csv"
+    path = Path(folder) / LEADERBOARD
     if not path.is_file():
         raise SpaceError(f"no leaderboard in {folder}: expected {path} (run `python -m gridsearch run SPACE` first)")
     return pd.read_csv(path)

@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from gridsearch.errors import SpaceError
-from gridsearch.results.best import read_best_config
+from gridsearch.results.layout import read_best_config
 from gridsearch.training.fit import TrainingContext
 
 

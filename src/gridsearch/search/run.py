@@ -7,10 +7,8 @@ reused from its record instead of trained again; this is also how a killed run r
 from __future__ import annotations
 
 import dataclasses
-import gc
 import json
 import math
-import os
 import platform
 import time
 from collections.abc import Callable, Iterator
@@ -28,28 +26,26 @@ from gridsearch.errors import SearchFailed, SpaceError
 from gridsearch.plans.stages import Plan, PlannedStage, base_config, plan_name, search_plan, tuned_names
 from gridsearch.reports.artifacts import with_artifacts
 from gridsearch.reports.reporter import Reporter
-from gridsearch.results.leaderboard import build_leaderboard, rank_key
-from gridsearch.results.store import (
-    KILL_ENV,
+from gridsearch.results.atomic import atomic_save_model, atomic_write_bytes, atomic_write_json, atomic_write_text
+from gridsearch.results.layout import (
+    DOCTOR_REPORT,
+    LEADERBOARD,
     MODEL_FILES,
-    PREPARATION_FILE,
-    ResultsStore,
-    atomic_save_model,
-    atomic_write_bytes,
-    atomic_write_json,
-    atomic_write_text,
-    fault_point,
+    PREFLIGHT,
+    PREPARATION,
     results_folder,
+    write_best_config,
 )
+from gridsearch.results.leaderboard import build_leaderboard, rank_key
+from gridsearch.results.store import ResultsStore
 from gridsearch.search.preflight import PreflightReport, preflight_search
 from gridsearch.space.loader import LoadedSpace
 from gridsearch.training.fit import TrainingContext, build_model, retrain_and_test
 from gridsearch.training.lint import ERROR, OK, Finding, lint_model
 from gridsearch.training.models import resolve_builder
+from gridsearch.training.runtime import fault_callbacks, fault_point, long_lived_objects_frozen, release_traced_graphs
 from gridsearch.training.trial import TrialResult, TrialStatus, config_id
 
-DOCTOR_REPORT = "doctor.json"  # the doctor's before/after, beside best_config.json
-PREFLIGHT_FILE = "preflight.json"
 PACKAGES = ("gridsearch", "tensorflow", "keras", "keras-tuner", "scikit-learn", "scikeras", "pandas", "numpy")
 
 
@@ -267,7 +263,7 @@ def training_context(loaded: LoadedSpace, *, prune: bool = True, halving: bool =
 def _preflight(loaded: LoadedSpace, plan: Plan, store: ResultsStore, ctx: TrainingContext,
                reporter: Reporter) -> PreflightReport:
     """Check the data and the baseline model once, save and report the findings; stop on a blocking error."""
-    path = store.folder / PREFLIGHT_FILE
+    path = store.folder / PREFLIGHT
     try:
         earlier = json.loads(path.read_text())
     except (OSError, ValueError):  # none yet, or a leftover that cannot be read: check again
@@ -368,7 +364,7 @@ def _run_plan(loaded: LoadedSpace, options: RunOptions, store: ResultsStore, bac
         raise SearchFailed(f"retraining the winner {winner.reused_from or winner.trial_id} on train+validation "
                            f"failed ({type(exc).__name__}: {exc}); the leaderboard in {store.folder} is complete, "
                            "and running the same command again retries only this step") from exc
-    atomic_write_bytes(store.folder / PREPARATION_FILE, trial_normalizer(ctx.dataset, winner.config).to_npz())
+    atomic_write_bytes(store.folder / PREPARATION, trial_normalizer(ctx.dataset, winner.config).to_npz())
     epochs = epoch_budget(rows)
     _write_best_config(store, loaded, backend_name, options, winner, test_scores, ctx.dataset, epochs)
     report = plan.report()
@@ -384,24 +380,6 @@ def _run_plan(loaded: LoadedSpace, options: RunOptions, store: ResultsStore, bac
     return summary
 
 
-@contextmanager
-def long_lived_objects_frozen() -> Iterator[None]:
-    """Keep Keras' per-trial garbage collection cheap.
-
-    `keras.backend.clear_session()`, called before every build, runs a full `gc.collect()`. With
-    TensorFlow, Keras Tuner and pandas imported that pass walks ~430,000 objects that live for the whole
-    run: 0.4 to 1.6 s a trial, the largest per-trial cost outside `model.fit` in the profile of a staged
-    run. Moving them to the permanent generation first (`gc.freeze`) leaves each pass only the objects
-    created since, and it drops to ~0.06 s; nothing is frozen for good (`gc.unfreeze` at the end).
-    """
-    gc.collect()
-    gc.freeze()
-    try:
-        yield
-    finally:
-        gc.unfreeze()
-
-
 def epoch_budget(rows: list[TrialResult]) -> dict[str, int]:
     """Epochs of the distinct configs trained: planned, run, and saved by pruning (planned minus run, pruned ones)."""
     trials = [row for row in rows if not row.reused_from]
@@ -410,52 +388,16 @@ def epoch_budget(rows: list[TrialResult]) -> dict[str, int]:
             "pruned_trials": len(pruned), "saved_by_pruning": sum(row.config["epochs"] - row.epochs_run for row in pruned)}
 
 
-def release_traced_graphs() -> None:
-    """After a trial, let its traced graphs go: memory stays flat over hundreds of trials.
-
-    `keras.backend.clear_session()` (before every build) is not enough with TensorFlow 2.x: each trace
-    through `tf.custom_gradient` registers a gradient function in TensorFlow's global registry that is
-    never removed, and its closure keeps the whole traced train step alive (~5 MB a trial here;
-    tensorflow/tensorflow#61791). An entry is only needed while its own trace is differentiated, which
-    is over once the trial has finished. `benchmarks/memory.py` measures the effect.
-    """
-    try:
-        from tensorflow.python.framework import ops
-
-        registry = ops._gradient_registry._registry
-    except (ImportError, AttributeError):  # another TensorFlow, or none: nothing to release
-        return
-    for name in [name for name in registry if name.startswith("CustomGradient-")]:
-        del registry[name]
-
-
-def fault_callbacks() -> list[Any]:
-    """The fault-injection hook's kill points inside training: trial_start (every fit, the final
-    retrain included) and epoch_end. Only when GRIDSEARCH_KILL_AT is set (tests); see `store.fault_point`."""
-    if not os.environ.get(KILL_ENV):
-        return []
-    import keras
-
-    class FaultPoints(keras.callbacks.Callback):
-        def on_train_begin(self, logs=None):
-            fault_point("trial_start")
-
-        def on_epoch_end(self, epoch, logs=None):
-            fault_point("epoch_end")
-
-    return [FaultPoints()]
-
-
 def _write_leaderboard(store: ResultsStore, space, rows: list[TrialResult], names: list[str]) -> None:
     board = build_leaderboard(rows, names, space.objective, space.objective_direction)
-    atomic_write_text(store.folder / "leaderboard.csv", board.to_csv(index=False))
+    atomic_write_text(store.folder / LEADERBOARD, board.to_csv(index=False))
 
 
 def _write_best_config(store: ResultsStore, loaded: LoadedSpace, backend_name: str, options: RunOptions,
                        winner: TrialResult, test_scores: dict[str, float], dataset: Dataset,
                        epochs: dict[str, int]) -> None:
     space = loaded.space
-    atomic_write_json(store.folder / "best_config.json", {
+    write_best_config(store.folder, {
         "hyperparameters": winner.config,
         "metrics": {**winner.metrics, **test_scores, "best_epoch": winner.best_epoch,
                     "retrained_epochs": winner.retrain_epochs},

@@ -26,8 +26,8 @@ from scipy.optimize import minimize_scalar
 
 from gridsearch.data.dataset import trial_inputs, trial_normalizer
 from gridsearch.reports.plots import plot_reliability
-from gridsearch.results.best import read_best_config
-from gridsearch.results.store import CALIBRATION_REPORT, MODEL_FILES, atomic_save_model, atomic_write_json
+from gridsearch.results.atomic import atomic_save_model, atomic_write_json
+from gridsearch.results.layout import CALIBRATION_REPORT, MODEL_FILES, PLOTS_DIR, read_best_config, update_best_config
 from gridsearch.serving.ensemble import average, ensemble_members, load_ensemble, winner_member
 from gridsearch.serving.layers import prepared_model, with_temperature
 from gridsearch.serving.probabilities import ECE_BINS, PROBABILITY_FLOOR, class_probabilities, log_loss, reliability
@@ -79,7 +79,7 @@ def calibrate(folder: str | Path, ctx: TrainingContext, *, ensemble: bool = Fals
     after = class_probabilities(calibrated.predict(data.x_test, verbose=0))
     which = "ensemble" if ensemble else "winner"
     diagram = plot_reliability(reliability(before, data.y_test), reliability(after, data.y_test),
-                               folder / "plots" / f"reliability_{which}.png",
+                               folder / PLOTS_DIR / f"reliability_{which}.png",
                                title=f"{which} on the test split: before and after T = {temperature:.3f}")
     report = {
         "temperature": temperature,
@@ -96,6 +96,5 @@ def calibrate(folder: str | Path, ctx: TrainingContext, *, ensemble: bool = Fals
     reports = json.loads(report_path.read_text()) if report_path.is_file() else {}
     reports[which] = report
     atomic_write_json(report_path, reports)
-    best["calibration"] = reports
-    atomic_write_json(folder / "best_config.json", best)
+    update_best_config(folder, calibration=reports)
     return report

@@ -16,9 +16,10 @@ import keras
 
 from gridsearch.data.dataset import trial_normalizer
 from gridsearch.errors import SpaceError
-from gridsearch.results.best import read_best_config
+from gridsearch.results.atomic import atomic_save_model, atomic_write_json
+from gridsearch.results.layout import ENSEMBLE_REPORT, MODEL_FILES, read_best_config, update_best_config
 from gridsearch.results.leaderboard import read_leaderboard
-from gridsearch.results.store import ENSEMBLE_REPORT, MODEL_FILES, ResultsStore, atomic_save_model, atomic_write_json
+from gridsearch.results.store import ResultsStore
 from gridsearch.serving.layers import prepared_model
 from gridsearch.serving.probabilities import accuracy, class_probabilities, log_loss
 from gridsearch.training.fit import TrainingContext, retrain_and_test
@@ -109,12 +110,9 @@ def build_ensemble(folder: str | Path, ctx: TrainingContext, k: int) -> tuple[ke
               "winner": {key: member_reports[0][key] for key in ("trial_id", "test_accuracy", "test_log_loss")},
               "test_samples": int(len(data.y_test)), "model": MODEL_FILES[True, False], "members": member_reports}
     atomic_write_json(folder / ENSEMBLE_REPORT, report)
-    best["ensemble"] = {key: value for key, value in report.items() if key != "members"} | {
-        "member_trial_ids": [m.trial_id for m in members]}
-    best.get("calibration", {}).pop("ensemble", None)  # discarded with the old ensemble's calibrated model
-    if not best.get("calibration", True):
-        del best["calibration"]
-    atomic_write_json(folder / "best_config.json", best)
+    calibration = {k: v for k, v in best.get("calibration", {}).items() if k != "ensemble"}  # gone with the old ensemble
+    update_best_config(folder, ensemble={key: value for key, value in report.items() if key != "members"} | {
+        "member_trial_ids": [m.trial_id for m in members]}, calibration=calibration or None)
     return ensemble, report
 
 

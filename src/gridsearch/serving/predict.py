@@ -18,8 +18,7 @@ import pandas as pd
 
 from gridsearch.data.dataset import IMAGE_SUFFIXES, Normalizer
 from gridsearch.errors import SpaceError
-from gridsearch.results.best import read_best_config
-from gridsearch.results.store import MODEL_FILES, PREPARATION_FILE
+from gridsearch.results.layout import MODEL_FILES, PREPARATION, read_best_config
 
 COLOR_MODES = {1: "grayscale", 3: "rgb", 4: "rgba"}  # channels -> the colour mode Keras decodes to
 
@@ -36,8 +35,8 @@ def check_model_files(folder: str | Path, *, ensemble: bool = False, calibrated:
         raise SpaceError(f"no {path.name} in {folder}: "
                          + (f"run `{making[ensemble, calibrated]}` first" if (ensemble, calibrated) in making
                             else "the run did not finish"))
-    if not (ensemble or calibrated) and not (folder / PREPARATION_FILE).is_file():
-        raise SpaceError(f"no {PREPARATION_FILE} in {folder} (results of an older gridsearch): run the search "
+    if not (ensemble or calibrated) and not (folder / PREPARATION).is_file():
+        raise SpaceError(f"no {PREPARATION} in {folder} (results of an older gridsearch): run the search "
                          f"again; finished trials are reused and only the winner is retrained")
 
 
@@ -53,7 +52,7 @@ def load_predictor(folder: str | Path, *, ensemble: bool = False, calibrated: bo
     if ensemble or calibrated:
         return model
     raw_shape = tuple(read_best_config(folder)["data"]["image_shape"])
-    return prepared_model(model, Normalizer.from_npz(folder / PREPARATION_FILE), raw_shape)
+    return prepared_model(model, Normalizer.from_npz(folder / PREPARATION), raw_shape)
 
 
 def predict(folder: str | Path, source: str | Path, *, ensemble: bool = False,
