@@ -142,7 +142,7 @@ def test_parallel_flags_are_checked_before_anything_runs(single, tmp_path, capsy
         (["run", str(space), "--workers", "0"], "--workers 0 is not allowed"),
         (["run", str(space), "--workers", "2", "--backend", "sklearn"], "use --jobs N on one machine"),
         (["run", str(space), "--dask-scheduler"], "--dask-scheduler runs scikit-learn's fits over Dask"),
-        (["run", str(space), "--halving", "--backend", "sklearn"], "--halving needs the keras_tuner backend"),
+        (["run", str(space), "--halving", "--backend", "sklearn"], "--halving needs a backend whose trials finish one after another"),
         (["run", str(space), "--halving", "--workers", "2"], "--halving runs in one process"),
         (["run", str(space), "--halving", "--no-prune"], "--halving stops trials early and --no-prune"),
         (["chief", str(space), "--bind", "nowhere"], "--bind 'nowhere' is not an address"),

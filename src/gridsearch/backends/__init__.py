@@ -29,6 +29,9 @@ class Candidate:
 
 class Backend(ABC):
     name: str
+    # a stage's trials finish one after another, so each can be compared with its finished siblings
+    # (sibling pruning, successive halving); False for a backend that fits a stage's configs at once
+    sequential_trials: bool = True
 
     @abstractmethod
     def run_stage(self, stage: PlannedStage, candidates: list[Candidate], ctx: TrainingContext,

@@ -376,6 +376,7 @@ def _cloudpickles() -> list[Any]:
 
 class SklearnBackend(Backend):
     name = "sklearn"
+    sequential_trials = False  # GridSearchCV fits a stage at once
 
     def fingerprint(self, space: Any) -> dict[str, Any]:
         return {"backend": self.name, "cv_folds": space.cv_folds}  # n_jobs is not in it: results do not depend on it

@@ -32,7 +32,7 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import grpc
 import keras_tuner
@@ -42,12 +42,16 @@ from keras_tuner.src.engine.trial import TrialStatus as KTStatus
 
 from gridsearch.backends import Candidate
 from gridsearch.backends.keras_tuner import CANDIDATE, KerasTunerBackend, candidate_space
-from gridsearch.distributed import cluster
+from gridsearch.distributed import ParallelMode, cluster
 from gridsearch.errors import SearchFailed, SpaceError
 from gridsearch.plans.stages import PlannedStage
 from gridsearch.results.store import ResultsStore
 from gridsearch.training.fit import TrainingContext
 from gridsearch.training.trial import TrialResult, TrialStatus
+
+if TYPE_CHECKING:
+    from gridsearch.search.run import RunOptions
+    from gridsearch.space.loader import LoadedSpace
 
 MAX_ATTEMPTS = 3  # a config whose worker died this many times while training it is recorded as failed
 RESPAWNS_PER_WORKER = 3  # local workers that keep dying (a broken environment) end the run after this many
@@ -369,3 +373,31 @@ def _thread_pool():
 def _idle_oracle() -> QueueOracle:
     """Served before the first stage: it answers STOPPED to every worker."""
     return QueueOracle([], "val_loss", "min", 0)
+
+
+class ChiefMode(ParallelMode):
+    """`--workers N` (local workers) or the `chief` command (`--bind`): Keras Tuner's distributed mode."""
+
+    name, backend = "chief", "keras_tuner"
+
+    def requested(self, options: RunOptions) -> bool:
+        return bool(options.workers or options.bind)
+
+    def wrong_backend(self, backend_name: str) -> str:
+        return (f"--workers and the chief command run Keras Tuner's distributed mode, not the {backend_name} "
+                f"backend: use --jobs N on one machine, or --dask-scheduler ADDRESS on a Dask cluster")
+
+    def check(self, options: RunOptions, backend_name: str) -> None:
+        if options.halving:
+            raise SpaceError("--halving runs in one process: with --workers or as a chief, a stage's trials run at "
+                             "once in other processes, so none has finished siblings to be compared with")
+        super().check(options, backend_name)
+
+    def running(self, loaded: LoadedSpace, options: RunOptions, store: ResultsStore,
+                notify: Callable[[str], None]) -> ChiefBackend:
+        bind = options.bind or cluster.Address(cluster.LOOPBACK, 0)  # --workers alone: loopback, a free port
+        return ChiefBackend(store.folder, loaded.path, loaded.sha256, options.results_root, bind, options.workers,
+                            options.prune, notify)
+
+
+MODE = ChiefMode()

@@ -16,8 +16,16 @@ import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+from gridsearch.backends import Backend, get_backend
+from gridsearch.distributed import ParallelMode
 from gridsearch.errors import SpaceError
+
+if TYPE_CHECKING:
+    from gridsearch.results.store import ResultsStore
+    from gridsearch.search.run import RunOptions
+    from gridsearch.space.loader import LoadedSpace
 
 LOCAL = "local"
 CONNECT_TIMEOUT_S = 30  # a scheduler that does not answer within this is reported, not waited for
@@ -93,3 +101,32 @@ def _import_on_workers(client, scheduler: str) -> None:
     except ImportError as exc:
         raise SpaceError(f"--dask-scheduler {scheduler}: a worker cannot import gridsearch ({exc}); install it on "
                          f"every machine that runs a Dask worker") from None
+
+
+class DaskMode(ParallelMode):
+    """`--dask-scheduler [ADDRESS|local]`: the sklearn backend's fits over a Dask cluster."""
+
+    name, backend = "dask", "sklearn"
+
+    def requested(self, options: RunOptions) -> bool:
+        return bool(options.dask_scheduler)
+
+    def wrong_backend(self, backend_name: str) -> str:
+        return (f"--dask-scheduler runs scikit-learn's fits over Dask (the sklearn backend), not the {backend_name} "
+                f"backend: use --workers N, or the chief and worker commands")
+
+    def check(self, options: RunOptions, backend_name: str) -> None:
+        super().check(options, backend_name)
+        if options.dask_scheduler != LOCAL and options.jobs is not None:
+            raise SpaceError(f"--jobs {options.jobs} with --dask-scheduler {options.dask_scheduler}: the cluster's "
+                             f"workers decide how many fits run at once; --jobs only sizes a local cluster "
+                             f"(--dask-scheduler local)")
+
+    @contextmanager
+    def running(self, loaded: LoadedSpace, options: RunOptions, store: ResultsStore,
+                notify: Callable[[str], None]) -> Iterator[Backend]:
+        with joblib_over_dask(options.dask_scheduler, options.jobs, store.folder, notify):
+            yield get_backend(self.backend)
+
+
+MODE = DaskMode()

@@ -11,8 +11,6 @@ import json
 import math
 import platform
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timezone
 from importlib import metadata
@@ -21,7 +19,8 @@ from typing import Any
 
 from gridsearch.backends import Candidate, get_backend
 from gridsearch.data.dataset import Dataset, image_reading, load_dataset, trial_inputs, trial_normalizer
-from gridsearch.distributed.cluster import LOOPBACK, Address
+from gridsearch.distributed import ParallelMode, requested_mode, running_backend
+from gridsearch.distributed.cluster import Address
 from gridsearch.errors import SearchFailed, SpaceError
 from gridsearch.plans.stages import Plan, PlannedStage, base_config, plan_name, search_plan, tuned_names
 from gridsearch.reports.artifacts import with_artifacts
@@ -146,7 +145,7 @@ def _space_changes(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
 def run_search(loaded: LoadedSpace, options: RunOptions, reporter: Reporter) -> SearchSummary:
     space = loaded.space
     backend_name = options.backend or space.backend
-    _check_parallel_options(options, backend_name)
+    mode = _check_options(options, backend_name)
     store = ResultsStore(results_folder(options.results_root, space.name))
     created = [p for p in (store.trials_dir, store.folder, *store.folder.parents) if not p.exists()]
     store.acquire_lock()
@@ -166,7 +165,7 @@ def run_search(loaded: LoadedSpace, options: RunOptions, reporter: Reporter) -> 
         store.write_manifest({"space_file": str(loaded.path), "space_sha256": loaded.sha256, "name": space.name,
                               "backend": backend_name, "started": _now(), "space": space_summary(space),
                               "lint": [asdict(finding) for finding in findings]})
-        with _parallel_backend(loaded, options, store, backend_name, reporter.note) as backend, long_lived_objects_frozen():
+        with running_backend(mode, backend_name, loaded, options, store, reporter.note) as backend, long_lived_objects_frozen():
             summary = _run_plan(loaded, options, store, backend, backend_name, ctx, reporter, plan)
         summary.notes.extend(f"model lint, {f.check}: {f.message}" for f in findings if f.severity != OK)
         return summary
@@ -179,48 +178,17 @@ def run_search(loaded: LoadedSpace, options: RunOptions, reporter: Reporter) -> 
                 break
 
 
-def _check_parallel_options(options: RunOptions, backend_name: str) -> None:
-    """Each backend's own way to run in parallel; refused, before anything runs, on the other one. So is
-    successive halving where no trial has finished siblings to be compared with."""
+def _check_options(options: RunOptions, backend_name: str) -> ParallelMode | None:
+    """Refuse, before anything runs, what the backend or the parallel mode cannot do; the mode asked for."""
+    mode = requested_mode(options, backend_name)
     if options.halving:
         if not options.prune:
             raise SpaceError("--halving stops trials early and --no-prune says never to: give one of them")
-        if backend_name != "keras_tuner":
-            raise SpaceError(f"--halving needs the keras_tuner backend: the {backend_name} backend fits a stage's "
-                             f"configs at once, so no trial has finished siblings to be compared with")
-        if options.workers or options.bind:
-            raise SpaceError("--halving runs in one process: with --workers or as a chief, a stage's trials run at "
-                             "once in other processes, so none has finished siblings to be compared with")
-    if (options.workers or options.bind) and backend_name != "keras_tuner":
-        raise SpaceError(f"--workers and the chief command run Keras Tuner's distributed mode, not the {backend_name} "
-                         f"backend: use --jobs N on one machine, or --dask-scheduler ADDRESS on a Dask cluster")
-    if options.dask_scheduler and backend_name != "sklearn":
-        raise SpaceError(f"--dask-scheduler runs scikit-learn's fits over Dask (the sklearn backend), not the "
-                         f"{backend_name} backend: use --workers N, or the chief and worker commands")
-    if options.dask_scheduler and options.dask_scheduler != "local" and options.jobs is not None:
-        raise SpaceError(f"--jobs {options.jobs} with --dask-scheduler {options.dask_scheduler}: the cluster's workers "
-                         f"decide how many fits run at once; --jobs only sizes a local cluster (--dask-scheduler local)")
-
-
-@contextmanager
-def _parallel_backend(loaded: LoadedSpace, options: RunOptions, store: ResultsStore, backend_name: str,
-                      notify: Callable[[str], None]) -> Iterator[Any]:
-    """The backend, inside whatever runs its parallel work for the whole run: a chief's oracle server and
-    local workers, or a Dask cluster. Left before the winner is retrained, so that it has every core."""
-    if options.workers or options.bind:
-        from gridsearch.distributed.chief import ChiefBackend
-
-        bind = options.bind or Address(LOOPBACK, 0)  # --workers alone: loopback, a free port
-        with ChiefBackend(store.folder, loaded.path, loaded.sha256, options.results_root, bind, options.workers,
-                          options.prune, notify) as backend:
-            yield backend
-    elif options.dask_scheduler:
-        from gridsearch.distributed.dask_jobs import joblib_over_dask
-
-        with joblib_over_dask(options.dask_scheduler, options.jobs, store.folder, notify):
-            yield get_backend(backend_name)
-    else:
-        yield get_backend(backend_name)
+        if not get_backend(backend_name).sequential_trials:
+            raise SpaceError(f"--halving needs a backend whose trials finish one after another (keras_tuner): the "
+                             f"{backend_name} backend fits a stage's configs at once, so no trial has finished "
+                             f"siblings to be compared with")
+    return mode
 
 
 def lint_defaults(loaded: LoadedSpace, ctx: TrainingContext) -> list[Finding]:
