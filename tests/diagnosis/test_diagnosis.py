@@ -365,3 +365,54 @@ def test_a_slow_crawl_after_a_blow_up_in_epoch_1_is_a_plateau_of_a_too_high_lear
     diagnosis = diagnose(crawl, 10, initial_loss=2.32)
     assert (diagnosis.label, diagnosis.cause) == (Label.PLATEAU, "blew_up")
     assert diagnosis.advice.startswith("the loss blew up in epoch 1") and "lower the learning rate" in diagnosis.advice
+
+
+# --- the shapes of real logs (benchmarks/diagnosis/real): each rule on a synthetic curve --------------------------
+
+def test_validation_persistently_above_training_is_val_above_train():
+    """Augmentation or dropout acting only in training: val accuracy 0.05-0.1 above train all run."""
+    history = {"loss": decay(1.5, 0.5), "val_loss": decay(1.2, 0.35), "accuracy": rising_acc(0.5, 0.85),
+               "val_accuracy": list(np.array(rising_acc(0.5, 0.85)) + 0.07)}
+    assert diagnose(history, 10).label is Label.VAL_ABOVE_TRAIN
+    close = {**history, "val_accuracy": list(np.array(rising_acc(0.5, 0.85)) + 0.02)}  # 0.02: a healthy gap
+    assert diagnose(close, 10).label is not Label.VAL_ABOVE_TRAIN
+
+
+def test_a_near_zero_loss_climbing_back_with_the_val_loss_is_diverging():
+    """A learning rate too high for the late phase: train loss back to 3x its minimum, val loss rising too."""
+    loss = list(np.concatenate([decay(1.0, 0.04, tau=2.0, n=12), np.linspace(0.06, 0.12, N - 12)]))
+    val = list(np.concatenate([decay(1.0, 0.2, tau=2.0, n=12), np.linspace(0.25, 0.4, N - 12)]))
+    history = {"loss": loss, "val_loss": val, "accuracy": rising_acc(0.5, 0.97), "val_accuracy": rising_acc(0.5, 0.93)}
+    result = diagnose(history, 10)
+    assert result.label is Label.DIVERGING and "x, +" in result.evidence
+    converged = {**history, "val_loss": decay(1.0, 0.2, tau=2.0)}  # the same climb with a steady val loss
+    assert diagnose(converged, 10).label is not Label.DIVERGING
+
+
+def test_flat_accuracies_at_the_majority_share_are_stuck_even_without_classes():
+    history = {"loss": flat(0.24, 0.01), "val_loss": flat(0.25, 0.02, seed=3), "accuracy": [0.93] * N,
+               "val_accuracy": [0.937] * N}
+    for classes in (2, None):
+        result = diagnose(history, classes)
+        assert result.label is Label.STUCK_AT_CHANCE and "majority class" in result.evidence
+    later_phase = diagnose(history, 2, first_epoch=10)  # a fine-tuning phase may have learned before it
+    assert later_phase.label is not Label.STUCK_AT_CHANCE
+
+
+def test_a_blow_up_in_epoch_1_is_the_cause_under_an_overfitting_curve():
+    """The article's RMSprop at 0.1 with batch normalization: thousands of times ln C in epoch 1, then overfitting."""
+    history = overfitting()
+    history["loss"] = [3000.0] + history["loss"][1:]
+    result = diagnose(history, 10, first_epoch=0)
+    assert (result.label, result.cause) == (Label.OVERFITTING, "blew_up")
+    assert result.advice.startswith("the loss blew up in epoch 0") and result.advice.index("learning rate") < \
+        result.advice.index("regularization")
+
+
+def test_more_epochs_are_never_advised_beside_a_best_epoch_long_past():
+    history = healthy()
+    history["val_loss"] = list(np.concatenate([history["val_loss"][:8], np.linspace(0.09, 0.075, N - 8)]))
+    result = diagnose(history, 10)
+    best = int(np.argmin(history["val_loss"]))
+    if best < N - 5:
+        assert "more epochs should help" not in result.advice, result

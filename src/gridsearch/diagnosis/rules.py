@@ -49,10 +49,10 @@ FLAT_SLOPE = 0.005  # measured: too low a learning rate (Adam 3e-5, digits) stil
 STUCK_MAX_FALL = 0.002  # judgment: a stuck loss drifts < 0.2%/epoch (AUTOTRAINER's stuck run: 0), 4x under that
 DIVERGE_RISE = 0.5  # loss 1.5x its minimum; TheDeepChecker uses 2x on per-step losses, epoch means are smoother
 # A near-zero train loss that climbs back to 2x its minimum while the val loss rises 20% is a learning rate too
-# high for the late phase (the issue's high-learning-rate logs: 2-3x); the absolute climb must pass 5% of ln C, so
+# high for the late phase (the issue's high-learning-rate logs: 2-3x); the absolute climb must pass 2% of ln C, so
 # that the wiggles of a converged loss (0.004 -> 0.006, real-log corpus r040) are not it.
 DIVERGE_RATIO = 2.0
-DIVERGE_MIN_CLIMB = 0.05
+DIVERGE_MIN_CLIMB = 0.02
 COLLAPSE_SHARE = 0.5  # judgment: half of KERAS_MAX_LOSS per error means saturated outputs (binary: >= 4; seen: ~8)
 # An epoch-1 mean loss of 10x ln C and 10x the rest of the run blew up (LABELS.md of the real-log corpus: "tens to
 # thousands of times ln C"); below that it is no blow-up: the corpus' design logs r028 (2.8x ln 4) and r053
@@ -64,6 +64,9 @@ VAL_BELOW_TRAIN_RATIO = 1 / 3  # judgment: dropout or input noise put val loss a
 # val_above_train: the median of val_accuracy - accuracy over the run, in at least VAL_ABOVE_SHARE of the epochs
 # above. Measured on the real-log corpus' design part: the two logs labelled so had medians of 0.051 and 0.115,
 # above in every epoch; the 18 healthy ones at most 0.029 (r044: val 0.94-0.96, train 0.84-0.94).
+# Never once the train accuracy has converged (CONVERGED_FIT): healthy generated runs on shapes (benchmarks/diagnosis
+# --quick) ended at val 1.0 / train 0.99 with a median gap of 0.052; that is noise at the ceiling, not a harder
+# training set (LABELS.md: "without converging").
 VAL_ABOVE_GAP = 0.04
 VAL_ABOVE_SHARE = 0.8
 # Stuck at the majority share (no C needed): a model predicting one class has flat accuracies and losses that
@@ -76,10 +79,6 @@ VAL_ABOVE_SHARE = 0.8
 STUCK_ACC_RANGE = 0.05
 STUCK_VAL_FALL = 0.09
 STUCK_TRAIN_FALL = 0.2
-# A loss that never left ln C by more than CHANCE_MARGIN is stuck even with an accuracy somewhat above chance (the
-# corpus' binary r007 and r075 reached 0.64 and 0.63 at losses of 0.91-0.93 ln 2), up to this share of the
-# chance-to-perfect range; a steadily falling loss is too slow instead (Adam at 3e-5: 0.8%/epoch, fit 0.33).
-STUCK_LOSS_MAX_FIT = 0.3
 OSC_MIN_FLIPS = 0.5  # TheDeepChecker: more than 50% sign flips of the differences is fluctuation
 OSC_MIN_SWING = 0.3  # judgment: median epoch-to-epoch change >= 30% of the level (healthy noise is 5-15%)
 OSC_MAX_TREND = 0.5  # judgment: less than half of the path travelled is net progress: no trend
@@ -186,10 +185,9 @@ def find_stuck_at_chance(c: Curves) -> Diagnosis | None:
 
 def _stuck_over_the_run(c: Curves) -> Diagnosis | None:
     """Stuck, judged on a whole run (never by pruning, which sees a prefix: a slow learner's first epochs look
-    like this): a loss that never left ln C, or flat accuracies at the majority share (no C needed)."""
-    c, after = _after_blow_ups(c)
-    found = (_at_chance_loss(c, after) if c.num_classes and c.accuracies() else None) or _at_majority_share(c)
-    return _stuck(c, found)
+    like this): flat accuracies at the majority share (no C needed)."""
+    c, _ = _after_blow_ups(c)
+    return _stuck(c, _at_majority_share(c))
 
 
 def _after_blow_ups(c: Curves) -> tuple[Curves, str]:
@@ -232,22 +230,6 @@ def _at_chance(c: Curves, after: str) -> tuple[str, float] | None:
         movement = f"loss {c.loss[0]:.3g} -> {c.loss[-1]:.3g}, slope {slope:+.2%}/epoch"
     return f"{level}; {movement} over {c.epochs} epochs", confidence((c.epochs - MIN_EPOCHS + 1) / TAIL_EPOCHS)
 
-
-
-def _at_chance_loss(c: Curves, after: str) -> tuple[str, float] | None:
-    """A train loss that never fell CHANCE_MARGIN below ln C, not falling steadily, with an accuracy at most
-    STUCK_LOSS_MAX_FIT of the way from chance to perfect: a little above chance is still nothing learned."""
-    name, best = max(((n, float(np.nanmax(v))) for n, v in c.accuracies()), key=lambda t: t[1])
-    fit = (best - c.chance_accuracy) / (1 - c.chance_accuracy)
-    low = float(np.min(smooth(c.loss)))
-    if c.epochs < MIN_EPOCHS or fit > STUCK_LOSS_MAX_FIT or low < (1 - CHANCE_MARGIN) * c.chance_loss:
-        return None
-    slope = c.slope(c.loss)
-    if slope <= -FLAT_SLOPE:
-        return None
-    return (f"smoothed loss never below {low:.3g} = {low / c.chance_loss:.2f} ln C{after}, slope {slope:+.2%}/epoch; "
-            f"{name} at most {best:.3g} ({fit:.0%} of the chance-to-perfect range) over {c.epochs} epochs",
-            confidence(1 - fit / STUCK_LOSS_MAX_FIT))
 
 
 def _at_majority_share(c: Curves) -> tuple[str, float] | None:
@@ -346,7 +328,8 @@ def _val_above_train(c: Curves) -> Diagnosis | None:
         evidence = (f"val_accuracy above accuracy in {share:.0%} of the epochs, by {median:.3f} (median; last: val "
                     f"{c.val_accuracy[-1]:.3g}, train {c.accuracy[-1]:.3g})")
         excess = median / VAL_ABOVE_GAP - 1
-        held = median >= VAL_ABOVE_GAP and share >= VAL_ABOVE_SHARE
+        train_fit = (float(smooth(c.accuracy)[-1]) - c.chance_accuracy) / (1 - c.chance_accuracy)
+        held = median >= VAL_ABOVE_GAP and share >= VAL_ABOVE_SHARE and train_fit < CONVERGED_FIT
     else:
         sl, sv = smooth(c.loss), smooth(c.val_loss)
         below = float(np.min((sl - sv) / c.scale(sl)))
