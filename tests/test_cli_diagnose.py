@@ -39,9 +39,9 @@ def test_text_output_has_label_confidence_advice_evidence_and_flags(tmp_path, ca
     assert main(["diagnose", log, "--classes", "10"]) == 0
     out = capsys.readouterr().out
     assert "diagnosis:  overfitting (confidence" in out
-    assert "advice:     val_loss was lowest at epoch 5" in out
-    assert "evidence:   val_loss min 0.33 at epoch 5" in out
-    assert "flags:      " in out and f"({EPOCHS} epochs;" in out
+    assert "advice:     val_loss was lowest at epoch 4" in out  # as the file numbers it (CSVLogger: from 0)
+    assert "evidence:   val_loss min 0.33 at epoch 4" in out and "numbered from 0 as in the log" in out
+    assert "flags:      " in out and f"; {EPOCHS} epochs, numbered" in out
 
 
 def test_json_output_and_keras_2_column_names(tmp_path, capsys):
@@ -80,13 +80,28 @@ def test_a_bad_file_exits_2_naming_the_path_and_the_reason(tmp_path, capsys, con
     assert str(path) in err and reason in err
 
 
-def test_classes_is_required_and_at_least_2(tmp_path, capsys):
+def test_classes_is_optional_and_at_least_2(tmp_path, capsys):
     log = write_log(tmp_path / "log.csv", overfitting())
-    with pytest.raises(SystemExit) as exit_info:
-        main(["diagnose", log])
-    assert exit_info.value.code == 2 and "--classes" in capsys.readouterr().err
+    assert main(["diagnose", log]) == 0
+    out = capsys.readouterr().out
+    assert "diagnosis:  overfitting" in out and "classes unknown" in out
+    assert "skipped:    stuck_at_chance" in out and "--classes N would add them" in out
     assert main(["diagnose", log, "--classes", "1"]) == 2
     assert "at least 2 classes" in capsys.readouterr().err
+
+
+def test_a_semicolon_log_without_classes_reads_and_names_the_blow_up(tmp_path, capsys):
+    """The issue's unread files (CSVLogger(separator=";")) and its article's case: RMSprop at 0.1 with batch
+    normalization, a loss thousands of times ln C in epoch 1, then an overfitting curve."""
+    history = overfitting()
+    history["loss"] = [5000.0] + history["loss"][1:]
+    path = tmp_path / "log.csv"
+    path.write_text(open(write_log(tmp_path / "comma.csv", history)).read().replace(",", ";"))
+    assert main(["diagnose", str(path), "--format", "json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert (result["label"], result["cause"]) == ("overfitting", "blew_up")
+    assert result["advice"].startswith("the loss blew up in epoch 0") and "learning rate" in result["advice"]
+    assert result["format"] == "CSV (';'-separated)" and result["classes"] is None
 
 
 def test_python_m_gridsearch_diagnose(tmp_path):

@@ -286,32 +286,37 @@ def _cmd_report(args: argparse.Namespace) -> int:
 def _cmd_diagnose(args: argparse.Namespace) -> int:
     import csv
 
-    from gridsearch.diagnosis.logs import read_training_log
-    from gridsearch.diagnosis.rules import diagnose
+    from gridsearch.diagnosis.logs import diagnose_log
     from gridsearch.errors import SpaceError
 
-    if args.classes < 2:
+    if args.classes is not None and args.classes < 2:
         raise SpaceError(f"--classes {args.classes} is not allowed: a classifier has at least 2 classes")
     try:
-        history = read_training_log(args.file)
+        result = diagnose_log(args.file, args.classes)
     except OSError as exc:
         raise SpaceError(f"training log {args.file} cannot be read: {exc.strerror or exc}") from None
     except (ValueError, UnicodeDecodeError, csv.Error) as exc:  # the reader's own messages name file, column, row
         raise SpaceError(f"training log {exc}" if str(exc).startswith(str(args.file)) else
                          f"training log {args.file}: {exc}") from None
-    result = diagnose(history, args.classes)
-    epochs = len(history["loss"])
+    log, diagnosis = result.log, result.diagnosis
     if args.format == "json":
         import json
 
-        print(json.dumps({"file": str(args.file), "epochs": epochs, "classes": args.classes,
-                          "columns": list(history), **result.to_dict()}, indent=2))
+        print(json.dumps({"file": str(args.file), **result.to_dict()}, indent=2))
         return EXIT_OK
-    print(f"training log: {args.file} ({epochs} epochs; {', '.join(history)}; {args.classes} classes)")
-    print(f"diagnosis:  {result.label} (confidence {result.confidence:.2f})")
-    print(f"advice:     {result.advice}")
-    print(f"evidence:   {result.evidence}")
-    print(f"flags:      {', '.join(flag.value for flag in result.flags) or 'none'}")
+    classes = f"{result.num_classes} classes ({result.classes_from})" if result.num_classes else result.classes_from
+    print(f"training log: {args.file} ({log.source}; {log.epochs} epochs, numbered from {log.first_epoch} as in the "
+          f"log; {', '.join(log.history)}; {classes})")
+    for note in log.notes:
+        print(f"note:       {note}")
+    if result.skipped:
+        print(f"skipped:    {'; '.join(result.skipped)}: --classes N would add them")
+    print(f"diagnosis:  {diagnosis.label} (confidence {diagnosis.confidence:.2f})")
+    if diagnosis.cause:
+        print(f"cause:      {diagnosis.cause}")
+    print(f"advice:     {diagnosis.advice}")
+    print(f"evidence:   {diagnosis.evidence}")
+    print(f"flags:      {', '.join(flag.value for flag in diagnosis.flags) or 'none'}")
     return EXIT_OK
 
 
@@ -427,17 +432,19 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--output", metavar="CSV", help="write the CSV here (default: print it)")
     predict.set_defaults(handler=_cmd_predict)
     diagnose = commands.add_parser(
-        "diagnose", help="diagnose a training log made elsewhere (a Keras CSVLogger file)",
-        description="Label a training run from its per-epoch log: a Keras CSVLogger file, or any CSV with a header "
-                    "row and a 'loss' column (val_loss, accuracy, val_accuracy, learning_rate are read when present; "
-                    "acc, lr and sparse_categorical_accuracy are understood). Prints the label, its confidence, the "
-                    "advice, the numbers that decided it and the other labels that also hold.")
-    diagnose.add_argument("file", help="the CSV log")
-    diagnose.add_argument("--classes", type=int, required=True, metavar="N",
-                        help="number of classes of the task (required). Chance accuracy is 1/N and an untrained "
-                             "model's loss is ln N: they decide stuck_at_chance, bad_initial_loss and what counts as "
-                             "a fitted model. It is not guessed from the log, because a guess goes wrong exactly on "
-                             "broken runs (a collapsed binary model logs a loss near 8, which reads as e^8 classes)")
+        "diagnose", help="diagnose a training log made elsewhere (CSVLogger file, history JSON, TensorBoard folder)",
+        description="Label a training run from its per-epoch log: a Keras CSVLogger file (any separator, runs "
+                    "appended: the last one), a history.history dumped as JSON, or a TensorBoard log folder. It needs "
+                    "a loss; val_loss, accuracy, val_accuracy, learning_rate are read when present (Keras 2's acc and "
+                    "lr, sparse_categorical_accuracy and the like are understood). Prints the label, its confidence, "
+                    "the cause when the evidence names one, the advice, the numbers that decided it and the other "
+                    "labels that also hold; epochs are numbered as in the log.")
+    diagnose.add_argument("file", help="the CSV or JSON log, or the TensorBoard folder")
+    diagnose.add_argument("--classes", type=int, metavar="N",
+                          help="number of classes of the task. Chance accuracy is 1/N and an untrained model's loss "
+                               "is ln N: they decide stuck_at_chance and bad_initial_loss. Without it the log's own "
+                               "evidence is used (a binary metric's name, a loss flat at ln N), else those checks are "
+                               "skipped and the output says so")
     diagnose.add_argument("--format", choices=("text", "json"), default="text")
     diagnose.set_defaults(handler=_cmd_diagnose)
     return parser

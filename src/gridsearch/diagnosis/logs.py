@@ -1,37 +1,235 @@
-"""Read a training log made elsewhere into the history `diagnose` takes."""
+"""Read a training log made elsewhere, and diagnose it: what `python -m gridsearch diagnose` and
+`gridsearch.diagnose_log` do.
+
+Read without options: a Keras CSVLogger file (any separator of , ; tab |, CR/LF/CRLF line ends, a byte-order mark,
+runs appended by `append=True` with or without a repeated header: the last run is diagnosed and the note says so;
+empty or NA cells; Keras 2 names; a pandas index column), a `history.history` dumped as JSON, and a TensorBoard
+log folder (or one event file), read with TensorBoard's own event reader. Epochs keep the numbers the log gives
+them (CSVLogger and TensorBoard count from 0; a file without epoch numbers from 1, as Keras prints them).
+"""
 from __future__ import annotations
 
 import csv
+import json
+import math
 import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
 
-from gridsearch.diagnosis.rules import canonical_name
+from gridsearch.diagnosis.curves import canonical_name, infer_num_classes
+from gridsearch.diagnosis.labels import Diagnosis
+from gridsearch.diagnosis.rules import NEEDS_CLASSES, diagnose
 
-_MISSING_CELLS = {"", "na", "n/a", "none"}  # CSVLogger writes "NA" for a metric absent in an epoch
+_MISSING_CELLS = {"", "na", "n/a", "none", "null"}  # CSVLogger writes "NA" for a metric absent in an epoch
+_SEPARATORS = (",", ";", "\t", "|")
+_EPOCH_NAMES = {"epoch", "epochs", "", "unnamed:_0", "index"}  # pandas writes its index with an empty name
 
 
-def read_training_log(path: str | os.PathLike) -> dict[str, list[float]]:
-    """Read a Keras CSVLogger file into the history `diagnose` takes (epoch column dropped, names canonical)."""
-    with open(path, newline="") as handle:
-        reader = csv.reader(handle)
-        header = next(reader, None)
-        rows = [row for row in reader if row]
-    if not header:
+@dataclass(frozen=True)
+class TrainingLog:
+    """One run's per-epoch history as read, the number of its first epoch, and what the reader had to decide."""
+
+    history: dict[str, list[float]]
+    first_epoch: int = 1
+    source: str = "history"  # "CSV (';'-separated)", "history JSON", "TensorBoard folder", ...
+    notes: tuple[str, ...] = field(default_factory=tuple)
+
+    @property
+    def epochs(self) -> int:
+        return len(self.history.get("loss", []))
+
+
+@dataclass(frozen=True)
+class LogDiagnosis:
+    """A log's diagnosis with what it rests on: the log, the classes used and how they were found, what was skipped."""
+
+    diagnosis: Diagnosis
+    log: TrainingLog
+    num_classes: int | None
+    classes_from: str  # "given", or how they were inferred, or why not
+    skipped: tuple[str, ...] = ()  # checks that need the number of classes, with what it would add
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"epochs": self.log.epochs, "first_epoch": self.log.first_epoch, "format": self.log.source,
+                "columns": list(self.log.history), "notes": list(self.log.notes), "classes": self.num_classes,
+                "classes_from": self.classes_from, "skipped": list(self.skipped), **self.diagnosis.to_dict()}
+
+
+def diagnose_log(log: Mapping[str, Sequence[float]] | str | os.PathLike | TrainingLog,
+                 num_classes: int | None = None) -> LogDiagnosis:
+    """Diagnose a history dict (Keras' `history.history`) or a log file/folder, the number of classes optional.
+
+    Without `num_classes` it is inferred where the log shows it (curves.infer_num_classes); otherwise the checks
+    that need it are skipped and listed.
+    """
+    if not isinstance(log, TrainingLog):
+        log = TrainingLog({k: list(v) for k, v in log.items()}) if isinstance(log, Mapping) else read_training_log(log)
+    if "loss" not in {canonical_name(name) for name in log.history}:
+        raise ValueError(f"no 'loss' in the history (keys: {', '.join(log.history) or 'none'})")
+    classes_from = "given"
+    if num_classes is None:
+        num_classes, classes_from = infer_num_classes(log.history)
+    skipped = () if num_classes else tuple(f"{label}: {what}" for label, what in NEEDS_CLASSES.items())
+    result = diagnose(log.history, num_classes, first_epoch=log.first_epoch)
+    return LogDiagnosis(result, log, num_classes, classes_from, skipped)
+
+
+def read_training_log(path: str | os.PathLike) -> TrainingLog:
+    """Read a CSV log, a history JSON or a TensorBoard folder/event file (by its content, not its name)."""
+    path = Path(path)
+    if path.is_dir() or ".tfevents." in path.name:
+        return _read_tensorboard(path)
+    data = path.read_bytes()
+    text = data.decode("utf-8-sig")
+    if text.lstrip()[:1] in ("{", "["):
+        return _read_json(path, text)
+    if b"\0" in data[:1024]:
+        raise ValueError(f"{path}: a binary file; expected a CSV log, a history JSON or a TensorBoard folder")
+    return _read_csv(path, text)
+
+
+def _read_csv(path: Path, text: str) -> TrainingLog:
+    lines = [line for line in text.splitlines() if line.strip()]
+    if not lines:
         raise ValueError(f"{path}: empty file; expected a Keras CSVLogger log with a header row")
-    names = [canonical_name(column.strip()) for column in header]
+    separator = max(_SEPARATORS, key=lines[0].count)
+    rows = list(csv.reader(lines, delimiter=separator))
+    header = [cell.strip() for cell in rows[0]]
+    names = [canonical_name(column) for column in header]
+    shown = f"{', '.join(header)}; separator {separator!r}"
     if "loss" not in names:
-        raise ValueError(f"{path}: no 'loss' column (columns: {', '.join(header)}); expected a Keras CSVLogger log")
-    history: dict[str, list[float]] = {}
-    for col, name in enumerate(names):
-        if name == "epoch":
+        raise ValueError(f"{path}: no 'loss' column (columns: {shown}); expected a Keras CSVLogger log")
+    runs, run = [], []
+    epoch_col = next((i for i, name in enumerate(names) if name in _EPOCH_NAMES), None)
+    for row in rows[1:]:
+        cells = [cell.strip() for cell in row]
+        if [canonical_name(cell) for cell in cells] == names:  # the header again: CSVLogger(append=True)
+            runs.append(run)
+            run = []
             continue
-        cells = [row[col].strip() if col < len(row) else "" for row in rows]
+        if epoch_col is not None and run and _restarts(cells, run[-1], epoch_col):  # appended without a header
+            runs.append(run)
+            run = []
+        run.append(cells)
+    runs = [r for r in [*runs, run] if r]
+    if not runs:
+        raise ValueError(f"{path}: a header row ({shown}) and no epochs")
+    notes = [f"{len(runs)} runs in the file (appended): the last one, {len(runs[-1])} epochs, is diagnosed"
+             ] if len(runs) > 1 else []
+    history, skipped = _columns(path, header, names, runs[-1], epoch_col)
+    if skipped:
+        notes.append(f"not per-epoch numbers, left out: {', '.join(skipped)}")
+    first = _first_epoch(runs[-1], epoch_col)
+    sep_name = {"\t": "tab"}.get(separator, repr(separator))
+    return TrainingLog(history, first, f"CSV ({sep_name}-separated)", tuple(notes))
+
+
+def _restarts(cells: list[str], previous: list[str], epoch_col: int) -> bool:
+    try:
+        return float(cells[epoch_col]) <= float(previous[epoch_col])
+    except (ValueError, IndexError):
+        return False
+
+
+def _first_epoch(run: list[list[str]], epoch_col: int | None) -> int:
+    try:
+        return int(float(run[0][epoch_col])) if epoch_col is not None else 1
+    except (ValueError, IndexError):
+        return 1
+
+
+def _columns(path: Path, header: list[str], names: list[str], run: list[list[str]],
+             epoch_col: int | None) -> tuple[dict[str, list[float]], list[str]]:
+    history: dict[str, list[float]] = {}
+    skipped = []
+    for col, name in enumerate(names):
+        if col == epoch_col or name in history:
+            continue
+        cells = [row[col] if col < len(row) else "" for row in run]
         missing = [i for i, cell in enumerate(cells) if cell.lower() in _MISSING_CELLS]
         if missing and name == "loss":
-            raise ValueError(f"{path}: 'loss' is empty in data row {missing[0] + 1}")
+            raise ValueError(f"{path}: 'loss' is empty in data row {missing[0] + 1} of the run diagnosed")
         if missing:
             continue  # a metric logged in some epochs only (validation_freq > 1) is no curve
         try:
             history[name] = [float(cell) for cell in cells]
         except ValueError as exc:
-            raise ValueError(f"{path}: column {header[col]!r} holds a non-number: {exc}") from None
-    return history
+            if name == "loss":
+                raise ValueError(f"{path}: column {header[col]!r} holds a non-number: {exc}") from None
+            skipped.append(header[col])  # e.g. a grid's optimizer name beside its per-epoch numbers
+    return history, skipped
+
+
+def _read_json(path: Path, text: str) -> TrainingLog:
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{path}: not valid JSON ({exc})") from None
+    if isinstance(data, Mapping) and isinstance(data.get("history"), Mapping):
+        data = data["history"]  # {"history": {...}, "params": ...}
+    if isinstance(data, list) and data and all(isinstance(row, Mapping) for row in data):  # one record per epoch
+        data = {key: [row.get(key) for row in data] for key in dict.fromkeys(k for row in data for k in row)}
+    if not isinstance(data, Mapping):
+        raise ValueError(f"{path}: JSON of a {type(data).__name__}; expected Keras' history.history (a dict of lists)")
+    history, skipped = {}, []
+    for key, values in data.items():
+        if isinstance(values, list) and values and all(v is None or isinstance(v, (int, float)) for v in values):
+            history[str(key)] = [math.nan if v is None else float(v) for v in values]
+        else:
+            skipped.append(str(key))
+    if "loss" not in {canonical_name(name) for name in history}:
+        raise ValueError(f"{path}: no 'loss' list in the JSON (keys: {', '.join(map(str, data)) or 'none'})")
+    epoch_key = next((k for k in history if canonical_name(k) in _EPOCH_NAMES), None)
+    first = int(history.pop(epoch_key)[0]) if epoch_key else 1
+    notes = (f"not per-epoch lists, left out: {', '.join(skipped)}",) if skipped else ()
+    return TrainingLog(history, first, "history JSON", notes)
+
+
+def _read_tensorboard(path: Path) -> TrainingLog:
+    """Epoch scalars of a Keras TensorBoard folder: train/ and validation/ subfolders (Keras 3: tensors named
+    epoch_loss, ...) or one folder with loss, val_loss, ... (Keras 2: scalars). Several launches logged into
+    the same folder: the last one, per curve."""
+    from tensorboard.backend.event_processing import event_accumulator
+    from tensorboard.util import tensor_util
+
+    files = [path] if path.is_file() else sorted(p for p in path.rglob("*") if ".tfevents." in p.name)
+    if not files:
+        raise ValueError(f"{path}: no TensorBoard event files (events.out.tfevents.*) in the folder")
+    points: dict[str, list[tuple[float, int, float]]] = {}
+    for file in files:
+        reader = event_accumulator.EventAccumulator(str(file), size_guidance={"scalars": 0, "tensors": 0})
+        reader.Reload()
+        folders = file.relative_to(path).parts[:-1] if path.is_dir() else ()
+        prefix = "val_" if "validation" in folders else ""
+        for tag in reader.Tags()["scalars"]:
+            points.setdefault(_tensorboard_name(prefix, tag), []).extend(
+                (e.wall_time, e.step, e.value) for e in reader.Scalars(tag))
+        for tag in reader.Tags()["tensors"]:
+            values = [(e.wall_time, e.step, tensor_util.make_ndarray(e.tensor_proto)) for e in reader.Tensors(tag)]
+            points.setdefault(_tensorboard_name(prefix, tag), []).extend(
+                (t, s, float(v)) for t, s, v in values if v.size == 1 and v.dtype.kind in "fiu")  # not the model JSON
+    history, launches, first = {}, 1, 0
+    for name, series in points.items():
+        if name is None or not series:
+            continue
+        series.sort()
+        starts = [i for i in range(1, len(series)) if series[i][1] <= series[i - 1][1]]
+        last = series[starts[-1] if starts else 0:]
+        launches = max(launches, len(starts) + 1)
+        history[name] = [value for _, _, value in last]
+        if name == "loss":
+            first = last[0][1]
+    if "loss" not in history:
+        raise ValueError(f"{path}: no epoch loss among the TensorBoard tags "
+                         f"({', '.join(sorted(str(n) for n in points if n)) or 'none'})")
+    notes = (f"{launches} launches logged into the folder: the last one is diagnosed",) if launches > 1 else ()
+    return TrainingLog(history, first, "TensorBoard folder", notes)
+
+
+def _tensorboard_name(prefix: str, tag: str) -> str | None:
+    """epoch_loss -> loss (val_loss under validation/); batch_* and other per-step tags are no epoch curve."""
+    if tag.startswith("batch_") or "/" in tag:
+        return None
+    return canonical_name(prefix + tag.removeprefix("epoch_"))

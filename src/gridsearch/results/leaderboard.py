@@ -12,7 +12,7 @@ from gridsearch.training.trial import TrialResult, TrialStatus
 
 LEADING = ["rank", "stage", "stage_name", "trial_id"]
 METRICS = ["val_loss", "val_accuracy", "loss", "accuracy"]
-TRAILING = ["epochs_run", "best_epoch", "duration_s", "status", "diagnosis", "flags", "advice", "reused_from",
+TRAILING = ["epochs_run", "best_epoch", "duration_s", "status", "diagnosis", "cause", "flags", "advice", "reused_from",
             "error", "config_id"]  # the record is trials/<config_id>.json
 
 
@@ -38,6 +38,7 @@ def build_leaderboard(rows: list[TrialResult], hyperparameters: list[str], objec
         record.update(r.extra)
         record.update({"epochs_run": r.epochs_run, "best_epoch": r.best_epoch, "duration_s": r.duration_s,
                        "status": r.status.value, "diagnosis": r.diagnosis.get("label", ""),
+                       "cause": r.diagnosis.get("cause", ""),
                        "flags": ", ".join(r.diagnosis.get("flags", [])), "advice": r.diagnosis.get("advice", ""),
                        "reused_from": r.reused_from, "error": r.error.splitlines()[0] if r.error else "",
                        "config_id": r.config_id})

@@ -116,8 +116,8 @@ HYPERPARAMETERS: dict[str, Hyperparameter] = {p.name: p for p in _REGISTRY}
 # take them (tests/test_space.py checks this list against leaderboard.py's columns).
 RESERVED_NAMES = frozenset({"metrics", "provenance", "test", "data",
                             "rank", "stage", "stage_name", "trial_id", "val_loss", "val_accuracy", "loss", "accuracy",
-                            "epochs_run", "best_epoch", "duration_s", "status", "diagnosis", "flags", "advice", "reused_from",
-                            "error", "config_id", "cv_std", "cv_folds", "fit_time_s"})
+                            "epochs_run", "best_epoch", "duration_s", "status", "diagnosis", "cause", "flags", "advice",
+                            "reused_from", "error", "config_id", "cv_std", "cv_folds", "fit_time_s"})
 
 
 def builtin_defaults() -> dict[str, Any]:

@@ -1,0 +1,165 @@
+"""Reading the logs Keras users have, as small files the tests write: CSVLogger with any separator and its
+quirks, a history JSON, a TensorBoard folder; and `diagnose_log` with and without the number of classes."""
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+
+from gridsearch.diagnosis.logs import TrainingLog, diagnose_log, read_training_log
+
+CSV_LOG = """epoch,accuracy,learning_rate,loss,val_accuracy,val_loss
+0,0.5,0.001,1.6,0.6,1.2
+1,0.8,0.001,0.9,0.85,0.7
+2,0.9,0.001,nan,0.9,0.5
+"""
+EXPECTED = {"accuracy": [0.5, 0.8, 0.9], "learning_rate": [0.001] * 3, "loss": [1.6, 0.9, math.nan],
+            "val_accuracy": [0.6, 0.85, 0.9], "val_loss": [1.2, 0.7, 0.5]}
+
+
+def same(history: dict, expected: dict) -> bool:
+    return set(history) == set(expected) and all(np.allclose(history[k], expected[k], equal_nan=True) for k in expected)
+
+
+def test_a_csvlogger_file_keeps_its_epoch_numbers(tmp_path):
+    path = tmp_path / "log.csv"
+    path.write_text(CSV_LOG)
+    log = read_training_log(path)
+    assert same(log.history, EXPECTED) and log.first_epoch == 0 and log.notes == ()
+    result = diagnose_log(path, 10).diagnosis
+    assert result.label.value == "nan" and "at epoch 2" in result.evidence  # row "2," of the file, not a 1-based 3
+
+
+@pytest.mark.parametrize("separator", [";", "\t", "|"])
+@pytest.mark.parametrize("line_end", ["\n", "\r\n", "\r"])
+def test_any_separator_line_end_and_a_byte_order_mark(tmp_path, separator, line_end):
+    text = CSV_LOG.replace(",", separator).replace("\n", line_end)
+    path = tmp_path / "log.csv"
+    path.write_bytes(b"\xef\xbb\xbf" + text.encode())
+    log = read_training_log(path)
+    assert same(log.history, EXPECTED)
+    assert ({"\t": "tab"}.get(separator, repr(separator))) in log.source
+
+
+def test_keras2_names_na_cells_and_metric_aliases(tmp_path):
+    path = tmp_path / "log.csv"
+    path.write_text("epoch,acc,loss,lr,val_acc,val_loss,auc\n0,0.5,1.6,0.01,0.6,1.2,0.7\n1,0.8,0.9,0.01,NA,,0.8\n")
+    assert read_training_log(path).history == {"accuracy": [0.5, 0.8], "loss": [1.6, 0.9], "learning_rate": [0.01] * 2,
+                                               "auc": [0.7, 0.8]}
+    path.write_text("epoch,sparse_categorical_accuracy,loss\n0,0.5,1.0\n")
+    assert read_training_log(path).history == {"accuracy": [0.5], "loss": [1.0]}
+
+
+def test_a_pandas_dump_with_an_index_column_and_spelled_out_names(tmp_path):
+    path = tmp_path / "history.csv"
+    path.write_text(",Train Loss,Validation Loss,Train Accuracy,Validation Accuracy\n0,1.0,1.1,0.5,0.4\n1,0.5,0.6,0.8,0.7\n")
+    log = read_training_log(path)
+    assert log.history == {"loss": [1.0, 0.5], "val_loss": [1.1, 0.6], "accuracy": [0.5, 0.8],
+                           "val_accuracy": [0.4, 0.7]}
+    assert log.first_epoch == 0
+
+
+def test_no_epoch_column_numbers_from_1_and_no_accuracy_or_validation_is_fine(tmp_path):
+    path = tmp_path / "log.csv"
+    path.write_text("loss\n" + "\n".join(str(2.0 * 0.7 ** e) for e in range(10)) + "\n")
+    result = diagnose_log(path)
+    assert result.log.first_epoch == 1 and result.log.history.keys() == {"loss"}
+    assert result.diagnosis.label.value != "unknown"
+
+
+@pytest.mark.parametrize("repeat_header", [True, False], ids=["header repeated", "epoch restarts"])
+def test_appended_runs_diagnose_the_last_and_say_so(tmp_path, repeat_header):
+    first = "0,0.3,2.0\n1,0.4,1.9\n"
+    second = "".join(f"{e},{0.5 + 0.05 * e},{1.5 * 0.7 ** e}\n" for e in range(6))
+    path = tmp_path / "log.csv"
+    path.write_text("epoch,accuracy,loss\n" + first + ("epoch,accuracy,loss\n" if repeat_header else "") + second)
+    log = read_training_log(path)
+    assert len(log.history["loss"]) == 6 and log.history["loss"][0] == 1.5
+    assert log.notes == ("2 runs in the file (appended): the last one, 6 epochs, is diagnosed",)
+
+
+def test_history_json_plain_wrapped_and_per_epoch_records(tmp_path):
+    history = {"loss": [1.0, 0.5, 0.3], "val_loss": [1.1, 0.7, 0.6], "accuracy": [0.5, 0.8, 0.9]}
+    for i, data in enumerate([history, {"history": history, "params": {"epochs": 3}},
+                              [{k: v[e] for k, v in history.items()} for e in range(3)],
+                              {**history, "model_type": "cnn", "test_accuracy": 0.9}]):
+        path = tmp_path / f"h{i}.json"
+        path.write_text(json.dumps(data, indent=2))
+        log = read_training_log(path)
+        assert log.history == history and log.first_epoch == 1 and log.source == "history JSON"
+    assert "model_type, test_accuracy" in log.notes[0]
+
+
+def test_a_history_dict_is_diagnosed_directly():
+    result = diagnose_log({"loss": [2.3, 1.0, 0.5, 0.3, 0.2], "binary_accuracy": [0.6, 0.8, 0.9, 0.95, 0.97]})
+    assert result.num_classes == 2 and "binary_accuracy" in result.classes_from and result.skipped == ()
+    assert result.to_dict()["classes"] == 2
+
+
+def _write_tensorboard(folder, keras3: bool) -> None:
+    import tensorflow as tf
+
+    curves = {"loss": [1.5, 0.9, 0.6, 0.5, 0.45], "accuracy": [0.5, 0.7, 0.8, 0.85, 0.87]}
+    val = {"loss": [1.3, 0.9, 0.7, 0.65, 0.6], "accuracy": [0.55, 0.7, 0.78, 0.8, 0.82]}
+    if keras3:  # train/ and validation/, tensors named epoch_*
+        for sub, values in (("train", curves), ("validation", val)):
+            with tf.summary.create_file_writer(str(folder / sub)).as_default():
+                for name, series in values.items():
+                    for step, value in enumerate(series):
+                        tf.summary.scalar(f"epoch_{name}", value, step=step)
+                tf.summary.text("keras", "{\"model\": 1}", step=0)  # Keras 3 logs its model config as text
+        return
+    with tf.summary.create_file_writer(str(folder)).as_default():  # Keras 2 style: one folder, val_ names
+        for name, series in {**curves, **{f"val_{k}": v for k, v in val.items()}}.items():
+            for step, value in enumerate(series):
+                tf.summary.scalar(name.replace("accuracy", "acc"), value, step=step)
+
+
+@pytest.mark.parametrize("keras3", [True, False], ids=["keras 3 train/validation", "keras 2 one folder"])
+def test_a_tensorboard_folder(tmp_path, keras3):
+    _write_tensorboard(tmp_path, keras3)
+    log = read_training_log(tmp_path)
+    assert log.source == "TensorBoard folder" and log.first_epoch == 0
+    assert {"loss", "val_loss", "accuracy", "val_accuracy"} <= set(log.history)
+    assert np.allclose(log.history["val_loss"], [1.3, 0.9, 0.7, 0.65, 0.6])
+
+
+@pytest.mark.parametrize("text, message", [
+    ("epoch,accuracy,val_loss\n0,0.5,1.2\n", r"log\.csv: no 'loss' column \(columns: epoch, accuracy, val_loss; "
+                                             r"separator ','\)"),
+    ("", r"log\.csv: empty file"),
+    ("epoch,loss\n0,1.0\n1,NA\n", r"log\.csv: 'loss' is empty in data row 2"),
+    ("epoch,loss\n0,1.0\n1,abc\n", r"log\.csv: column 'loss' holds a non-number"),
+    ("epoch,loss\n", r"log\.csv: a header row \(epoch, loss; separator ','\) and no epochs"),
+    ("{\"acc\": [0.5]}", r"log\.csv: no 'loss' list in the JSON \(keys: acc\)"),
+])
+def test_what_cannot_be_read_says_what_it_found(tmp_path, text, message):
+    path = tmp_path / "log.csv"
+    path.write_text(text)
+    with pytest.raises(ValueError, match=message):
+        read_training_log(path)
+
+
+def test_an_empty_tensorboard_folder_says_so(tmp_path):
+    with pytest.raises(ValueError, match="no TensorBoard event files"):
+        read_training_log(tmp_path)
+
+
+# --- the number of classes: given, inferred from the log, or unknown ---------------------------------------------
+
+def test_a_loss_flat_at_ln_c_tells_the_number_of_classes():
+    stuck = {"loss": [math.log(10) + 0.001 * (-1) ** e for e in range(8)], "accuracy": [0.1] * 8}
+    result = diagnose_log(stuck)
+    assert result.num_classes == 10 and "ln 10" in result.classes_from
+    assert result.diagnosis.label.value == "stuck_at_chance"
+
+
+def test_without_classes_the_checks_that_need_them_are_skipped_and_named():
+    learning = {"loss": [1.5 * 0.8 ** e for e in range(12)], "val_loss": [1.4 * 0.82 ** e for e in range(12)],
+                "accuracy": [min(0.99, 0.5 + 0.05 * e) for e in range(12)]}
+    result = diagnose_log(TrainingLog(learning))
+    assert result.num_classes is None and "classes unknown" in result.classes_from
+    assert [s.split(":")[0] for s in result.skipped] == ["stuck_at_chance", "bad_initial_loss"]
+    assert result.diagnosis.label.value in ("healthy", "too_slow")  # a readable log always gets a diagnosis
