@@ -66,9 +66,9 @@ from gridsearch.errors import SpaceError
 from gridsearch.plans.stages import PlannedStage
 from gridsearch.results.atomic import atomic_write_json
 from gridsearch.space.hyperparams import HYPERPARAMETERS
-from gridsearch.training.fit import METRIC_COLUMNS, TrainingContext, build_model, class_weights, finish, trial_callbacks
+from gridsearch.training.fit import TrainingContext, build_model, class_weights, finish, trial_callbacks
 from gridsearch.training.pruning import HopelessTrialStopper
-from gridsearch.training.trial import TrialResult, TrialStatus
+from gridsearch.training.trial import METRICS, TrialResult, TrialStatus
 
 FIT_ARGUMENTS = ("epochs", "batch_size")  # config values that are the wrapper's own fit arguments
 ROUTE = "model__"  # scikeras passes `model__<name>` to the model builder as `<name>`
@@ -466,7 +466,7 @@ class SklearnBackend(Backend):
         pruned = next((r["pruned"] for r in records if r["pruned"]), None)
         finish(result, training, pruned_by=_Pruned(pruned) if pruned else None)
         result.diagnosis["folds"] = folds_kept
-        last = {name: values[-1] for name, values in result.history.items() if name in METRIC_COLUMNS and values}
+        last = {name: values[-1] for name, values in result.history.items() if name in METRICS and values}
         score = -scores["mean"] if ctx.objective.endswith("loss") else scores["mean"]
         result.metrics = {**last, ctx.objective: score}
         result.extra = {"cv_std": scores["std"], "cv_folds": k, "fit_time_s": scores["fit_time"]}

@@ -23,7 +23,7 @@ EXPLODE_MEAN_ABS = 1e4  # BTTackler EG's 1e4 on mean |grad|, per layer as TheDee
 # probe batch at the last epoch; the broken runs (lr 0.1 there; lr_too_high, dead_relu, nan_bad_op in
 # benchmarks/diagnosis) had 94-100% dead in at least one layer.
 DEAD_SHARE = 0.9
-SATURATED_SHARE = 0.5  # DeepDiagnosis: > 50% of a sigmoid/tanh layer's inputs at |x| >= 5
+SATURATED_UNIT_SHARE = 0.5  # DeepDiagnosis: > 50% of a sigmoid/tanh layer's inputs at |x| >= 5
 INPUT_SCALE_LIMIT = 10.0  # UMLAUT flags |x| > 1; standardized features reach +-5, so beyond 10 (0-16, 0-255)
 
 def _per_epoch(probes: Mapping[str, Any], stat: str) -> list[tuple[int, dict[str, float]]]:
@@ -98,7 +98,7 @@ def _dead_units(probes: Mapping[str, Any]) -> Diagnosis | None:
 
 def _saturated_units(probes: Mapping[str, Any]) -> Diagnosis | None:
     """Sigmoid/tanh units stuck at an asymptote for nearly every probe sample: their gradient is ~0."""
-    return _unit_cause(probes, "saturated", Label.SATURATED_UNITS, SATURATED_SHARE, "saturated", "scale the inputs to "
+    return _unit_cause(probes, "saturated", Label.SATURATED_UNITS, SATURATED_UNIT_SHARE, "saturated", "scale the inputs to "
                        "[0, 1] or standardize them, add batch normalization before the sigmoid/tanh, or use ReLU")
 
 

@@ -43,7 +43,7 @@ REMEDIES: dict[str, tuple[str, ...]] = {
     "plateau": ("lr_schedule", "learning_rate_down", "batch_size"),
     "bad_initial_loss": ("initializer", "input_normalization", "batch_norm"),
     "healthy": (),  # nothing to treat: the space's remaining stages as written, or stop
-    # A diagnosis' cause (diagnosis.CAUSES), read before its label: what the evidence says broke the run.
+    # A diagnosis' cause (the CAUSE_* names of diagnosis/labels.py and the probe flags), read before its label: what the evidence says broke the run.
     "blew_up": ("learning_rate_down", "batch_norm", "optimizer"),
     "no_signal": ("check_labels", "batch_norm", "learning_rate_down"),
     "untrained_nan": ("fix_inputs_or_ops", *_BROKEN_RUN),
@@ -70,9 +70,9 @@ DROPOUT_LADDER = (0.2, 0.4)
 NOISE_LADDER = (0.05, 0.1, 0.2)  # GaussianNoise std on inputs scaled to [0, 1]
 TRANSLATION_LADDER = (0.1, 0.2)
 LADDER_POINTS = 2  # new points taken from a ladder, above the current value
-NORMALIZATIONS = ("scale", "standardize")
-OPTIMIZERS = ("adam", "sgd_momentum", "rmsprop")
-INITIALIZERS = ("he_normal", "glorot_uniform", "lecun_normal")
+REMEDY_NORMALIZATIONS = ("scale", "standardize")
+REMEDY_OPTIMIZERS = ("adam", "sgd_momentum", "rmsprop")
+REMEDY_INITIALIZERS = ("he_normal", "glorot_uniform", "lecun_normal")
 SCHEDULES = ("reduce_on_plateau", "step")
 # A custom model may ignore the built-in CNN's names: for it the doctor tunes only what training and the
 # data layer apply themselves, and what the space declares in `defaults` (which its builder reads).
@@ -130,8 +130,8 @@ REMEDY_STAGES: dict[str, Remedy] = {
     "learning_rate_down": Remedy("learning rate down", ("learning_rate",), _learning_rates(-1)),
     "learning_rate_up": Remedy("learning rate up", ("learning_rate",), _learning_rates(+1)),
     "batch_norm": Remedy("batch normalization", ("batch_norm", "batch_norm_placement"), _batch_norm_on),
-    "input_normalization": Remedy("input normalization", ("normalize",), _alternatives("normalize", NORMALIZATIONS)),
-    "optimizer": Remedy("optimizer", ("optimizer", "momentum"), _alternatives("optimizer", OPTIMIZERS)),
+    "input_normalization": Remedy("input normalization", ("normalize",), _alternatives("normalize", REMEDY_NORMALIZATIONS)),
+    "optimizer": Remedy("optimizer", ("optimizer", "momentum"), _alternatives("optimizer", REMEDY_OPTIMIZERS)),
     "l2": Remedy("L2 penalty", ("l2",), _ladder("l2", L2_LADDER)),
     "dropout": Remedy("dropout", ("dropout",), _ladder("dropout", DROPOUT_LADDER)),
     "noise": Remedy("input noise", ("noise", "noise_position"), _ladder("noise", NOISE_LADDER)),
@@ -142,7 +142,7 @@ REMEDY_STAGES: dict[str, Remedy] = {
                           _schedules),
     "batch_size": Remedy("smaller batches", ("batch_size",), _smaller_batches),
     "initializer": Remedy("weight initializer", ("kernel_initializer",),
-                          _alternatives("kernel_initializer", INITIALIZERS)),
+                          _alternatives("kernel_initializer", REMEDY_INITIALIZERS)),
 }
 
 

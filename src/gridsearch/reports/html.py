@@ -23,9 +23,9 @@ import pandas as pd
 from gridsearch.reports import plots
 from gridsearch.results.atomic import atomic_write_text
 from gridsearch.results.layout import BEST_CONFIG, PREFLIGHT, REPORT_HTML, RUN_MANIFEST
-from gridsearch.results.leaderboard import METRICS, read_leaderboard
+from gridsearch.results.leaderboard import read_leaderboard
 from gridsearch.results.store import ResultsStore
-from gridsearch.training.trial import TrialResult
+from gridsearch.training.trial import METRICS, TrialResult
 
 _SEVERITY_ORDER = {"error": 0, "warning": 1, "ok": 2}
 

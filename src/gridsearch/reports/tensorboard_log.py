@@ -25,9 +25,8 @@ import tensorflow as tf
 from tensorboard.plugins.hparams import api as hp
 
 from gridsearch.results.layout import TENSORBOARD_DIR
-from gridsearch.training.trial import TrialResult, TrialStatus
+from gridsearch.training.trial import METRICS, TrialResult, TrialStatus
 
-BEST_METRICS = ("val_accuracy", "val_loss", "accuracy", "loss")
 EXTRA_METRICS = (("best_epoch", "best epoch"), ("epochs_run", "epochs run"), ("duration_s", "training time (s)"))
 # Not hyperparameters, but columns a practitioner filters and colours the table by.
 LABEL_HPARAMS = ("diagnosis", "status")
@@ -71,7 +70,7 @@ class HParamsLog:
         for name, values in (labels or {}).items():
             self.kinds[name] = str
             self.hparams.append(hp.HParam(name, hp.Discrete(sorted(set(values)), dtype=str)))
-        self.metrics = [hp.Metric(f"best/{m}", display_name=f"{m} (best epoch)") for m in BEST_METRICS]
+        self.metrics = [hp.Metric(f"best/{m}", display_name=f"{m} (best epoch)") for m in METRICS]
         self.metrics += [hp.Metric(f"best/{m}", display_name=shown) for m, shown in EXTRA_METRICS]
 
     def write_experiment(self) -> None:
@@ -97,7 +96,7 @@ class HParamsLog:
         with writer.as_default():
             hp.hparams(self.values(result), trial_id=result.trial_id)
             step = max(result.best_epoch, 1)
-            metrics = {**{m: result.metrics.get(m) for m in BEST_METRICS},
+            metrics = {**{m: result.metrics.get(m) for m in METRICS},
                        "best_epoch": result.best_epoch or None, "epochs_run": result.epochs_run,
                        "duration_s": result.duration_s}
             for name, value in metrics.items():

@@ -8,10 +8,9 @@ import pandas as pd
 
 from gridsearch.errors import SpaceError
 from gridsearch.results.layout import LEADERBOARD
-from gridsearch.training.trial import TrialResult, TrialStatus
+from gridsearch.training.trial import METRICS, TrialResult, TrialStatus
 
 LEADING = ["rank", "stage", "stage_name", "trial_id"]
-METRICS = ["val_loss", "val_accuracy", "loss", "accuracy"]
 TRAILING = ["epochs_run", "best_epoch", "duration_s", "status", "diagnosis", "cause", "flags", "advice", "reused_from",
             "error", "config_id"]  # the record is trials/<config_id>.json
 
@@ -43,7 +42,7 @@ def build_leaderboard(rows: list[TrialResult], hyperparameters: list[str], objec
                        "reused_from": r.reused_from, "error": r.error.splitlines()[0] if r.error else "",
                        "config_id": r.config_id})
         records.append(record)
-    columns = list(dict.fromkeys(LEADING + hyperparameters + [objective] + METRICS))
+    columns = list(dict.fromkeys(LEADING + hyperparameters + [objective] + list(METRICS)))
     frame = pd.DataFrame.from_records(records)
     return frame[columns + [c for c in frame.columns if c not in columns]] if records else pd.DataFrame(columns=columns + TRAILING)
 

@@ -23,9 +23,8 @@ from gridsearch.diagnosis.rules import Label, diagnose
 from gridsearch.training.models import Builder
 from gridsearch.training.probes import ProbeCallback
 from gridsearch.training.pruning import HopelessTrialStopper, halving_rungs
-from gridsearch.training.trial import TrialResult, TrialStatus, best_epoch_index
+from gridsearch.training.trial import METRICS, TrialResult, TrialStatus, best_epoch_index
 
-METRIC_COLUMNS = ("val_loss", "val_accuracy", "loss", "accuracy")
 # Batches per call into the traced train step. Measured by benchmarks/epoch_speed.py on 2 cores: a steady
 # epoch at 0.64x the default's, identical validation accuracy (tf.data changed the shuffle, so the results;
 # jit_compile was slower). A builder that compiles with its own value keeps it.
@@ -151,7 +150,7 @@ def finish(result: TrialResult, ctx: TrainingContext, pruned_by: Any = None) -> 
     best = best_epoch_index(history.get(ctx.objective, []), ctx.direction)
     if best is not None:
         result.best_epoch = best + 1
-        result.metrics = {name: history[name][best] for name in METRIC_COLUMNS if name in history}
+        result.metrics = {name: history[name][best] for name in METRICS if name in history}
         result.metrics[ctx.objective] = history[ctx.objective][best]
     diagnosis = diagnose(history, ctx.dataset.num_classes, majority_rate=ctx.dataset.majority_rate,
                          probes=result.probes)

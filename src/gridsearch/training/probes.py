@@ -28,7 +28,7 @@ from gridsearch.training.lint import activation_of, flat_layers
 PROBE_SAMPLES = 64  # AUTOTRAINER and DeepDiagnosis probe one batch; 64 keeps the overhead under 5 % (measured)
 PROBE_SEED = 0  # the probe batch is the same for every trial of a run, so trials compare at the same epoch
 SATURATION_PREACTIVATION = 5.0  # DeepDiagnosis: a sigmoid/tanh input with |x| >= 5 is saturated
-SATURATED_SHARE = 0.95  # "nearly every sample": TheDeepChecker judges a unit by its 95th percentile
+SATURATED_SAMPLE_SHARE = 0.95  # "nearly every sample": TheDeepChecker judges a unit by its 95th percentile
 ROUND_DIGITS = 4  # significant digits kept: the rules compare orders of magnitude
 
 RELU_FAMILY = ("relu", "relu6")  # output exactly 0 for every negative input: these units can die
@@ -145,7 +145,7 @@ class ProbeCallback(keras.callbacks.Callback):
             else:
                 low, high = _saturation_band(activation)
                 at_ends = np.mean((units <= low) | (units >= high), axis=0)
-                row.setdefault("saturated", {})[name] = _sig(float(np.mean(at_ends >= SATURATED_SHARE)))
+                row.setdefault("saturated", {})[name] = _sig(float(np.mean(at_ends >= SATURATED_SAMPLE_SHARE)))
         return row
 
     def _measure(self) -> tuple[float, list[np.ndarray], list[np.ndarray]]:

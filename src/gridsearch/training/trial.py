@@ -8,6 +8,9 @@ from dataclasses import asdict, dataclass, field
 from enum import Enum
 from typing import Any
 
+# The metrics a record keeps at its best epoch (the leaderboard's metric columns, in this order).
+METRICS = ("val_loss", "val_accuracy", "loss", "accuracy")
+
 
 class TrialStatus(str, Enum):
     OK = "ok"
