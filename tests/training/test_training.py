@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from conftest import tiny_digits
-from gridsearch.data.dataset import load_dataset, trial_inputs
+from gridsearch.data.dataset import load_dataset
 from gridsearch.space.hyperparams import builtin_defaults
 from gridsearch.training.fit import (
     MIN_STEPS_FOR_BATCHED_CALLS,
@@ -34,7 +34,7 @@ def _own_choice(config, input_shape, num_classes):
 def test_a_long_fit_runs_16_batches_per_call_a_short_one_and_a_builders_own_choice_are_kept():
     ctx = _context(simple_cnn)
     config = {**builtin_defaults(), "epochs": 3, "batch_size": 16}
-    shape = trial_inputs(ctx.dataset, config)[0].shape[1:]
+    shape = ctx.dataset.prepared_shape(config)
     steps_per_epoch = -(-len(ctx.dataset.y_train) // 16)
     long = {**config, "epochs": -(-MIN_STEPS_FOR_BATCHED_CALLS // steps_per_epoch)}
     assert build_model(long, ctx, shape).steps_per_execution == STEPS_PER_EXECUTION == 16

@@ -46,7 +46,7 @@ from gridsearch.distributed import cluster
 from gridsearch.errors import SearchFailed, SpaceError
 from gridsearch.plans.stages import PlannedStage
 from gridsearch.results.store import ResultsStore
-from gridsearch.training.fit import TrainingContext
+from gridsearch.training.fit import Siblings, TrainingContext
 from gridsearch.training.trial import TrialResult, TrialStatus
 
 MAX_ATTEMPTS = 3  # a config whose worker died this many times while training it is recorded as failed
@@ -283,7 +283,7 @@ class ChiefBackend(KerasTunerBackend):
 
     # --- one stage -------------------------------------------------------------------------------------
     def run_stage(self, stage: PlannedStage, candidates: list[Candidate], ctx: TrainingContext,
-                  on_result: Callable[[TrialResult], None], workdir: Path) -> None:
+                  on_result: Callable[[TrialResult], None], workdir: Path, siblings: Siblings = ()) -> None:
         if not candidates:
             return
         cluster.write_json(cluster.stage_path(self.results, stage.index),
