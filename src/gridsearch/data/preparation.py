@@ -39,15 +39,10 @@ class Normalizer:
     @classmethod
     def fit(cls, x_train: np.ndarray, method: str, grayscale: bool = False) -> Normalizer:
         x = to_gray(x_train) if grayscale else x_train
-        if method == "scale":
-            low, high = float(x.min()), float(x.max())
-            return cls(method, grayscale, low, (high - low) or 1.0)
-        if method == "standardize":
-            std = x.std(axis=0)
-            return cls(method, grayscale, x.mean(axis=0), np.where(std > 0, std, 1.0))
-        if method == "mean_subtract":
-            return cls(method, grayscale, x.mean(axis=0), 1.0)
-        return cls(method, grayscale, 0.0, 1.0)
+        needs_moments = method in ("standardize", "mean_subtract")
+        return cls._from_statistics(method, grayscale, float(x.min()), float(x.max()),
+                                    x.mean(axis=0) if needs_moments else 0.0,
+                                    x.std(axis=0) if method == "standardize" else 1.0)
 
     @classmethod
     def fit_stream(cls, chunks: Iterable[np.ndarray], method: str, grayscale: bool = False) -> Normalizer:
@@ -62,10 +57,14 @@ class Normalizer:
             m2 = m2 + ((x - chunk_mean) ** 2).sum(axis=0) + delta ** 2 * count * n / (count + n)
             mean, count = mean + delta * n / (count + n), count + n
             low, high = min(low, float(x.min())), max(high, float(x.max()))
+        return cls._from_statistics(method, grayscale, low, high, mean, np.sqrt(m2 / count))
+
+    @classmethod
+    def _from_statistics(cls, method: str, grayscale: bool, low: float, high: float, mean: np.ndarray | float,
+                         std: np.ndarray | float) -> Normalizer:
         if method == "scale":
             return cls(method, grayscale, low, (high - low) or 1.0)
         if method == "standardize":
-            std = np.sqrt(m2 / count)
             return cls(method, grayscale, mean, np.where(std > 0, std, 1.0))
         if method == "mean_subtract":
             return cls(method, grayscale, mean, 1.0)

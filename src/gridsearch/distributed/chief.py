@@ -142,6 +142,7 @@ class LocalWorkers:
     def __init__(self, count: int, space_file: Path, results_root: Path, address: cluster.Address) -> None:
         self.space_file, self.results_root, self.address = space_file, results_root, address
         self.shares = cluster.share_cores(count) if count else []
+        self.gpus = cluster.visible_gpus(dict(os.environ)) if count else []
         self.procs: dict[str, subprocess.Popen] = {}
         self.slot: dict[str, int] = {}
         self.started = 0
@@ -155,7 +156,7 @@ class LocalWorkers:
         command = [sys.executable, "-m", "gridsearch", "worker", str(self.space_file), "--chief",
                    f"{cluster.LOOPBACK}:{self.address.port}", "--results-dir", str(self.results_root),
                    "--id", worker_id, "--cores", cluster.format_cores(self.shares[slot]), "--quiet"]
-        env = {**os.environ, cluster.CHIEF_PID_ENV: str(os.getpid())}
+        env = {**os.environ, cluster.CHIEF_PID_ENV: str(os.getpid()), **cluster.gpu_env(slot, self.gpus)}
         # each worker runs the gridsearch this process runs, whatever is installed
         env["PYTHONPATH"] = os.pathsep.join([str(Path(__file__).resolve().parents[1]),
                                              *filter(None, [os.environ.get("PYTHONPATH")])])
