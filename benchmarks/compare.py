@@ -63,7 +63,7 @@ def _test_after_retrain(values: dict, epochs: int, data) -> float:
     """Winner retrained on train+validation, scored once on test (what GridSearchCV's refit does)."""
     import numpy as np
 
-    xt, xv, xs = data.normalized("scale")
+    xt, xv, xs = data.prepared_split({"normalize": "scale"})
     model = _build(values, epochs, data)
     model.fit(np.concatenate([xt, xv]), np.concatenate([data.y_train, data.y_val]), epochs=epochs,
               batch_size=BATCH, verbose=0)
@@ -105,7 +105,7 @@ def run_keras_tuner(setup: dict, workdir: Path) -> dict:
     import keras_tuner
 
     data = _dataset()
-    xt, xv, xs = data.normalized("scale")
+    xt, xv, xs = data.prepared_split({"normalize": "scale"})
     grid = setup["grid"]
 
     def build(hp):
@@ -134,7 +134,7 @@ def run_gridsearchcv(setup: dict, workdir: Path) -> dict:
     from sklearn.model_selection import GridSearchCV, StratifiedKFold
 
     data = _dataset()
-    xt, xv, xs = data.normalized("scale")
+    xt, xv, xs = data.prepared_split({"normalize": "scale"})
     x, y = np.concatenate([xt, xv]), np.concatenate([data.y_train, data.y_val])
 
     def model_fn(learning_rate, batch_norm, l2, noise, meta):
@@ -160,7 +160,7 @@ def run_optuna(setup: dict, workdir: Path, n_trials: int) -> dict:
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     data = _dataset()
-    xt, xv, _ = data.normalized("scale")
+    xt, xv, _ = data.prepared_split({"normalize": "scale"})
     runs = []
     start = time.perf_counter()
     for seed in setup["optuna_seeds"]:
@@ -196,7 +196,7 @@ def run_overhead(setup: dict, workdir: Path) -> dict:
     from gridsearch.training.runtime import long_lived_objects_frozen, release_traced_graphs
 
     data = _dataset()
-    xt, xv, _ = data.normalized("scale")
+    xt, xv, _ = data.prepared_split({"normalize": "scale"})
     config = _config({}, setup["epochs"])
     ctx = TrainingContext(data, simple_cnn, SEED, "val_accuracy", "max")
     store = ResultsStore(workdir / "results" / "overhead")

@@ -43,13 +43,13 @@ def child(variant: str, epochs: int) -> dict:
     import keras
     import tensorflow as tf
 
-    from gridsearch.data.dataset import load_dataset, trial_inputs
+    from gridsearch.data.dataset import load_dataset
     from gridsearch.space.hyperparams import builtin_defaults
     from gridsearch.training.models import simple_cnn
 
     data = load_dataset("digits", seed=0, validation_split=0.2, test_split=0.2, folder=".")
     config = {**builtin_defaults(), "epochs": epochs}
-    x_train, x_val, _ = trial_inputs(data, config)
+    x_train, x_val, _ = data.prepared_split(config)
     keras.utils.set_random_seed(0)
     model = simple_cnn(config, x_train.shape[1:], data.num_classes)
     if variant.startswith("steps_per_execution"):

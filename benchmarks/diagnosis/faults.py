@@ -15,7 +15,8 @@ from typing import Any
 import keras
 import numpy as np
 
-from gridsearch.data.dataset import Dataset, load_dataset
+from gridsearch.data.dataset import ArrayDataset as Dataset
+from gridsearch.data.dataset import load_dataset
 
 BASE: dict[str, Any] = {
     "dataset": "digits", "epochs": 15, "batch_size": 32, "optimizer": "adam", "learning_rate": 1e-3,
@@ -176,7 +177,7 @@ def load(name: str, seed: int) -> Dataset:
 
 def prepare_data(cfg: dict[str, Any], data: Dataset, seed: int) -> tuple[np.ndarray, ...]:
     """(x_train, y_train, x_val, y_val) as the config asks: scaling, a training subset, permuted labels."""
-    x_train, x_val, _ = data.normalized(cfg["normalize"])
+    x_train, x_val, _ = data.prepared_split(cfg)
     x_train, x_val = x_train * cfg["input_scale"], x_val * cfg["input_scale"]
     y_train = data.y_train[:, None]  # a label column: a regression loss broadcasts it against the C outputs
     rng = np.random.default_rng(seed)

@@ -23,7 +23,7 @@ from gridsearch.backends.sklearn import (
     wrapper_params,
 )
 from gridsearch.cli import main
-from gridsearch.data.dataset import Dataset, load_dataset
+from gridsearch.data.dataset import ArrayDataset, load_dataset
 from gridsearch.errors import SpaceError
 from gridsearch.plans.stages import PlannedStage, base_config, make_plan
 from gridsearch.space.hyperparams import builtin_defaults
@@ -142,7 +142,7 @@ def test_folds_are_stratified_on_class_ordered_data(tmp_path):
     x, y = conftest.tiny_digits(n_per_class=30)  # sorted by class: 30 zeros, 30 ones, 30 twos
     x = x[..., np.newaxis].astype("float32")
     assert [len(set(y[test])) for _, test in KFold(3).split(x, y)] == [1, 1, 1]  # the trap is real on this data
-    dataset = Dataset(x, y, x[:0], y[:0], x[:3], y[:3], [0, 1, 2])
+    dataset = ArrayDataset(x, y, x[:0], y[:0], x[:3], y[:3], [0, 1, 2])
     ctx = TrainingContext(dataset, resolve_builder("simple_cnn"), 0, "val_accuracy", "max", cv_folds=3)
     config = {**builtin_defaults(), "epochs": 1, "batch_size": 16, "filters": 4, "dense_units": 8, "conv_blocks": 1}
     stage = PlannedStage(1, "learning_rate", {"learning_rate": [1e-2]})

@@ -13,7 +13,7 @@ from sklearn.datasets import load_digits
 
 from conftest import REPO
 from gridsearch.cli import main
-from gridsearch.data.dataset import load_dataset, trial_inputs
+from gridsearch.data.dataset import load_dataset
 from gridsearch.plans.stages import base_config
 from gridsearch.space.loader import load_space
 from gridsearch.training.models import simple_cnn
@@ -36,7 +36,7 @@ def digits_split():
     dataset = load_dataset("digits", seed=space.seed, validation_split=space.validation_split,
                            test_split=space.test_split, folder=REPO)
     config = base_config(space)
-    x_train, x_val, _ = trial_inputs(dataset, config)
+    x_train, x_val = dataset.prepared(config, "train"), dataset.prepared(config, "val")
     return config, x_train, dataset.y_train, x_val, dataset.y_val
 
 

@@ -120,10 +120,9 @@ def test_the_calibrated_model_rescales_inside_itself(overconfident_run):
     temperature = json.loads((overconfident_run / "calibration.json").read_text())["winner"]["temperature"]
     best = json.loads((overconfident_run / "best_config.json").read_text())
     ctx = reopen(overconfident_run)
-    from gridsearch.data.dataset import trial_inputs
 
     winner = keras.saving.load_model(overconfident_run / "best_model.keras")
-    before = winner.predict(trial_inputs(ctx.dataset, best["hyperparameters"])[2], verbose=0)
+    before = winner.predict(ctx.dataset.prepared(best["hyperparameters"], "test"), verbose=0)
     calibrated = keras.saving.load_model(overconfident_run / "calibrated.keras", safe_mode=True)
     np.testing.assert_allclose(calibrated.predict(ctx.dataset.x_test, verbose=0),
                                temperature_scale(before, temperature), atol=1e-5)

@@ -46,12 +46,14 @@ def test_string_labels_come_back_as_strings_and_images_are_read_as_in_training(p
     assert all(isinstance(label, str) for label in frame["label"])
     assert list(frame.columns) == ["file", "label", "p_cat", "p_dog"]
     assert frame["file"].iloc[0] == "cat/0.png"
-    # the run read the folder with Keras' loader, resized to 8x8: the same arrays give the same numbers
-    images = keras.utils.image_dataset_from_directory(pets_search.parents[1] / "pets", image_size=(8, 8),
-                                                      batch_size=None, shuffle=False, label_mode=None)
-    x = np.stack([image.numpy() for image in images])
-    expected = load_predictor(pets_search).predict(x, verbose=0)[:, 0]
-    order = np.argsort([str(p) for p in images.file_paths])  # predict lists files in sorted order
+    # the run decoded the folder with its pipeline's decoder (resized to 8x8, uint8): the same arrays give the
+    # same numbers
+    from gridsearch.data.pipeline import read_images
+
+    root = pets_search.parents[1] / "pets"
+    files = sorted(p.relative_to(root).as_posix() for p in root.rglob("*.png"))
+    expected = load_predictor(pets_search).predict(read_images(root, files, (8, 8), 3), verbose=0)[:, 0]
+    order = np.arange(len(files))  # predict lists files in sorted order too
     np.testing.assert_allclose(frame["p_dog"].to_numpy(), expected[order], atol=1e-5)
 
 

@@ -73,9 +73,9 @@ BAD_INPUTS = [
     ("data_of_wrong_type", _space(data="42"), ["data=42", "is not allowed"]),
     ("corrupt_npz", _space(data="'corrupt.npz'"), ["corrupt.npz", "could not be read"]),
     ("npz_without_labels", _space(data="'no_y.npz'"), ["no_y.npz", "has no array 'y'", "y_key"]),
-    ("unreadable_image_folder", _space(data="'images_corrupt'"), ["images_corrupt", "could not be read"]),
+    ("unreadable_image_folder", _space(data="'images_corrupt'"), ["images_corrupt", "'cat' hold no readable image"]),
     ("image_folder_one_class", _space(data="'images_one_class'"), ["images_one_class", "one sub-folder per class"]),
-    ("image_folder_without_images", _space(data="'images_empty'"), ["images_empty", "holds no images"]),
+    ("image_folder_without_images", _space(data="'images_empty'"), ["images_empty", "'a', 'b' hold no readable image"]),
     ("mixed_label_types",
      "import numpy as np\ndef load():\n    return np.zeros((6, 8, 8)), np.array([0, 'a', 1, 'b', 0, 'a'], dtype=object)\n"
      + _space(data="load"), ["data in", "labels mix types", "int", "str"]),
@@ -101,6 +101,7 @@ def data_folder(tmp_path) -> Path:
     (tmp_path / "notes.txt").write_text("not data\n")
     corrupt = write_image_folder(tmp_path / "images_corrupt", per_class=2, size=(4, 4))
     (corrupt / "cat" / "0.png").write_bytes(b"\x89PNG\r\n\x1a\n truncated")
+    (corrupt / "cat" / "1.png").write_bytes(b"")
     (tmp_path / "images_one_class" / "cat").mkdir(parents=True)
     (tmp_path / "images_one_class" / "cat" / "0.png").write_bytes(b"")
     for name in ("a", "b"):

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # listing the backends must not import the training stack
     from gridsearch.plans.stages import PlannedStage
-    from gridsearch.training.fit import TrainingContext
+    from gridsearch.training.fit import Siblings, TrainingContext
     from gridsearch.training.trial import TrialResult
 
 
@@ -35,10 +35,12 @@ class Backend(ABC):
 
     @abstractmethod
     def run_stage(self, stage: PlannedStage, candidates: list[Candidate], ctx: TrainingContext,
-                  on_result: Callable[[TrialResult], None], workdir: Path) -> None:
+                  on_result: Callable[[TrialResult], None], workdir: Path, siblings: Siblings = ()) -> None:
         """Train every candidate and call `on_result` once per candidate, as each finishes.
 
-        Must not raise for a failing candidate: that is a `failed` result.
+        Must not raise for a failing candidate: that is a `failed` result. `siblings` (what the stage changes,
+        `ctx` is what the run fixes): the histories of the stage's trials finished so far; the search appends
+        each one as it finishes, for sibling pruning.
         """
 
     def fingerprint(self, space: Any) -> dict[str, Any]:

@@ -17,7 +17,7 @@ import keras_tuner
 
 from gridsearch.backends import Backend, Candidate
 from gridsearch.plans.stages import PlannedStage
-from gridsearch.training.fit import TrainingContext, run_trial
+from gridsearch.training.fit import Siblings, TrainingContext, run_trial
 from gridsearch.training.trial import TrialResult, TrialStatus
 
 CANDIDATE = "candidate"  # the one hyperparameter Keras Tuner sees: a pending candidate's config id
@@ -57,14 +57,14 @@ class KerasTunerBackend(Backend):
     name = "keras_tuner"
 
     def run_stage(self, stage: PlannedStage, candidates: list[Candidate], ctx: TrainingContext,
-                  on_result: Callable[[TrialResult], None], workdir: Path) -> None:
+                  on_result: Callable[[TrialResult], None], workdir: Path, siblings: Siblings = ()) -> None:
         if not candidates:
             return
         by_id = {c.config_id: c for c in candidates}
 
         def train(config_id: str) -> TrialResult:
             candidate = by_id[config_id]
-            result = run_trial(candidate.trial_id, stage.index, stage.name, config_id, candidate.config, ctx)
+            result = run_trial(candidate.trial_id, stage.index, stage.name, config_id, candidate.config, ctx, siblings)
             try:
                 on_result(result)
             except Exception as exc:  # e.g. a full disk: Keras Tuner would record it as one invalid trial and go on

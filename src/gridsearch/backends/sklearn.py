@@ -8,7 +8,7 @@ How a stage runs
   stage or run already trained is never fitted again); every other value, earlier winners included, is
   fixed in the estimator. A stage that tunes the input preparation (`normalize`, `grayscale`) runs one
   GridSearchCV per preparation, since GridSearchCV fits every candidate on the same X.
-- Train+validation, prepared by `data.trial_inputs`, is split by an explicit shuffled, seeded
+- Train+validation, prepared by the dataset (`Dataset.normalizer`), is split by an explicit shuffled, seeded
   `StratifiedKFold`; the scoring is explicit (accuracy, or neg log loss for a loss objective, reported
   back as a positive loss). The test split is never handed to scikit-learn.
 - Every fold fit validates on its held-out part each epoch (Keras `validation_data`; GridSearchCV slices
@@ -60,17 +60,21 @@ from sklearn.exceptions import FitFailedWarning
 from sklearn.model_selection import GridSearchCV, StratifiedKFold
 
 from gridsearch.backends import Backend, Candidate
-from gridsearch.data.dataset import Dataset, trial_inputs
+from gridsearch.data.dataset import ArrayDataset, Dataset
+from gridsearch.data.preparation import preparation_key
 from gridsearch.diagnosis.rules import diagnose
 from gridsearch.errors import SpaceError
 from gridsearch.plans.stages import PlannedStage
 from gridsearch.results.atomic import atomic_write_json
 from gridsearch.space.hyperparams import HYPERPARAMETERS
-from gridsearch.training.fit import TrainingContext, build_model, class_weights, finish, trial_callbacks
+from gridsearch.training.fit import Siblings, TrainingContext, build_model, class_weights, finish, trial_callbacks
 from gridsearch.training.pruning import HopelessTrialStopper
 from gridsearch.training.trial import METRICS, TrialResult, TrialStatus
 
 FIT_ARGUMENTS = ("epochs", "batch_size")  # config values that are the wrapper's own fit arguments
+# Train+validation as prepared float32 arrays, at most (a judgment, not measured): each fold's fit slices
+# copies of X, so the process holds a few times this.
+MEMORY_BUDGET = 2 * 2**30
 ROUTE = "model__"  # scikeras passes `model__<name>` to the model builder as `<name>`
 # What scikeras passes the builder besides the routed values: no hyperparameter may take these names.
 BUILDER_ARGUMENTS = frozenset({"meta", "compile_kwargs", "params"})
@@ -211,8 +215,8 @@ class CVData:
         empty_x, empty_y = x[:0], y[:0]
         # the context a fold trains with: train+validation only, so the test split never leaves this process;
         # no sibling pruning: GridSearchCV fits a stage's candidates together, so none has finished when a fold runs
-        self.training = replace(ctx, dataset=Dataset(x, y, empty_x, empty_y, empty_x, empty_y, list(ctx.dataset.classes)),
-                                siblings=())
+        self.training = replace(ctx, dataset=ArrayDataset(x, y, empty_x, empty_y, empty_x, empty_y,
+                                                          list(ctx.dataset.classes)))
         self.x, self.y, self.folds, self.names = x, y, folds, names
 
     def __deepcopy__(self, memo: dict) -> CVData:
@@ -344,10 +348,6 @@ def mean_curve(histories: list[dict[str, list[float]]]) -> dict[str, list[float]
     return curve
 
 
-def _preparation(config: dict[str, Any]) -> tuple[str, bool]:
-    return config.get("normalize", "scale"), bool(config.get("grayscale", False))
-
-
 def _ship_builder_by_value(builder: Callable[..., Any]) -> None:
     """A builder defined in a space file lives in a module the joblib workers cannot import: send its code."""
     module = sys.modules.get(getattr(builder, "__module__", "") or "")
@@ -374,6 +374,26 @@ def _cloudpickles() -> list[Any]:
     return found
 
 
+def check_fits_in_memory(data: Dataset, where: str) -> None:
+    """scikeras and GridSearchCV take arrays: train+validation, prepared as float32, must fit MEMORY_BUDGET."""
+    prepared = data.decoded_bytes() * 4 // data.item_bytes
+    if prepared > MEMORY_BUDGET:
+        raise SpaceError(f"the data of {where} takes {prepared / 2**30:.1f} GB as float32 arrays "
+                         f"({len(data.y_train) + len(data.y_val)} train+validation images of {data.input_shape}), "
+                         f"more than the sklearn backend's {MEMORY_BUDGET / 2**30:.0f} GB (scikeras and GridSearchCV "
+                         f"need the images in memory); nothing was trained. Use backend='keras_tuner', which "
+                         f"streams an image folder from disk, or smaller images (data_options['image_size'])")
+
+
+def _train_and_validation(data: Dataset, config: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
+    """Train+validation prepared for `config`, as arrays (a stream is read into memory once per preparation)."""
+    if isinstance(data, ArrayDataset):
+        return (np.concatenate([data.prepared(config, "train"), data.prepared(config, "val")]),
+                np.concatenate([data.y_train, data.y_val]))
+    xs, ys = zip(*(data.sample(config, part, len(data.labels(part)), 0) for part in ("train", "val")))
+    return np.concatenate(xs), np.concatenate(ys)
+
+
 class SklearnBackend(Backend):
     name = "sklearn"
     sequential_trials = False  # GridSearchCV fits a stage at once
@@ -382,7 +402,7 @@ class SklearnBackend(Backend):
         return {"backend": self.name, "cv_folds": space.cv_folds}  # n_jobs is not in it: results do not depend on it
 
     def run_stage(self, stage: PlannedStage, candidates: list[Candidate], ctx: TrainingContext,
-                  on_result: Callable[[TrialResult], None], workdir: Path) -> None:
+                  on_result: Callable[[TrialResult], None], workdir: Path, siblings: Siblings = ()) -> None:
         if not candidates:
             return
         names = tuple(candidates[0].config)
@@ -391,11 +411,11 @@ class SklearnBackend(Backend):
             check_wrapper_params(wrapper_params(candidate.config), known, ctx.where)
         groups: dict[tuple[str, bool], list[Candidate]] = {}
         for candidate in candidates:
-            groups.setdefault(_preparation(candidate.config), []).append(candidate)
+            groups.setdefault(preparation_key(candidate.config), []).append(candidate)
+        check_fits_in_memory(ctx.dataset, ctx.where)
         prepared = {}
         for key, group in groups.items():
-            x_train, x_val, _ = trial_inputs(ctx.dataset, group[0].config)
-            x, y = np.concatenate([x_train, x_val]), np.concatenate([ctx.dataset.y_train, ctx.dataset.y_val])
+            x, y = _train_and_validation(ctx.dataset, group[0].config)
             check_builder_reads(group[0].config, ctx, tuple(x.shape[1:]))
             prepared[key] = (x, y, stratified_folds(y, ctx.cv_folds, ctx.seed, ctx.where))
         if ctx.n_jobs != 1:  # other processes fit (joblib's, or Dask's with n_jobs=-1)

@@ -46,7 +46,7 @@ from gridsearch.distributed import ParallelMode, cluster
 from gridsearch.errors import SearchFailed, SpaceError
 from gridsearch.plans.stages import PlannedStage
 from gridsearch.results.store import ResultsStore
-from gridsearch.training.fit import TrainingContext
+from gridsearch.training.fit import Siblings, TrainingContext
 from gridsearch.training.trial import TrialResult, TrialStatus
 
 if TYPE_CHECKING:
@@ -146,6 +146,7 @@ class LocalWorkers:
     def __init__(self, count: int, space_file: Path, results_root: Path, address: cluster.Address) -> None:
         self.space_file, self.results_root, self.address = space_file, results_root, address
         self.shares = cluster.share_cores(count) if count else []
+        self.gpus = cluster.visible_gpus(dict(os.environ)) if count else []
         self.procs: dict[str, subprocess.Popen] = {}
         self.slot: dict[str, int] = {}
         self.started = 0
@@ -159,7 +160,7 @@ class LocalWorkers:
         command = [sys.executable, "-m", "gridsearch", "worker", str(self.space_file), "--chief",
                    f"{cluster.LOOPBACK}:{self.address.port}", "--results-dir", str(self.results_root),
                    "--id", worker_id, "--cores", cluster.format_cores(self.shares[slot]), "--quiet"]
-        env = {**os.environ, cluster.CHIEF_PID_ENV: str(os.getpid())}
+        env = {**os.environ, cluster.CHIEF_PID_ENV: str(os.getpid()), **cluster.gpu_env(slot, self.gpus)}
         # each worker runs the gridsearch this process runs, whatever is installed
         env["PYTHONPATH"] = os.pathsep.join([str(Path(__file__).resolve().parents[1]),
                                              *filter(None, [os.environ.get("PYTHONPATH")])])
@@ -287,7 +288,7 @@ class ChiefBackend(KerasTunerBackend):
 
     # --- one stage -------------------------------------------------------------------------------------
     def run_stage(self, stage: PlannedStage, candidates: list[Candidate], ctx: TrainingContext,
-                  on_result: Callable[[TrialResult], None], workdir: Path) -> None:
+                  on_result: Callable[[TrialResult], None], workdir: Path, siblings: Siblings = ()) -> None:
         if not candidates:
             return
         cluster.write_json(cluster.stage_path(self.results, stage.index),

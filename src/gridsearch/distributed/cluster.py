@@ -172,3 +172,20 @@ def pin_to_cores(cores: list[int]) -> None:
 
     tf.config.threading.set_intra_op_parallelism_threads(len(cores))
     tf.config.threading.set_inter_op_parallelism_threads(len(cores))
+
+
+def visible_gpus(environ: dict[str, str]) -> list[str]:
+    """The GPUs this process may use, as CUDA names them: CUDA_VISIBLE_DEVICES when set, else every GPU
+    TensorFlow sees (none on a CPU machine)."""
+    if "CUDA_VISIBLE_DEVICES" in environ:
+        return [gpu for gpu in environ["CUDA_VISIBLE_DEVICES"].split(",") if gpu.strip() not in ("", "-1")]
+    import tensorflow as tf
+
+    return [str(i) for i in range(len(tf.config.list_physical_devices("GPU")))]
+
+
+def gpu_env(slot: int, gpus: list[str]) -> dict[str, str]:
+    """One GPU per local worker (round robin when there are more workers than GPUs): TensorFlow in a worker
+    otherwise takes every GPU's memory, and all workers train on GPU 0 (keras-team/keras-tuner#220, #413).
+    Nothing when there is no GPU."""
+    return {"CUDA_VISIBLE_DEVICES": gpus[slot % len(gpus)]} if gpus else {}

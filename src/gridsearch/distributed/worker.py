@@ -171,7 +171,8 @@ def _serve(loaded: LoadedSpace, results: Path, chief: dict[str, Any], chief_addr
     # chief it has seen beating, so a call that waits longer than this has lost its chief.
     oracle_client.TIMEOUT = RPC_TIMEOUT_S
     store = ResultsStore(results)
-    ctx = training_context(loaded, prune=chief["prune"], extra_callbacks=fault_callbacks())
+    ctx = training_context(loaded, prune=chief["prune"], extra_callbacks=fault_callbacks(),
+                           cache_dir=results / "cache" / beat.info["id"])  # one file cache per worker: none shares a lock
     stages = Stages(results)
 
     def train(config_id: str):

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from gridsearch.backends import Candidate, get_backend
-from gridsearch.data.dataset import Dataset, image_reading, load_dataset, trial_inputs, trial_normalizer
+from gridsearch.data.dataset import Dataset, image_reading, load_dataset
 from gridsearch.distributed import ParallelMode, requested_mode, running_backend
 from gridsearch.distributed.cluster import Address
 from gridsearch.errors import SearchFailed, SpaceError
@@ -156,7 +156,8 @@ def run_search(loaded: LoadedSpace, options: RunOptions, reporter: Reporter) -> 
         store.check_writable()
         jobs = -1 if options.dask_scheduler else options.jobs  # -1: every Dask worker
         ctx = training_context(loaded, prune=options.prune, halving=options.halving, jobs=jobs,
-                               extra_callbacks=fault_callbacks() + reporter.keras_callbacks())
+                               extra_callbacks=fault_callbacks() + reporter.keras_callbacks(),
+                               cache_dir=store.folder / "cache")
         findings = lint_defaults(loaded, ctx)
         plan = search_plan(space, options.full_grid)
         reporter = with_artifacts(store.folder, space, plan.stages(), reporter)  # plots and TensorBoard logs
@@ -199,7 +200,7 @@ def lint_defaults(loaded: LoadedSpace, ctx: TrainingContext) -> list[Finding]:
     """
     config = base_config(loaded.space)
     try:
-        model = build_model(config, ctx, trial_inputs(ctx.dataset, config)[0].shape[1:])
+        model = build_model(config, ctx)
     except Exception:
         return []
     findings = lint_model(model, ctx.dataset.num_classes)
@@ -210,22 +211,24 @@ def lint_defaults(loaded: LoadedSpace, ctx: TrainingContext) -> list[Finding]:
     return findings
 
 
-def space_dataset(loaded: LoadedSpace) -> Dataset:
-    """The space's data, split once: the same split in the chief, in every worker and in every run."""
+def space_dataset(loaded: LoadedSpace, cache_dir: Path | None = None) -> Dataset:
+    """The space's data, split once: the same split in the chief, in every worker and in every run.
+    `cache_dir`: where an image folder's file cache goes (results/<name>/cache), when the space asks for one."""
     space = loaded.space
     return load_dataset(space.data, seed=space.seed, validation_split=space.validation_split,
                         test_split=space.test_split, folder=loaded.folder, options=space.data_options,
-                        where=str(loaded.path))
+                        where=str(loaded.path), cache_dir=cache_dir)
 
 
 def training_context(loaded: LoadedSpace, *, prune: bool = True, halving: bool = False, jobs: int | None = None,
-                     extra_callbacks: list[Any] | None = None) -> TrainingContext:
+                     extra_callbacks: list[Any] | None = None, cache_dir: Path | None = None) -> TrainingContext:
     """The space's split data, builder and seed: what every fit of a run shares."""
     space = loaded.space
-    return TrainingContext(space_dataset(loaded), resolve_builder(space.model), space.seed, space.objective,
+    return TrainingContext(space_dataset(loaded, cache_dir), resolve_builder(space.model), space.seed, space.objective,
                            space.objective_direction, prune=prune, halving=halving,
                            extra_callbacks=list(extra_callbacks or []),
-                           cv_folds=space.cv_folds, n_jobs=jobs or space.n_jobs, where=str(loaded.path))
+                           cv_folds=space.cv_folds, n_jobs=jobs or space.n_jobs, where=str(loaded.path),
+                           mixed_precision=space.mixed_precision)
 
 
 def _preflight(loaded: LoadedSpace, plan: Plan, store: ResultsStore, ctx: TrainingContext,
@@ -283,7 +286,7 @@ def _run_plan(loaded: LoadedSpace, options: RunOptions, store: ResultsStore, bac
         reporter.stage_started(stage, max(total_stages, stage.index), len(candidates),
                                len(stage_rows) - len(candidates))
         siblings[:] = [finished[cid].history for _, cid in stage_rows if cid in finished]
-        backend.run_stage(stage, candidates, replace(ctx, siblings=siblings), record, store.folder / backend_name)
+        backend.run_stage(stage, candidates, ctx, record, store.folder / backend_name, siblings)
         counts["trained"] += len(candidates)
         this_stage = []
         for trial_id, cid in stage_rows:
@@ -332,7 +335,7 @@ def _run_plan(loaded: LoadedSpace, options: RunOptions, store: ResultsStore, bac
         raise SearchFailed(f"retraining the winner {winner.reused_from or winner.trial_id} on train+validation "
                            f"failed ({type(exc).__name__}: {exc}); the leaderboard in {store.folder} is complete, "
                            "and running the same command again retries only this step") from exc
-    atomic_write_bytes(store.folder / PREPARATION, trial_normalizer(ctx.dataset, winner.config).to_npz())
+    atomic_write_bytes(store.folder / PREPARATION, ctx.dataset.normalizer(winner.config).to_npz())
     epochs = epoch_budget(rows)
     _write_best_config(store, loaded, backend_name, options, winner, test_scores, ctx.dataset, epochs)
     report = plan.report()
@@ -372,7 +375,7 @@ def _write_best_config(store: ResultsStore, loaded: LoadedSpace, backend_name: s
         "trial_id": winner.reused_from or winner.trial_id,
         "diagnosis": winner.diagnosis,
         "epochs": epochs,
-        "data": {"input_shape": list(trial_inputs(dataset, winner.config)[0].shape[1:]), "num_classes": dataset.num_classes,
+        "data": {"input_shape": list(dataset.prepared_shape(winner.config)), "num_classes": dataset.num_classes,
                  "classes": dataset.classes, "image_shape": list(dataset.input_shape),  # before grayscale
                  "images": image_reading(space.data, loaded.folder, space.data_options)},
         "provenance": {

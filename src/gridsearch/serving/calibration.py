@@ -24,7 +24,6 @@ import keras
 import numpy as np
 from scipy.optimize import minimize_scalar
 
-from gridsearch.data.dataset import trial_inputs, trial_normalizer
 from gridsearch.reports.plots import plot_reliability
 from gridsearch.results.atomic import atomic_save_model, atomic_write_json
 from gridsearch.results.layout import CALIBRATION_REPORT, MODEL_FILES, PLOTS_DIR, read_best_config, update_best_config
@@ -63,20 +62,20 @@ def calibrate(folder: str | Path, ctx: TrainingContext, *, ensemble: bool = Fals
     folder, data = Path(folder), ctx.dataset
     best = read_best_config(folder)
     members = ensemble_members(folder) if ensemble else [winner_member(best)]
-    held_out_fits = [fit_for_epochs(m.config, ctx, trial_inputs(data, m.config)[0], data.y_train, m.epochs)
+    held_out_fits = [fit_for_epochs(m.config, ctx, ("train",), m.epochs)
                      for m in members]  # trained on the training split only: the validation split stays unseen
-    held_out = average([prepared_model(model, trial_normalizer(data, m.config), data.input_shape, name=f"member_{i}")
+    held_out = average([prepared_model(model, data.normalizer(m.config), data.input_shape, name=f"member_{i}")
                         for i, (m, model) in enumerate(zip(members, held_out_fits), start=1)])
-    val_probs = class_probabilities(held_out.predict(data.x_val, verbose=0))
+    val_probs = class_probabilities(held_out.predict(**data.predict_kwargs("val"), verbose=0))
     temperature = fit_temperature(val_probs, data.y_val)
 
     shipped = load_ensemble(folder) if ensemble else prepared_model(
-        keras.saving.load_model(folder / MODEL_FILES[False, False]), trial_normalizer(data, best["hyperparameters"]), data.input_shape)
+        keras.saving.load_model(folder / MODEL_FILES[False, False]), data.normalizer(best["hyperparameters"]), data.input_shape)
     calibrated = with_temperature(shipped, temperature)
     path = folder / MODEL_FILES[ensemble, True]
     atomic_save_model(calibrated, path)
-    before = class_probabilities(shipped.predict(data.x_test, verbose=0))
-    after = class_probabilities(calibrated.predict(data.x_test, verbose=0))
+    before = class_probabilities(shipped.predict(**data.predict_kwargs("test"), verbose=0))
+    after = class_probabilities(calibrated.predict(**data.predict_kwargs("test"), verbose=0))
     which = "ensemble" if ensemble else "winner"
     diagram = plot_reliability(reliability(before, data.y_test), reliability(after, data.y_test),
                                folder / PLOTS_DIR / f"reliability_{which}.png",
@@ -98,3 +97,4 @@ def calibrate(folder: str | Path, ctx: TrainingContext, *, ensemble: bool = Fals
     atomic_write_json(report_path, reports)
     update_best_config(folder, calibration=reports)
     return report
+

@@ -14,7 +14,6 @@ from typing import Any
 
 import keras
 
-from gridsearch.data.dataset import trial_normalizer
 from gridsearch.errors import SpaceError
 from gridsearch.results.atomic import atomic_save_model, atomic_write_json
 from gridsearch.results.layout import ENSEMBLE_REPORT, MODEL_FILES, read_best_config, update_best_config
@@ -94,7 +93,7 @@ def build_ensemble(folder: str | Path, ctx: TrainingContext, k: int) -> tuple[ke
             model = keras.saving.load_model(folder / MODEL_FILES[False, False])  # the winner as retrained by the run
         else:
             model, _ = retrain_and_test(member.config, ctx, member.epochs)
-        models.append((model, trial_normalizer(data, member.config)))
+        models.append((model, data.normalizer(member.config)))
     prepared = [prepared_model(model, normalizer, data.input_shape, name=f"member_{i}")
                 for i, (model, normalizer) in enumerate(models, start=1)]  # after all fits: each clears the session
     ensemble = average(prepared)
@@ -102,7 +101,7 @@ def build_ensemble(folder: str | Path, ctx: TrainingContext, k: int) -> tuple[ke
     atomic_save_model(ensemble, folder / MODEL_FILES[True, False])
 
     def scores(model: keras.Model) -> dict[str, float]:
-        probs = class_probabilities(model.predict(data.x_test, verbose=0))
+        probs = class_probabilities(model.predict(**data.predict_kwargs("test"), verbose=0))
         return {"test_accuracy": accuracy(probs, data.y_test), "test_log_loss": log_loss(probs, data.y_test)}
 
     member_reports = [{**m.to_json(), **scores(p)} for m, p in zip(members, prepared)]

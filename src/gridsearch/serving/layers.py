@@ -1,6 +1,6 @@
 """Two small Keras layers that make a saved model self-contained: raw images in, calibrated probabilities out.
 
-`InputPreparation` applies a trial's input preparation (grayscale, then `(x - offset) / scale` with the
+`InputPreparation` (defined in training/preparation.py, re-exported here) applies a trial's input preparation (grayscale, then `(x - offset) / scale` with the
 training split's statistics) inside the model, so ensemble.keras and calibrated.keras take the raw
 images a user has, and each member of an ensemble keeps its own preparation. `TemperatureScaling`
 divides the log-probabilities by a fitted temperature and renormalises. Both are registered
@@ -12,45 +12,12 @@ from __future__ import annotations
 from typing import Any
 
 import keras
-import numpy as np
 from keras import ops
 
-from gridsearch.data.dataset import Normalizer
 from gridsearch.serving.probabilities import PROBABILITY_FLOOR
+from gridsearch.training.preparation import InputPreparation, prepared_model
 
-
-@keras.saving.register_keras_serializable(package="gridsearch")
-class InputPreparation(keras.layers.Layer):
-    """`Normalizer.__call__` as a layer: the statistics are (non-trainable) weights of the saved model."""
-
-    def __init__(self, grayscale: bool = False, offset_shape: tuple[int, ...] = (),
-                 scale_shape: tuple[int, ...] = (), **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.grayscale = bool(grayscale)
-        self.offset_shape, self.scale_shape = tuple(offset_shape), tuple(scale_shape)
-        self.offset = self.add_weight(shape=self.offset_shape, initializer="zeros", trainable=False, name="offset")
-        self.scale = self.add_weight(shape=self.scale_shape, initializer="ones", trainable=False, name="scale")
-
-    @classmethod
-    def from_normalizer(cls, normalizer: Normalizer, **kwargs: Any) -> InputPreparation:
-        offset, scale = (np.asarray(v, dtype="float32") for v in (normalizer.offset, normalizer.scale))
-        layer = cls(normalizer.grayscale, offset.shape, scale.shape, **kwargs)
-        layer.offset.assign(offset)
-        layer.scale.assign(scale)
-        return layer
-
-    def call(self, inputs):
-        x = ops.cast(inputs, "float32")
-        if self.grayscale:
-            x = ops.mean(x, axis=-1, keepdims=True)
-        return (x - self.offset) / self.scale
-
-    def compute_output_shape(self, input_shape):
-        return (*input_shape[:-1], 1) if self.grayscale else tuple(input_shape)
-
-    def get_config(self) -> dict[str, Any]:
-        return {**super().get_config(), "grayscale": self.grayscale, "offset_shape": list(self.offset_shape),
-                "scale_shape": list(self.scale_shape)}
+__all__ = ["InputPreparation", "TemperatureScaling", "prepared_model", "with_temperature"]
 
 
 @keras.saving.register_keras_serializable(package="gridsearch")
@@ -77,13 +44,6 @@ class TemperatureScaling(keras.layers.Layer):
 
     def get_config(self) -> dict[str, Any]:
         return {**super().get_config(), "temperature": self.temperature}
-
-
-def prepared_model(model: keras.Model, normalizer: Normalizer, raw_shape: tuple[int, ...],
-                   name: str = "prepared") -> keras.Model:
-    """`model` (which takes prepared inputs) behind its input preparation: a model of raw images."""
-    inputs = keras.Input(shape=raw_shape, name="images")
-    return keras.Model(inputs, model(InputPreparation.from_normalizer(normalizer)(inputs)), name=name)
 
 
 def with_temperature(model: keras.Model, temperature: float, name: str = "calibrated") -> keras.Model:

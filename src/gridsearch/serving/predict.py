@@ -2,7 +2,8 @@
 
 INPUT is an .npz (its array `x`, or its only array), one image file, or a folder of images (searched
 recursively, in sorted order). Images from files are decoded the way the run read its image folder
-(Keras' decoder, resized bilinearly to the run's image size, in the model's colour mode); when the run
+(the training pipeline's decoder, `data.pipeline.decode_image`: resized bilinearly to the run's image size,
+rounded to uint8, in the model's colour mode); when the run
 read arrays, files are not resized and must have the training images' size. The normalisation is the
 one computed on the training split: preparation.npz for best_model.keras, inside the model for the
 ensemble and calibrated models. Labels come back as the original label values.
@@ -16,7 +17,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from gridsearch.data.dataset import IMAGE_SUFFIXES, Normalizer
+from gridsearch.data.folder import IMAGE_SUFFIXES
+from gridsearch.data.preparation import Normalizer
 from gridsearch.errors import SpaceError
 from gridsearch.results.layout import MODEL_FILES, PREPARATION, read_best_config
 
@@ -120,16 +122,19 @@ def _read_image(path: Path, raw_shape: tuple[int, ...], images: dict[str, Any] |
     """Decode like keras.utils.image_dataset_from_directory: decode_image, then a bilinear resize."""
     import tensorflow as tf
 
+    from gridsearch.data.pipeline import decode_image
+
     height, width, channels = raw_shape
     if channels not in COLOR_MODES:
         raise SpaceError(f"image {path}: the model takes {channels}-channel images, which no image file holds")
     try:
-        image = tf.io.decode_image(tf.io.read_file(str(path)), channels=channels, expand_animations=False)
+        data = tf.io.read_file(str(path))
+        if images is not None:  # the training pipeline's own decoder: uint8, resized as the run's images were
+            return decode_image(data, images["image_size"], channels).numpy()
+        image = tf.io.decode_image(data, channels=channels, expand_animations=False)
     except Exception as exc:  # TensorFlow's decoder says what is wrong with the bytes
         raise SpaceError(f"image {path} could not be read: {type(exc).__name__}: "
                          f"{str(exc).splitlines()[0] if str(exc) else 'not a decodable image'}") from None
-    if images is not None:
-        return tf.image.resize(image, images["image_size"], method="bilinear").numpy()
     if tuple(image.shape[:2]) != (height, width):
         raise SpaceError(f"image {path} is {image.shape[0]}x{image.shape[1]} (height x width), but the model "
                          f"takes {height}x{width} images; resize it to the training images' size")

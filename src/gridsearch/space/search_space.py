@@ -18,6 +18,7 @@ from gridsearch.space.hyperparams import HYPERPARAMETERS, RESERVED_NAMES
 
 BUILTIN_DATASETS = ("digits",)
 BUILTIN_MODELS = ("simple_cnn",)
+MIXED_PRECISION = ("none", "mixed_float16")  # Keras' policies: float32 everywhere, or float16 compute
 PLANS = ("staged", "full_grid", "auto")  # auto: the doctor (doctor.py) picks the stages from the diagnosis
 OBJECTIVES = ("val_accuracy", "val_loss", "accuracy", "loss")
 # Fields of SearchSpace that also exist as hyperparameters: the space sets their default.
@@ -70,7 +71,8 @@ class SearchSpace:
     test_split: float = 0.2
     cv_folds: int = 3
     n_jobs: int = 1
-    data_options: dict[str, Any] = field(default_factory=dict)
+    data_options: dict[str, Any] = field(default_factory=dict)  # image_size, color_mode, cache, x_key, y_key
+    mixed_precision: str = "none"  # "mixed_float16": float16 compute on a GPU (the output layer stays float32)
     ensemble: int = 0  # K > 0: after the winner, also build the top-K ensemble (`python -m gridsearch ensemble`)
 
     @property
@@ -173,6 +175,7 @@ def validate(space: Any, source: Path) -> SearchSpace:
         _check_stage(space, source, number, stage, seen)
     _check_choice(source, "objective", space.objective, OBJECTIVES)
     _check_choice(source, "plan", space.plan, PLANS)
+    _check_choice(source, "mixed_precision", space.mixed_precision, MIXED_PRECISION)
     epochs = space.defaults.get("epochs", space.epochs)
     if space.plan == "auto" and epochs < MIN_EPOCHS:
         raise _fail(source, "field 'epochs'", f"epochs={epochs} is too few for plan='auto'",

@@ -18,10 +18,10 @@ import keras
 import numpy as np
 from sklearn.utils.class_weight import compute_class_weight
 
-from gridsearch.data.dataset import Dataset, trial_inputs
+from gridsearch.data.dataset import EVALUATE_BATCH, Dataset
 from gridsearch.diagnosis.rules import Label, diagnose
 from gridsearch.training.models import Builder
-from gridsearch.training.probes import ProbeCallback
+from gridsearch.training.probes import PROBE_SAMPLES, ProbeCallback
 from gridsearch.training.pruning import HopelessTrialStopper, halving_rungs
 from gridsearch.training.trial import METRICS, TrialResult, TrialStatus, best_epoch_index
 
@@ -35,9 +35,13 @@ STEPS_PER_EXECUTION = 16
 MIN_STEPS_FOR_BATCHED_CALLS = 200
 
 
+Siblings = Sequence[Mapping[str, Sequence[float]]]  # finished histories of the running stage (see `run_trial`)
+
+
 @dataclass
 class TrainingContext:
-    """What every trial of a run shares: the split data, the builder, the seed, the objective."""
+    """What a run fixes for every trial: the split data, the builder, the seed, the objective, the backend's
+    settings. What a stage changes (its finished siblings) is passed to each trial on its own."""
 
     dataset: Dataset
     builder: Builder
@@ -51,15 +55,15 @@ class TrainingContext:
     n_jobs: int = 1  # backends that can: fits run in parallel over this many processes
     where: str = "the space"  # the space file, for messages of checks a backend makes before training
     probe: bool = True  # measure gradients and unit activity on a probe batch every epoch (probes.py)
-    # histories of the trials of the running stage that finished before this one (the search appends each as
-    # it finishes): a trial far behind all of them is pruned. Empty for a backend that fits a stage at once.
-    siblings: Sequence[Mapping[str, Sequence[float]]] = ()
+    mixed_precision: str = "none"  # "mixed_float16": float16 compute on a GPU, the output layer in float32
 
 
 def trial_callbacks(config: dict[str, Any], ctx: TrainingContext, *, validation: bool = True,
-                    probe_data: tuple[np.ndarray, np.ndarray] | None = None) -> list[Any]:
+                    probe_data: tuple[np.ndarray, np.ndarray] | None = None, siblings: Siblings = ()) -> list[Any]:
     """Schedules, early stopping and pruning, as Keras callbacks built from the config; with `probe_data`
-    (the trial's training inputs and labels) also the probe batch's per-epoch measurements."""
+    (the probe batch: prepared training images and labels) also its per-epoch measurements. `siblings`: the
+    histories of the running stage's trials that finished before this one; a trial far behind all of them is
+    pruned (empty for a backend that fits a stage at once)."""
     monitor = ctx.objective if validation else ctx.objective.removeprefix("val_")
     callbacks: list[Any] = [keras.callbacks.TerminateOnNaN()]
     if config.get("lr_schedule") == "reduce_on_plateau":
@@ -74,10 +78,10 @@ def trial_callbacks(config: dict[str, Any], ctx: TrainingContext, *, validation:
             monitor=monitor, mode=ctx.direction, patience=config["early_stopping"], restore_best_weights=True))
     if ctx.prune and validation:
         callbacks.append(HopelessTrialStopper(ctx.dataset.num_classes, majority_rate=ctx.dataset.majority_rate,
-                                              siblings=ctx.siblings,
+                                              siblings=siblings,
                                               rungs=halving_rungs(config["epochs"]) if ctx.halving else ()))
     if ctx.probe and probe_data is not None:
-        callbacks.append(ProbeCallback(*probe_data, ctx.dataset.num_classes, seed=ctx.seed))
+        callbacks.append(ProbeCallback(*probe_data, ctx.dataset.num_classes))
     return callbacks + list(ctx.extra_callbacks)
 
 
@@ -88,12 +92,17 @@ def class_weights(config: dict[str, Any], y: np.ndarray) -> dict[int, float] | N
     return dict(zip(classes.tolist(), compute_class_weight("balanced", classes=classes, y=y).tolist()))
 
 
-def build_model(config: dict[str, Any], ctx: TrainingContext, input_shape: tuple[int, ...]) -> keras.Model:
-    """Fresh graph and the run's seed before every build: a config gives the same model in any order."""
+def build_model(config: dict[str, Any], ctx: TrainingContext, input_shape: tuple[int, ...] | None = None) -> keras.Model:
+    """Fresh graph and the run's seed before every build: a config gives the same model in any order.
+
+    `input_shape` defaults to the data's, as the config prepares it (one channel after grayscale).
+    """
     keras.backend.clear_session()
     keras.utils.set_random_seed(ctx.seed)
+    keras.mixed_precision.set_global_policy("float32" if ctx.mixed_precision == "none" else ctx.mixed_precision)
+    shape = input_shape or ctx.dataset.prepared_shape(config)
     with _own_python_random(ctx.seed):
-        model = ctx.builder(dict(config), input_shape, ctx.dataset.num_classes)
+        model = ctx.builder(dict(config), shape, ctx.dataset.num_classes)
     steps = math.ceil(len(ctx.dataset.y_train) / config.get("batch_size", 32)) * config.get("epochs", 1)
     if getattr(model, "steps_per_execution", None) == 1 and steps >= MIN_STEPS_FOR_BATCHED_CALLS:
         model.steps_per_execution = STEPS_PER_EXECUTION  # read when the train step is first traced
@@ -120,17 +129,20 @@ def _own_python_random(seed: int) -> Iterator[None]:
 
 
 def run_trial(trial_id: str, stage: int, stage_name: str, config_id: str, config: dict[str, Any],
-              ctx: TrainingContext) -> TrialResult:
+              ctx: TrainingContext, siblings: Siblings = ()) -> TrialResult:
     """Train one config on the training split, validate on the validation split."""
     result = TrialResult(trial_id, stage, stage_name, config_id, dict(config), TrialStatus.OK)
     start = time.perf_counter()
     try:
-        x_train, x_val, _ = trial_inputs(ctx.dataset, config)
-        model = build_model(config, ctx, x_train.shape[1:])
-        callbacks = trial_callbacks(config, ctx, probe_data=(x_train, ctx.dataset.y_train))
-        fit = model.fit(x_train, ctx.dataset.y_train, validation_data=(x_val, ctx.dataset.y_val),
-                        epochs=config["epochs"], batch_size=config["batch_size"], verbose=0,
-                        callbacks=callbacks, class_weight=class_weights(config, ctx.dataset.y_train))
+        data, batch_size = ctx.dataset, config["batch_size"]
+        train = data.feed(config, ("train",), batch_size, shuffle_seed=ctx.seed)
+        validation = data.feed(config, ("val",), batch_size)
+        model = build_model(config, ctx)
+        probe = data.sample(config, "train", PROBE_SAMPLES, ctx.seed) if ctx.probe else None
+        callbacks = trial_callbacks(config, ctx, probe_data=probe, siblings=siblings)
+        fit = model.fit(**train.fit_kwargs(shuffle=True), validation_data=validation.validation_data(),
+                        epochs=config["epochs"], verbose=0,
+                        callbacks=callbacks, class_weight=class_weights(config, data.y_train))
         result.history = {k: [float(v) for v in vals] for k, vals in fit.history.items()}
         result.probes = next((c.stats() for c in callbacks if isinstance(c, ProbeCallback)), {})
         stopper = next((c for c in callbacks if isinstance(c, HopelessTrialStopper)), None)
@@ -167,19 +179,21 @@ def finish(result: TrialResult, ctx: TrainingContext, pruned_by: Any = None) -> 
         result.error = f"no finite {ctx.objective} was recorded"
 
 
-def fit_for_epochs(config: dict[str, Any], ctx: TrainingContext, x: np.ndarray, y: np.ndarray,
-                   epochs: int) -> keras.Model:
-    """Train a fresh model for a fixed number of epochs with no validation data (so no early stopping)."""
-    model = build_model(config, ctx, x.shape[1:])
-    model.fit(x, y, epochs=max(1, epochs), batch_size=config["batch_size"], verbose=0,
-              callbacks=trial_callbacks(config, ctx, validation=False), class_weight=class_weights(config, y))
+def fit_for_epochs(config: dict[str, Any], ctx: TrainingContext, parts: tuple[str, ...], epochs: int) -> keras.Model:
+    """Train a fresh model on these parts of the split for a fixed number of epochs, with no validation data
+    (so no early stopping)."""
+    data = ctx.dataset
+    model = build_model(config, ctx)
+    y = np.concatenate([data.labels(part) for part in parts])
+    model.fit(**data.feed(config, parts, config["batch_size"], shuffle_seed=ctx.seed).fit_kwargs(shuffle=True),
+              epochs=max(1, epochs), verbose=0, callbacks=trial_callbacks(config, ctx, validation=False),
+              class_weight=class_weights(config, y))
     return model
 
 
 def retrain_and_test(config: dict[str, Any], ctx: TrainingContext, epochs: int) -> tuple[keras.Model, dict[str, float]]:
     """Retrain on train+validation for the epochs that were best, score once on the test split."""
-    x_train, x_val, x_test = trial_inputs(ctx.dataset, config)
-    model = fit_for_epochs(config, ctx, np.concatenate([x_train, x_val]),
-                           np.concatenate([ctx.dataset.y_train, ctx.dataset.y_val]), epochs)
-    scores = model.evaluate(x_test, ctx.dataset.y_test, verbose=0, return_dict=True)
+    model = fit_for_epochs(config, ctx, ("train", "val"), epochs)
+    test = ctx.dataset.feed(config, ("test",), EVALUATE_BATCH)
+    scores = model.evaluate(**test.fit_kwargs(), verbose=0, return_dict=True)
     return model, {f"test_{name}": float(value) for name, value in scores.items()}

@@ -95,7 +95,8 @@ def simple_cnn(hp: dict[str, Any], input_shape: tuple[int, ...], num_classes: in
     if dropout:
         x = keras.layers.Dropout(dropout)(x)
     units, activation, loss = head_and_loss(num_classes, hp.get("binary_head", "sigmoid"))
-    outputs = keras.layers.Dense(units, activation=activation, kernel_regularizer=regularizer)(x)
+    # float32 under a mixed_float16 policy too: a float16 softmax and loss lose the small probabilities
+    outputs = keras.layers.Dense(units, activation=activation, kernel_regularizer=regularizer, dtype="float32")(x)
     model = keras.Model(inputs, outputs, name="simple_cnn")
     model.compile(optimizer=make_optimizer(hp), loss=loss, metrics=["accuracy"])
     return model

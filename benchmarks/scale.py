@@ -1,0 +1,129 @@
+"""Real image folders at real size: gridsearch against the plain Keras script, side by side, in one run.
+
+    python benchmarks/scale.py [--sizes 2250 4500] [--large]
+
+Generates 3-class folders of 160x160 JPEGs under /tmp (and, with --large, 20,000 at 224x224), then runs, as
+whole processes under /usr/bin/time -v: `python -m gridsearch run` of a one-stage, one-config, 1-epoch space
+(pre-flight, the trial, the retrain on train+validation), and the plain script of issue 17
+(`image_dataset_from_directory(..., validation_split=0.2, subset="both")`, prefetch, one `fit` epoch of the
+same built-in CNN behind a Rescaling layer). Prints peak RSS and wall of each, the trial's and the plain
+epoch's seconds, the pre-flight's seconds, the ratios, and each target of issue 17 met or MISSED.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(tempfile.gettempdir()) / "gridsearch_scale"
+SRC = Path(__file__).resolve().parents[1] / "src"
+PLAIN = """
+import sys, time, keras, tensorflow as tf
+sys.path.insert(0, {src!r})
+from gridsearch.space.hyperparams import builtin_defaults
+from gridsearch.training.models import simple_cnn
+keras.utils.set_random_seed(0)
+train, val = keras.utils.image_dataset_from_directory({folder!r}, image_size={size}, batch_size=32,
+    validation_split=0.2, subset="both", seed=0)
+train, val = train.prefetch(tf.data.AUTOTUNE), val.prefetch(tf.data.AUTOTUNE)
+cnn = simple_cnn({{**builtin_defaults(), "epochs": 1}}, {size} + (3,), 3)
+inputs = keras.Input({size} + (3,))
+model = keras.Model(inputs, cnn(keras.layers.Rescaling(1 / 255)(inputs)))
+model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+start = time.perf_counter()
+model.fit(train, validation_data=val, epochs=1, verbose=0)
+print("EPOCH_S", time.perf_counter() - start)
+"""
+SPACE = """
+from gridsearch import SearchSpace, Stage
+space = SearchSpace(name="scale", data={folder!r}, data_options={{"image_size": {size}}},
+                    stages=[Stage("learning_rate", [1e-3])], epochs=1, batch_size=32, seed=0,
+                    validation_split=0.2, test_split=0.1)
+"""
+
+
+def make_folder(n: int, size: int) -> Path:
+    """n JPEGs of size x size in 3 class folders (a per-class tint plus noise), made once and kept in /tmp."""
+    from PIL import Image
+
+    folder = ROOT / f"{n}_{size}px"
+    if (folder / "done").exists():
+        return folder
+    rng = np.random.default_rng(0)
+    for c in range(3):
+        (folder / f"class_{c}").mkdir(parents=True, exist_ok=True)
+        for i in range(n // 3):
+            pixels = rng.integers(0, 160, (size, size, 3), dtype=np.uint8)
+            pixels[..., c] += 80
+            Image.fromarray(pixels).save(folder / f"class_{c}" / f"{i}.jpg", quality=90)
+    (folder / "done").write_text("")
+    return folder
+
+
+def timed(command: list[str], cwd: Path) -> tuple[float, float, str]:
+    """(peak RSS in GB, wall seconds, stdout) of a whole process, measured from outside."""
+    run = subprocess.run(["/usr/bin/time", "-v", *command], cwd=cwd, capture_output=True, text=True,
+                         env={**os.environ, "PYTHONPATH": str(SRC), "TF_CPP_MIN_LOG_LEVEL": "2"})
+    if run.returncode:
+        raise SystemExit(f"{command} failed:\n{run.stderr[-3000:]}")
+    rss = int(re.search(r"Maximum resident set size \(kbytes\): (\d+)", run.stderr).group(1)) / 2**20
+    wall = re.search(r"Elapsed \(wall clock\) time \(h:mm:ss or m:ss\): ([\d:.]+)", run.stderr).group(1)
+    seconds = sum(float(part) * 60**i for i, part in enumerate(reversed(wall.split(":"))))
+    return rss, seconds, run.stdout
+
+
+def measure(n: int, size: int) -> dict[str, float]:
+    folder = make_folder(n, size)
+    work = ROOT / f"run_{n}_{size}"
+    work.mkdir(parents=True, exist_ok=True)
+    (work / "plain.py").write_text(textwrap.dedent(PLAIN.format(src=str(SRC), folder=str(folder), size=(size, size))))
+    (work / "space.py").write_text(SPACE.format(folder=str(folder), size=(size, size)))
+    plain_rss, plain_wall, out = timed([sys.executable, "plain.py"], work)
+    epoch = float(re.search(r"EPOCH_S ([\d.]+)", out).group(1))
+    rss, wall, _ = timed([sys.executable, "-m", "gridsearch", "run", "space.py", "--overwrite", "--quiet"], work)
+    results = work / "results" / "scale"
+    trial = json.loads(next((results / "trials").glob("*.json")).read_text())
+    preflight = json.loads((results / "preflight.json").read_text())["seconds"]
+    return {"images": n, "size": size, "rss": rss, "plain_rss": plain_rss, "wall": wall, "plain_wall": plain_wall,
+            "trial_s": trial["duration_s"], "epoch_s": epoch, "preflight_s": preflight}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[2250, 4500])
+    parser.add_argument("--large", action="store_true", help="also 20,000 images at 224x224 (about 20 minutes)")
+    args = parser.parse_args()
+    runs = [measure(n, 160) for n in args.sizes] + ([measure(20_000, 224)] if args.large else [])
+    print("| images | px | gridsearch peak RSS | plain peak RSS | ratio | gridsearch wall | plain wall | ratio "
+          "| trial (1 epoch) | plain epoch | ratio | pre-flight | pre-flight / plain epoch |")
+    print("|---" * 13 + "|")
+    for r in runs:
+        print(f"| {r['images']:,} | {r['size']} | {r['rss']:.2f} GB | {r['plain_rss']:.2f} GB | "
+              f"{r['rss'] / r['plain_rss']:.2f}x | {r['wall']:.1f} s | {r['plain_wall']:.1f} s | "
+              f"{r['wall'] / r['plain_wall']:.2f}x | {r['trial_s']:.1f} s | {r['epoch_s']:.1f} s | "
+              f"{r['trial_s'] / r['epoch_s']:.2f}x | {r['preflight_s']:.1f} s | {r['preflight_s'] / r['epoch_s']:.2f} |")
+    small, big = runs[0], runs[len(args.sizes) - 1]
+    targets = [("peak RSS <= 1.5x plain at the largest 160px folder", big["rss"] / big["plain_rss"], 1.5),
+               ("doubling the images adds <= 15% to peak RSS", big["rss"] / small["rss"] - 1, 0.15),
+               ("whole run <= 2.5x the plain 1-epoch script", big["wall"] / big["plain_wall"], 2.5),
+               ("trial epoch <= 1.1x the plain epoch (1-epoch trial incl. its setup)", big["trial_s"] / big["epoch_s"], 1.1),
+               ("pre-flight <= 10% of one epoch", big["preflight_s"] / big["epoch_s"], 0.10)]
+    if args.large:
+        targets.append(("large folder peak RSS < 2.5 GB", runs[-1]["rss"], 2.5))
+    for name, value, limit in targets:
+        print(f"{'met   ' if value <= limit else 'MISSED'} {name}: {value:.3f} (limit {limit})")
+
+
+if __name__ == "__main__":
+    started = time.perf_counter()
+    main()
+    print(f"benchmark took {time.perf_counter() - started:.0f} s")
