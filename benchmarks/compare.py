@@ -82,9 +82,7 @@ def _space_file(setup: dict, workdir: Path) -> Path:
 
 
 def run_gridsearch(setup: dict, workdir: Path, full_grid: bool = False, halving: bool = False) -> dict:
-    from gridsearch.reports.reporter import Reporter
-    from gridsearch.search.run import RunOptions, run_search
-    from gridsearch.space.loader import load_space
+    from gridsearch import Reporter, RunOptions, load_space, run_search
 
     space = _space_file(setup, workdir)
 
@@ -188,9 +186,9 @@ def run_overhead(setup: dict, workdir: Path) -> dict:
     diagnosis) plus what the search does after it: the trial record, releasing traced graphs, the
     trial's plot and TensorBoard run, all with the long-lived objects frozen as `run_search` does.
     """
+    from gridsearch import load_space
     from gridsearch.reports.artifacts import SearchArtifacts
     from gridsearch.results.store import ResultsStore
-    from gridsearch.space.loader import load_space
     from gridsearch.training.fit import TrainingContext, run_trial
     from gridsearch.training.models import simple_cnn
     from gridsearch.training.runtime import long_lived_objects_frozen, release_traced_graphs

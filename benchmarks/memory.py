@@ -22,7 +22,7 @@ from pathlib import Path
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 logging.getLogger("tensorflow").setLevel(logging.ERROR)  # every trial is a new model: retracing notices are expected
 
-from gridsearch.reports.reporter import Reporter  # noqa: E402  (after the log level)
+from gridsearch import Reporter  # noqa: E402  (after the log level)
 
 BUDGET_MB = 150.0
 SPACE = """
@@ -80,8 +80,7 @@ def main(argv: list[str] | None = None) -> int:
     import numpy as np
     from sklearn.datasets import load_digits
 
-    from gridsearch.search.run import RunOptions, run_search
-    from gridsearch.space.loader import load_space
+    from gridsearch import RunOptions, load_space, run_search
 
     with tempfile.TemporaryDirectory(prefix="gridsearch-memory-") as tmp:
         folder = Path(tmp)

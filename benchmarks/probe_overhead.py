@@ -30,9 +30,9 @@ def main() -> int:
     sys.path.insert(0, str(REPO / "src"))
     import numpy as np
 
+    from gridsearch import load_space
     from gridsearch.data.dataset import load_dataset
     from gridsearch.plans.stages import base_config
-    from gridsearch.space.loader import load_space
     from gridsearch.training.fit import TrainingContext, run_trial
     from gridsearch.training.models import resolve_builder
 

@@ -31,9 +31,8 @@ TUNED = ("learning_rate", "batch_norm", "l2", "noise")
 
 def search(seed: int, epochs: int | None, root: Path):
     """The default digits space with pruning off: every trial's full history."""
-    from gridsearch.reports.reporter import Reporter
-    from gridsearch.search.run import RunOptions, run_search, space_dataset
-    from gridsearch.space.loader import load_space
+    from gridsearch import Reporter, RunOptions, load_space, run_search
+    from gridsearch.training.fit import space_dataset
 
     loaded = load_space(HERE.parent / "search_spaces" / "digits_cnn.py")
     space = dataclasses.replace(loaded.space, seed=seed, epochs=epochs or loaded.space.epochs,

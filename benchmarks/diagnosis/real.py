@@ -24,7 +24,8 @@ HERE = Path(__file__).resolve().parent
 REAL = HERE / "real"
 sys.path.insert(0, str(HERE.parents[1] / "src"))
 
-from gridsearch.diagnosis.logs import TrainingLog, diagnose_log, read_training_log  # noqa: E402
+from gridsearch import read_training_log  # noqa: E402
+from gridsearch.diagnosis.logs import TrainingLog, diagnose_log  # noqa: E402
 
 ACCURACY_TARGET = 0.85
 FALSE_ALARM_TARGET = 0.10

@@ -13,6 +13,7 @@ import pytest
 from sklearn.base import is_classifier
 from sklearn.model_selection import KFold, StratifiedKFold, check_cv
 
+from gridsearch import SpaceError, load_space
 from gridsearch.backends import Candidate
 from gridsearch.backends.sklearn import (
     BACKEND,
@@ -24,10 +25,8 @@ from gridsearch.backends.sklearn import (
 )
 from gridsearch.cli import main
 from gridsearch.data.dataset import ArrayDataset, load_dataset
-from gridsearch.errors import SpaceError
 from gridsearch.plans.stages import PlannedStage, base_config, make_plan
 from gridsearch.space.hyperparams import builtin_defaults
-from gridsearch.space.loader import load_space
 from gridsearch.training.fit import TrainingContext
 from gridsearch.training.models import resolve_builder
 from gridsearch.training.trial import TrialStatus

@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 
 from conftest import tiny_digits, write_image_folder
+from gridsearch import SpaceError
 from gridsearch.data.dataset import load_dataset
 from gridsearch.data.preparation import Normalizer
-from gridsearch.errors import SpaceError
 
 
 def _load(source, folder: Path = Path("."), **options):

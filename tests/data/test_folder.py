@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from gridsearch import SpaceError
 from gridsearch.data.dataset import load_dataset
 from gridsearch.data.pipeline import read_images
-from gridsearch.errors import SpaceError
 from gridsearch.space.hyperparams import builtin_defaults
 from gridsearch.training.fit import TrainingContext, run_trial
 from gridsearch.training.models import simple_cnn

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from conftest import MEASURED
-from gridsearch.diagnosis.logs import read_training_log
+from gridsearch import read_training_log
 from gridsearch.diagnosis.rules import (
     PRIORITY,
     Curves,

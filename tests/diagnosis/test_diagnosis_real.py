@@ -12,10 +12,10 @@ import pytest
 from sklearn.datasets import load_digits
 
 from conftest import REPO
+from gridsearch import load_space
 from gridsearch.cli import main
 from gridsearch.data.dataset import load_dataset
 from gridsearch.plans.stages import base_config
-from gridsearch.space.loader import load_space
 from gridsearch.training.models import simple_cnn
 
 

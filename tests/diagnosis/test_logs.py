@@ -8,7 +8,8 @@ import math
 import numpy as np
 import pytest
 
-from gridsearch.diagnosis.logs import TrainingLog, diagnose_log, read_training_log
+from gridsearch import read_training_log
+from gridsearch.diagnosis.logs import TrainingLog, diagnose_log
 
 CSV_LOG = """epoch,accuracy,learning_rate,loss,val_accuracy,val_loss
 0,0.5,0.001,1.6,0.6,1.2

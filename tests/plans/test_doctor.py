@@ -13,9 +13,8 @@ from contextlib import redirect_stdout
 import pandas as pd
 import pytest
 
-from gridsearch import SearchSpace, Stage
+from gridsearch import SearchSpace, SpaceError, Stage
 from gridsearch.cli import main
-from gridsearch.errors import SpaceError
 from gridsearch.plans.doctor import (
     REMEDIES,
     Doctor,

@@ -177,8 +177,8 @@ def test_plot_stage_shows_failed_and_pruned_rows(tmp_path):
 
 
 def test_a_drawing_error_warns_once_and_never_stops_the_search(tiny_space, monkeypatch, tmp_path):
+    from gridsearch import load_space
     from gridsearch.reports.artifacts import SearchArtifacts
-    from gridsearch.space.loader import load_space
 
     def broken(*args, **kwargs):
         raise RuntimeError("no ink")

@@ -6,10 +6,11 @@ import pickle
 
 from rich.console import Console
 
+from gridsearch import Reporter
 from gridsearch.cli import ConsoleReporter
 from gridsearch.plans.stages import PlannedStage
 from gridsearch.reports.progress import EpochProgress, ProgressReporter, format_seconds, search_reporter
-from gridsearch.reports.reporter import FanOut, Reporter
+from gridsearch.reports.reporter import FanOut
 from gridsearch.training.trial import TrialResult, TrialStatus
 
 STAGE = PlannedStage(1, "learning_rate", {"learning_rate": [0.1, 0.01]})

@@ -8,9 +8,8 @@ import keras
 import numpy as np
 import pytest
 
-from gridsearch import load_ensemble
+from gridsearch import SpaceError, load_ensemble
 from gridsearch.cli import main
-from gridsearch.errors import SpaceError
 from gridsearch.results.reopen import reopen
 from gridsearch.space.search_space import SearchSpace, Stage, validate
 

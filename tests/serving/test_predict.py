@@ -8,9 +8,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from gridsearch import predict
 from gridsearch.cli import main
 from gridsearch.results.reopen import reopen
-from gridsearch.serving.predict import load_predictor, predict
+from gridsearch.serving.predict import load_predictor
 
 
 @pytest.fixture(scope="module")

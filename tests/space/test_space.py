@@ -3,8 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from gridsearch.errors import SpaceError
-from gridsearch.space.loader import load_space
+from gridsearch import SpaceError, load_space
 
 BAD_SPACES = [
     ("space = SearchSpace(name='x', stages=[Stage('learning_rate', [0.1]]\n", r"syntax error in .*space\.py, line 2"),

@@ -29,7 +29,7 @@ from typing import Any
 
 from gridsearch.distributed import cluster
 from gridsearch.errors import GridsearchError, SpaceError
-from gridsearch.results.layout import results_folder
+from gridsearch.results.layout import CACHE_DIR, results_folder
 from gridsearch.results.store import ResultsStore
 from gridsearch.space.loader import LoadedSpace
 from gridsearch.training.runtime import KILL_ENV, KILL_WORKER_ENV
@@ -163,8 +163,7 @@ def _serve(loaded: LoadedSpace, results: Path, chief: dict[str, Any], chief_addr
     from keras_tuner.src.distribute import oracle_client
 
     from gridsearch.backends.keras_tuner import StageTuner
-    from gridsearch.search.run import training_context
-    from gridsearch.training.fit import run_trial
+    from gridsearch.training.fit import run_trial, training_context
     from gridsearch.training.runtime import fault_callbacks, release_traced_graphs
 
     # Keras Tuner waits an hour on a call (for a chief still starting, #990); this worker only calls a
@@ -172,7 +171,7 @@ def _serve(loaded: LoadedSpace, results: Path, chief: dict[str, Any], chief_addr
     oracle_client.TIMEOUT = RPC_TIMEOUT_S
     store = ResultsStore(results)
     ctx = training_context(loaded, prune=chief["prune"], extra_callbacks=fault_callbacks(),
-                           cache_dir=results / "cache" / beat.info["id"])  # one file cache per worker: none shares a lock
+                           cache_dir=results / CACHE_DIR / beat.info["id"])  # one file cache per worker: none shares a lock
     stages = Stages(results)
 
     def train(config_id: str):

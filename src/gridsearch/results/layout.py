@@ -13,6 +13,7 @@
                               ensemble_calibrated.keras the same for the ensemble (`... calibrate --ensemble`)
     plots/                    PNG curves per trial, per stage and the search path
     tensorboard/              TensorBoard runs and the HParams experiment
+    cache/                    an image folder's tf.data file cache (data_options cache="file"), per worker
     distributed/              the chief's and the workers' heartbeats (--workers, chief/worker)
     report.html               `python -m gridsearch report`
 """
@@ -40,6 +41,7 @@ MODEL_FILES = {(False, False): "best_model.keras", (True, False): "ensemble.kera
 PLOTS_DIR = "plots"
 TENSORBOARD_DIR = "tensorboard"
 DISTRIBUTED_DIR = "distributed"
+CACHE_DIR = "cache"
 REPORT_HTML = "report.html"
 LOCK = ".lock"
 

@@ -15,8 +15,8 @@ from gridsearch.training.fit import TrainingContext
 
 def reopen(folder: str | Path) -> TrainingContext:
     """A training context on the very split, builder and seed the run of this folder used."""
-    from gridsearch.search.run import training_context
     from gridsearch.space.loader import load_space
+    from gridsearch.training.fit import training_context
 
     provenance = read_best_config(folder)["provenance"]
     space_file = Path(provenance["space_file"])

@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import os
 import platform
 import time
 from dataclasses import asdict, dataclass, field, replace
@@ -18,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from gridsearch.backends import Candidate, get_backend
-from gridsearch.data.dataset import Dataset, image_reading, load_dataset
+from gridsearch.data.dataset import Dataset, image_reading
 from gridsearch.distributed import ParallelMode, requested_mode, running_backend
 from gridsearch.distributed.cluster import Address
 from gridsearch.errors import SearchFailed, SpaceError
@@ -27,6 +28,7 @@ from gridsearch.reports.artifacts import with_artifacts
 from gridsearch.reports.reporter import Reporter
 from gridsearch.results.atomic import atomic_save_model, atomic_write_bytes, atomic_write_json, atomic_write_text
 from gridsearch.results.layout import (
+    CACHE_DIR,
     DOCTOR_REPORT,
     LEADERBOARD,
     MODEL_FILES,
@@ -38,10 +40,9 @@ from gridsearch.results.layout import (
 from gridsearch.results.leaderboard import build_leaderboard, rank_key
 from gridsearch.results.store import ResultsStore
 from gridsearch.search.preflight import PreflightReport, preflight_search
-from gridsearch.space.loader import LoadedSpace
-from gridsearch.training.fit import TrainingContext, build_model, retrain_and_test
+from gridsearch.space.loader import LoadedSpace, load_space
+from gridsearch.training.fit import TrainingContext, build_model, retrain_and_test, training_context
 from gridsearch.training.lint import ERROR, OK, Finding, lint_model
-from gridsearch.training.models import resolve_builder
 from gridsearch.training.runtime import fault_callbacks, fault_point, long_lived_objects_frozen, release_traced_graphs
 from gridsearch.training.trial import TrialResult, TrialStatus, config_id
 
@@ -50,7 +51,7 @@ PACKAGES = ("gridsearch", "tensorflow", "keras", "keras-tuner", "scikit-learn", 
 
 @dataclass
 class RunOptions:
-    results_root: Path = Path("results")
+    results_root: Path | str = Path("results")
     full_grid: bool = False
     backend: str | None = None  # overrides the space's
     overwrite: bool = False
@@ -61,6 +62,9 @@ class RunOptions:
     workers: int = 0  # keras_tuner: worker processes this run starts on its own machine (chief.py)
     bind: Address | None = None  # keras_tuner: serve the oracle here and act as a chief (loopback with --workers)
     dask_scheduler: str | None = None  # sklearn: fit over this Dask scheduler, or "local" (dask_jobs.py)
+
+    def __post_init__(self) -> None:
+        self.results_root = Path(self.results_root)  # a str from Python callers
 
 
 @dataclass
@@ -142,7 +146,16 @@ def _space_changes(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
     return changes
 
 
-def run_search(loaded: LoadedSpace, options: RunOptions, reporter: Reporter) -> SearchSummary:
+def run_search(space_file: LoadedSpace | str | os.PathLike, options: RunOptions | None = None,
+               reporter: Reporter | None = None) -> SearchSummary:
+    """Run the search of a space file (a path, or one `load_space` already loaded) and retrain its winner.
+
+    `options` are the command line's (results folder, --full-grid, --backend, ...); `reporter` hears the
+    search as it goes (silent by default). SpaceError before any training for bad input; SearchFailed
+    when the search cannot go on (what finished is kept)."""
+    loaded = space_file if isinstance(space_file, LoadedSpace) else load_space(space_file)
+    options = options or RunOptions()
+    reporter = reporter or Reporter()
     space = loaded.space
     backend_name = options.backend or space.backend
     mode = _check_options(options, backend_name)
@@ -157,7 +170,7 @@ def run_search(loaded: LoadedSpace, options: RunOptions, reporter: Reporter) -> 
         jobs = -1 if options.dask_scheduler else options.jobs  # -1: every Dask worker
         ctx = training_context(loaded, prune=options.prune, halving=options.halving, jobs=jobs,
                                extra_callbacks=fault_callbacks() + reporter.keras_callbacks(),
-                               cache_dir=store.folder / "cache")
+                               cache_dir=store.folder / CACHE_DIR)
         findings = lint_defaults(loaded, ctx)
         plan = search_plan(space, options.full_grid)
         reporter = with_artifacts(store.folder, space, plan.stages(), reporter)  # plots and TensorBoard logs
@@ -209,26 +222,6 @@ def lint_defaults(loaded: LoadedSpace, ctx: TrainingContext) -> list[Finding]:
         raise SpaceError(f"the model of {loaded.path} (field 'model', built with the defaults) cannot learn this "
                          f"task; nothing was trained:\n" + "\n".join(f"  [{f.check}] {f.message}" for f in errors))
     return findings
-
-
-def space_dataset(loaded: LoadedSpace, cache_dir: Path | None = None) -> Dataset:
-    """The space's data, split once: the same split in the chief, in every worker and in every run.
-    `cache_dir`: where an image folder's file cache goes (results/<name>/cache), when the space asks for one."""
-    space = loaded.space
-    return load_dataset(space.data, seed=space.seed, validation_split=space.validation_split,
-                        test_split=space.test_split, folder=loaded.folder, options=space.data_options,
-                        where=str(loaded.path), cache_dir=cache_dir)
-
-
-def training_context(loaded: LoadedSpace, *, prune: bool = True, halving: bool = False, jobs: int | None = None,
-                     extra_callbacks: list[Any] | None = None, cache_dir: Path | None = None) -> TrainingContext:
-    """The space's split data, builder and seed: what every fit of a run shares."""
-    space = loaded.space
-    return TrainingContext(space_dataset(loaded, cache_dir), resolve_builder(space.model), space.seed, space.objective,
-                           space.objective_direction, prune=prune, halving=halving,
-                           extra_callbacks=list(extra_callbacks or []),
-                           cv_folds=space.cv_folds, n_jobs=jobs or space.n_jobs, where=str(loaded.path),
-                           mixed_precision=space.mixed_precision)
 
 
 def _preflight(loaded: LoadedSpace, plan: Plan, store: ResultsStore, ctx: TrainingContext,

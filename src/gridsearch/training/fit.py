@@ -12,15 +12,17 @@ import traceback
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import keras
 import numpy as np
 from sklearn.utils.class_weight import compute_class_weight
 
-from gridsearch.data.dataset import EVALUATE_BATCH, Dataset
+from gridsearch.data.dataset import EVALUATE_BATCH, Dataset, load_dataset
 from gridsearch.diagnosis.rules import Label, diagnose
-from gridsearch.training.models import Builder
+from gridsearch.space.loader import LoadedSpace
+from gridsearch.training.models import Builder, resolve_builder
 from gridsearch.training.probes import PROBE_SAMPLES, ProbeCallback
 from gridsearch.training.pruning import HopelessTrialStopper, halving_rungs
 from gridsearch.training.trial import METRICS, TrialResult, TrialStatus, best_epoch_index
@@ -197,3 +199,23 @@ def retrain_and_test(config: dict[str, Any], ctx: TrainingContext, epochs: int) 
     test = ctx.dataset.feed(config, ("test",), EVALUATE_BATCH)
     scores = model.evaluate(**test.fit_kwargs(), verbose=0, return_dict=True)
     return model, {f"test_{name}": float(value) for name, value in scores.items()}
+
+
+def space_dataset(loaded: LoadedSpace, cache_dir: Path | None = None) -> Dataset:
+    """The space's data, split once: the same split in the chief, in every worker and in every run.
+    `cache_dir`: where an image folder's file cache goes (results/<name>/cache), when the space asks for one."""
+    space = loaded.space
+    return load_dataset(space.data, seed=space.seed, validation_split=space.validation_split,
+                        test_split=space.test_split, folder=loaded.folder, options=space.data_options,
+                        where=str(loaded.path), cache_dir=cache_dir)
+
+
+def training_context(loaded: LoadedSpace, *, prune: bool = True, halving: bool = False, jobs: int | None = None,
+                     extra_callbacks: list[Any] | None = None, cache_dir: Path | None = None) -> TrainingContext:
+    """The space's split data, builder and seed: what every fit of a run shares."""
+    space = loaded.space
+    return TrainingContext(space_dataset(loaded, cache_dir), resolve_builder(space.model), space.seed, space.objective,
+                           space.objective_direction, prune=prune, halving=halving,
+                           extra_callbacks=list(extra_callbacks or []),
+                           cv_folds=space.cv_folds, n_jobs=jobs or space.n_jobs, where=str(loaded.path),
+                           mixed_precision=space.mixed_precision)
