@@ -171,6 +171,9 @@ def _read(source: Any, folder: Path, options: dict[str, Any], where: str) -> tup
     if path.is_dir():
         return _read_image_folder(path, options, where)
     if not path.exists():
+        if not path.suffix:  # no .npz, so an image folder is what the path names
+            raise SpaceError(f"image folder {path} named in {where} does not exist (expected a folder with one "
+                             f"sub-folder of images per class; a relative path is read from the space file's folder)")
         raise SpaceError(f"data file {path} named in {where} does not exist")
     raise SpaceError(f"data {path} in {where} is neither an .npz file nor an image folder")
 

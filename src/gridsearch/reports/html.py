@@ -23,7 +23,7 @@ import pandas as pd
 from gridsearch.reports import plots
 from gridsearch.results.atomic import atomic_write_text
 from gridsearch.results.layout import BEST_CONFIG, PREFLIGHT, REPORT_HTML, RUN_MANIFEST
-from gridsearch.results.leaderboard import read_leaderboard
+from gridsearch.results.leaderboard import format_number, read_leaderboard, whole_number_columns
 from gridsearch.results.store import ResultsStore
 from gridsearch.training.trial import METRICS, TrialResult
 
@@ -39,14 +39,6 @@ def _read_json(path: Path) -> Any:
 
 def _esc(value: Any) -> str:
     return html.escape("" if value is None or (isinstance(value, float) and math.isnan(value)) else str(value))
-
-
-def _cell(value: Any) -> str:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return ""
-    if isinstance(value, float):
-        return f"{value:.4f}" if 1e-3 <= abs(value) < 1e4 or value == 0 else f"{value:.3g}"
-    return str(value)
 
 
 def _img(path: Path, alt: str) -> str:
@@ -190,9 +182,9 @@ def _summary(data: ReportData) -> str:
     tuned = list(dict.fromkeys(n for s in data.stages for n in data.stage_params[s]))
     if best:
         metrics, diagnosis = best.get("metrics", {}), best.get("diagnosis") or {}
-        cards = [(f"best {data.objective}", _cell(metrics.get(data.objective))),
-                 ("test accuracy", _cell(metrics.get("test_accuracy"))),
-                 ("test loss", _cell(metrics.get("test_loss"))), *cards]
+        cards = [(f"best {data.objective}", format_number(metrics.get(data.objective))),
+                 ("test accuracy", format_number(metrics.get("test_accuracy"))),
+                 ("test loss", format_number(metrics.get("test_loss"))), *cards]
         trial_id = best.get("trial_id", "")
         out.append(f'<p><b>Winner</b> <a href="#trial-{_esc(trial_id)}">{_esc(trial_id)}</a>: '
                    f'<code>{_esc(_values(best.get("hyperparameters", {}), tuned))}</code> '
@@ -215,8 +207,7 @@ def _leaderboard_table(data: ReportData) -> str:
     columns = [c for c in board.columns if c not in ("error", "advice")]  # both are in the trial's card
     winner = (data.best or {}).get("trial_id")
     head = "".join(f"<th>{_esc(c)}</th>" for c in columns)
-    whole = {c for c in columns if pd.api.types.is_float_dtype(board[c])  # rank, epochs: floats only for a NaN
-             and board[c].dropna().map(float.is_integer).all() and c not in METRICS}
+    whole = whole_number_columns(board)
     body = []
     for _, row in board.iterrows():
         classes = [str(row["status"])] + (["winner"] if row["trial_id"] == winner else [])
@@ -224,7 +215,7 @@ def _leaderboard_table(data: ReportData) -> str:
         for c in columns:
             value = row[c]
             numeric = isinstance(value, (int, float)) and not isinstance(value, bool)
-            text = _esc(str(int(value)) if c in whole and value == value else _cell(value))
+            text = _esc(str(int(value)) if c in whole and value == value else format_number(value))
             if c == "trial_id":
                 text = f'<a href="#trial-{text}">{text}</a>'
             elif c == "status" and value != "ok" and isinstance(row.get("error"), str):
@@ -284,7 +275,7 @@ def _stages(data: ReportData) -> str:
             row = rows[rows["trial_id"] == winner].iloc[0]
             chosen = (f' winner <a href="#trial-{_esc(winner)}">{_esc(winner)}</a>: '
                       f'<code>{_esc(_values(row, data.stage_params[stage]))}</code> '
-                      f'({_esc(data.objective)}={_esc(_cell(row.get(data.objective)))})')
+                      f'({_esc(data.objective)}={_esc(format_number(row.get(data.objective)))})')
         out.append(f'<div class="stage" id="stage-{stage}"><h3>Stage {stage}: {_esc(data.stage_names[stage])}</h3>'
                    f'<p>{len(rows)} configs tried;{chosen or " no trial finished"}</p>'
                    f'{_img(plots.stage_plot_path(data.folder, stage), f"stage {stage} chart")}</div>')
@@ -306,9 +297,9 @@ def _trials(data: ReportData) -> str:
                      f'<h3>{_esc(trial_id)} <code>{_esc(_values(row, names))}</code> {_badge(label) if label else ""}'
                      + ("" if row["status"] == "ok" else f' <span class="badge sev-error">{_esc(row["status"])}</span>')
                      + "</h3>",
-                     f'<p class="evidence">{_esc(data.objective)}={_esc(_cell(row.get(data.objective)))} at epoch '
-                     f'{_esc(_cell(row.get("best_epoch")))} of {_esc(_cell(row.get("epochs_run")))}; '
-                     f'{_esc(_cell(row.get("duration_s")))} s; all values: '
+                     f'<p class="evidence">{_esc(data.objective)}={_esc(format_number(row.get(data.objective)))} at epoch '
+                     f'{_esc(format_number(row.get("best_epoch")))} of {_esc(format_number(row.get("epochs_run")))}; '
+                     f'{_esc(format_number(row.get("duration_s")))} s; all values: '
                      f'<code>{_esc(_values(row, data.hyperparameters))}</code></p>']
             if reused:
                 parts.append(f'<p>Same config as <a href="#trial-{_esc(reused)}">{_esc(reused)}</a>: reused, '

@@ -235,7 +235,8 @@ def check_can_overfit(build: Callable[[], keras.Model], x: Any, y: Any, *, sampl
     if accuracy >= OVERFIT_MIN_ACCURACY:
         return Finding("can_overfit", OK, f"{seen}: the model can learn")
     if accuracy <= chance_ceiling(chance):
-        return Finding("can_overfit", ERROR, f"{seen}, chance is {chance:.2f}: the model learns nothing; check that "
+        return Finding("can_overfit", ERROR, f"{seen}, chance is {chance:.2f} (the largest class's share of these "
+                       f"{len(pick)} samples: what always answering that class scores): the model learns nothing; check that "
                        "the labels belong to the inputs, the output layer and the loss, and that the learning rate "
                        "is not 0")
     return Finding("can_overfit", WARNING, f"{seen} (< {OVERFIT_MIN_ACCURACY}): the learning rate may be too low for "
@@ -257,10 +258,21 @@ class PreflightReport:
     seconds: float
     reused: tuple[str, ...] = ()  # checks read back from an earlier run's preflight.json instead of run again
 
+    def for_plan(self, tuned: Collection[str]) -> PreflightReport:
+        """What a stage of the plan may fix does not block the run, so it is no error: the one such finding
+        (see OVERFIT_RESCUERS) becomes a warning that says why the run goes on."""
+        rescuers = [name for name in OVERFIT_RESCUERS if name in tuned]
+        if not rescuers:
+            return self
+        why = (f" (does not stop the run: a stage tunes {' and '.join(rescuers)}, and a baseline learning rate too "
+               f"low for this short check is what that stage is about to fix)")
+        findings = [dataclasses.replace(f, severity=WARNING, message=f.message + why)
+                    if f.check == "can_overfit" and f.severity == ERROR else f for f in self.findings]
+        return dataclasses.replace(self, findings=findings)
+
     def blocking(self, tuned: Collection[str]) -> list[Finding]:
-        """The errors that make the search pointless (see OVERFIT_RESCUERS for the one exception)."""
-        rescued = any(name in tuned for name in OVERFIT_RESCUERS)
-        return [f for f in self.findings if f.severity == ERROR and not (f.check == "can_overfit" and rescued)]
+        """The errors that make the search pointless."""
+        return [f for f in self.for_plan(tuned).findings if f.severity == ERROR]
 
     def to_json(self, space_sha256: str) -> dict[str, Any]:
         """What preflight.json holds: report.py reads `findings`, a resumed run reads the hash and `can_overfit`."""

@@ -15,7 +15,7 @@ from typing import Any
 import keras
 
 from gridsearch.data.dataset import trial_normalizer
-from gridsearch.errors import SpaceError
+from gridsearch.errors import SpaceError, not_allowed
 from gridsearch.results.atomic import atomic_save_model, atomic_write_json
 from gridsearch.results.layout import ENSEMBLE_REPORT, MODEL_FILES, read_best_config, update_best_config
 from gridsearch.results.leaderboard import read_leaderboard
@@ -84,7 +84,7 @@ def build_ensemble(folder: str | Path, ctx: TrainingContext, k: int) -> tuple[ke
     """
     folder = Path(folder)
     if not isinstance(k, int) or isinstance(k, bool) or k < 1:
-        raise SpaceError(f"--top {k!r} is not allowed: an ensemble needs an integer number of members >= 1")
+        raise SpaceError(not_allowed("--top", k, "an integer number of ensemble members >= 1"))
     best = read_best_config(folder)
     members = top_members(folder, k, best["provenance"]["objective"])
     data = ctx.dataset
