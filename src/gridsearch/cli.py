@@ -201,9 +201,11 @@ def _print_doctor(report: dict) -> None:
 def _print_ensemble(report: dict, folder: Path) -> None:
     members, winner = ", ".join(m["trial_id"] for m in report["members"]), report["winner"]
     print(f"ensemble of the top {report['size']} ({members}), on the {report['test_samples']} test images:")
-    print(f"  ensemble:     test accuracy={report['test_accuracy']:.4f} log loss={report['test_log_loss']:.4f}")
-    print(f"  winner alone: test accuracy={winner['test_accuracy']:.4f} log loss={winner['test_log_loss']:.4f}"
-          f" ({winner['trial_id']})")
+    print(f"  ensemble:     test accuracy={report['test_accuracy']:.4f} log loss={report['test_log_loss']:.4f} "
+          f"ECE={report['test_ece']:.4f}")
+    print(f"  winner alone: test accuracy={winner['test_accuracy']:.4f} log loss={winner['test_log_loss']:.4f} "
+          f"ECE={winner['test_ece']:.4f} ({winner['trial_id']})")
+    print(f"  (ECE: expected calibration error, {report['ece_bins']} bins, what `calibrate` then corrects)")
     if report["size"] < report["requested"]:
         print(f"  note: only {report['size']} distinct configs finished, fewer than the {report['requested']} asked for")
     print(f"saved: {Path(folder) / report['model']}, {Path(folder) / 'ensemble.json'}")
@@ -338,7 +340,8 @@ def _cmd_leaderboard(args: argparse.Namespace) -> int:
     elif args.format == "markdown":
         print(_markdown(as_text(board)))
     else:
-        columns = [c for c in board.columns if c not in ("advice", "error", "stage_name")]
+        hidden = ("advice", "error", "stage_name") + (() if args.all else ("reused_from",))  # folded: all blank
+        columns = [c for c in board.columns if c not in hidden]
         with pd.option_context("display.max_columns", None, "display.width", 200, "display.max_colwidth", 40):
             print(as_text(board[columns]).to_string(index=False))
     return EXIT_OK

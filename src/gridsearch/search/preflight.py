@@ -21,7 +21,7 @@ import numpy as np
 from gridsearch.data.dataset import trial_inputs
 from gridsearch.diagnosis.rules import BAD_INITIAL_LOSS_RATIO, INPUT_SCALE_LIMIT, chance_ceiling, is_bad_initial_loss
 from gridsearch.training.fit import TrainingContext, build_model
-from gridsearch.training.lint import ERROR, OK, WARNING, Finding, from_logits, lint_model
+from gridsearch.training.lint import ERROR, OK, WARNING, Finding, lint_model, predicted_classes
 
 MIN_CLASS_SAMPLES = 3  # a stratified train/validation/test split needs one sample of each class in each part
 MIN_CLASS_SAMPLES_TO_SPLIT = 2  # scikit-learn's stratified split refuses a class with fewer: an error
@@ -225,10 +225,7 @@ def check_can_overfit(build: Callable[[], keras.Model], x: Any, y: Any, *, sampl
     repeated = np.tile(pick, epochs)
     model.fit(x[repeated], y[repeated], epochs=1, batch_size=OVERFIT_BATCH, shuffle=True, verbose=0)
     outputs = keras.ops.convert_to_numpy(model(x[pick], training=False))  # eager: 64 samples need no predict()
-    if outputs.shape[-1] == 1:  # one sigmoid unit, or one logit
-        predicted = (outputs[:, 0] > (0.0 if from_logits(model) else 0.5)).astype(int)
-    else:
-        predicted = outputs.argmax(axis=1)
+    predicted = predicted_classes(model, outputs)
     accuracy = float(np.mean(predicted == ids))
     chance = float(np.bincount(ids).max() / len(ids))
     seen = f"after {epochs} passes over {len(pick)} samples: training accuracy {accuracy:.2f}"

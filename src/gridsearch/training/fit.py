@@ -20,6 +20,7 @@ from sklearn.utils.class_weight import compute_class_weight
 
 from gridsearch.data.dataset import Dataset, trial_inputs
 from gridsearch.diagnosis.rules import Label, diagnose
+from gridsearch.training.lint import predicted_classes
 from gridsearch.training.models import Builder
 from gridsearch.training.probes import ProbeCallback
 from gridsearch.training.pruning import HopelessTrialStopper, halving_rungs
@@ -176,10 +177,15 @@ def fit_for_epochs(config: dict[str, Any], ctx: TrainingContext, x: np.ndarray, 
     return model
 
 
-def retrain_and_test(config: dict[str, Any], ctx: TrainingContext, epochs: int) -> tuple[keras.Model, dict[str, float]]:
-    """Retrain on train+validation for the epochs that were best, score once on the test split."""
+def retrain_and_test(config: dict[str, Any], ctx: TrainingContext, epochs: int) -> tuple[keras.Model, dict[str, Any]]:
+    """Retrain on train+validation for the epochs that were best, score once on the test split: Keras'
+    metrics, and the confusion matrix the report reads per-class precision and recall from."""
     x_train, x_val, x_test = trial_inputs(ctx.dataset, config)
     model = fit_for_epochs(config, ctx, np.concatenate([x_train, x_val]),
                            np.concatenate([ctx.dataset.y_train, ctx.dataset.y_val]), epochs)
     scores = model.evaluate(x_test, ctx.dataset.y_test, verbose=0, return_dict=True)
-    return model, {f"test_{name}": float(value) for name, value in scores.items()}
+    predicted = predicted_classes(model, model.predict(x_test, verbose=0))
+    classes = ctx.dataset.num_classes
+    confusion = np.bincount(ctx.dataset.y_test * classes + predicted, minlength=classes * classes)
+    return model, {**{f"test_{name}": float(value) for name, value in scores.items()},
+                   "test_confusion_matrix": confusion.reshape(classes, classes).tolist()}  # rows: true class
