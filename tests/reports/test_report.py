@@ -128,7 +128,7 @@ def test_every_trial_has_a_card_with_its_diagnosis_and_advice(results, page):
     board = pd.read_csv(results / "leaderboard.csv")
     trained = board.loc[board["reused_from"].isna(), "trial_id"]
     assert sorted(page.cards) == sorted(trained) and len(board) == 5 and len(trained) == 4
-    for row in board.itertuples():
+    for row in board[board["reused_from"].isna()].itertuples():
         card = page.cards[row.trial_id]
         if row.status == "ok":
             assert f"Diagnosis: {row.diagnosis}." in card and row.advice in card, row.trial_id

@@ -193,6 +193,7 @@ def test_a_failed_trial_is_trained_again_by_the_next_run_and_the_summary_counts_
     (tmp_path / "broken").unlink()  # the user fixes the builder; the space file itself is unchanged
     assert main(["run", str(space), "--results-dir", str(results)]) == 0
     out = capsys.readouterr().out
-    assert "1 trained" in out and "1 failed in an earlier run and retried" in out
+    done = next(line for line in out.splitlines() if line.startswith("done in"))
+    assert "1 kept from an earlier run, 1 failed in an earlier run and retried" in done  # width 8 kept, 3 retried
     board = pd.read_csv(results / "failing" / "leaderboard.csv").set_index("trial_id")
     assert (board["status"] == "ok").all()  # the finished ones kept, the failed one trained again
