@@ -6,20 +6,71 @@ finished is kept), 130 interrupted (run the same command again to resume).
 from __future__ import annotations
 
 import argparse
+import contextlib
+import importlib.abc
+import importlib.machinery
 import logging
 import os
 import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TensorFlow is imported: keep its start-up noise out
-logging.getLogger("tensorflow").setLevel(logging.ERROR)  # retracing notices: every trial is a new model, by design
-
-from gridsearch.reports.reporter import Reporter  # noqa: E402  (light: no TensorFlow behind it)
+from gridsearch import __version__
+from gridsearch.backends import available_backends
+from gridsearch.reports.reporter import Reporter  # light: no TensorFlow behind it
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
 LEADERBOARD_FORMATS = ("table", "csv", "markdown", "json")
+VERBOSE_ENV = "GRIDSEARCH_VERBOSE"  # set (to anything but 0) = --verbose: TensorFlow's own start-up lines shown
+
+
+@contextlib.contextmanager
+def _stderr_to_devnull() -> Iterator[None]:
+    """File descriptor 2 itself, not sys.stderr: TensorFlow's C++ code writes there directly."""
+    sys.stderr.flush()
+    saved, null = os.dup(2), os.open(os.devnull, os.O_WRONLY)
+    os.dup2(null, 2)
+    try:
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(null)
+
+
+class _QuietTensorFlowImport(importlib.abc.MetaPathFinder):
+    """Runs `import tensorflow`, wherever it first happens, with stderr closed.
+
+    TF_CPP_MIN_LOG_LEVEL=3 silences TensorFlow's later C++ logs (e.g. "E0000 ... failed call to cuInit" on
+    a CPU machine, which reads as a failure), but not the lines it writes while importing: abseil writes
+    everything logged before `absl::InitializeLog()` to stderr whatever the level (abseil/abseil-cpp#1718,
+    still open as #1957), and TensorFlow 2.21 does that twice per process. A Python error while importing
+    still shows: the descriptor is restored before it propagates.
+    """
+
+    def find_spec(self, name, path, target=None):
+        if name != "tensorflow":
+            return None
+        spec = importlib.machinery.PathFinder.find_spec(name, path)
+        if spec is None or spec.loader is None:
+            return spec
+        run = spec.loader.exec_module
+
+        def exec_module(module) -> None:
+            with _stderr_to_devnull():
+                run(module)
+
+        spec.loader.exec_module = exec_module
+        return spec
+
+
+def _quiet_tensorflow() -> None:
+    """Keep TensorFlow's start-up noise off the terminal (before it is imported; a no-op after)."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    logging.getLogger("tensorflow").setLevel(logging.ERROR)  # retracing notices: every trial is a new model, by design
+    if "tensorflow" not in sys.modules and not any(isinstance(f, _QuietTensorFlowImport) for f in sys.meta_path):
+        sys.meta_path.insert(0, _QuietTensorFlowImport())
 
 
 def _format_values(values: dict) -> str:
@@ -77,7 +128,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
     loaded = load_space(args.space, plan=args.plan)  # before importing the training stack: refused at once
     from gridsearch.distributed.cluster import parse_address
-    from gridsearch.errors import SpaceError
+    from gridsearch.errors import SpaceError, not_allowed
     from gridsearch.search.run import RunOptions, run_search
 
     chief = args.command == "chief"
@@ -89,12 +140,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
                          bind=parse_address(args.bind, "--bind", allow_any_port=True) if chief else None)
     workers = getattr(args, "workers", None)
     if workers is not None and workers < (0 if chief else 1):
-        raise SpaceError(f"--workers {workers} is not allowed: give a number of worker processes >= {0 if chief else 1}")
-    if options.backend:
-        from gridsearch.backends import available_backends
-
-        if options.backend not in available_backends():
-            raise SpaceError(f"--backend {options.backend!r} is not allowed (allowed: {', '.join(available_backends())})")
+        raise SpaceError(not_allowed("--workers", workers, f"a number of worker processes >= {0 if chief else 1}"))
     from gridsearch.plans.stages import search_plan
     from gridsearch.reports.progress import search_reporter
 
@@ -104,7 +150,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
     space, winner = loaded.space, summary.winner
     print()
     print(f"done in {summary.duration_s:.0f}s: {len(summary.results)} trials, {summary.trained} trained, "
-          f"{summary.reused} reused from an earlier stage, {summary.resumed} kept from an earlier run")
+          f"{summary.reused} reused from an earlier stage, {summary.resumed} kept from an earlier run"
+          + (f", {summary.retried} failed in an earlier run and retried" if summary.retried else ""))
     epochs = summary.epochs
     if epochs.get("planned"):
         print(f"epochs: {epochs['run']} of {epochs['planned']} planned run; pruning stopped {epochs['pruned_trials']} "
@@ -154,9 +201,11 @@ def _print_doctor(report: dict) -> None:
 def _print_ensemble(report: dict, folder: Path) -> None:
     members, winner = ", ".join(m["trial_id"] for m in report["members"]), report["winner"]
     print(f"ensemble of the top {report['size']} ({members}), on the {report['test_samples']} test images:")
-    print(f"  ensemble:     test accuracy={report['test_accuracy']:.4f} log loss={report['test_log_loss']:.4f}")
-    print(f"  winner alone: test accuracy={winner['test_accuracy']:.4f} log loss={winner['test_log_loss']:.4f}"
-          f" ({winner['trial_id']})")
+    print(f"  ensemble:     test accuracy={report['test_accuracy']:.4f} log loss={report['test_log_loss']:.4f} "
+          f"ECE={report['test_ece']:.4f}")
+    print(f"  winner alone: test accuracy={winner['test_accuracy']:.4f} log loss={winner['test_log_loss']:.4f} "
+          f"ECE={winner['test_ece']:.4f} ({winner['trial_id']})")
+    print(f"  (ECE: expected calibration error, {report['ece_bins']} bins, what `calibrate` then corrects)")
     if report["size"] < report["requested"]:
         print(f"  note: only {report['size']} distinct configs finished, fewer than the {report['requested']} asked for")
     print(f"saved: {Path(folder) / report['model']}, {Path(folder) / 'ensemble.json'}")
@@ -207,11 +256,20 @@ def _cmd_calibrate(args: argparse.Namespace) -> int:
 
 
 def _cmd_predict(args: argparse.Namespace) -> int:
-    from gridsearch.serving.predict import check_input, check_model_files, predict
+    from gridsearch.serving.predict import InputRangeWarning, check_input, check_model_files, predict
 
     check_model_files(args.folder, ensemble=args.ensemble, calibrated=args.calibrated)
     check_input(args.input)
-    frame = predict(args.folder, args.input, ensemble=args.ensemble, calibrated=args.calibrated)
+    import warnings
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", InputRangeWarning)
+        frame = predict(args.folder, args.input, ensemble=args.ensemble, calibrated=args.calibrated)
+    for warning in caught:
+        if issubclass(warning.category, InputRangeWarning):
+            print(f"warning: {warning.message}", file=sys.stderr)
+        else:
+            warnings.showwarning(warning.message, warning.category, warning.filename, warning.lineno)
     text = frame.to_csv(index=False)
     if args.output:
         from gridsearch.results.atomic import atomic_write_text
@@ -250,14 +308,29 @@ def _tuned(space) -> list[str]:
     return [n for n in tuned_names(space) if any(n in s.grid for s in space.stages)]
 
 
+def _results_folder(text: str) -> Path:
+    """results/<name>, also when given as the path of its own leaderboard.csv."""
+    path = Path(text)
+    return path.parent if path.name == "leaderboard.csv" and path.is_file() else path
+
+
 def _cmd_leaderboard(args: argparse.Namespace) -> int:
     import pandas as pd
 
-    from gridsearch.results.leaderboard import read_leaderboard
+    from gridsearch.errors import SpaceError
+    from gridsearch.results.leaderboard import as_text, fold_reused, read_leaderboard
 
-    board = read_leaderboard(args.folder)
+    folder = _results_folder(args.folder)
+    board = read_leaderboard(folder)
     if args.stage is not None:
-        board = board[(board["stage"].astype(str) == args.stage) | (board["stage_name"] == args.stage)]
+        chosen = board[(board["stage"].astype(str) == args.stage) | (board["stage_name"] == args.stage)]
+        if chosen.empty:
+            stages = board.drop_duplicates("stage")
+            listed = ", ".join(f"{s} {n}" for s, n in zip(stages["stage"], stages["stage_name"])) or "none yet"
+            raise SpaceError(f"no trials in stage {args.stage} of {folder} (stages: {listed})")
+        board = chosen
+    if not args.all:
+        board = fold_reused(board)
     if args.top:
         board = board.head(args.top)
     if args.format == "csv":
@@ -265,21 +338,23 @@ def _cmd_leaderboard(args: argparse.Namespace) -> int:
     elif args.format == "json":
         print(board.to_json(orient="records", indent=2))
     elif args.format == "markdown":
-        print(_markdown(board))
+        print(_markdown(as_text(board)))
     else:
-        columns = [c for c in board.columns if c not in ("advice", "error", "stage_name")]
+        hidden = ("advice", "error", "stage_name") + (() if args.all else ("reused_from",))  # folded: all blank
+        columns = [c for c in board.columns if c not in hidden]
         with pd.option_context("display.max_columns", None, "display.width", 200, "display.max_colwidth", 40):
-            print(board[columns].to_string(index=False))
+            print(as_text(board[columns]).to_string(index=False))
     return EXIT_OK
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
     from gridsearch.results.leaderboard import read_leaderboard
 
-    read_leaderboard(args.folder)  # no leaderboard, no report: exit 2 before the plotting stack loads
+    folder = _results_folder(args.folder)
+    read_leaderboard(folder)  # no leaderboard, no report: exit 2 before the plotting stack loads
     from gridsearch.reports.html import write_report
 
-    print(f"report: {write_report(args.folder, args.output)}")
+    print(f"report: {write_report(folder, args.output)}")
     return EXIT_OK
 
 
@@ -324,7 +399,7 @@ def _markdown(board) -> str:
     """GitHub markdown without a tabulate dependency."""
     header = "| " + " | ".join(map(str, board.columns)) + " |"
     rule = "| " + " | ".join("---" for _ in board.columns) + " |"
-    rows = ["| " + " | ".join("" if v != v else str(v) for v in row) + " |" for row in board.itertuples(index=False)]
+    rows = ["| " + " | ".join(map(str, row)) + " |" for row in board.itertuples(index=False)]
     return "\n".join([header, rule, *rows])
 
 
@@ -342,7 +417,8 @@ def _at_least_one(text: str) -> int:
 def _add_search_arguments(parser: argparse.ArgumentParser) -> None:
     """What `run`, `doctor` and `chief` share: the space and how to search it."""
     parser.add_argument("space", help="path to a space module defining `space = SearchSpace(...)`")
-    parser.add_argument("--backend", help="override the space's backend (keras_tuner or sklearn)")
+    parser.add_argument("--backend", choices=available_backends(),
+                        help="override the space's backend: %(choices)s (default: the space's `backend`)")
     parser.add_argument("--overwrite", action="store_true", help="discard earlier results of this space and start over")
     parser.add_argument("--resume-changed", action="store_true",
                         help="resume although the space file changed (trials whose config is unchanged are kept)")
@@ -360,6 +436,9 @@ def _add_search_arguments(parser: argparse.ArgumentParser) -> None:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m gridsearch",
                                      description="Staged hyperparameter grid search for Keras CNNs.")
+    parser.add_argument("--version", action="version", version=f"gridsearch {__version__}")
+    parser.add_argument("--verbose", action="store_true",
+                        help=f"show TensorFlow's own start-up and C++ log lines (also: {VERBOSE_ENV}=1)")
     commands = parser.add_subparsers(dest="command", required=True)
 
     run = commands.add_parser("run", help="run the search a space file describes")
@@ -402,14 +481,18 @@ def build_parser() -> argparse.ArgumentParser:
     worker.set_defaults(handler=_cmd_worker)
 
     board = commands.add_parser("leaderboard", help="print the ranked table of a results folder")
-    board.add_argument("folder", help="results/<name>")
-    board.add_argument("--top", type=_at_least_one, help="only the N best rows")
+    board.add_argument("folder", help="results/<name> (or its leaderboard.csv)")
+    board.add_argument("--top", type=_at_least_one, metavar="N", help="only the N best configs")
+    board.add_argument("--all", action="store_true",
+                       help="every row, also those of a config reused from an earlier stage (by default folded "
+                            "into the row that trained it, whose reused_as names them)")
     board.add_argument("--stage", help="only this stage (number or name)")
-    board.add_argument("--format", choices=LEADERBOARD_FORMATS, default="table")
+    board.add_argument("--format", choices=LEADERBOARD_FORMATS, default="table",
+                       help="table (aligned text, the default), csv, markdown (GitHub) or json (one object per row)")
     board.set_defaults(handler=_cmd_leaderboard)
 
     report = commands.add_parser("report", help="write results/<name>/report.html: curves, stages, leaderboard")
-    report.add_argument("folder", help="results/<name>")
+    report.add_argument("folder", help="results/<name> (or its leaderboard.csv)")
     report.add_argument("--output", help="where to write the page (default: FOLDER/report.html)")
     report.set_defaults(handler=_cmd_report)
 
@@ -445,8 +528,12 @@ def build_parser() -> argparse.ArgumentParser:
                                "is ln N: they decide stuck_at_chance and bad_initial_loss. Without it the log's own "
                                "evidence is used (a binary metric's name, a loss flat at ln N), else those checks are "
                                "skipped and the output says so")
-    diagnose.add_argument("--format", choices=("text", "json"), default="text")
+    diagnose.add_argument("--format", choices=("text", "json"), default="text",
+                          help="text (the default) or json (the label, confidence, advice, evidence and flags)")
     diagnose.set_defaults(handler=_cmd_diagnose)
+    for command in commands.choices.values():  # `run SPACE --verbose` as well as `--verbose run SPACE`
+        command.add_argument("--verbose", action="store_true", default=argparse.SUPPRESS,
+                             help=f"show TensorFlow's own start-up and C++ log lines (also: {VERBOSE_ENV}=1)")
     return parser
 
 
@@ -458,6 +545,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     from gridsearch.errors import GridsearchError
 
     args = build_parser().parse_args(argv)
+    if not (args.verbose or os.environ.get(VERBOSE_ENV, "0") not in ("", "0")):
+        _quiet_tensorflow()
     previous = signal.signal(signal.SIGTERM, _raise_interrupt)  # SIGTERM stops like Ctrl-C: saved, resumable
     try:
         return args.handler(args)

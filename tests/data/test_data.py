@@ -71,7 +71,8 @@ def test_callable_returning_two_or_four_arrays_with_string_labels():
 
 @pytest.mark.parametrize("source, message", [
     ("missing.npz", r"data file .*missing\.npz named in space\.py does not exist"),
-    ("nowhere", r"data file .*nowhere named in space\.py does not exist"),
+    ("nowhere", r"image folder .*nowhere named in space\.py does not exist \(expected a folder with one sub-folder"),
+    ("nowhere.png", r"data file .*nowhere\.png named in space\.py does not exist"),
     (42, r"data=42 in space\.py is not allowed"),
     (lambda: (np.zeros((4, 8, 8)), np.array([0, "a", 1, "b"], dtype=object)), r"labels mix types"),
     (lambda: (np.zeros((6, 8, 8)), np.zeros(6)), r"has 1 class"),

@@ -139,7 +139,7 @@ def test_parallel_flags_are_checked_before_anything_runs(single, tmp_path, capsy
     space, _ = single
     results = str(tmp_path / "r")
     cases = [
-        (["run", str(space), "--workers", "0"], "--workers 0 is not allowed"),
+        (["run", str(space), "--workers", "0"], "--workers=0 is not allowed (allowed: a number of worker processes >= 1)"),
         (["run", str(space), "--workers", "2", "--backend", "sklearn"], "use --jobs N on one machine"),
         (["run", str(space), "--dask-scheduler"], "--dask-scheduler runs scikit-learn's fits over Dask"),
         (["run", str(space), "--halving", "--backend", "sklearn"], "--halving needs a backend whose trials finish one after another"),

@@ -273,3 +273,14 @@ def test_plan_auto_in_a_space_runs_the_doctor_with_builtin_stages(doctored, tmp_
     assert report["final"]["label"] == "healthy" and report["stopped"] == "the winner is healthy"
     assert _summary_counts(out)["trained"] == 2  # 0.5 and 0.005 were trained by the run above
     assert "why: the baseline is stuck_at_chance" in out
+
+
+def test_the_report_shows_the_doctor_before_and_after(doctored, tmp_path):
+    _, _, _, _, results = doctored
+    assert main(["report", str(results), "--output", str(tmp_path / "page.html")]) == 0
+    text = (tmp_path / "page.html").read_text()
+    report = json.loads((results / "doctor.json").read_text())
+    assert '<section id="doctor"><h2>The doctor: before and after</h2>' in text and 'id="doctor-steps"' in text
+    assert "<td>baseline</td>" in text and "stuck_at_chance" in text
+    assert "<td>step 1: stage 2 [learning_rate]</td>" in text and report["steps"][0]["reason"][:40] in text
+    assert "learning_rate 0.5 &rarr; 0.005" in text

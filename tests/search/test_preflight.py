@@ -143,7 +143,7 @@ Y_CONTRADICTING = np.concatenate([Y_LEARN[:32], (Y_LEARN[:32] + 1) % 3])
 
 OVERFIT_CASES = [  # (id, learning rate, x, y, epochs, severity, pattern)
     ("a working model", 0.05, X_LEARN, Y_LEARN, 60, OK, r"60 passes over 64 samples: .* 1\.00"),
-    ("learning rate 0", 0.0, X_LEARN, Y_LEARN, 3, ERROR, r"chance is 0\.\d\d: .* learns nothing"),
+    ("learning rate 0", 0.0, X_LEARN, Y_LEARN, 3, ERROR, r"chance is 0\.\d\d \(the largest class's share of these \d+ samples: .*\): the model learns nothing"),
     ("contradicting labels", 0.05, X_CONTRADICTING, Y_CONTRADICTING, 30, WARNING, r"contradict"),
 ]
 

@@ -65,3 +65,12 @@ def test_a_model_that_cannot_overfit_blocks_only_when_no_stage_tunes_the_learnin
     assert report.blocking({"l2", "noise"}) == [stuck]
     assert report.blocking({"learning_rate", "l2"}) == []
     assert PreflightReport([Finding("constant_features", ERROR, "")], 1.0).blocking({"learning_rate"})
+
+
+def test_what_a_stage_may_fix_is_reported_as_a_warning_that_says_why_the_run_goes_on():
+    stuck = Finding("can_overfit", ERROR, "training accuracy 0.10, chance is 0.10")
+    report = PreflightReport([stuck, Finding("rare_class", OK, "")], 1.0)
+    (shown, _) = report.for_plan({"learning_rate", "l2"}).findings
+    assert shown.severity == WARNING
+    assert "does not stop the run: a stage tunes learning_rate" in shown.message
+    assert report.for_plan({"l2"}).findings[0] == stuck  # nothing to rescue it: still an error

@@ -129,9 +129,12 @@ space = SearchSpace(name="failing", data="tiny.npz", model=build, defaults={{"wi
 """
 
 
-def test_a_failing_trial_is_recorded_and_the_others_go_on(write_space, tiny_npz, tmp_path, capsys):
+def test_a_failing_trial_is_recorded_and_the_others_go_on(write_space, tiny_npz, tmp_path, capfd):
     space = write_space(FAILING_BUILDER.format(widths="[3, 8, 16]"))
     assert main(["run", str(space), "--results-dir", str(tmp_path)]) == 0
+    out, err = capfd.readouterr()
+    assert "s1_t1 width=3" in out and "[failed: " in out and "width 3 is broken on purpose" in out
+    assert "Traceback" not in out + err and "FailedTrialError" not in out + err  # Keras Tuner's own print
     board = pd.read_csv(tmp_path / "failing" / "leaderboard.csv").set_index("trial_id")
     assert board.loc["s1_t1", "status"] == "failed"
     assert "width 3 is broken on purpose" in board.loc["s1_t1", "error"]
@@ -173,3 +176,24 @@ def test_image_folder_example_space_runs_on_generated_pngs(tmp_path, monkeypatch
     assert best["provenance"]["data"]["classes"] == ["cat", "dog"]
     assert best["provenance"]["data"]["input_shape"] == [32, 32, 3]
     assert len(pd.read_csv(tmp_path / "image_folder" / "leaderboard.csv")) == 6
+
+
+def test_a_failed_trial_is_trained_again_by_the_next_run_and_the_summary_counts_it(write_space, tiny_npz, tmp_path,
+                                                                                    capsys):
+    broken = FAILING_BUILDER.replace('if hp["width"] == 3:', 'if hp["width"] == 3 and BROKEN.exists():')
+    space = write_space("import pathlib\nBROKEN = pathlib.Path(__file__).with_name('broken')\n"
+                        + broken.format(widths="[3, 8]").replace("Stage(\"learning_rate\", [1e-2, 1e-3])",
+                                                                 "Stage(\"learning_rate\", [1e-2])"))
+    (tmp_path / "broken").touch()
+    results = tmp_path / "results"
+    assert main(["run", str(space), "--results-dir", str(results)]) == 0
+    board = pd.read_csv(results / "failing" / "leaderboard.csv").set_index("trial_id")
+    assert board.loc["s1_t1", "status"] == "failed"
+    capsys.readouterr()
+    (tmp_path / "broken").unlink()  # the user fixes the builder; the space file itself is unchanged
+    assert main(["run", str(space), "--results-dir", str(results)]) == 0
+    out = capsys.readouterr().out
+    done = next(line for line in out.splitlines() if line.startswith("done in"))
+    assert "1 kept from an earlier run, 1 failed in an earlier run and retried" in done  # width 8 kept, 3 retried
+    board = pd.read_csv(results / "failing" / "leaderboard.csv").set_index("trial_id")
+    assert (board["status"] == "ok").all()  # the finished ones kept, the failed one trained again

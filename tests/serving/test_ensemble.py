@@ -35,7 +35,7 @@ def test_ensemble_k_in_the_space_builds_it_at_the_end_of_the_run(digits_search):
 @pytest.mark.slow
 def test_saved_ensemble_loads_in_safe_mode_and_predicts_what_was_scored_in_memory(digits_search):
     """ensemble.json's scores were computed on the model in memory, before it was saved."""
-    from gridsearch.serving.probabilities import class_probabilities, log_loss
+    from gridsearch.serving.probabilities import class_probabilities, expected_calibration_error, log_loss
 
     report = json.loads((digits_search / "ensemble.json").read_text())
     data = reopen(digits_search).dataset
@@ -43,6 +43,8 @@ def test_saved_ensemble_loads_in_safe_mode_and_predicts_what_was_scored_in_memor
     assert [layer.name for layer in loaded.layers if isinstance(layer, keras.Model)] == ["member_1", "member_2"]
     probs = class_probabilities(loaded.predict(data.x_test, verbose=0))
     assert log_loss(probs, data.y_test) == pytest.approx(report["test_log_loss"], abs=1e-6)
+    assert expected_calibration_error(probs, data.y_test) == pytest.approx(report["test_ece"], abs=1e-6)
+    assert 0 <= report["winner"]["test_ece"] <= 1 and report["ece_bins"] == 15
     assert np.mean(probs.argmax(axis=1) == data.y_test) == pytest.approx(report["test_accuracy"])
     np.testing.assert_array_equal(load_ensemble(digits_search).predict(data.x_test, verbose=0),
                                   loaded.predict(data.x_test, verbose=0))
@@ -56,6 +58,8 @@ def test_an_ensemble_of_one_is_the_winner(digits_search, writable_copy, capsys):
     assert main(["ensemble", str(folder), "--top", "1"]) == 0
     out = capsys.readouterr().out
     assert "ensemble of the top 1 (s1_t1)" in out and "winner alone" in out
+    report = json.loads((folder / "ensemble.json").read_text())
+    assert f"ECE={report['test_ece']:.4f}" in out and f"ECE={report['winner']['test_ece']:.4f} (s1_t1)" in out
     best = json.loads((folder / "best_config.json").read_text())
     ctx = reopen(folder)
     winner = keras.saving.load_model(folder / "best_model.keras")

@@ -102,3 +102,33 @@ def test_a_model_that_was_not_made_yet_is_named_with_its_command(digits_search, 
     np.savez(tmp_path / "x.npz", x=np.zeros((2, 8, 8)))
     assert main(["predict", str(digits_search), str(tmp_path / "x.npz"), "--calibrated"]) == 2
     assert f"run `python -m gridsearch calibrate {digits_search}` first" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_inputs_outside_the_training_range_are_predicted_with_a_warning(digits_search, digits_test_split, tmp_path,
+                                                                         capsys):
+    path, data = digits_test_split
+    best = json.loads((digits_search / "best_config.json").read_text())
+    assert best["data"]["input_range"] == [0.0, 16.0]  # the digits' own scale, kept beside the preparation
+    assert main(["predict", str(digits_search), str(path)]) == 0
+    assert "warning" not in capsys.readouterr().err  # the training data's own scale: nothing to say
+    image = (data.x_test[0] * 255 / 16).astype("uint8")  # the same digit, saved as an 8-bit PNG
+    keras.utils.save_img(tmp_path / "digit.png", image)
+    assert main(["predict", str(digits_search), str(tmp_path / "digit.png")]) == 0
+    out, err = capsys.readouterr()
+    assert out.startswith("file,label")
+    assert err.startswith(f"warning: input {tmp_path / 'digit.png'} has values 0 to 255, but the model was trained "
+                          f"on 0 to 16") and "x * 0.0627 would map 255 to 16" in err
+
+
+@pytest.mark.parametrize("x, warned", [
+    (np.array([0.0, 16.0]), False),
+    (np.array([-1.0, 17.5]), False),  # within 10% of the range: new images of the same kind
+    (np.array([0.0, 255.0]), True),
+    (np.array([-20.0, 5.0]), True),
+])
+def test_range_warning(x, warned):
+    from gridsearch.serving.predict import range_warning
+
+    assert bool(range_warning(x, [0.0, 16.0], "in.npz")) == warned
+    assert range_warning(x, None, "in.npz") is None  # a results folder from before the range was kept

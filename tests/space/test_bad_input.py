@@ -83,6 +83,20 @@ BAD_INPUTS = [
      + _space(data="load"), ["data in", "1 class", "at least 2"]),
     ("flat_images", "import numpy as np\ndef load():\n    return np.zeros((9, 64)), np.arange(9) % 3\n"
      + _space(data="load"), ["data in", "images must be (n, height, width)", "(9, 64)"]),
+    ("missing_image_folder", _space(data="'photos'"), ["image folder", "photos", "does not exist",
+                                                        "one sub-folder of images per class"]),
+    ("misspelled_field", "space = SearchSpace(name='bad', n_epoch=20, stages=[Stage('noise', [0.1])])\n",
+     ["line 2", "unexpected keyword argument 'n_epoch'; did you mean 'epochs'?"]),
+    # a builder that cannot build the defaults, where every stage starts: refused before any trial
+    ("builder_reads_an_undeclared_name",
+     "import keras\ndef build(hp, shape, n):\n    rate = hp['dropout_rate']\n    return keras.Sequential()\n"
+     + _space(model="build", defaults="{'width': 8}", stages="[Stage('width', [4, 8])]"),
+     ["field 'model'", "reads hyperparameter 'dropout_rate'", "field 'defaults' does not declare",
+      "nothing was trained", "defaults={..., 'dropout_rate': <value>}"]),
+    ("builder_fails_on_the_defaults",
+     "def build(hp, shape, n):\n    raise ValueError('no such layer')\n"
+     + _space(model="build", defaults="{'width': 8}", stages="[Stage('width', [4, 8])]"),
+     ["field 'model'", "fails on the defaults", "nothing was trained", "ValueError: no such layer"]),
     ("data_loader_raises", "def load():\n    raise FileNotFoundError('/mnt/gone/x.npz')\n" + _space(data="load"),
      ["data loader", "FileNotFoundError", "/mnt/gone/x.npz"]),
 ]
@@ -157,6 +171,13 @@ def test_missing_or_misnamed_space_file_is_refused(tmp_path, capsys):
     (tmp_path / "space.txt").write_text("space = 1\n")
     assert main(["run", str(tmp_path / "space.txt"), "--results-dir", str(results)]) == EXIT_BAD_INPUT
     assert "must be a Python module ending in .py" in capsys.readouterr().err
+    (tmp_path / "spaces").mkdir()
+    (tmp_path / "spaces" / "b.py").write_text("")
+    (tmp_path / "spaces" / "a.py").write_text("")
+    assert main(["run", str(tmp_path / "spaces"), "--results-dir", str(results)]) == EXIT_BAD_INPUT
+    err = capsys.readouterr().err
+    assert f"space file {tmp_path / 'spaces'} is a folder; its space files: {tmp_path / 'spaces' / 'a.py'}, " \
+           f"{tmp_path / 'spaces' / 'b.py'}. Name one file" in err
     assert _nothing_written(results)
 
 

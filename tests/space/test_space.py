@@ -28,8 +28,8 @@ BAD_SPACES = [
     ("space = SearchSpace(name='x', stages=[Stage('optimizer', ['adam', 'adamw'])])\n",
      r"optimizer='adamw'.*one of 'adam', 'rmsprop'"),
     ("space = SearchSpace(name='x', backend='torch', stages=[Stage('noise', [0.1])])\n",
-     r"backend='torch' is not allowed \(allowed: 'keras_tuner'"),
-    ("space = SearchSpace(name='x', model='resnet', stages=[Stage('noise', [0.1])])\n", r"model='resnet' is not allowed"),
+     r"backend='torch' in field 'backend' of .*space\.py is not allowed \(allowed: 'keras_tuner'"),
+    ("space = SearchSpace(name='x', model='resnet', stages=[Stage('noise', [0.1])])\n", r"model='resnet' in field 'model' of .* is not allowed"),
     ("space = SearchSpace(name='x', objective='val_acc', stages=[Stage('noise', [0.1])])\n",
      r"objective='val_acc' .*did you mean 'val_accuracy'"),
     ("space = SearchSpace(name='x', stages=[])\n", r"stages is empty in field 'stages'"),
@@ -48,6 +48,15 @@ BAD_SPACES = [
      "stages=[Stage('status', [1, 2])])\n", r"'status' is reserved"),
     ("space = SearchSpace(name='x', stages=[Stage('learning_rate', [1e-3, 0.001])])\n",
      r"the value 0.001 appears twice in the list of 'learning_rate' in stage 1"),
+    # a misspelled field of SearchSpace or Stage gets the same suggestion as a misspelled hyperparameter
+    ("space = SearchSpace(name='x', n_epoch=20, stages=[Stage('noise', [0.1])])\n",
+     r"line 2: TypeError: SearchSpace\(\) got an unexpected keyword argument 'n_epoch'; did you mean 'epochs'\?"),
+    ("space = SearchSpace(name='x', bakend='sklearn', stages=[Stage('noise', [0.1])])\n",
+     r"unexpected keyword argument 'bakend'; did you mean 'backend'\?"),
+    ("space = SearchSpace(name='x', stages=[Stage('noise', [0.1], nmae='noise first')])\n",
+     r"Stage\(\) got an unexpected keyword argument 'nmae'; did you mean 'name'\?"),
+    ("space = SearchSpace(name='x', zzz=1, stages=[Stage('noise', [0.1])])\n",
+     r"unexpected keyword argument 'zzz'; it takes name, data, model, defaults, stages, objective, epochs"),
 ]
 
 

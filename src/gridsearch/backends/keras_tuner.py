@@ -14,6 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import keras_tuner
+from keras_tuner.src import config as keras_tuner_config
 
 from gridsearch.backends import Backend, Candidate
 from gridsearch.plans.stages import PlannedStage
@@ -48,6 +49,19 @@ class StageTuner(keras_tuner.GridSearch):
         if result.status is not TrialStatus.OK:
             raise keras_tuner.errors.FailedTrialError(result.error)
         return {self._ctx.objective: result.objective(self._ctx.objective)}
+
+    def search(self, *args, **kwargs):
+        """Keras Tuner's search without its traceback on the terminal for each failed or pruned trial.
+
+        Since keras-team/keras-tuner#761 (fault tolerance, 1.2), `_try_run_and_update_trial` prints
+        the whole traceback of every `FailedTrialError` while `keras_tuner.config.DEBUG` is on, which
+        is its default in 1.4.8; our trial line and the trial record already carry the error.
+        """
+        previous, keras_tuner_config.DEBUG = keras_tuner_config.DEBUG, False
+        try:
+            return super().search(*args, **kwargs)
+        finally:
+            keras_tuner_config.DEBUG = previous
 
     def save_model(self, trial_id, model, step=0):
         """No per-trial checkpoints: resume, build_best and the report need only our records."""

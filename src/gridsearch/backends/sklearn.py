@@ -39,7 +39,6 @@ Why scikeras is wrapped, not used as is (scikeras 0.13.0 is its last release, ad
 """
 from __future__ import annotations
 
-import difflib
 import inspect
 import json
 import math
@@ -63,7 +62,7 @@ from gridsearch.backends import Backend, Candidate
 from gridsearch.data.dataset import ArrayDataset, Dataset
 from gridsearch.data.preparation import preparation_key
 from gridsearch.diagnosis.rules import diagnose
-from gridsearch.errors import SpaceError
+from gridsearch.errors import SpaceError, did_you_mean
 from gridsearch.plans.stages import PlannedStage
 from gridsearch.results.atomic import atomic_write_json
 from gridsearch.space.hyperparams import HYPERPARAMETERS
@@ -100,11 +99,6 @@ def constructor_names() -> set[str]:
     return (names - {"self"}) | set(OWN_PARAMETERS)
 
 
-def _hint(name: str, candidates: set[str] | list[str]) -> str:
-    close = difflib.get_close_matches(name, sorted(candidates), n=1, cutoff=0.6)
-    return f"; did you mean {close[0]!r}?" if close else ""
-
-
 def check_wrapper_params(params: dict[str, Any], hyperparameters: set[str], where: str = "the space") -> None:
     """Refuse, before anything runs, every wrapper parameter scikeras would not deliver where it is meant to go.
 
@@ -124,11 +118,11 @@ def check_wrapper_params(params: dict[str, Any], hyperparameters: set[str], wher
                                  f"model builder ({', '.join(sorted(BUILDER_ARGUMENTS))}); rename it")
             if name not in hyperparameters:
                 raise SpaceError(f"wrapper parameter {key!r} in {where} routes {name!r} to the model builder, which "
-                                 f"does not take it" + _hint(name, hyperparameters))
+                                 f"does not take it" + did_you_mean(name, hyperparameters))
         elif key not in accepted:
             raise SpaceError(f"wrapper parameter {key!r} in {where} is not an argument of scikeras' KerasClassifier: "
                              f"scikeras would hand it to the model builder and fit would never see it (training would "
-                             f"run at the default epochs=1)" + _hint(key, accepted | set(FIT_ARGUMENTS)))
+                             f"run at the default epochs=1)" + did_you_mean(key, accepted | set(FIT_ARGUMENTS)))
 
 
 class _ReadTracker(dict):
@@ -183,10 +177,9 @@ def check_builder_reads(config: dict[str, Any], ctx: TrainingContext, input_shap
     """
     suspects = {}
     for name in config:
-        if name not in HYPERPARAMETERS:
-            close = difflib.get_close_matches(name, sorted(HYPERPARAMETERS), n=1, cutoff=0.7)
-            if close:
-                suspects[name] = close[0]
+        hint = "" if name in HYPERPARAMETERS else did_you_mean(name, HYPERPARAMETERS, cutoff=0.7)
+        if hint:
+            suspects[name] = hint
     if not suspects:
         return
     hp = _ReadTracker(config)
@@ -195,11 +188,10 @@ def check_builder_reads(config: dict[str, Any], ctx: TrainingContext, input_shap
         ctx.builder(hp, input_shape, ctx.dataset.num_classes)
     except Exception:  # a builder that fails fails its trials too, where the error is recorded
         return
-    for name, known in suspects.items():
+    for name, hint in suspects.items():
         if name not in hp.read:
             raise SpaceError(f"hyperparameter {name!r} in field 'defaults' of {ctx.where} is never read by the "
-                             f"model builder and is no fit argument, so it would be silently ignored; "
-                             f"did you mean {known!r}?")
+                             f"model builder and is no fit argument, so it would be silently ignored{hint}")
 
 
 # --- the estimator -----------------------------------------------------------------------------------

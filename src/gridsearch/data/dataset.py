@@ -25,6 +25,7 @@ __all__ = ["EVALUATE_BATCH", "IMAGE_SUFFIXES", "ArrayDataset", "Dataset", "Feed"
 
 PARTS = ("train", "val", "test")
 EVALUATE_BATCH = 32  # Keras' default batch size of evaluate and predict
+RANGE_SAMPLE = 1000  # training images read for the value range of a stream: its extremes, not statistics
 CHUNK = 128  # images decoded at once for a sample or the statistics: 10 MB at 160x160
 
 
@@ -92,6 +93,12 @@ class Dataset:
         pick = np.sort(np.random.default_rng(seed).permutation(len(y))[:n])
         x = self._raw(part, pick)
         return (x if config is None else self.normalizer(config)(x)), y[pick]
+
+    def value_range(self) -> tuple[float, float]:
+        """The raw training images' smallest and largest value (from the bounded sample for a stream), kept
+        with the winner so that `predict` can warn about inputs scaled otherwise."""
+        x, _ = self.sample(None, "train", RANGE_SAMPLE, 0)
+        return float(x.min()), float(x.max())
 
     def _fit_normalizer(self, method: str, grayscale: bool) -> Normalizer:
         raise NotImplementedError
@@ -162,6 +169,9 @@ class ArrayDataset(Dataset):
 
     def _raw(self, part: str, pick: np.ndarray) -> np.ndarray:
         return self.images(part)[pick]
+
+    def value_range(self) -> tuple[float, float]:
+        return float(self.x_train.min()), float(self.x_train.max())  # in memory already: all of it
 
     def sample(self, config: dict[str, Any] | None, part: str, n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
         if config is None or n < len(self.labels(part)):
@@ -310,6 +320,9 @@ def _read(source: Any, path: Path | None, options: dict[str, Any], where: str) -
     if path.suffix == ".npz":
         return read_npz(path, options, where)
     if not path.exists():
+        if not path.suffix:  # no .npz, so an image folder is what the path names
+            raise SpaceError(f"image folder {path} named in {where} does not exist (expected a folder with one "
+                             f"sub-folder of images per class; a relative path is read from the space file's folder)")
         raise SpaceError(f"data file {path} named in {where} does not exist")
     raise SpaceError(f"data {path} in {where} is neither an .npz file nor an image folder")
 

@@ -22,8 +22,16 @@ import pandas as pd
 
 from gridsearch.reports import plots
 from gridsearch.results.atomic import atomic_write_text
-from gridsearch.results.layout import BEST_CONFIG, PREFLIGHT, REPORT_HTML, RUN_MANIFEST
-from gridsearch.results.leaderboard import read_leaderboard
+from gridsearch.results.layout import (
+    BEST_CONFIG,
+    CALIBRATION_REPORT,
+    DOCTOR_REPORT,
+    ENSEMBLE_REPORT,
+    PREFLIGHT,
+    REPORT_HTML,
+    RUN_MANIFEST,
+)
+from gridsearch.results.leaderboard import fold_reused, format_number, read_leaderboard, whole_number_columns
 from gridsearch.results.store import ResultsStore
 from gridsearch.training.trial import METRICS, TrialResult
 
@@ -39,14 +47,6 @@ def _read_json(path: Path) -> Any:
 
 def _esc(value: Any) -> str:
     return html.escape("" if value is None or (isinstance(value, float) and math.isnan(value)) else str(value))
-
-
-def _cell(value: Any) -> str:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return ""
-    if isinstance(value, float):
-        return f"{value:.4f}" if 1e-3 <= abs(value) < 1e4 or value == 0 else f"{value:.3g}"
-    return str(value)
 
 
 def _img(path: Path, alt: str) -> str:
@@ -65,6 +65,9 @@ class ReportData:
         self.run = _read_json(self.folder / RUN_MANIFEST) or {}
         self.best = _read_json(self.folder / BEST_CONFIG)
         self.preflight = _read_json(self.folder / PREFLIGHT)
+        self.doctor = _read_json(self.folder / DOCTOR_REPORT)
+        self.ensemble = _read_json(self.folder / ENSEMBLE_REPORT)
+        self.calibration = _read_json(self.folder / CALIBRATION_REPORT) or {}
         self.records = ResultsStore(self.folder).finished_trials()  # by config id
         space = self.run.get("space") or {}
         provenance = (self.best or {}).get("provenance", {})
@@ -124,7 +127,7 @@ class ReportData:
 # --- the page ------------------------------------------------------------------------------------
 _CSS = """
 body{font-family:-apple-system,"Segoe UI",Roboto,Helvetica,Arial,sans-serif;margin:0;color:#222;background:#fafafa}
-main{max-width:1200px;margin:0 auto;padding:16px 24px 48px}
+main{max-width:1400px;margin:0 auto;padding:16px 20px 48px;box-sizing:border-box}
 h1{font-size:1.6em;margin:.4em 0 .1em}h2{border-bottom:2px solid #ddd;padding-bottom:4px;margin-top:1.8em}
 .sub{color:#666;margin:0 0 1em}.cards{display:flex;flex-wrap:wrap;gap:12px}
 .card{background:#fff;border:1px solid #ddd;border-radius:6px;padding:10px 14px;min-width:150px}
@@ -132,6 +135,8 @@ h1{font-size:1.6em;margin:.4em 0 .1em}h2{border-bottom:2px solid #ddd;padding-bo
 table{border-collapse:collapse;background:#fff;font-size:.85em;width:100%}
 th,td{border:1px solid #ddd;padding:4px 6px;text-align:left;vertical-align:top}
 th{background:#f0f0f0;position:sticky;top:0;white-space:nowrap}#leaderboard td{white-space:nowrap}
+#leaderboard td.wrap{white-space:normal;min-width:9em}#leaderboard td.advice{min-width:18em}
+table.small{width:auto}.also{color:#555;font-size:.9em}td.diag{font-weight:600}
 table.sortable th{cursor:pointer;user-select:none}table.sortable th:after{content:" \\2195";color:#aaa}
 td.num{text-align:right;font-variant-numeric:tabular-nums}
 tr.failed td{background:#fdecea}tr.pruned td{background:#f3f3f3;color:#666}tr.winner td{background:#eaf7ea}
@@ -185,14 +190,17 @@ def _summary(data: ReportData) -> str:
     training = float(pd.to_numeric(board["duration_s"], errors="coerce").fillna(0).sum())
     cards = [("trials", len(board)), ("trained configs", len(data.records)), ("reused rows", reused),
              ("ok / pruned / failed", f"{counts.get('ok', 0)} / {counts.get('pruned', 0)} / {counts.get('failed', 0)}"),
-             ("training time", f"{training:.0f} s")]
+             ("training: the trials' fits", f"{training:.0f} s")]
+    run_time = _run_seconds(data)
+    if run_time is not None:
+        cards.append(("run: first stage to winner", f"{run_time:.0f} s"))
     out = []
     tuned = list(dict.fromkeys(n for s in data.stages for n in data.stage_params[s]))
     if best:
         metrics, diagnosis = best.get("metrics", {}), best.get("diagnosis") or {}
-        cards = [(f"best {data.objective}", _cell(metrics.get(data.objective))),
-                 ("test accuracy", _cell(metrics.get("test_accuracy"))),
-                 ("test loss", _cell(metrics.get("test_loss"))), *cards]
+        cards = [(f"best {data.objective}", format_number(metrics.get(data.objective))),
+                 ("test accuracy", format_number(metrics.get("test_accuracy"))),
+                 ("test loss", format_number(metrics.get("test_loss"))), *cards]
         trial_id = best.get("trial_id", "")
         out.append(f'<p><b>Winner</b> <a href="#trial-{_esc(trial_id)}">{_esc(trial_id)}</a>: '
                    f'<code>{_esc(_values(best.get("hyperparameters", {}), tuned))}</code> '
@@ -210,13 +218,41 @@ def _summary(data: ReportData) -> str:
     return "\n".join(out)
 
 
+def _run_seconds(data: ReportData) -> float | None:
+    """The last run's wall clock as its `done in` line counts it: from run.json's start (written just before
+    the first stage) to best_config.json's creation (the winner retrained and saved)."""
+    try:
+        started = datetime.fromisoformat(data.run["started"])
+        created = datetime.fromisoformat(data.best["provenance"]["created"])
+    except (KeyError, TypeError, ValueError):
+        return None
+    seconds = (created - started).total_seconds()
+    return seconds if seconds >= 0 else None
+
+
+# The leaderboard's columns in the order a reader looks for them: which trial, how good, what its curves say
+# and what to do, then the values. Measured on the digits run at 1400 px: with every CSV column the table was
+# 2.3 screens wide and the diagnosis columns came last. Identifiers a reader never needs stay in the CSV, and
+# so do values no trial changed (they are in each trial's card).
+_LEADING_COLUMNS = ("rank", "stage", "trial_id")
+_DIAGNOSIS_COLUMNS = ("status", "diagnosis", "flags", "advice", "reused_as")
+_HIDDEN_COLUMNS = ("stage_name", "config_id", "reused_from", "error")  # error: in the trial's card
+
+
+def _leaderboard_columns(board: pd.DataFrame, objective: str, hyperparameters: list[str]) -> list[str]:
+    first = [c for c in (*_LEADING_COLUMNS, objective, *_DIAGNOSIS_COLUMNS) if c in board.columns]
+    constant = {c for c in hyperparameters if c in board and board[c].astype(str).nunique() <= 1}
+    return first + [c for c in board.columns if c not in first and c not in _HIDDEN_COLUMNS and c not in constant]
+
+
 def _leaderboard_table(data: ReportData) -> str:
-    board = data.board
-    columns = [c for c in board.columns if c not in ("error", "advice")]  # both are in the trial's card
+    board = fold_reused(data.board)  # one row per config: a reused row is named in its original's reused_as
+    columns = _leaderboard_columns(board, data.objective, data.hyperparameters)
+    same = [f"{c}={plots.format_value(board[c].iloc[0])}" for c in data.hyperparameters
+            if c in board and c not in columns]
     winner = (data.best or {}).get("trial_id")
     head = "".join(f"<th>{_esc(c)}</th>" for c in columns)
-    whole = {c for c in columns if pd.api.types.is_float_dtype(board[c])  # rank, epochs: floats only for a NaN
-             and board[c].dropna().map(float.is_integer).all() and c not in METRICS}
+    whole = whole_number_columns(board)
     body = []
     for _, row in board.iterrows():
         classes = [str(row["status"])] + (["winner"] if row["trial_id"] == winner else [])
@@ -224,17 +260,18 @@ def _leaderboard_table(data: ReportData) -> str:
         for c in columns:
             value = row[c]
             numeric = isinstance(value, (int, float)) and not isinstance(value, bool)
-            text = _esc(str(int(value)) if c in whole and value == value else _cell(value))
+            text = _esc(str(int(value)) if c in whole and value == value else format_number(value))
             if c == "trial_id":
                 text = f'<a href="#trial-{text}">{text}</a>'
             elif c == "status" and value != "ok" and isinstance(row.get("error"), str):
                 text = f'<span title="{_esc(row["error"])}">{text}</span>'
-            elif c == "diagnosis" and isinstance(row.get("advice"), str):
-                text = f'<span title="{_esc(row["advice"])}">{text}</span>'
-            cells.append(f'<td class="num">{text}</td>' if numeric else f"<td>{text}</td>")
+            wrap = ' class="wrap advice"' if c == "advice" else ' class="wrap"' if c in ("flags", "reused_as") else ""
+            cells.append(f'<td class="num">{text}</td>' if numeric else f"<td{wrap}>{text}</td>")
         body.append(f'<tr class="{" ".join(classes)}">{"".join(cells)}</tr>')
-    return (f'<p class="sub">Best first; click a column to sort; hover a diagnosis for its advice. '
-            f'{len(board)} rows.</p>'
+    folded = len(data.board) - len(board)
+    return (f'<p class="sub">Best first, one row per config; click a column to sort. {len(board)} rows'
+            + (f" ({folded} reused rows folded into the trial they repeat: see reused_as)" if folded else "")
+            + (f"; the same in every trial: <code>{_esc(' '.join(same))}</code>" if same else "") + ".</p>"
             f'<div style="overflow-x:auto"><table class="sortable" id="leaderboard"><thead><tr>{head}</tr></thead>'
             f'<tbody>{"".join(body)}</tbody></table></div>')
 
@@ -284,7 +321,7 @@ def _stages(data: ReportData) -> str:
             row = rows[rows["trial_id"] == winner].iloc[0]
             chosen = (f' winner <a href="#trial-{_esc(winner)}">{_esc(winner)}</a>: '
                       f'<code>{_esc(_values(row, data.stage_params[stage]))}</code> '
-                      f'({_esc(data.objective)}={_esc(_cell(row.get(data.objective)))})')
+                      f'({_esc(data.objective)}={_esc(format_number(row.get(data.objective)))})')
         out.append(f'<div class="stage" id="stage-{stage}"><h3>Stage {stage}: {_esc(data.stage_names[stage])}</h3>'
                    f'<p>{len(rows)} configs tried;{chosen or " no trial finished"}</p>'
                    f'{_img(plots.stage_plot_path(data.folder, stage), f"stage {stage} chart")}</div>')
@@ -297,22 +334,24 @@ def _trials(data: ReportData) -> str:
         names = data.stage_params[stage]
         for _, row in plots.stage_rows(data.board, stage).iterrows():
             trial_id = str(row["trial_id"])
+            if _reused_from(row):
+                continue  # folded into the card of the trial it repeats
             record = data.record(row)
             diagnosis = record.diagnosis if record else {"label": row.get("diagnosis"), "advice": row.get("advice")}
             label = str(diagnosis.get("label") or "")
-            reused = row.get("reused_from")
-            reused = reused if isinstance(reused, str) and reused else ""
-            parts = [f'<div class="trial" id="trial-{_esc(trial_id)}">',
+            repeats = [r for _, r in data.board.iterrows() if _reused_from(r) == trial_id]
+            parts = [f'<div class="trial" id="trial-{_esc(trial_id)}">'
+                     + "".join(f'<span id="trial-{_esc(r["trial_id"])}"></span>' for r in repeats),
                      f'<h3>{_esc(trial_id)} <code>{_esc(_values(row, names))}</code> {_badge(label) if label else ""}'
                      + ("" if row["status"] == "ok" else f' <span class="badge sev-error">{_esc(row["status"])}</span>')
                      + "</h3>",
-                     f'<p class="evidence">{_esc(data.objective)}={_esc(_cell(row.get(data.objective)))} at epoch '
-                     f'{_esc(_cell(row.get("best_epoch")))} of {_esc(_cell(row.get("epochs_run")))}; '
-                     f'{_esc(_cell(row.get("duration_s")))} s; all values: '
+                     f'<p class="evidence">{_esc(data.objective)}={_esc(format_number(row.get(data.objective)))} at epoch '
+                     f'{_esc(format_number(row.get("best_epoch")))} of {_esc(format_number(row.get("epochs_run")))}; '
+                     f'{_esc(format_number(row.get("duration_s")))} s; all values: '
                      f'<code>{_esc(_values(row, data.hyperparameters))}</code></p>']
-            if reused:
-                parts.append(f'<p>Same config as <a href="#trial-{_esc(reused)}">{_esc(reused)}</a>: reused, '
-                             f'not trained again.</p>')
+            for r in repeats:
+                parts.append(f'<p class="also">Also {_esc(r["trial_id"])} (stage {_esc(r["stage"])}, '
+                             f'{_esc(r["stage_name"])}): the same config, reused, not trained again.</p>')
             if label:
                 parts.append(f'<p class="advice"><b>Diagnosis: {_esc(label)}.</b> {_esc(diagnosis.get("advice"))}</p>')
             else:
@@ -328,10 +367,98 @@ def _trials(data: ReportData) -> str:
             error = record.error if record else row.get("error")
             if isinstance(error, str) and error:
                 parts.append(f"<pre>{_esc(error)}</pre>")
-            source = reused or trial_id
-            parts.append(_img(plots.trial_plot_path(data.folder, source), f"{source} curves"))
+            parts.append(_img(plots.trial_plot_path(data.folder, trial_id), f"{trial_id} curves"))
             parts.append("</div>")
             out.append("\n".join(parts))
+    return "\n".join(out)
+
+
+def _reused_from(row: pd.Series) -> str:
+    source = row.get("reused_from")
+    return source if isinstance(source, str) else ""
+
+
+def _test(data: ReportData) -> str:
+    """The winner's confusion matrix on the test split, with each class's precision and recall."""
+    best = data.best or {}
+    matrix = best.get("metrics", {}).get("test_confusion_matrix")
+    classes = [str(c) for c in best.get("data", {}).get("classes") or []]
+    if not matrix or len(matrix) != len(classes):
+        return '<p class="missing">No confusion matrix (no finished run, or one of an older gridsearch).</p>'
+    counts = pd.DataFrame(matrix, index=classes, columns=classes)
+    predicted, actual = counts.sum(axis=0), counts.sum(axis=1)
+    rows = []
+    for i, name in enumerate(classes):
+        right = int(counts.iloc[i, i])
+        cells = "".join(f'<td class="num{" diag" if i == j else ""}">{int(n)}</td>' for j, n in enumerate(counts.iloc[i]))
+        scores = [right / predicted.iloc[i] if predicted.iloc[i] else math.nan,
+                  right / actual.iloc[i] if actual.iloc[i] else math.nan]
+        rows.append(f"<tr><th>{_esc(name)}</th>{cells}"
+                    + "".join(f'<td class="num">{format_number(float(v))}</td>' for v in scores)
+                    + f'<td class="num">{int(actual.iloc[i])}</td></tr>')
+    head = "".join(f"<th>{_esc(c)}</th>" for c in classes)
+    return (f'<p class="sub">The winner {_esc(best.get("trial_id", ""))}, retrained on train+validation, on the '
+            f'{int(actual.sum())} test images: a row per true class, a column per predicted class.</p>'
+            f'<table class="small" id="confusion"><thead><tr><th>true \\ predicted</th>{head}<th>precision</th>'
+            f'<th>recall</th><th>images</th></tr></thead><tbody>{"".join(rows)}</tbody></table>')
+
+
+def _doctor(data: ReportData) -> str:
+    """doctor.json as a table: the baseline, each step with its reason, the final winner."""
+    report = data.doctor
+    objective = report.get("objective", data.objective)
+
+    def state(summary: dict[str, Any]) -> str:
+        score = summary.get("score")
+        value = f"{objective}={format_number(score)}" if score is not None else f"no {objective}"
+        return (f'<a href="#trial-{_esc(summary.get("trial_id"))}">{_esc(summary.get("trial_id"))}</a> '
+                f'{_badge(summary.get("label") or "")} {_esc(value)}')
+
+    rows = [f"<tr><td>baseline</td><td></td><td>{state(report['baseline'])}</td>"
+            f"<td>{_esc(report['baseline'].get('evidence'))}</td></tr>"]
+    for number, step in enumerate(report.get("steps", []), start=1):
+        chosen = " ".join(f"{k}={plots.format_value(v)}" for k, v in step.get("chosen", {}).items())
+        rows.append(f"<tr><td>step {number}: stage {_esc(step.get('stage'))} [{_esc(step.get('name'))}]</td>"
+                    f"<td><code>{_esc(chosen)}</code></td><td>{state(step['winner'])}</td>"
+                    f"<td>{_esc(step.get('reason'))}</td></tr>")
+    rows.append(f"<tr><td>final</td><td></td><td>{state(report['final'])}</td>"
+                f"<td>stopped: {_esc(report.get('stopped'))}</td></tr>")
+    changed = ", ".join(f"{_esc(name)} {_esc(plots.format_value(old))} &rarr; {_esc(plots.format_value(new))}"
+                        for name, (old, new) in report.get("changed", {}).items()) or "nothing"
+    return (f"<p>What the baseline's diagnosis pointed to and what each step changed: {changed}.</p>"
+            f'<table id="doctor-steps"><thead><tr><th>step</th><th>chosen</th><th>result</th><th>why</th></tr>'
+            f"</thead><tbody>{''.join(rows)}</tbody></table>")
+
+
+def _ensemble(data: ReportData) -> str:
+    """ensemble.json: the ensemble against each member, the winner first, ECE beside accuracy and log loss."""
+    report = data.ensemble
+    rows = [("ensemble", report), *[(f"{m.get('trial_id')}{' (winner)' if i == 0 else ''}", m)
+                                    for i, m in enumerate(report.get("members", []))]]
+    body = "".join(f"<tr><td>{_esc(name)}</td>" + "".join(f'<td class="num">{format_number(r.get(k))}</td>'
+                                                           for k in ("test_accuracy", "test_log_loss", "test_ece"))
+                   + "</tr>" for name, r in rows)
+    return (f'<p>The top {_esc(report.get("size"))} distinct configs, each retrained like the winner, their '
+            f'probabilities averaged; scored on the {_esc(report.get("test_samples"))} test images (ECE: expected '
+            f'calibration error, {_esc(report.get("ece_bins", ""))} bins, what `calibrate` then corrects).</p>'
+            f'<table class="small" id="ensemble-table"><thead><tr><th>model</th><th>test accuracy</th>'
+            f"<th>test log loss</th><th>test ECE</th></tr></thead><tbody>{body}</tbody></table>")
+
+
+def _calibration(data: ReportData) -> str:
+    """calibration.json: per calibrated model, its temperature, the test ECE before and after, the diagram."""
+    out = []
+    for which, report in sorted(data.calibration.items()):
+        test = report.get("test", {})
+        out.append(f'<div class="stage" id="calibration-{_esc(which)}"><h3>The {_esc(which)}: temperature '
+                   f'T={format_number(report.get("temperature"))}</h3><p>Fitted on the validation split; on the '
+                   f'{_esc(test.get("samples"))} test images ECE {format_number(test.get("ece_before"))} &rarr; '
+                   f'{format_number(test.get("ece_after"))}, log loss {format_number(test.get("log_loss_before"))} '
+                   f'&rarr; {format_number(test.get("log_loss_after"))}, accuracy '
+                   f'{format_number(test.get("accuracy"))} (unchanged). Saved as '
+                   f'<code>{_esc(report.get("model"))}</code>.</p>'
+                   + _img(data.folder / str(report.get("reliability_diagram", "")), f"reliability diagram, {which}")
+                   + "</div>")
     return "\n".join(out)
 
 
@@ -347,9 +474,14 @@ def build_report(folder: str | Path) -> str:
         ("preflight", "Pre-flight findings", _preflight(data)),
         ("leaderboard", "Leaderboard", _leaderboard_table(data)),
         ("stages", "Stages", _stages(data)),
+        ("test", "The winner on the test split", _test(data)),
         ("trials", "Trials", '<p class="sub">Loss and accuracy per epoch; the star and the dashed line mark '
                              "the best epoch.</p>" + _trials(data)),
     ]
+    extra = [("doctor", "The doctor: before and after", _doctor, data.doctor),
+             ("ensemble", "Ensemble", _ensemble, data.ensemble),
+             ("calibration", "Calibration", _calibration, data.calibration)]
+    sections[4:4] = [(key, title, make(data)) for key, title, make, present in extra if present]
     nav = "".join(f'<a href="#{key}">{title}</a>' for key, title, _ in sections)
     body = "\n".join(f'<section id="{key}"><h2>{title}</h2>\n{content}\n</section>' for key, title, content in sections)
     return (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'

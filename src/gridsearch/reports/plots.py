@@ -71,6 +71,21 @@ def _finite(values: Iterable[Any]) -> list[float]:
     return out
 
 
+def zoomed_limits(values: Iterable[Any], objective: str) -> tuple[float, float]:
+    """The y-axis of a chart of objective values: around the data, not from 0 (0.98 and 0.99 must look
+    different) and, for an accuracy, never above 1 (nothing scores 1.10). The margin is a quarter of
+    the spread, at least 0.01, so the values' labels fit above the highest one."""
+    finite = [v for v in _finite(values) if not math.isnan(v)]
+    if not finite:
+        return (0.0, 1.0)
+    low, high = min(finite), max(finite)
+    pad = max(0.01, 0.25 * (high - low), 0.02 * abs(high))
+    bottom, top = low - pad, high + pad
+    if "accuracy" in objective:
+        bottom, top = max(0.0, bottom), min(1.0, top) if high < 1.0 else 1.0 + pad / 2
+    return bottom, max(top, bottom + 0.02)
+
+
 def _save(fig, path: Path) -> Path:
     """Render to memory, then write atomically: a kill never leaves a truncated PNG."""
     buffer = io.BytesIO()
@@ -166,34 +181,33 @@ def plot_stage(rows: pd.DataFrame, names: Sequence[str], objective: str, path: s
         source = row.get("reused_from")
         reused = f" (= {source})" if isinstance(source, str) and source else ""
         labels.append(f"{value}\n{row['trial_id']}{reused}")
-        score = _finite([row.get(objective)])[0]
-        heights.append(0.0 if math.isnan(score) else score)
+        heights.append(_finite([row.get(objective)])[0])
         status = row.get("status", "ok")
         colors.append(_COLORS["winner"] if row["trial_id"] == winner else
                       _COLORS["pruned"] if status == "pruned" else _COLORS["other"])
         hatches.append("//" if status == "pruned" else "")
-    bars = ax.bar(range(n), heights, color=colors, edgecolor="#444444", linewidth=0.6)
-    for bar, hatch, (_, row), height in zip(bars, hatches, rows.iterrows(), heights):
+    bottom, top = zoomed_limits(heights, objective)
+    scores, heights = heights, [bottom if math.isnan(h) else h for h in heights]  # no score: no bar
+    bars = ax.bar(range(n), [h - bottom for h in heights], bottom=bottom, color=colors, edgecolor="#444444",
+                  linewidth=0.6)
+    for bar, hatch, (_, row), height, score in zip(bars, hatches, rows.iterrows(), heights, scores):
         bar.set_hatch(hatch)
         status = row.get("status", "ok")
         if status == "failed":
             text, color = "failed", _COLORS["failed"]
         else:
-            text, color = f"{height:.4f}" + (" (pruned)" if status == "pruned" else ""), "#222222"
+            text, color = ("no score" if math.isnan(score) else f"{score:.4f}") + (
+                " (pruned)" if status == "pruned" else ""), "#222222"
         if row["trial_id"] == winner:
             text = "winner\n" + text
         ax.annotate(text, (bar.get_x() + bar.get_width() / 2, height), xytext=(0, 2),
                     textcoords="offset points", ha="center", va="bottom", fontsize=7, color=color)
     ax.set_xticks(range(n), labels, fontsize=7, rotation=0 if n <= 8 else 45, ha="center" if n <= 8 else "right")
     ax.set_ylabel(objective, fontsize=8)
-    top = max(heights, default=1.0)
-    if "accuracy" in objective:
-        ax.set_ylim(0, 1.15)
-    else:
-        ax.set_ylim(0, (top or 1.0) * 1.25)
+    ax.set_ylim(bottom, top)
     ax.tick_params(axis="y", labelsize=8)
     ax.grid(axis="y", alpha=0.3)
-    ax.set_title(title or f"{objective} per value tried", fontsize=10)
+    ax.set_title(title or f"{objective} per value tried", fontsize=10, pad=16)  # room for the top bar's label
     fig.tight_layout()
     return _save(fig, Path(path))
 
@@ -218,17 +232,16 @@ def plot_search_path(board: pd.DataFrame, stage_names: dict[int, str], stage_par
         xs.append(x)
         ys.append(score)
         chosen = " ".join(f"{n}={format_value(row[n])}" for n in stage_params.get(stage, ()) if n in row)
-        ax.annotate(f"{winner}\n{chosen}", (x, score), xytext=(0, 8), textcoords="offset points",
-                    ha="center", va="bottom", fontsize=7)
+        ax.annotate(f"{winner}\n{chosen}", (x, score), xytext=(0, -10), textcoords="offset points",
+                    ha="center", va="top", fontsize=7)  # below: the axis ends near the best score
     ax.plot(xs, ys, marker="o", color=_COLORS["winner"], linewidth=2, markersize=7, zorder=3,
             label="stage winner")
     ax.set_xticks(range(len(stages)), [f"{s}\n{stage_names.get(s, '')}" for s in stages], fontsize=8)
     ax.set_xlim(-0.6, len(stages) - 0.4)
     ax.set_ylabel(objective, fontsize=8)
     ax.tick_params(axis="y", labelsize=8)
-    if "accuracy" in objective:
-        low = min((y for y in [*ys, *_finite(board.get(objective, []))] if not math.isnan(y)), default=0.0)
-        ax.set_ylim(max(0.0, low - 0.1), 1.1)
+    ax.set_ylim(*zoomed_limits([*ys, *board.loc[board["status"] != "failed", objective]]
+                               if objective in board else ys, objective))
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8, loc="lower right")
     ax.set_title(f"search path: {objective} of each stage's winner", fontsize=10)

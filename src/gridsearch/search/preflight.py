@@ -20,7 +20,7 @@ import numpy as np
 
 from gridsearch.diagnosis.rules import BAD_INITIAL_LOSS_RATIO, INPUT_SCALE_LIMIT, chance_ceiling, is_bad_initial_loss
 from gridsearch.training.fit import TrainingContext, build_model
-from gridsearch.training.lint import ERROR, OK, WARNING, Finding, from_logits, lint_model
+from gridsearch.training.lint import ERROR, OK, WARNING, Finding, lint_model, predicted_classes
 
 MIN_CLASS_SAMPLES = 3  # a stratified train/validation/test split needs one sample of each class in each part
 MIN_CLASS_SAMPLES_TO_SPLIT = 2  # scikit-learn's stratified split refuses a class with fewer: an error
@@ -229,17 +229,15 @@ def check_can_overfit(build: Callable[[], keras.Model], x: Any, y: Any, *, sampl
     repeated = np.tile(pick, epochs)
     model.fit(x[repeated], y[repeated], epochs=1, batch_size=OVERFIT_BATCH, shuffle=True, verbose=0)
     outputs = keras.ops.convert_to_numpy(model(x[pick], training=False))  # eager: 64 samples need no predict()
-    if outputs.shape[-1] == 1:  # one sigmoid unit, or one logit
-        predicted = (outputs[:, 0] > (0.0 if from_logits(model) else 0.5)).astype(int)
-    else:
-        predicted = outputs.argmax(axis=1)
+    predicted = predicted_classes(model, outputs)
     accuracy = float(np.mean(predicted == ids))
     chance = float(np.bincount(ids).max() / len(ids))
     seen = f"after {epochs} passes over {len(pick)} samples: training accuracy {accuracy:.2f}"
     if accuracy >= OVERFIT_MIN_ACCURACY:
         return Finding("can_overfit", OK, f"{seen}: the model can learn")
     if accuracy <= chance_ceiling(chance):
-        return Finding("can_overfit", ERROR, f"{seen}, chance is {chance:.2f}: the model learns nothing; check that "
+        return Finding("can_overfit", ERROR, f"{seen}, chance is {chance:.2f} (the largest class's share of these "
+                       f"{len(pick)} samples: what always answering that class scores): the model learns nothing; check that "
                        "the labels belong to the inputs, the output layer and the loss, and that the learning rate "
                        "is not 0")
     return Finding("can_overfit", WARNING, f"{seen} (< {OVERFIT_MIN_ACCURACY}): the learning rate may be too low for "
@@ -269,10 +267,21 @@ class PreflightReport:
     seconds: float
     reused: tuple[str, ...] = ()  # checks read back from an earlier run's preflight.json instead of run again
 
+    def for_plan(self, tuned: Collection[str]) -> PreflightReport:
+        """What a stage of the plan may fix does not block the run, so it is no error: the one such finding
+        (see OVERFIT_RESCUERS) becomes a warning that says why the run goes on."""
+        rescuers = [name for name in OVERFIT_RESCUERS if name in tuned]
+        if not rescuers:
+            return self
+        why = (f" (does not stop the run: a stage tunes {' and '.join(rescuers)}, and a baseline learning rate too "
+               f"low for this short check is what that stage is about to fix)")
+        findings = [dataclasses.replace(f, severity=WARNING, message=f.message + why)
+                    if f.check == "can_overfit" and f.severity == ERROR else f for f in self.findings]
+        return dataclasses.replace(self, findings=findings)
+
     def blocking(self, tuned: Collection[str]) -> list[Finding]:
-        """The errors that make the search pointless (see OVERFIT_RESCUERS for the one exception)."""
-        rescued = any(name in tuned for name in OVERFIT_RESCUERS)
-        return [f for f in self.findings if f.severity == ERROR and not (f.check == "can_overfit" and rescued)]
+        """The errors that make the search pointless."""
+        return [f for f in self.for_plan(tuned).findings if f.severity == ERROR]
 
     def to_json(self, space_sha256: str) -> dict[str, Any]:
         """What preflight.json holds: report.py reads `findings`, a resumed run reads the hash and `can_overfit`."""

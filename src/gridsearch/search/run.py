@@ -22,7 +22,7 @@ from gridsearch.backends import Candidate, get_backend
 from gridsearch.data.dataset import Dataset, image_reading
 from gridsearch.distributed import ParallelMode, requested_mode, running_backend
 from gridsearch.distributed.cluster import Address
-from gridsearch.errors import SearchFailed, SpaceError
+from gridsearch.errors import SearchFailed, SpaceError, did_you_mean
 from gridsearch.plans.stages import Plan, PlannedStage, base_config, plan_name, search_plan, tuned_names
 from gridsearch.reports.artifacts import with_artifacts
 from gridsearch.reports.reporter import Reporter
@@ -81,6 +81,7 @@ class SearchSummary:
     notes: list[str] = field(default_factory=list)
     doctor: dict[str, Any] | None = None  # plan="auto": the doctor's report (also in doctor.json)
     ensemble: dict[str, Any] | None = None  # ensemble.json's content when the space asks for `ensemble=K`
+    retried: int = 0  # of `trained`: configs an earlier run recorded as failed, trained again
 
 
 def fingerprint(loaded: LoadedSpace, dataset: Dataset) -> dict[str, Any]:
@@ -208,14 +209,23 @@ def _check_options(options: RunOptions, backend_name: str) -> ParallelMode | Non
 def lint_defaults(loaded: LoadedSpace, ctx: TrainingContext) -> list[Finding]:
     """lint.py's rules on the model the space's defaults build, before anything is written or trained.
 
-    An error is a SpaceError (exit 2) naming the layer and the fix; warnings come back. A builder that
-    raises here is left to the trials, which record its error one by one, as without the lint.
+    An error is a SpaceError (exit 2) naming the layer and the fix; warnings come back. So is a builder
+    that cannot build the defaults: every stage starts from them, so every trial would fail with the same
+    traceback (a builder that fails for some configs only still fails just those trials).
     """
     config = base_config(loaded.space)
     try:
         model = build_model(config, ctx)
-    except Exception:
-        return []
+    except KeyError as exc:  # the builder reads hp[name] of a name the space never declared
+        name = exc.args[0] if exc.args else "?"
+        raise SpaceError(f"the model builder of {loaded.path} (field 'model') reads hyperparameter {name!r}, which "
+                         f"field 'defaults' does not declare; nothing was trained. Declare it there with its default value "
+                         f"(defaults={{..., {name!r}: <value>}}): a custom model's own hyperparameters live in "
+                         f"`defaults`, and a Stage may then tune them{did_you_mean(name, config)}") from None
+    except Exception as exc:
+        raise SpaceError(f"the model builder of {loaded.path} (field 'model') fails on the defaults, where every "
+                         f"stage starts, so every trial would fail; nothing was trained: {type(exc).__name__}: "
+                         f"{exc}".strip()) from None
     findings = lint_model(model, ctx.dataset.num_classes)
     errors = [finding for finding in findings if finding.severity == ERROR]
     if errors:
@@ -234,10 +244,10 @@ def _preflight(loaded: LoadedSpace, plan: Plan, store: ResultsStore, ctx: Traini
         earlier = None
     if not isinstance(earlier, dict) or earlier.get("space_sha256") != loaded.sha256:
         earlier = None  # another version of the space: check again
-    report = preflight_search(ctx, base_config(loaded.space), earlier=earlier)
+    tuned = {name for stage in plan.stages() for name in stage.grid}
+    report = preflight_search(ctx, base_config(loaded.space), earlier=earlier).for_plan(tuned)
     atomic_write_json(path, report.to_json(loaded.sha256))
     reporter.preflight_finished(report)
-    tuned = {name for stage in plan.stages() for name in stage.grid}
     blocking = report.blocking(tuned)
     if blocking:
         reasons = "; ".join(f"{f.check}: {f.message}" for f in blocking)
@@ -251,12 +261,16 @@ def _run_plan(loaded: LoadedSpace, options: RunOptions, store: ResultsStore, bac
     space, started = loaded.space, time.perf_counter()
     total_stages = len(plan.stages())
     run_fingerprint = {**fingerprint(loaded, ctx.dataset), **backend.fingerprint(space)}  # another backend's records are not reused
-    finished = store.finished_trials()
+    # A failed trial is trained again: the builder or data that failed it may have been fixed since, and
+    # serving the old failure would leave only --overwrite, which also discards every good trial.
+    earlier = store.finished_trials()
+    failed_before = {cid for cid, r in earlier.items() if r.status is TrialStatus.FAILED}
+    finished = {cid: r for cid, r in earlier.items() if cid not in failed_before}
     rows: list[TrialResult] = []
     columns = tuned_names(space)
     frozen: dict[str, Any] = {}
     first_row: dict[str, str] = {}  # config id -> the trial id that config has first in this plan
-    counts = {"trained": 0, "reused": 0, "resumed": 0}
+    counts = {"trained": 0, "reused": 0, "resumed": 0, "retried": 0}
     siblings: list[dict[str, list[float]]] = []  # the running stage's finished histories, for sibling pruning
 
     def record(result: TrialResult) -> None:
@@ -281,6 +295,7 @@ def _run_plan(loaded: LoadedSpace, options: RunOptions, store: ResultsStore, bac
         siblings[:] = [finished[cid].history for _, cid in stage_rows if cid in finished]
         backend.run_stage(stage, candidates, ctx, record, store.folder / backend_name, siblings)
         counts["trained"] += len(candidates)
+        counts["retried"] += sum(c.config_id in failed_before for c in candidates)
         this_stage = []
         for trial_id, cid in stage_rows:
             source = finished.get(cid)
@@ -335,7 +350,7 @@ def _run_plan(loaded: LoadedSpace, options: RunOptions, store: ResultsStore, bac
     if report is not None:
         atomic_write_json(store.folder / DOCTOR_REPORT, {**report, "test": test_scores})
     summary = SearchSummary(store.folder, rows, winner, test_scores, counts["trained"], counts["reused"],
-                            counts["resumed"], 0.0, epochs, doctor=report)
+                            counts["resumed"], 0.0, epochs, doctor=report, retried=counts["retried"])
     if space.ensemble:
         from gridsearch.serving.ensemble import build_ensemble
 
@@ -370,7 +385,8 @@ def _write_best_config(store: ResultsStore, loaded: LoadedSpace, backend_name: s
         "epochs": epochs,
         "data": {"input_shape": list(dataset.prepared_shape(winner.config)), "num_classes": dataset.num_classes,
                  "classes": dataset.classes, "image_shape": list(dataset.input_shape),  # before grayscale
-                 "images": image_reading(space.data, loaded.folder, space.data_options)},
+                 "images": image_reading(space.data, loaded.folder, space.data_options),
+                 "input_range": list(dataset.value_range())},  # predict's check
         "provenance": {
             "space_file": str(loaded.path.resolve()), "space_sha256": loaded.sha256, "space_name": space.name,
             "model": space.model if isinstance(space.model, str) else getattr(space.model, "__name__", "custom"),

@@ -14,13 +14,19 @@ from typing import Any
 
 import keras
 
-from gridsearch.errors import SpaceError
+from gridsearch.errors import SpaceError, not_allowed
 from gridsearch.results.atomic import atomic_save_model, atomic_write_json
 from gridsearch.results.layout import ENSEMBLE_REPORT, MODEL_FILES, read_best_config, update_best_config
 from gridsearch.results.leaderboard import read_leaderboard
 from gridsearch.results.store import ResultsStore
 from gridsearch.serving.layers import prepared_model
-from gridsearch.serving.probabilities import accuracy, class_probabilities, log_loss
+from gridsearch.serving.probabilities import (
+    ECE_BINS,
+    accuracy,
+    class_probabilities,
+    expected_calibration_error,
+    log_loss,
+)
 from gridsearch.training.fit import TrainingContext, retrain_and_test
 from gridsearch.training.trial import TrialStatus
 
@@ -83,7 +89,7 @@ def build_ensemble(folder: str | Path, ctx: TrainingContext, k: int) -> tuple[ke
     """
     folder = Path(folder)
     if not isinstance(k, int) or isinstance(k, bool) or k < 1:
-        raise SpaceError(f"--top {k!r} is not allowed: an ensemble needs an integer number of members >= 1")
+        raise SpaceError(not_allowed("--top", k, "an integer number of ensemble members >= 1"))
     best = read_best_config(folder)
     members = top_members(folder, k, best["provenance"]["objective"])
     data = ctx.dataset
@@ -102,11 +108,13 @@ def build_ensemble(folder: str | Path, ctx: TrainingContext, k: int) -> tuple[ke
 
     def scores(model: keras.Model) -> dict[str, float]:
         probs = class_probabilities(model.predict(**data.predict_kwargs("test"), verbose=0))
-        return {"test_accuracy": accuracy(probs, data.y_test), "test_log_loss": log_loss(probs, data.y_test)}
+        return {"test_accuracy": accuracy(probs, data.y_test), "test_log_loss": log_loss(probs, data.y_test),
+                "test_ece": expected_calibration_error(probs, data.y_test)}  # what `calibrate` then lowers
 
     member_reports = [{**m.to_json(), **scores(p)} for m, p in zip(members, prepared)]
-    report = {"requested": k, "size": len(members), **scores(ensemble),
-              "winner": {key: member_reports[0][key] for key in ("trial_id", "test_accuracy", "test_log_loss")},
+    report = {"requested": k, "size": len(members), **scores(ensemble), "ece_bins": ECE_BINS,
+              "winner": {key: member_reports[0][key] for key in ("trial_id", "test_accuracy", "test_log_loss",
+                                                                 "test_ece")},
               "test_samples": int(len(data.y_test)), "model": MODEL_FILES[True, False], "members": member_reports}
     atomic_write_json(folder / ENSEMBLE_REPORT, report)
     calibration = {k: v for k, v in best.get("calibration", {}).items() if k != "ensemble"}  # gone with the old ensemble

@@ -10,6 +10,7 @@ ensemble and calibrated models. Labels come back as the original label values.
 """
 from __future__ import annotations
 
+import warnings
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -66,6 +67,9 @@ def predict(folder: str | Path, source: str | Path, *, ensemble: bool = False,
     check_input(source)
     model = load_predictor(folder, ensemble=ensemble, calibrated=calibrated)
     names, x = read_inputs(source, tuple(model.input_shape[1:]), best["data"].get("images"))
+    message = range_warning(x, best["data"].get("input_range"), source)
+    if message:
+        warnings.warn(message, InputRangeWarning, stacklevel=2)
     probs = class_probabilities(model.predict(x, verbose=0))
     classes = best["data"]["classes"]
     frame = pd.DataFrame({"row" if Path(source).suffix == ".npz" else "file": names,
@@ -73,6 +77,34 @@ def predict(folder: str | Path, source: str | Path, *, ensemble: bool = False,
     for index, name in enumerate(classes):
         frame[f"p_{name}"] = probs[:, index]
     return frame
+
+
+class InputRangeWarning(UserWarning):
+    """New inputs outside the range the model was trained on (the CLI prints it as one line)."""
+
+
+RANGE_TOLERANCE = 0.1  # of the training range's width: new images of the same kind stray a little beyond it
+
+
+def range_warning(x: np.ndarray, trained: list[float] | None, source: str | Path) -> str | None:
+    """The warning for inputs outside the training split's raw range, or None.
+
+    A model trained on the digits' 0-16 fed PNGs saved as 0-255 answers probabilities of exactly 0 and 1,
+    with nothing to tell that anything is wrong; the training range lives in best_config.json (data).
+    """
+    if not trained or x.size == 0:
+        return None
+    low, high = trained
+    seen_low, seen_high = float(x.min()), float(x.max())
+    margin = RANGE_TOLERANCE * ((high - low) or 1.0)
+    if low - margin <= seen_low and seen_high <= high + margin:
+        return None
+    fix = (f"save the images in the training data's scale (here x * {high / seen_high:.3g} would map "
+           f"{seen_high:g} to {high:g})" if seen_high > high + margin and seen_high > 0
+           else "prepare the images the way the training images were")
+    return (f"input {source} has values {seen_low:g} to {seen_high:g}, but the model was trained on {low:g} to "
+            f"{high:g}: its predictions on inputs so far outside are not to be trusted. Likely fix: {fix}, or train "
+            f"on images stored the way these are")
 
 
 def check_input(source: str | Path) -> None:

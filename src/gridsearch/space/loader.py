@@ -28,6 +28,11 @@ class LoadedSpace:
 def load_space(path: str | Path, plan: str | None = None) -> LoadedSpace:
     """`plan` overrides the space's own (`doctor SPACE` is `plan="auto"`), before validation."""
     path = Path(path)
+    if path.is_dir():
+        spaces = sorted(str(p) for p in path.glob("*.py") if not p.name.startswith("_"))
+        listed = ("; its space files: " + ", ".join(spaces)) if spaces else " without any .py file"
+        raise SpaceError(f"space file {path} is a folder{listed}. Name one file, e.g. "
+                         f"python -m gridsearch run {spaces[0] if spaces else 'path/to/space.py'}")
     if not path.is_file():
         raise SpaceError(f"space file {path} does not exist (expected a Python file defining `space = SearchSpace(...)`)")
     if path.suffix != ".py":

@@ -6,14 +6,15 @@ the field and the allowed values before any training starts.
 """
 from __future__ import annotations
 
-import difflib
+import dataclasses
+import functools
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from gridsearch.diagnosis.rules import MIN_EPOCHS
-from gridsearch.errors import SpaceError
+from gridsearch.errors import SpaceError, did_you_mean, not_allowed, unknown_keyword
 from gridsearch.space.hyperparams import HYPERPARAMETERS, RESERVED_NAMES
 
 BUILTIN_DATASETS = ("digits",)
@@ -33,7 +34,9 @@ class Stage:
     """
 
     def __init__(self, param: str | Mapping[str, Sequence[Any]], values: Sequence[Any] | None = None,
-                 *, name: str | None = None) -> None:
+                 *, name: str | None = None, **unknown: Any) -> None:
+        if unknown:
+            raise TypeError(unknown_keyword("Stage", next(iter(unknown)), ["param", "values", "name"]))
         self.param = param
         self.values = values
         self.name = name
@@ -52,6 +55,24 @@ class Stage:
         return f"Stage({self.grid!r})"
 
 
+def _unknown_fields_refused(cls: type) -> type:
+    """A misspelled field (`SearchSpace(n_epoch=20)`, the very pitfall scikeras has) gets Python's TypeError
+    with the closest field suggested, as a misspelled hyperparameter gets it from `validate`."""
+    generated = cls.__init__
+    accepted = [f.name for f in dataclasses.fields(cls)]
+
+    @functools.wraps(generated)
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        unknown = [name for name in kwargs if name not in accepted]
+        if unknown:
+            raise TypeError(unknown_keyword(cls.__name__, unknown[0], accepted))
+        generated(self, *args, **kwargs)
+
+    cls.__init__ = __init__
+    return cls
+
+
+@_unknown_fields_refused
 @dataclass
 class SearchSpace:
     """What to search: data, model, defaults and the stages tuned in order."""
@@ -92,10 +113,7 @@ def _fail(source: Path, where: str, problem: str, hint: str = "") -> SpaceError:
 
 
 def _suggest(name: str, candidates: set[str]) -> str:
-    close = difflib.get_close_matches(name, sorted(candidates), n=1, cutoff=0.6)
-    if close:
-        return f"; did you mean {close[0]!r}?"
-    return "; known hyperparameters: " + ", ".join(sorted(candidates))
+    return did_you_mean(name, candidates) or "; known hyperparameters: " + ", ".join(sorted(candidates))
 
 
 def _check_value(source: Path, where: str, name: str, value: Any) -> None:
@@ -200,7 +218,4 @@ def validate(space: Any, source: Path) -> SearchSpace:
 
 def _check_choice(source: Path, field_name: str, value: Any, choices: Sequence[str], extra: str = "") -> None:
     if value not in choices:
-        allowed = ", ".join(repr(c) for c in choices) + (f" {extra}" if extra else "")
-        close = difflib.get_close_matches(str(value), list(choices), n=1)
-        hint = f"; did you mean {close[0]!r}?" if close else ""
-        raise _fail(source, f"field {field_name!r}", f"{field_name}={value!r} is not allowed (allowed: {allowed})", hint)
+        raise SpaceError(not_allowed(field_name, value, choices, f"field {field_name!r} of {source}", extra))

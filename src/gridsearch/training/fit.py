@@ -22,6 +22,7 @@ from sklearn.utils.class_weight import compute_class_weight
 from gridsearch.data.dataset import EVALUATE_BATCH, Dataset, load_dataset
 from gridsearch.diagnosis.rules import Label, diagnose
 from gridsearch.space.loader import LoadedSpace
+from gridsearch.training.lint import predicted_classes
 from gridsearch.training.models import Builder, resolve_builder
 from gridsearch.training.probes import PROBE_SAMPLES, ProbeCallback
 from gridsearch.training.pruning import HopelessTrialStopper, halving_rungs
@@ -193,12 +194,17 @@ def fit_for_epochs(config: dict[str, Any], ctx: TrainingContext, parts: tuple[st
     return model
 
 
-def retrain_and_test(config: dict[str, Any], ctx: TrainingContext, epochs: int) -> tuple[keras.Model, dict[str, float]]:
-    """Retrain on train+validation for the epochs that were best, score once on the test split."""
+def retrain_and_test(config: dict[str, Any], ctx: TrainingContext, epochs: int) -> tuple[keras.Model, dict[str, Any]]:
+    """Retrain on train+validation for the epochs that were best, score once on the test split: Keras'
+    metrics, and the confusion matrix the report reads per-class precision and recall from."""
     model = fit_for_epochs(config, ctx, ("train", "val"), epochs)
     test = ctx.dataset.feed(config, ("test",), EVALUATE_BATCH)
     scores = model.evaluate(**test.fit_kwargs(), verbose=0, return_dict=True)
-    return model, {f"test_{name}": float(value) for name, value in scores.items()}
+    predicted = predicted_classes(model, model.predict(test.x, batch_size=test.batch_size, verbose=0))  # in order
+    classes = ctx.dataset.num_classes
+    confusion = np.bincount(ctx.dataset.y_test * classes + predicted, minlength=classes * classes)
+    return model, {**{f"test_{name}": float(value) for name, value in scores.items()},
+                   "test_confusion_matrix": confusion.reshape(classes, classes).tolist()}  # rows: true class
 
 
 def space_dataset(loaded: LoadedSpace, cache_dir: Path | None = None) -> Dataset:

@@ -17,8 +17,10 @@ tested the layer name and missed `Dense(..., activation="softmax")`). Every rule
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import keras
+import numpy as np
 
 ERROR, WARNING, OK = "error", "warning", "ok"
 
@@ -64,6 +66,14 @@ def from_logits(model: keras.Model) -> bool:
     """Whether the compiled loss takes logits (a loss given as a string or a function never does)."""
     config = getattr(model.loss, "get_config", dict)()
     return bool(config.get("from_logits", False))
+
+
+def predicted_classes(model: keras.Model, outputs: Any) -> np.ndarray:
+    """Class ids from a model's outputs: one sigmoid unit (or one logit) thresholded, else the argmax."""
+    outputs = np.asarray(outputs)
+    if outputs.shape[-1] == 1:
+        return (outputs[:, 0] > (0.0 if from_logits(model) else 0.5)).astype(int)
+    return outputs.argmax(axis=1)
 
 
 def loss_name(model: keras.Model) -> str | None:
