@@ -123,24 +123,19 @@ class ConsoleReporter(Reporter):
         self._print(f"  ({text})")
 
 
-def _cmd_run(args: argparse.Namespace) -> int:
+def _cmd_search(args: argparse.Namespace) -> int:
+    """`run`, `doctor` and `chief`: one search; each command's parser sets (or defaults) every option."""
     from gridsearch.space.loader import load_space
 
     loaded = load_space(args.space, plan=args.plan)  # before importing the training stack: refused at once
     from gridsearch.distributed.cluster import parse_address
-    from gridsearch.errors import SpaceError, not_allowed
     from gridsearch.search.run import RunOptions, run_search
 
-    chief = args.command == "chief"
     options = RunOptions(results_root=Path(args.results_dir), full_grid=args.full_grid, backend=args.backend,
                          overwrite=args.overwrite, resume_changed=args.resume_changed, prune=not args.no_prune,
-                         halving=args.halving,
-                         jobs=args.jobs, workers=getattr(args, "workers", None) or 0,
-                         dask_scheduler=getattr(args, "dask_scheduler", None),
-                         bind=parse_address(args.bind, "--bind", allow_any_port=True) if chief else None)
-    workers = getattr(args, "workers", None)
-    if workers is not None and workers < (0 if chief else 1):
-        raise SpaceError(not_allowed("--workers", workers, f"a number of worker processes >= {0 if chief else 1}"))
+                         halving=args.halving, jobs=args.jobs, workers=args.workers,
+                         dask_scheduler=args.dask_scheduler,
+                         bind=parse_address(args.bind, "--bind", allow_any_port=True) if args.bind else None)
     from gridsearch.plans.stages import search_plan
     from gridsearch.reports.progress import search_reporter
 
@@ -450,12 +445,13 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--dask-scheduler", nargs="?", const="local", metavar="ADDRESS",
                      help="sklearn backend: run the fits on the Dask cluster of this scheduler (tcp://HOST:8786); "
                           "without an address, or 'local', on a LocalCluster of --jobs (default: one per core) workers")
-    run.set_defaults(handler=_cmd_run, plan=None)
+    run.set_defaults(handler=_cmd_search, plan=None, bind=None)
 
     doctor = commands.add_parser("doctor", help="diagnose the baseline, tune what the diagnosis points to "
                                                 "(the space run with plan='auto')")
     _add_search_arguments(doctor)
-    doctor.set_defaults(handler=_cmd_run, plan="auto", full_grid=False)
+    doctor.set_defaults(handler=_cmd_search, plan="auto", full_grid=False, workers=None, dask_scheduler=None,
+                        bind=None)
 
     chief = commands.add_parser("chief", help="run the search as the chief of workers on several machines")
     _add_search_arguments(chief)
@@ -466,7 +462,7 @@ def build_parser() -> argparse.ArgumentParser:
     chief.add_argument("--full-grid", action="store_true", help="run the product of all stages instead of stage by stage")
     chief.add_argument("--workers", type=int, default=0, metavar="N",
                        help="also start N workers on this machine (default 0)")
-    chief.set_defaults(handler=_cmd_run, plan=None)
+    chief.set_defaults(handler=_cmd_search, plan=None, dask_scheduler=None)
 
     worker = commands.add_parser("worker", help="train the trials a chief hands out")
     worker.add_argument("space", help="the chief's space file (the same content, or the worker is refused)")

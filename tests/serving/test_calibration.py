@@ -153,7 +153,6 @@ def test_a_binary_sigmoid_model_is_calibrated(pets_search, writable_copy):
     report = json.loads((folder / "calibration.json").read_text())["winner"]
     calibrated = keras.saving.load_model(folder / "calibrated.keras", safe_mode=True)
     assert calibrated.output_shape == (None, 1)
-    x_test = reopen(folder).dataset.x_test
-    probs = calibrated.predict(x_test, verbose=0)
+    probs = calibrated.predict(**reopen(folder).dataset.predict_kwargs("test"), verbose=0)  # a folder: streamed
     assert ((probs > 0) & (probs < 1)).all()
     assert np.isfinite([report["test"]["ece_before"], report["test"]["ece_after"], report["temperature"]]).all()

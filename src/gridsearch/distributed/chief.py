@@ -397,7 +397,7 @@ class ChiefMode(ParallelMode):
     def running(self, loaded: LoadedSpace, options: RunOptions, store: ResultsStore,
                 notify: Callable[[str], None]) -> ChiefBackend:
         bind = options.bind or cluster.Address(cluster.LOOPBACK, 0)  # --workers alone: loopback, a free port
-        return ChiefBackend(store.folder, loaded.path, loaded.sha256, options.results_root, bind, options.workers,
+        return ChiefBackend(store.folder, loaded.path, loaded.sha256, options.results_root, bind, options.workers or 0,
                             options.prune, notify)
 
 

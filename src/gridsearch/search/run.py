@@ -22,7 +22,7 @@ from gridsearch.backends import Candidate, get_backend
 from gridsearch.data.dataset import Dataset, image_reading
 from gridsearch.distributed import ParallelMode, requested_mode, running_backend
 from gridsearch.distributed.cluster import Address
-from gridsearch.errors import SearchFailed, SpaceError, did_you_mean
+from gridsearch.errors import SearchFailed, SpaceError, did_you_mean, not_allowed
 from gridsearch.plans.stages import Plan, PlannedStage, base_config, plan_name, search_plan, tuned_names
 from gridsearch.reports.artifacts import with_artifacts
 from gridsearch.reports.reporter import Reporter
@@ -59,7 +59,7 @@ class RunOptions:
     prune: bool = True
     halving: bool = False  # successive halving within each stage (pruning.py)
     jobs: int | None = None  # overrides the space's n_jobs (backends that fit in parallel)
-    workers: int = 0  # keras_tuner: worker processes this run starts on its own machine (chief.py)
+    workers: int | None = None  # keras_tuner: worker processes this run starts on its own machine (chief.py)
     bind: Address | None = None  # keras_tuner: serve the oracle here and act as a chief (loopback with --workers)
     dask_scheduler: str | None = None  # sklearn: fit over this Dask scheduler, or "local" (dask_jobs.py)
 
@@ -195,6 +195,9 @@ def run_search(space_file: LoadedSpace | str | os.PathLike, options: RunOptions 
 
 def _check_options(options: RunOptions, backend_name: str) -> ParallelMode | None:
     """Refuse, before anything runs, what the backend or the parallel mode cannot do; the mode asked for."""
+    least = 0 if options.bind else 1  # a chief may leave all training to workers elsewhere
+    if options.workers is not None and options.workers < least:
+        raise SpaceError(not_allowed("--workers", options.workers, f"a number of worker processes >= {least}"))
     mode = requested_mode(options, backend_name)
     if options.halving:
         if not options.prune:
