@@ -102,5 +102,7 @@ def test_the_folder_and_the_same_images_as_arrays_train_alike(tmp_path):
     assert all(r.status.value == "ok" for r in results), [r.error for r in results]
     streamed, held = (r.metrics for r in results)
     assert streamed["val_accuracy"] == held["val_accuracy"] == 1.0, (streamed, held)
-    assert abs(streamed["val_loss"] - held["val_loss"]) < 0.1, (streamed, held)  # the shuffles differ
+    # the shuffles differ (tf.data's seeded shuffle, Keras' array shuffle): on 8 validation images the two
+    # best val_loss values came 0.16 apart inside the full suite, with the same accuracy
+    assert abs(streamed["val_loss"] - held["val_loss"]) < 0.25, (streamed, held)
 
