@@ -1,14 +1,16 @@
 """The diagnosis on real training logs: public Keras logs, labelled blind by two labellers (real/LABELS.md).
 
     python benchmarks/diagnosis/real.py                          # scores, writes benchmarks/DIAGNOSIS_real.md
-    python benchmarks/diagnosis/real.py --raw-dir /path/to/logs  # also read every original file kept elsewhere
+    python benchmarks/diagnosis/real.py --raw-dir DIR --raw-dir DIR2  # also read every original file kept elsewhere
 
 real/sources.csv records every log's repository, path, commit and licence; real/raw/ keeps the files whose
 licence allows it, real/curves/ the per-epoch numbers derived from every file (what the labellers saw, and what
 is scored: the run of a file that holds several is the one labelled). real/labels.csv keeps the logs whose
-primary label both labellers gave; real/split.json was drawn before any label was seen: the rules were designed
-on its design ids only, and the held-out accuracy below is the yardstick. A log is scored with the number of
-classes its source shows (sources.csv), and once more without it, as `diagnose FILE` without --classes does.
+primary label both labellers gave. real/split.json: the design part is the first corpus (r001-r081; the rules were
+designed on its labelled logs), the held-out part the second (n001-n038: other repositories, labelled blind after
+the rules were final). A log is scored with the number of classes its source shows (sources.csv), and once more
+without it, as `diagnose FILE` without --classes does. Leave-one-out over the design part re-chooses each constant
+set on the corpus (TUNED) from a grid without the log it then scores: how much of the design accuracy is fitting.
 """
 from __future__ import annotations
 
@@ -25,10 +27,17 @@ REAL = HERE / "real"
 sys.path.insert(0, str(HERE.parents[1] / "src"))
 
 from gridsearch import read_training_log  # noqa: E402
+from gridsearch.diagnosis import rules  # noqa: E402
 from gridsearch.diagnosis.logs import TrainingLog, diagnose_log  # noqa: E402
 
 ACCURACY_TARGET = 0.85
 FALSE_ALARM_TARGET = 0.10
+# The rules' constants set on the real-log corpus' design part (rules.py says from which logs), and the factors
+# leave-one-out tries for each
+TUNED = ("STUCK_LOSS_MAX_FIT", "LEARNING_SHARE", "VAL_LOSS_BELOW_RATIO", "VAL_LOSS_BELOW_SHARE",
+         "VAL_ABOVE_CONFIRMED_GAP", "OSC_VAL_STEP", "OSC_VAL_OVER_TRAIN", "LATE_SHARE", "OVERFIT_GAP_GROWTH",
+         "OVERFIT_TRAIN_FALL")
+FACTORS = (0.5, 0.67, 0.8, 1.0, 1.25, 1.5, 2.0)
 
 
 def load() -> tuple[dict[str, dict], dict[str, dict], dict[str, list[str]]]:
@@ -59,8 +68,8 @@ def table(header: Sequence[str], rows: Iterable[Sequence]) -> list[str]:
             *("| " + " | ".join(str(c) for c in row) + " |" for row in rows)]
 
 
-def read_files(folder: Path) -> tuple[int, int, list[str]]:
-    files = sorted(p for p in folder.iterdir() if not p.name.startswith("."))
+def read_files(*folders: Path) -> tuple[int, int, list[str]]:
+    files = sorted(p for folder in folders for p in folder.iterdir() if not p.name.startswith("."))
     failed = []
     for path in files:
         try:
@@ -74,26 +83,51 @@ def score(ids: list[str], labels: dict, predicted: dict) -> tuple[int, int]:
     return sum(predicted[i][0] == labels[i]["label"] for i in ids), len(ids)
 
 
-def report(labels: dict, curves: dict, split: dict, raw_dir: Path | None) -> list[str]:
+def leave_one_out(labels: dict, curves: dict, ids: list[str]) -> tuple[int, int]:
+    """Right answers when each log is scored with every TUNED constant re-chosen without it: per constant, the
+    factor of FACTORS that is right most often on the other logs (the others at their values; ties: the middle one)."""
+    defaults = {name: getattr(rules, name) for name in TUNED}
+    right = {}
+    try:
+        for name in TUNED:
+            for factor in FACTORS:
+                setattr(rules, name, defaults[name] * factor)
+                right[name, factor] = {i: predict(curves[i], True)[0] == labels[i]["label"] for i in ids}
+            setattr(rules, name, defaults[name])
+        hits = 0
+        for held in ids:
+            for name in TUNED:
+                scores = [sum(right[name, f][i] for i in ids if i != held) for f in FACTORS]
+                ties = [f for f, score in zip(FACTORS, scores) if score == max(scores)]
+                setattr(rules, name, defaults[name] * ties[len(ties) // 2])
+            hits += predict(curves[held], True)[0] == labels[held]["label"]
+    finally:
+        for name, value in defaults.items():
+            setattr(rules, name, value)
+    return hits, len(ids)
+
+
+def report(labels: dict, curves: dict, split: dict, raw_dirs: Sequence[Path], loo: bool = True) -> list[str]:
     with_c = {i: predict(curves[i], True) for i in labels}
     without_c = {i: predict(curves[i], False) for i in labels}
     design = [i for i in split["design"] if i in labels]
     heldout = [i for i in split["heldout"] if i in labels]
     lines = ["# Diagnosis on real training logs", "",
              f"{len(curves)} public Keras logs (real/sources.csv: repository, path, commit, licence), {len(labels)} "
-             f"with a label both blind labellers gave (real/labels.csv); split drawn before labelling: "
-             f"{len(design)} labelled design logs (the rules were tuned on these only), {len(heldout)} held out. "
+             f"with a label both blind labellers gave (real/labels.csv): {len(design)} labelled design logs of the "
+             f"first corpus (the rules were designed on these), {len(heldout)} held out: the second corpus, from "
+             "other repositories, labelled blind after the rules were final (real/LABELLING.md). "
              "Regenerate with `python benchmarks/diagnosis/real.py`.", ""]
     read, total, failed = read_files(REAL / "raw")
     lines += ["## Files read", "", f"- the redistributable originals in real/raw: {pct(read, total)}"]
-    if raw_dir:
-        read, total, failed_all = read_files(raw_dir)
-        lines.append(f"- every original file, from {raw_dir}: {pct(read, total)}")
+    if raw_dirs:
+        read, total, failed_all = read_files(REAL / "raw", *raw_dirs)
+        lines.append(f"- every original file (real/raw and {', '.join(str(d) for d in raw_dirs)}): {pct(read, total)}")
         failed += failed_all
     lines += [f"  - not read: {f}" for f in failed] + [""]
     lines += ["## Accuracy", ""]
     rows = []
-    for name, ids in (("held out", heldout), ("design", design)):
+    for name, ids in (("held out (second corpus)", heldout), ("design (first corpus)", design)):
         healthy = [i for i in ids if labels[i]["label"] == "healthy"]
         alarms = [sum(pred[i][0] != "healthy" for i in healthy) for pred in (with_c, without_c)]
         rows.append([name, pct(*score(ids, labels, with_c)), pct(*score(ids, labels, without_c)),
@@ -107,7 +141,12 @@ def report(labels: dict, curves: dict, split: dict, raw_dir: Path | None) -> lis
               f"{'met' if n and right / n >= ACCURACY_TARGET else 'MISSED'}",
               f"- false alarms on held-out healthy logs <= {FALSE_ALARM_TARGET:.0%}: {pct(alarms, len(healthy))}, "
               f"{'met' if not healthy or alarms / len(healthy) <= FALSE_ALARM_TARGET else 'MISSED'}", ""]
-    for name, ids in (("held out", heldout), ("all labelled logs", design + heldout)):
+    if loo:
+        lines += [f"- leave-one-out over the design part (each of the {len(TUNED)} constants set on the corpus "
+                  f"re-chosen from x{'/'.join(f'{f:g}' for f in FACTORS)} of its value without the log it scores): "
+                  f"{pct(*leave_one_out(labels, curves, design))}, against {pct(*score(design, labels, with_c))} "
+                  "with the constants as set", ""]
+    for name, ids in (("held out", heldout), ("design", design)):
         names = sorted({labels[i]["label"] for i in ids} | {with_c[i][0] for i in ids})
         lines += [f"## Per label ({name}, classes known)", ""]
         rows = []
@@ -126,18 +165,22 @@ def report(labels: dict, curves: dict, split: dict, raw_dir: Path | None) -> lis
     shown = ", ".join(f"{i}: {labels[i]['cause']}" for i in causes)
     lines += ["## Causes", "", f"- the labellers' cause found: {pct(found, len(causes))} ({shown})",
               f"- a cause named where the labellers gave none: {extra}",
-              "", "## Misses (held out)", ""]
-    lines += [f"- {i}: labelled {labels[i]['label']}, diagnosed {with_c[i][0]}" for i in heldout
-              if with_c[i][0] != labels[i]["label"]]
-    return lines
+              ""]
+    for name, ids in (("held out", heldout), ("design", design)):
+        lines += [f"## Misses ({name})", ""]
+        lines += [f"- {i}: labelled {labels[i]['label']}, diagnosed {with_c[i][0]}" for i in ids
+                  if with_c[i][0] != labels[i]["label"]] + [""]
+    return lines[:-1]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--raw-dir", type=Path, help="a folder with every original log, to count the files read")
+    parser.add_argument("--raw-dir", type=Path, action="append", default=[],
+                        help="a folder with original logs kept elsewhere, to count the files read (repeatable)")
+    parser.add_argument("--no-loo", action="store_true", help="skip leave-one-out (about a minute on 2 cores)")
     parser.add_argument("--out", type=Path, default=HERE.parent / "DIAGNOSIS_real.md")
     args = parser.parse_args(argv)
-    lines = report(*load(), args.raw_dir)
+    lines = report(*load(), args.raw_dir, loo=not args.no_loo)
     print("\n".join(lines))
     args.out.write_text("\n".join(lines) + "\n")
     print(f"\nwrote {args.out}")

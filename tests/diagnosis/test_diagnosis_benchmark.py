@@ -1,6 +1,7 @@
 """The diagnosis benchmark's parts without training: baseline rules and scoring on synthetic histories."""
 from __future__ import annotations
 
+import csv
 import math
 import sys
 from pathlib import Path
@@ -12,6 +13,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks" / "dia
 
 import baselines  # noqa: E402
 import faults  # noqa: E402
+import real  # noqa: E402
 import run as bench  # noqa: E402
 
 N = 15
@@ -148,3 +150,22 @@ def test_report_tables_from_scored_cases(tmp_path):
     assert "- top-1 advice fixes >= 70% of the faults: 1/2 (50%), missed" in text
     assert "- the doctor's run fixes >= 90% of the faults: 0/2 (0%), missed" in text
     assert "- recall diverging >= 90%: 1/1 (100%), met" in text
+
+
+def test_the_real_log_corpus_is_whole_and_its_parts_apart():
+    """Every labelled log has its curve and its source (with a licence); design and held-out parts do not meet."""
+    labels, curves, split = real.load()
+    sources = {row["id"]: row for row in csv.DictReader((real.REAL / "sources.csv").open())}
+    assert set(labels) <= set(curves) == set(sources)
+    assert all(sources[i]["license"] for i in sources)
+    assert not set(split["design"]) & set(split["heldout"]) and set(labels) <= set(split["design"]) | set(split["heldout"])
+    raw = {path.stem for path in (real.REAL / "raw").iterdir()}
+    assert raw == {i for i, row in sources.items() if row["redistributable"] == "yes"}
+
+
+def test_leave_one_out_rechooses_the_constants_and_puts_them_back():
+    labels, curves, split = real.load()
+    before = {name: getattr(real.rules, name) for name in real.TUNED}
+    right, total = real.leave_one_out(labels, curves, split["design"][:3])
+    assert total == 3 and 0 <= right <= 3
+    assert {name: getattr(real.rules, name) for name in real.TUNED} == before

@@ -93,6 +93,18 @@ def test_history_json_plain_wrapped_and_per_epoch_records(tmp_path):
     assert "model_type, test_accuracy" in log.notes[0]
 
 
+def test_a_history_dumped_as_its_python_repr_bare_or_inside_a_json_string(tmp_path):
+    """`json.dump(str(history.history), f)` and `f.write(str(history.history))`: single quotes, not JSON."""
+    history = {"loss": [1.0, 0.5, 0.3], "val_loss": [1.1, 0.7, 0.6]}
+    for i, text in enumerate([json.dumps(str(history)), str(history)]):
+        path = tmp_path / f"h{i}.json"
+        path.write_text(text)
+        assert read_training_log(path).history == history
+    quoted_csv = tmp_path / "quoted.csv"
+    quoted_csv.write_text('"epoch","loss"\n0,1.0\n1,0.5\n2,0.4\n')  # a CSV whose header is quoted stays a CSV
+    assert read_training_log(quoted_csv).history == {"loss": [1.0, 0.5, 0.4]}
+
+
 def test_a_history_dict_is_diagnosed_directly():
     result = diagnose_log({"loss": [2.3, 1.0, 0.5, 0.3, 0.2], "binary_accuracy": [0.6, 0.8, 0.9, 0.95, 0.97]})
     assert result.num_classes == 2 and "binary_accuracy" in result.classes_from and result.skipped == ()
@@ -135,6 +147,7 @@ def test_a_tensorboard_folder(tmp_path, keras3):
     ("epoch,loss\n0,1.0\n1,abc\n", r"log\.csv: column 'loss' holds a non-number"),
     ("epoch,loss\n", r"log\.csv: a header row \(epoch, loss; separator ','\) and no epochs"),
     ("{\"acc\": [0.5]}", r"log\.csv: no 'loss' list in the JSON \(keys: acc\)"),
+    ("{'loss': [0.5", r"log\.csv: not valid JSON \(.*\), nor a Python dict literal"),
 ])
 def test_what_cannot_be_read_says_what_it_found(tmp_path, text, message):
     path = tmp_path / "log.csv"

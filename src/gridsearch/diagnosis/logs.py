@@ -9,6 +9,7 @@ them (CSVLogger and TensorBoard count from 0; a file without epoch numbers from 
 """
 from __future__ import annotations
 
+import ast
 import csv
 import json
 import math
@@ -83,7 +84,7 @@ def read_training_log(path: str | os.PathLike) -> TrainingLog:
         return _read_tensorboard(path)
     data = path.read_bytes()
     text = data.decode("utf-8-sig")
-    if text.lstrip()[:1] in ("{", "["):
+    if text.lstrip()[:1] in ("{", "[") or _python_repr_in_json(text) is not None:
         return _read_json(path, text)
     if b"\0" in data[:1024]:
         raise ValueError(f"{path}: a binary file; expected a CSV log, a history JSON or a TensorBoard folder")
@@ -162,11 +163,32 @@ def _columns(path: Path, header: list[str], names: list[str], run: list[list[str
     return history, skipped
 
 
+def _python_repr_in_json(text: str) -> str | None:
+    """The text of a JSON string that holds a dict's Python repr (`json.dump(str(history.history), f)`), else None.
+
+    The real-log corpus' n020 and n033 (benchmarks/diagnosis/real) are such files; a CSV log with a quoted header
+    ("epoch","loss") is no JSON string.
+    """
+    if text.lstrip()[:1] != '"':
+        return None
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError:
+        return None
+    return data if isinstance(data, str) and data.lstrip()[:1] == "{" else None
+
+
 def _read_json(path: Path, text: str) -> TrainingLog:
+    """history.history as JSON, or as its Python repr (single quotes; `f.write(str(history.history))`), either bare
+    or inside a JSON string."""
+    text = _python_repr_in_json(text) or text
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise ValueError(f"{path}: not valid JSON ({exc})") from None
+        try:
+            data = ast.literal_eval(text.strip())
+        except (ValueError, SyntaxError, MemoryError, RecursionError):
+            raise ValueError(f"{path}: not valid JSON ({exc}), nor a Python dict literal") from None
     if isinstance(data, Mapping) and isinstance(data.get("history"), Mapping):
         data = data["history"]  # {"history": {...}, "params": ...}
     if isinstance(data, list) and data and all(isinstance(row, Mapping) for row in data):  # one record per epoch
