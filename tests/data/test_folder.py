@@ -35,6 +35,17 @@ def _load(source, **options):
                         options={"image_size": SIZE, **options}, where="space.py")
 
 
+def test_listing_and_the_statistics_tell_their_progress(tmp_path):
+    calls = []
+    data = load_dataset(write_photos(tmp_path / "photos"), seed=0, validation_split=0.25, test_split=0.25,
+                        folder=Path("."), options={"image_size": SIZE}, where="space.py",
+                        progress=lambda *call: calls.append(call))
+    assert calls == [("checking the files of photos", 36, 36)]  # fewer than PROGRESS_EVERY: the last call only
+    data.normalizer({"normalize": "standardize"})
+    step, done, total = calls[-1]
+    assert step == "input statistics (standardize) of training images" and done == total == len(data.y_train)
+
+
 def test_bad_files_are_named_and_skipped_or_converted_before_training(tmp_path):
     root = write_photos(tmp_path / "photos")
     Image.fromarray(np.zeros(SIZE, dtype="uint8")).save(root / "dark" / "gray.png")  # one channel

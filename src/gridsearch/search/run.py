@@ -173,7 +173,7 @@ def run_search(space_file: LoadedSpace | str | os.PathLike, options: RunOptions 
         jobs = -1 if options.dask_scheduler else options.jobs  # -1: every Dask worker
         ctx = training_context(loaded, prune=options.prune, halving=options.halving, jobs=jobs,
                                extra_callbacks=fault_callbacks() + reporter.keras_callbacks(),
-                               cache_dir=store.folder / CACHE_DIR)
+                               cache_dir=store.folder / CACHE_DIR, progress=reporter.data_progress)
         findings = lint_defaults(loaded, ctx)
         plan = search_plan(space, options.full_grid)
         reporter = with_artifacts(store.folder, space, plan.stages(), reporter)  # plots and TensorBoard logs

@@ -83,6 +83,11 @@ def average(models: list[keras.Model], name: str = "ensemble") -> keras.Model:
     return keras.Model(inputs, keras.layers.Average()(outputs) if len(outputs) > 1 else outputs[0], name=name)
 
 
+def _named(model: keras.Model, name: str) -> keras.Model:
+    inputs = keras.Input(shape=model.input_shape[1:], name="images")
+    return keras.Model(inputs, model(inputs), name=name)
+
+
 def build_ensemble(folder: str | Path, ctx: TrainingContext, k: int) -> tuple[keras.Model, dict[str, Any]]:
     """Build, score on the test split and save the top-k ensemble: the model and ensemble.json's content.
 
@@ -102,7 +107,8 @@ def build_ensemble(folder: str | Path, ctx: TrainingContext, k: int) -> tuple[ke
         else:
             model, _ = retrain_and_test(member.config, ctx, member.epochs)
             models.append((model, data.normalizer(member.config)))
-    prepared = [model if normalizer is None else prepared_model(model, normalizer, data.input_shape, name=f"member_{i}")
+    prepared = [_named(model, f"member_{i}") if normalizer is None else
+                prepared_model(model, normalizer, data.input_shape, name=f"member_{i}")
                 for i, (model, normalizer) in enumerate(models, start=1)]  # after all fits: each clears the session
     ensemble = average(prepared)
     ResultsStore(folder).discard_derived(ensemble=True)  # the calibration of an earlier ensemble
