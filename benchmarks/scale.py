@@ -54,7 +54,7 @@ import sys, time, keras
 sys.path.insert(0, {src!r})
 from pathlib import Path
 from gridsearch.plans.stages import base_config
-from gridsearch.search.run import training_context
+from gridsearch.training.fit import training_context
 from gridsearch.space.loader import load_space
 from gridsearch.training.fit import run_trial
 class Timer(keras.callbacks.Callback):
