@@ -87,6 +87,10 @@ class ConsoleReporter(Reporter):
     def _print(self, text: str) -> None:
         print(text, file=self.stream, flush=True)
 
+    def data_progress(self, step, done, total) -> None:
+        if done == total:
+            self._print(f"data: {step}, {total:,} done")
+
     def preflight_finished(self, report) -> None:
         counts = {severity: sum(f.severity == severity for f in report.findings) for severity in ("error", "warning")}
         reused = f", {', '.join(report.reused)} kept from the last run" if report.reused else ""

@@ -35,6 +35,17 @@ def _load(source, **options):
                         options={"image_size": SIZE, **options}, where="space.py")
 
 
+def test_listing_and_the_statistics_tell_their_progress(tmp_path):
+    calls = []
+    data = load_dataset(write_photos(tmp_path / "photos"), seed=0, validation_split=0.25, test_split=0.25,
+                        folder=Path("."), options={"image_size": SIZE}, where="space.py",
+                        progress=lambda *call: calls.append(call))
+    assert calls == [("checking the files of photos", 36, 36)]  # fewer than PROGRESS_EVERY: the last call only
+    data.normalizer({"normalize": "standardize"})
+    step, done, total = calls[-1]
+    assert step == "input statistics (standardize) of training images" and done == total == len(data.y_train)
+
+
 def test_bad_files_are_named_and_skipped_or_converted_before_training(tmp_path):
     root = write_photos(tmp_path / "photos")
     Image.fromarray(np.zeros(SIZE, dtype="uint8")).save(root / "dark" / "gray.png")  # one channel
@@ -106,3 +117,45 @@ def test_the_folder_and_the_same_images_as_arrays_train_alike(tmp_path):
     # best val_loss values came 0.16 apart inside the full suite, with the same accuracy
     assert abs(streamed["val_loss"] - held["val_loss"]) < 0.25, (streamed, held)
 
+
+
+FOLDER_SPACE = """from gridsearch import SearchSpace, Stage
+space = SearchSpace(name="photos", data={data!r}, data_options={{"image_size": (16, 16)}},
+                    defaults={{"filters": 4, "dense_units": 8, "conv_blocks": 1}},
+                    stages=[Stage("learning_rate", [1e-2, 1e-3])], epochs=3, batch_size=8, seed=0)
+"""
+
+
+@pytest.mark.slow
+def test_a_killed_search_on_a_folder_resumes_to_the_uninterrupted_leaderboard(tmp_path, capsys):
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    import pandas as pd
+
+    from conftest import assert_same_leaderboard
+    from gridsearch.cli import main
+
+    photos = write_photos(tmp_path / "photos")
+    spaces = {}
+    for name in ("reference", "killed"):
+        (tmp_path / name).mkdir()
+        spaces[name] = tmp_path / name / "space.py"
+        spaces[name].write_text(FOLDER_SPACE.format(data=str(photos)))
+    assert main(["run", str(spaces["reference"]), "--results-dir", str(tmp_path / "reference" / "results")]) == 0
+    reference = pd.read_csv(tmp_path / "reference" / "results" / "photos" / "leaderboard.csv")
+
+    results = tmp_path / "killed" / "results" / "photos"
+    run = ["run", str(spaces["killed"]), "--results-dir", str(results.parent)]
+    killed = subprocess.run([sys.executable, "-m", "gridsearch", *run], cwd=tmp_path / "killed",
+                            capture_output=True, text=True, timeout=300,
+                            env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "GRIDSEARCH_KILL_AT": "trial_saved:1"})
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    assert len(list((results / "trials").glob("*.json"))) == 1
+    capsys.readouterr()
+    with pytest.warns(UserWarning, match="stale lock"):
+        assert main(run) == 0
+    assert "1 trained" in capsys.readouterr().out
+    assert_same_leaderboard(pd.read_csv(results / "leaderboard.csv"), reference)

@@ -96,6 +96,20 @@ def test_a_terminal_gets_bars_over_trials_and_epochs():
     assert "s1_t2 learning_rate=0.01" in lines.stream.getvalue()  # the line reporter still gets every call
 
 
+def test_loading_the_data_is_a_bar_in_a_terminal_and_one_line_elsewhere():
+    console = Console(file=io.StringIO(), force_terminal=True, width=140, color_system=None)
+    lines = ConsoleReporter(stream=io.StringIO())
+    with ProgressReporter(lines, total_trials=3, console=console) as reporter:
+        FanOut(reporter).data_progress("checking the files of photos", 500, 4500)
+        mid = render(reporter.progress)
+        reporter.data_progress("checking the files of photos", 4500, 4500)
+        reporter.stage_started(STAGE, 2, 3, 0)
+        start = render(reporter.progress)
+    assert "checking the files of photos" in mid and "500/4500" in mid
+    assert "0/3" in start and "stage 1/2" in start  # the trials take the bar over
+    assert lines.stream.getvalue().splitlines()[0] == "data: checking the files of photos, 4,500 done"
+
+
 def test_the_epoch_callback_pickles_to_an_inert_copy():
     reporter = ProgressReporter(Reporter(), 1, console=Console(file=io.StringIO()))
     (callback,) = reporter.keras_callbacks()

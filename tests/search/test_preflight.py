@@ -7,7 +7,15 @@ import keras
 import numpy as np
 import pytest
 
-from gridsearch.search.preflight import ERROR, OK, WARNING, Finding, check_can_overfit, check_data, check_model
+from gridsearch.search.preflight import (
+    ERROR,
+    OK,
+    WARNING,
+    Finding,
+    check_can_overfit,
+    check_data,
+    check_model,
+)
 
 X = np.random.default_rng(0).uniform(0, 1, size=(60, 8)).astype("float32")
 X_VAL = np.random.default_rng(1).uniform(0, 1, size=(15, 8)).astype("float32")

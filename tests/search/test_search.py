@@ -69,8 +69,9 @@ def test_load_best_and_build_best(finished_run):
     assert isinstance(model, keras.Model) and model.optimizer is not None
     assert model.output_shape == (None, 3)
     assert any(isinstance(layer, keras.layers.BatchNormalization) for layer in model.layers) == cfg["batch_norm"]
-    saved = keras.saving.load_model(results / "best_model.keras")
-    assert saved.count_params() == model.count_params()
+    saved = keras.saving.load_model(results / "best_model.keras")  # raw images in, the preparation a layer
+    assert saved.input_shape == (None, 8, 8, 1)
+    assert next(layer for layer in saved.layers if isinstance(layer, keras.Model)).count_params() == model.count_params()
 
 
 def test_leaderboard_command_prints_the_table(finished_run, capsys):

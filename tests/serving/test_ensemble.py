@@ -63,7 +63,7 @@ def test_an_ensemble_of_one_is_the_winner(digits_search, writable_copy, capsys):
     best = json.loads((folder / "best_config.json").read_text())
     ctx = reopen(folder)
     winner = keras.saving.load_model(folder / "best_model.keras")
-    expected = winner.predict(ctx.dataset.prepared(best["hyperparameters"], "test"), verbose=0)
+    expected = winner.predict(ctx.dataset.x_test, verbose=0)  # the saved winner takes raw images
     np.testing.assert_allclose(load_ensemble(folder).predict(ctx.dataset.x_test, verbose=0), expected, atol=1e-5)
     in_memory, _ = build_ensemble(folder, ctx, 1)
     np.testing.assert_allclose(in_memory.predict(ctx.dataset.x_test, verbose=0), expected, atol=1e-5)

@@ -132,3 +132,44 @@ def test_range_warning(x, warned):
 
     assert bool(range_warning(x, [0.0, 16.0], "in.npz")) == warned
     assert range_warning(x, None, "in.npz") is None  # a results folder from before the range was kept
+
+
+def _old_layout(folder):
+    """Turn a results folder into one written before the saved winner had its preparation inside:
+    best_model.keras takes prepared inputs, preparation.npz beside it, no data.model_input."""
+    from gridsearch.data.preparation import Normalizer
+    from gridsearch.serving.layers import InputPreparation
+
+    winner = keras.saving.load_model(folder / "best_model.keras", safe_mode=True)
+    inner = next(layer for layer in winner.layers if isinstance(layer, keras.Model))
+    preparation = next(layer for layer in winner.layers if isinstance(layer, InputPreparation))
+    inner.save(folder / "best_model.keras")
+    normalizer = Normalizer("scale", preparation.grayscale, keras.ops.convert_to_numpy(preparation.offset),
+                            keras.ops.convert_to_numpy(preparation.scale))
+    (folder / "preparation.npz").write_bytes(normalizer.to_npz())
+    best = json.loads((folder / "best_config.json").read_text())
+    del best["data"]["model_input"]
+    (folder / "best_config.json").write_text(json.dumps(best))
+
+
+@pytest.mark.slow
+def test_the_saved_winner_takes_raw_image_files_and_an_older_folder_still_predicts(pets_search, writable_copy):
+    from gridsearch.data.pipeline import read_images
+
+    root = pets_search.parents[1] / "pets"
+    files = sorted(p.relative_to(root).as_posix() for p in root.rglob("*.png"))
+    raw = read_images(root, files, (8, 8), 3)  # uint8, as the run's pipeline decodes them
+    assert json.loads((pets_search / "best_config.json").read_text())["data"]["model_input"] == "raw images"
+    assert not (pets_search / "preparation.npz").exists()
+    import gridsearch.serving.layers  # noqa: F401  the gridsearch layers, for safe_mode loading
+
+    saved = keras.saving.load_model(pets_search / "best_model.keras", safe_mode=True)  # plain Keras, no wrapper
+    expected = saved.predict(raw, verbose=0)[:, 0]
+    assert saved.compiled and saved.evaluate(raw, (expected > 0.5).astype(int), verbose=0)[0] >= 0
+    np.testing.assert_allclose(predict(pets_search, root)["p_dog"].to_numpy(), expected, atol=1e-5)
+
+    old = writable_copy(pets_search)
+    _old_layout(old)
+    assert keras.saving.load_model(old / "best_model.keras").input_shape[1:] == (8, 8, 3)
+    np.testing.assert_allclose(predict(old, root)["p_dog"].to_numpy(), expected, atol=1e-5)
+    np.testing.assert_allclose(load_predictor(old).predict(raw, verbose=0)[:, 0], expected, atol=1e-5)

@@ -12,6 +12,7 @@ from conftest import tiny_digits
 from gridsearch.data.dataset import load_dataset
 from gridsearch.diagnosis.rules import Label, diagnose, find_causes
 from gridsearch.plans.stages import builtin_defaults
+from gridsearch.training import probes
 from gridsearch.training.fit import TrainingContext, run_trial
 from gridsearch.training.models import simple_cnn
 from gridsearch.training.probes import ProbeCallback
@@ -75,6 +76,26 @@ def test_saturated_units_with_tanh_and_huge_inputs():
     found = causes(stats)
     assert set(found) == {Label.SATURATED_UNITS}, found
     assert "'t0' (tanh):" in found[Label.SATURATED_UNITS] and "saturated (limit 50%)" in found[Label.SATURATED_UNITS]
+
+
+def test_a_probe_batch_in_chunks_measures_what_one_pass_measures(monkeypatch):
+    """Images too large for one pass through the tape go in equal chunks; the record is the same."""
+    def layers():  # seeded initializers: the same model in both runs, whatever Keras' global seed state
+        return [keras.layers.Dense(16, activation=activation, name=name,
+                                   kernel_initializer=keras.initializers.GlorotUniform(seed=i))
+                for i, (activation, name) in enumerate([("relu", "r0"), ("tanh", "t0")])]
+
+    assert probes._chunk_size(64, 160 * 160 * 3) == 8 and probes._chunk_size(64, 64) == 64
+    assert probes._chunk_size(7, 2**21) == 1  # one image over the limit still goes through, alone
+    whole = probe(*layers(), x=X * 3)
+    monkeypatch.setattr(probes, "PROBE_CHUNK_VALUES", 8 * 8)  # 8 samples of 8 values a chunk
+    chunked = probe(*layers(), x=X * 3)
+    assert whole["initial_loss"] == pytest.approx(chunked["initial_loss"], rel=1e-3)
+    for a, b in zip(whole["epochs"], chunked["epochs"]):
+        assert a["dead"] == b["dead"] and a["saturated"] == b["saturated"]
+        assert a["probe_loss"] == pytest.approx(b["probe_loss"], rel=1e-3)
+        for name in a["grad_norm"]:
+            assert a["grad_norm"][name] == pytest.approx(b["grad_norm"][name], rel=1e-3)
 
 
 def test_cause_flags_join_the_flags_and_never_become_primary():

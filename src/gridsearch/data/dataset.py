@@ -8,6 +8,7 @@ disk through tf.data (`pipeline.py`): memory is bounded by the pipeline, not by 
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -17,7 +18,7 @@ import numpy as np
 from sklearn.model_selection import train_test_split
 
 from gridsearch.data.arrays import as_images, as_labels, call_loader, read_digits, read_npz
-from gridsearch.data.folder import IMAGE_SUFFIXES, ImageFiles, folder_options, list_image_folder
+from gridsearch.data.folder import IMAGE_SUFFIXES, ImageFiles, Progress, folder_options, list_image_folder
 from gridsearch.data.preparation import PREPARATION_SAMPLES, Normalizer, preparation_key
 from gridsearch.errors import SpaceError
 
@@ -198,11 +199,11 @@ class FolderDataset(Dataset):
     item_bytes = 1  # uint8 until inside the model
 
     def __init__(self, files: ImageFiles, parts: dict[str, np.ndarray], image_size: tuple[int, int],
-                 color_mode: str, cache: str, cache_dir: Path | None) -> None:
+                 color_mode: str, cache: str, cache_dir: Path | None, progress: Progress | None = None) -> None:
         from gridsearch.data.pipeline import CHANNELS, ImageStream, cache_mode
 
         super().__init__()
-        self.files, self.parts = files, parts
+        self.files, self.parts, self.progress = files, parts, progress
         self.classes = list(files.classes)
         self.y_train, self.y_val, self.y_test = (files.labels[parts[p]] for p in PARTS)
         self.image_size, self.color_mode = image_size, color_mode
@@ -237,7 +238,17 @@ class FolderDataset(Dataset):
     def _fit_normalizer(self, method: str, grayscale: bool) -> Normalizer:
         """One pass over a seeded sample of PREPARATION_SAMPLES training images (all of a smaller split)."""
         pick = np.sort(np.random.default_rng(0).permutation(len(self.y_train))[:PREPARATION_SAMPLES])
-        return Normalizer.fit_stream(self._chunks("train", pick), method, grayscale)
+        return Normalizer.fit_stream(self._reported(self._chunks("train", pick), len(pick),
+                                                    f"input statistics ({method}) of training images"),
+                                     method, grayscale)
+
+    def _reported(self, chunks: Iterator[np.ndarray], total: int, step: str) -> Iterator[np.ndarray]:
+        done = 0
+        for chunk in chunks:
+            yield chunk
+            done += len(chunk)
+            if self.progress is not None:
+                self.progress(step, done, total)
 
     def feed(self, config: dict[str, Any] | None, parts: tuple[str, ...], batch_size: int,
              shuffle_seed: int | None = None) -> Feed:
@@ -252,15 +263,16 @@ class FolderDataset(Dataset):
 
 def load_dataset(source: Any, *, seed: int, validation_split: float, test_split: float,
                  folder: Path, options: dict[str, Any] | None = None, where: str = "the space",
-                 cache_dir: Path | None = None) -> Dataset:
+                 cache_dir: Path | None = None, progress: Progress | None = None) -> Dataset:
     """Read the space's `data`, then split it once. Errors name the source and the reason.
 
     `cache_dir`: where `data_options['cache'] = 'file'` writes an image folder's cache (results/<name>/).
+    `progress`: told how listing an image folder and its statistics go (a reporter's `data_progress`).
     """
     options = options or {}
     path = _path(source, folder, where)
     if path is not None and path.is_dir():
-        return _load_folder(path, seed, validation_split, test_split, options, where, cache_dir)
+        return _load_folder(path, seed, validation_split, test_split, options, where, cache_dir, progress)
     arrays = _read(source, path, options, where)
     if len(arrays) == 2:
         x, y = arrays
@@ -286,7 +298,7 @@ def load_dataset(source: Any, *, seed: int, validation_split: float, test_split:
 
 
 def _load_folder(path: Path, seed: int, validation_split: float, test_split: float, options: dict[str, Any],
-                 where: str, cache_dir: Path | None) -> FolderDataset:
+                 where: str, cache_dir: Path | None, progress: Progress | None) -> FolderDataset:
     from gridsearch.data.pipeline import CACHE_CHOICES
 
     image_size, color_mode = folder_options(options)
@@ -294,12 +306,13 @@ def _load_folder(path: Path, seed: int, validation_split: float, test_split: flo
     if cache not in CACHE_CHOICES:
         raise SpaceError(f"data_options['cache']={cache!r} in {where} is not allowed "
                          f"(allowed: {', '.join(map(repr, CACHE_CHOICES))})")
-    files = list_image_folder(path, color_mode, where)
+    files = list_image_folder(path, color_mode, where, progress)
     _encode(np.array(files.classes)[files.labels], where)  # at least two classes
     every = np.arange(len(files.paths))
     rest, test, y_rest, _ = _stratified_split(every, files.labels, test_split, seed, where, "test")
     train, val, _, _ = _stratified_split(rest, y_rest, validation_split, seed, where, "validation")
-    return FolderDataset(files, {"train": train, "val": val, "test": test}, image_size, color_mode, cache, cache_dir)
+    return FolderDataset(files, {"train": train, "val": val, "test": test}, image_size, color_mode, cache, cache_dir,
+                         progress)
 
 
 def _path(source: Any, folder: Path, where: str) -> Path | None:

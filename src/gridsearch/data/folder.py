@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import os
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,9 @@ IMAGE_SIZE = (64, 64)  # an image folder's images are resized to this unless dat
 END_MARKERS = {"JPEG": b"\xff\xd9", "PNG": b"IEND\xaeB`\x82"}  # what a complete file of the format ends with
 TAIL_BYTES = 32  # JPEG writers may pad after the end marker; the marker sits within the last few bytes
 NAMES_SHOWN = 5  # file names a message lists before "and N more"
+PROGRESS_EVERY = 500  # files between two progress calls while listing (about 0.1 s of header reads)
+
+Progress = Callable[[str, int, int], None]  # (step, done, total): a reporter's `data_progress`
 
 
 @dataclass
@@ -58,8 +62,9 @@ def _digest(path: Path) -> bytes:
     return hashlib.sha1(path.read_bytes()).digest()
 
 
-def list_image_folder(path: Path, color_mode: str, where: str) -> ImageFiles:
-    """List and check every file once; SpaceError for a folder that cannot train, warnings for what is skipped."""
+def list_image_folder(path: Path, color_mode: str, where: str, progress: Progress | None = None) -> ImageFiles:
+    """List and check every file once; SpaceError for a folder that cannot train, warnings for what is skipped.
+    `progress` hears how many files of how many were checked."""
     if color_mode not in ("rgb", "grayscale", "rgba"):
         raise SpaceError(f"data_options['color_mode']={color_mode!r} in {where} is not allowed "
                          f"(allowed: 'rgb', 'grayscale', 'rgba')")
@@ -71,11 +76,14 @@ def list_image_folder(path: Path, color_mode: str, where: str) -> ImageFiles:
     skipped: dict[str, list[str]] = {"not an image": [], "broken or truncated": []}
     converted: dict[str, list[str]] = {}  # PIL colour mode -> files
     empty = []
-    for label, class_dir in enumerate(class_dirs):
+    listed = [sorted(f for f in class_dir.rglob("*") if f.is_file()) for class_dir in class_dirs]
+    total, done = sum(map(len, listed)), 0
+    for label, (class_dir, class_files) in enumerate(zip(class_dirs, listed)):
         found = 0
-        for file in sorted(class_dir.rglob("*")):
-            if not file.is_file():
-                continue
+        for file in class_files:
+            done += 1
+            if progress is not None and (done % PROGRESS_EVERY == 0 or done == total):
+                progress(f"checking the files of {path.name}", done, total)
             relative = file.relative_to(path).as_posix()
             problem, mode = _inspect(file)
             if problem:

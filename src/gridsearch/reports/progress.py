@@ -72,12 +72,20 @@ class ProgressReporter(Reporter):
         self.progress.stop()
 
     # --- the reporter calls ---------------------------------------------------------------------
+    def data_progress(self, step: str, done: int, total: int) -> None:
+        """The data's bar (listing a folder, its statistics), in the trials' bar's place until they start."""
+        if done == total:
+            self.lines.data_progress(step, done, total)
+        self.progress.update(self._trials, description=step, completed=done, total=max(total, 1), info="")
+
     def preflight_finished(self, report) -> None:
         self.lines.preflight_finished(report)
 
     def stage_started(self, stage, total_stages: int, to_train: int, reused: int) -> None:
         self.lines.stage_started(stage, total_stages, to_train, reused)
         self._total_stages, self._stage_to_train, self._trial_in_stage = total_stages, to_train, 0
+        if stage.index == 1:  # the bar showed the data's progress until now
+            self.progress.update(self._trials, completed=0, total=max(self.total, 1))
         self.progress.update(self._trials, description=f"stage {stage.index}/{total_stages} [{stage.name}]",
                              advance=reused)
         self.progress.update(self._trials, info=self._eta())  # after the advance: the estimate reads it

@@ -17,6 +17,10 @@ if TYPE_CHECKING:  # annotations only: the search's types sit above this package
 class Reporter:
     """The search's hooks, in the order a run calls them."""
 
+    def data_progress(self, step: str, done: int, total: int) -> None:
+        """Reading the data before the first trial: `done` of `total` items of `step` (e.g. "listing files"),
+        called as it goes and once with done == total."""
+
     def preflight_finished(self, report: PreflightReport) -> None:
         """The checks before the first trial are done (their findings are in `report`)."""
 
@@ -42,6 +46,10 @@ class FanOut(Reporter):
 
     def __init__(self, *reporters: Reporter) -> None:
         self.reporters = reporters
+
+    def data_progress(self, step: str, done: int, total: int) -> None:
+        for reporter in self.reporters:
+            reporter.data_progress(step, done, total)
 
     def preflight_finished(self, report: PreflightReport) -> None:
         for reporter in self.reporters:

@@ -5,8 +5,9 @@
     trials/<config id>.json   one finished trial each: the source of truth for reuse and resume
     leaderboard.csv           rebuilt from the records after every trial
     best_config.json          the winner, its test score and provenance; the ensemble and calibration add theirs
-    best_model.keras          the retrained winner (it takes prepared inputs)
-    preparation.npz           the winner's input preparation (statistics of the training split)
+    best_model.keras          the retrained winner, raw images in (its preparation a layer inside)
+    preparation.npz           folders written before that: the winner's input preparation (best_model.keras
+                              took prepared inputs; best_config.json has no data.model_input there)
     doctor.json               the doctor's before/after (plan="auto")
     ensemble.keras            the top-k ensemble, raw images in (`python -m gridsearch ensemble`), ensemble.json
     calibrated.keras          the winner with its temperature, raw images in (`... calibrate`), calibration.json;
@@ -35,9 +36,11 @@ PREPARATION = "preparation.npz"
 DOCTOR_REPORT = "doctor.json"
 ENSEMBLE_REPORT = "ensemble.json"
 CALIBRATION_REPORT = "calibration.json"
-# The saved models of a results folder, by (ensemble, calibrated); all but the first take raw images.
+# The saved models of a results folder, by (ensemble, calibrated); each takes raw images (best_model.keras of
+# folders written before best_config.json's data.model_input took prepared inputs, see `takes_raw_images`).
 MODEL_FILES = {(False, False): "best_model.keras", (True, False): "ensemble.keras",
                (False, True): "calibrated.keras", (True, True): "ensemble_calibrated.keras"}
+RAW_IMAGES = "raw images"  # best_config.json's data.model_input when best_model.keras has its preparation inside
 PLOTS_DIR = "plots"
 TENSORBOARD_DIR = "tensorboard"
 DISTRIBUTED_DIR = "distributed"
@@ -73,3 +76,9 @@ def update_best_config(folder: str | Path, **sections: Any) -> dict[str, Any]:
             best[key] = value
     write_best_config(folder, best)
     return best
+
+
+def takes_raw_images(best: dict[str, Any]) -> bool:
+    """Whether best_model.keras of this best_config.json takes raw images (else prepared inputs, with
+    preparation.npz beside it: folders written before the key existed)."""
+    return best.get("data", {}).get("model_input") == RAW_IMAGES

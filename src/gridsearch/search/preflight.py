@@ -17,6 +17,7 @@ from typing import Any
 
 import keras
 import numpy as np
+import tensorflow as tf
 
 from gridsearch.diagnosis.rules import BAD_INITIAL_LOSS_RATIO, INPUT_SCALE_LIMIT, chance_ceiling, is_bad_initial_loss
 from gridsearch.training.fit import TrainingContext, build_model
@@ -215,50 +216,91 @@ def _initial_loss(model: keras.Model, x_batch: Any, y_batch: Any, num_classes: i
 
 
 def check_can_overfit(build: Callable[[], keras.Model], x: Any, y: Any, *, samples: int = 64,
-                      epochs: int = 60) -> Finding:
+                      epochs: int = 60, shortened: str = "") -> Finding:
     """Train a fresh model on a small subset: a model that cannot memorize it will not learn the full set.
 
     Error only when it stays at chance (model or labels broken); a partial fit is a warning,
     because a baseline learning rate too low for this short check still leaves the search useful.
+    `shortened` says why the check ran fewer passes than usual (see `overfit_budget`): then a model still at
+    chance may only be slow, a warning too.
     """
     x, y = np.asarray(x), np.asarray(y)
     pick = np.random.default_rng(0).permutation(len(x))[:samples]
     ids = _class_ids(y)[pick]
     model = build()
-    # The subset repeated `epochs` times, as one epoch: the same updates without the per-epoch overhead.
-    repeated = np.tile(pick, epochs)
-    model.fit(x[repeated], y[repeated], epochs=1, batch_size=OVERFIT_BATCH, shuffle=True, verbose=0)
+    if shortened:  # a few steps: tracing the train step (3-6 s for a CNN at 160x160 on 2 cores) costs more than them
+        model.run_eagerly = True
+    model.fit(_repeated(x[pick], y[pick], epochs), epochs=1, shuffle=False, verbose=0)  # shuffled by _repeated
     outputs = keras.ops.convert_to_numpy(model(x[pick], training=False))  # eager: 64 samples need no predict()
     predicted = predicted_classes(model, outputs)
     accuracy = float(np.mean(predicted == ids))
     chance = float(np.bincount(ids).max() / len(ids))
-    seen = f"after {epochs} passes over {len(pick)} samples: training accuracy {accuracy:.2f}"
+    seen = f"after {epochs} passes over {len(pick)} samples{f' ({shortened})' if shortened else ''}: " \
+           f"training accuracy {accuracy:.2f}"
     if accuracy >= OVERFIT_MIN_ACCURACY:
         return Finding("can_overfit", OK, f"{seen}: the model can learn")
-    if accuracy <= chance_ceiling(chance):
+    if accuracy <= chance_ceiling(chance) and not shortened:
         return Finding("can_overfit", ERROR, f"{seen}, chance is {chance:.2f} (the largest class's share of these "
                        f"{len(pick)} samples: what always answering that class scores): the model learns nothing; check that "
                        "the labels belong to the inputs, the output layer and the loss, and that the learning rate "
                        "is not 0")
+    if accuracy <= chance_ceiling(chance):
+        return Finding("can_overfit", WARNING, f"{seen}, chance is {chance:.2f}: too short a check to tell a broken "
+                       "model from a slow one; if the first trials stay at chance, check the labels, the output "
+                       "layer and the loss")
     return Finding("can_overfit", WARNING, f"{seen} (< {OVERFIT_MIN_ACCURACY}): the learning rate may be too low for "
                    "this short check, the model too small or too regularized, or some labels contradict each other")
+
+
+def _repeated(x: np.ndarray, y: np.ndarray, passes: int) -> tf.data.Dataset:
+    """The subset `passes` times over, shuffled as one epoch (the same updates as `passes` epochs without their
+    per-epoch overhead), gathered batch by batch: the repeated array (1.2 GB for 64 images of 160x160x3 60
+    times) never exists."""
+    order = np.random.default_rng(0).permutation(np.tile(np.arange(len(x)), passes))
+    images, labels = tf.constant(x), tf.constant(y)
+    return tf.data.Dataset.from_tensor_slices(order).batch(OVERFIT_BATCH).map(
+        lambda i: (tf.gather(images, i), tf.gather(labels, i)))
+
+
+def overfit_budget(train_samples: int, sample_values: int) -> tuple[int, int, str]:
+    """(samples, passes, why shortened or ''): the overfit check's size for this data.
+
+    The full check (OVERFIT_SAMPLES x OVERFIT_PASSES) stays wherever its input is small (digits read 2**18
+    values: its cost is the fixed tracing) or it is a small share of an epoch. At 160x160x3 it cost 1.3
+    epochs of a 3,240-image training split; there it gets at most OVERFIT_EPOCH_SHARE of an epoch's samples, as
+    passes over one batch of OVERFIT_BATCH (TheDeepChecker's own check), and never fewer than OVERFIT_MIN_PASSES.
+    """
+    full = OVERFIT_SAMPLES * OVERFIT_PASSES
+    budget = int(OVERFIT_EPOCH_SHARE * train_samples)
+    if full * sample_values <= OVERFIT_FREE_VALUES or budget >= full:
+        return OVERFIT_SAMPLES, OVERFIT_PASSES, ""
+    passes = min(OVERFIT_PASSES, max(OVERFIT_MIN_PASSES, budget // OVERFIT_BATCH))
+    return OVERFIT_BATCH, passes, (f"shortened for large inputs to about {OVERFIT_EPOCH_SHARE:.0%} of an epoch; "
+                                   f"{OVERFIT_SAMPLES} samples x {OVERFIT_PASSES} passes where inputs are small")
 
 
 # --- the pre-flight of a search: the checks above on the run's own split and baseline model ---------------
 
 PREFLIGHT_BATCH = 32  # the untrained loss is read on one batch of Keras' default batch size
 OVERFIT_SAMPLES = 64  # the issue's "tiny subset": 4 of TheDeepChecker's batches of 16
+OVERFIT_PASSES = 60
+# Input values (samples x passes x values per sample) the full overfit check reads whatever the epoch: about a
+# second of compute on 2 cores, 16x what digits read. Beyond it, see `overfit_budget`.
+OVERFIT_FREE_VALUES = 2**22
+OVERFIT_EPOCH_SHARE = 0.05  # half the pre-flight's budget of 10 % of an epoch (issue 17)
+OVERFIT_MIN_PASSES = 10  # fewer passes over one batch than this tell nothing
 # Settings a stage can change that rescue a model which could not overfit the subset at the defaults' values:
 # a learning rate too low for the short check would otherwise stop the very search that is about to raise it.
 OVERFIT_RESCUERS = ("learning_rate", "optimizer")
 # The pixel checks read a seeded sample of at most this many images of each part, and at most
-# PREFLIGHT_SAMPLE_BYTES of them prepared (as float32): 416 images at 160x160 RGB. Reading all 4,500 images
-# of a 160x160 folder made the pre-flight 4x as long as the trial it guarded (46.6 s against 11.3 s).
+# PREFLIGHT_SAMPLE_BYTES of them prepared (as float32): 109 images at 160x160 RGB. Reading all 4,500 images
+# of a 160x160 folder made the pre-flight 4x as long as the trial it guarded (46.6 s against 11.3 s); 416
+# images of each part (128 MB) still took 3.4 s of decoding and 1.4 s of checks, a tenth of a 2,250-image epoch.
 PREFLIGHT_SAMPLES = 2000
 # checks that read labels or file digests of every sample, not the pixels of the sample
 SEES_EVERY_SAMPLE = ("label_format", "rare_class", "class_imbalance", "train_val_overlap", "val_classes",
                      "labels_sorted")
-PREFLIGHT_SAMPLE_BYTES = 128 * 2**20
+PREFLIGHT_SAMPLE_BYTES = 32 * 2**20
 
 
 @dataclass
@@ -316,7 +358,9 @@ def preflight_search(ctx: TrainingContext, config: dict[str, Any], *,
         model = build_model(config, ctx)
         findings += check_model(model, x_train[:PREFLIGHT_BATCH], y_train[:PREFLIGHT_BATCH], dataset.num_classes)
         # the same model, still untrained (check_model only ran it forward): one build less
-        findings += kept or [check_can_overfit(lambda: model, x_train, y_train, samples=OVERFIT_SAMPLES)]
+        samples, passes, shortened = overfit_budget(len(dataset.y_train), int(np.prod(x_train.shape[1:])))
+        findings += kept or [check_can_overfit(lambda: model, x_train, y_train, samples=samples, epochs=passes,
+                                               shortened=shortened)]
     except Exception as exc:  # the user's builder or loss: every trial will say so too, with its traceback
         findings.append(Finding("model_checks", WARNING, f"the model of the defaults could not be checked: "
                                 f"{type(exc).__name__}: {exc}".strip().replace("\n", " ")))

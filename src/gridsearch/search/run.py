@@ -26,7 +26,7 @@ from gridsearch.errors import SearchFailed, SpaceError, did_you_mean, not_allowe
 from gridsearch.plans.stages import Plan, PlannedStage, base_config, plan_name, search_plan, tuned_names
 from gridsearch.reports.artifacts import with_artifacts
 from gridsearch.reports.reporter import Reporter
-from gridsearch.results.atomic import atomic_save_model, atomic_write_bytes, atomic_write_json, atomic_write_text
+from gridsearch.results.atomic import atomic_save_model, atomic_write_json, atomic_write_text
 from gridsearch.results.layout import (
     CACHE_DIR,
     DOCTOR_REPORT,
@@ -34,6 +34,7 @@ from gridsearch.results.layout import (
     MODEL_FILES,
     PREFLIGHT,
     PREPARATION,
+    RAW_IMAGES,
     results_folder,
     write_best_config,
 )
@@ -43,6 +44,7 @@ from gridsearch.search.preflight import PreflightReport, preflight_search
 from gridsearch.space.loader import LoadedSpace, load_space
 from gridsearch.training.fit import TrainingContext, build_model, retrain_and_test, training_context
 from gridsearch.training.lint import ERROR, OK, Finding, lint_model
+from gridsearch.training.preparation import raw_image_model
 from gridsearch.training.runtime import fault_callbacks, fault_point, long_lived_objects_frozen, release_traced_graphs
 from gridsearch.training.trial import TrialResult, TrialStatus, config_id
 
@@ -171,7 +173,7 @@ def run_search(space_file: LoadedSpace | str | os.PathLike, options: RunOptions 
         jobs = -1 if options.dask_scheduler else options.jobs  # -1: every Dask worker
         ctx = training_context(loaded, prune=options.prune, halving=options.halving, jobs=jobs,
                                extra_callbacks=fault_callbacks() + reporter.keras_callbacks(),
-                               cache_dir=store.folder / CACHE_DIR)
+                               cache_dir=store.folder / CACHE_DIR, progress=reporter.data_progress)
         findings = lint_defaults(loaded, ctx)
         plan = search_plan(space, options.full_grid)
         reporter = with_artifacts(store.folder, space, plan.stages(), reporter)  # plots and TensorBoard logs
@@ -341,12 +343,13 @@ def _run_plan(loaded: LoadedSpace, options: RunOptions, store: ResultsStore, bac
         if not math.isfinite(test_scores.get("test_loss", math.nan)):
             raise ValueError(f"the retrained model's test loss is {test_scores.get('test_loss')}")
         store.discard_derived()  # the ensemble and calibrations of an earlier winner
-        atomic_save_model(model, store.folder / MODEL_FILES[False, False])
+        (store.folder / PREPARATION).unlink(missing_ok=True)  # an earlier winner's: this one has it inside
+        normalizer = ctx.dataset.normalizer(winner.config)
+        atomic_save_model(raw_image_model(model, normalizer, ctx.dataset.input_shape), store.folder / MODEL_FILES[False, False])
     except Exception as exc:
         raise SearchFailed(f"retraining the winner {winner.reused_from or winner.trial_id} on train+validation "
                            f"failed ({type(exc).__name__}: {exc}); the leaderboard in {store.folder} is complete, "
                            "and running the same command again retries only this step") from exc
-    atomic_write_bytes(store.folder / PREPARATION, ctx.dataset.normalizer(winner.config).to_npz())
     epochs = epoch_budget(rows)
     _write_best_config(store, loaded, backend_name, options, winner, test_scores, ctx.dataset, epochs)
     report = plan.report()
@@ -389,7 +392,8 @@ def _write_best_config(store: ResultsStore, loaded: LoadedSpace, backend_name: s
         "data": {"input_shape": list(dataset.prepared_shape(winner.config)), "num_classes": dataset.num_classes,
                  "classes": dataset.classes, "image_shape": list(dataset.input_shape),  # before grayscale
                  "images": image_reading(space.data, loaded.folder, space.data_options),
-                 "input_range": list(dataset.value_range())},  # predict's check
+                 "input_range": list(dataset.value_range()),  # predict's check
+                 "model_input": RAW_IMAGES},
         "provenance": {
             "space_file": str(loaded.path.resolve()), "space_sha256": loaded.sha256, "space_name": space.name,
             "model": space.model if isinstance(space.model, str) else getattr(space.model, "__name__", "custom"),

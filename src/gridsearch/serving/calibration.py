@@ -20,7 +20,6 @@ import math
 from pathlib import Path
 from typing import Any
 
-import keras
 import numpy as np
 from scipy.optimize import minimize_scalar
 
@@ -29,6 +28,7 @@ from gridsearch.results.atomic import atomic_save_model, atomic_write_json
 from gridsearch.results.layout import CALIBRATION_REPORT, MODEL_FILES, PLOTS_DIR, read_best_config, update_best_config
 from gridsearch.serving.ensemble import average, ensemble_members, load_ensemble, winner_member
 from gridsearch.serving.layers import prepared_model, with_temperature
+from gridsearch.serving.predict import load_winner
 from gridsearch.serving.probabilities import ECE_BINS, PROBABILITY_FLOOR, class_probabilities, log_loss, reliability
 from gridsearch.training.fit import TrainingContext, fit_for_epochs
 
@@ -69,8 +69,7 @@ def calibrate(folder: str | Path, ctx: TrainingContext, *, ensemble: bool = Fals
     val_probs = class_probabilities(held_out.predict(**data.predict_kwargs("val"), verbose=0))
     temperature = fit_temperature(val_probs, data.y_val)
 
-    shipped = load_ensemble(folder) if ensemble else prepared_model(
-        keras.saving.load_model(folder / MODEL_FILES[False, False]), data.normalizer(best["hyperparameters"]), data.input_shape)
+    shipped = load_ensemble(folder) if ensemble else load_winner(folder, data.normalizer(best["hyperparameters"]))
     calibrated = with_temperature(shipped, temperature)
     path = folder / MODEL_FILES[ensemble, True]
     atomic_save_model(calibrated, path)

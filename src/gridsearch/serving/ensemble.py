@@ -20,6 +20,7 @@ from gridsearch.results.layout import ENSEMBLE_REPORT, MODEL_FILES, read_best_co
 from gridsearch.results.leaderboard import read_leaderboard
 from gridsearch.results.store import ResultsStore
 from gridsearch.serving.layers import prepared_model
+from gridsearch.serving.predict import load_winner
 from gridsearch.serving.probabilities import (
     ECE_BINS,
     accuracy,
@@ -82,6 +83,11 @@ def average(models: list[keras.Model], name: str = "ensemble") -> keras.Model:
     return keras.Model(inputs, keras.layers.Average()(outputs) if len(outputs) > 1 else outputs[0], name=name)
 
 
+def _named(model: keras.Model, name: str) -> keras.Model:
+    inputs = keras.Input(shape=model.input_shape[1:], name="images")
+    return keras.Model(inputs, model(inputs), name=name)
+
+
 def build_ensemble(folder: str | Path, ctx: TrainingContext, k: int) -> tuple[keras.Model, dict[str, Any]]:
     """Build, score on the test split and save the top-k ensemble: the model and ensemble.json's content.
 
@@ -93,14 +99,16 @@ def build_ensemble(folder: str | Path, ctx: TrainingContext, k: int) -> tuple[ke
     best = read_best_config(folder)
     members = top_members(folder, k, best["provenance"]["objective"])
     data = ctx.dataset
-    models = []
+    models = []  # (model, its preparation; None: the model takes raw images)
     for member in members:
         if member.trial_id == best["trial_id"] and (folder / MODEL_FILES[False, False]).is_file():
-            model = keras.saving.load_model(folder / MODEL_FILES[False, False])  # the winner as retrained by the run
+            model = load_winner(folder, data.normalizer(member.config))  # the winner as retrained by the run
+            models.append((model, None))
         else:
             model, _ = retrain_and_test(member.config, ctx, member.epochs)
-        models.append((model, data.normalizer(member.config)))
-    prepared = [prepared_model(model, normalizer, data.input_shape, name=f"member_{i}")
+            models.append((model, data.normalizer(member.config)))
+    prepared = [_named(model, f"member_{i}") if normalizer is None else
+                prepared_model(model, normalizer, data.input_shape, name=f"member_{i}")
                 for i, (model, normalizer) in enumerate(models, start=1)]  # after all fits: each clears the session
     ensemble = average(prepared)
     ResultsStore(folder).discard_derived(ensemble=True)  # the calibration of an earlier ensemble

@@ -5,8 +5,9 @@ recursively, in sorted order). Images from files are decoded the way the run rea
 (the training pipeline's decoder, `data.pipeline.decode_image`: resized bilinearly to the run's image size,
 rounded to uint8, in the model's colour mode); when the run
 read arrays, files are not resized and must have the training images' size. The normalisation is the
-one computed on the training split: preparation.npz for best_model.keras, inside the model for the
-ensemble and calibrated models. Labels come back as the original label values.
+one computed on the training split, a layer inside every saved model; best_model.keras of a folder written
+before (no data.model_input in best_config.json) takes prepared inputs, and gets preparation.npz in front.
+Labels come back as the original label values.
 """
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ import pandas as pd
 from gridsearch.data.folder import IMAGE_SUFFIXES
 from gridsearch.data.preparation import Normalizer
 from gridsearch.errors import SpaceError
-from gridsearch.results.layout import MODEL_FILES, PREPARATION, read_best_config
+from gridsearch.results.layout import MODEL_FILES, PREPARATION, read_best_config, takes_raw_images
 
 COLOR_MODES = {1: "grayscale", 3: "rgb", 4: "rgba"}  # channels -> the colour mode Keras decodes to
 
@@ -38,24 +39,37 @@ def check_model_files(folder: str | Path, *, ensemble: bool = False, calibrated:
         raise SpaceError(f"no {path.name} in {folder}: "
                          + (f"run `{making[ensemble, calibrated]}` first" if (ensemble, calibrated) in making
                             else "the run did not finish"))
-    if not (ensemble or calibrated) and not (folder / PREPARATION).is_file():
+    if not (ensemble or calibrated or takes_raw_images(read_best_config(folder))) and not (folder / PREPARATION).is_file():
         raise SpaceError(f"no {PREPARATION} in {folder} (results of an older gridsearch): run the search "
                          f"again; finished trials are reused and only the winner is retrained")
 
 
 def load_predictor(folder: str | Path, *, ensemble: bool = False, calibrated: bool = False):
-    """The chosen saved model as a keras.Model of raw images (the winner gets its preparation in front)."""
+    """The chosen saved model as a keras.Model of raw images."""
     folder = Path(folder)
     check_model_files(folder, ensemble=ensemble, calibrated=calibrated)
+    if not (ensemble or calibrated):
+        return load_winner(folder)
+    import keras
+
+    import gridsearch.serving.layers  # noqa: F401  registers the gridsearch layers the saved models use
+
+    return keras.saving.load_model(folder / MODEL_FILES[ensemble, calibrated], safe_mode=True)
+
+
+def load_winner(folder: str | Path, normalizer: Normalizer | None = None):
+    """best_model.keras as a keras.Model of raw images: as saved, or, in a folder written before the saved
+    winner had its preparation inside, behind `normalizer` (default: the folder's preparation.npz)."""
     import keras
 
     from gridsearch.serving.layers import prepared_model  # registers the gridsearch layers the saved models use
 
-    model = keras.saving.load_model(folder / MODEL_FILES[ensemble, calibrated], safe_mode=True)
-    if ensemble or calibrated:
+    folder = Path(folder)
+    best = read_best_config(folder)
+    model = keras.saving.load_model(folder / MODEL_FILES[False, False], safe_mode=True)
+    if takes_raw_images(best):
         return model
-    raw_shape = tuple(read_best_config(folder)["data"]["image_shape"])
-    return prepared_model(model, Normalizer.from_npz(folder / PREPARATION), raw_shape)
+    return prepared_model(model, normalizer or Normalizer.from_npz(folder / PREPARATION), tuple(best["data"]["image_shape"]))
 
 
 def predict(folder: str | Path, source: str | Path, *, ensemble: bool = False,

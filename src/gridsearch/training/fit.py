@@ -20,6 +20,7 @@ import numpy as np
 from sklearn.utils.class_weight import compute_class_weight
 
 from gridsearch.data.dataset import EVALUATE_BATCH, Dataset, load_dataset
+from gridsearch.data.folder import Progress
 from gridsearch.diagnosis.rules import Label, diagnose
 from gridsearch.space.loader import LoadedSpace
 from gridsearch.training.lint import predicted_classes
@@ -207,20 +208,22 @@ def retrain_and_test(config: dict[str, Any], ctx: TrainingContext, epochs: int) 
                    "test_confusion_matrix": confusion.reshape(classes, classes).tolist()}  # rows: true class
 
 
-def space_dataset(loaded: LoadedSpace, cache_dir: Path | None = None) -> Dataset:
+def space_dataset(loaded: LoadedSpace, cache_dir: Path | None = None, progress: Progress | None = None) -> Dataset:
     """The space's data, split once: the same split in the chief, in every worker and in every run.
-    `cache_dir`: where an image folder's file cache goes (results/<name>/cache), when the space asks for one."""
+    `cache_dir`: where an image folder's file cache goes (results/<name>/cache), when the space asks for one;
+    `progress`: a reporter's `data_progress`."""
     space = loaded.space
     return load_dataset(space.data, seed=space.seed, validation_split=space.validation_split,
                         test_split=space.test_split, folder=loaded.folder, options=space.data_options,
-                        where=str(loaded.path), cache_dir=cache_dir)
+                        where=str(loaded.path), cache_dir=cache_dir, progress=progress)
 
 
 def training_context(loaded: LoadedSpace, *, prune: bool = True, halving: bool = False, jobs: int | None = None,
-                     extra_callbacks: list[Any] | None = None, cache_dir: Path | None = None) -> TrainingContext:
+                     extra_callbacks: list[Any] | None = None, cache_dir: Path | None = None,
+                     progress: Progress | None = None) -> TrainingContext:
     """The space's split data, builder and seed: what every fit of a run shares."""
     space = loaded.space
-    return TrainingContext(space_dataset(loaded, cache_dir), resolve_builder(space.model), space.seed, space.objective,
+    return TrainingContext(space_dataset(loaded, cache_dir, progress), resolve_builder(space.model), space.seed, space.objective,
                            space.objective_direction, prune=prune, halving=halving,
                            extra_callbacks=list(extra_callbacks or []),
                            cv_folds=space.cv_folds, n_jobs=jobs or space.n_jobs, where=str(loaded.path),

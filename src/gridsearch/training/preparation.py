@@ -55,3 +55,12 @@ def prepared_model(model: keras.Model, normalizer: Normalizer, raw_shape: tuple[
     """`model` (which takes prepared inputs) behind its input preparation: a model of raw images."""
     inputs = keras.Input(shape=raw_shape, name="images")
     return keras.Model(inputs, model(InputPreparation.from_normalizer(normalizer)(inputs)), name=name)
+
+
+def raw_image_model(model: keras.Model, normalizer: Normalizer, raw_shape: tuple[int, ...]) -> keras.Model:
+    """The trained `model` behind its input preparation, compiled as `model` was: the saved winner, which
+    takes raw images (what a user's own `predict` or `evaluate` gives it)."""
+    wrapped = prepared_model(model, normalizer, raw_shape, name="winner")
+    if model.compiled:
+        wrapped.compile_from_config(model.get_compile_config())
+    return wrapped
