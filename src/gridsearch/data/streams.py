@@ -133,7 +133,9 @@ class TensorStream:
             keep = tf.constant(self.keep)
             elements = elements.enumerate().filter(lambda i, _: tf.gather(keep, i)).map(lambda _, pair: pair)
         elements = elements.map(lambda x, y: (x, self.encode(y)), num_parallel_calls=tf.data.AUTOTUNE)
-        elements = elements.apply(tf.data.experimental.assert_cardinality(self.size))  # Keras counts the steps
+        # the length known, Keras counts the steps and does not warn "Your input ran out of data" at the end of
+        # each first epoch, as it does for a dataset of unknown length (keras-team/keras#23360)
+        elements = elements.apply(tf.data.experimental.assert_cardinality(self.size))
         if shuffle_seed is None:
             return elements
         return elements.shuffle(min(self.size, SHUFFLE_BUFFER), seed=shuffle_seed, reshuffle_each_iteration=True)
@@ -190,4 +192,4 @@ class MappedStream:
             return tf.ensure_shape(x, shape), y
 
         rows = pairs.batch(CHUNK).map(read, num_parallel_calls=tf.data.AUTOTUNE).unbatch()
-        return rows.apply(tf.data.experimental.assert_cardinality(len(self)))  # Keras counts the steps
+        return rows.apply(tf.data.experimental.assert_cardinality(len(self)))  # as above (keras-team/keras#23360)
