@@ -224,3 +224,28 @@ def assert_same_leaderboard(actual: pd.DataFrame, expected: pd.DataFrame, object
         return groups
 
     assert tiers(actual) == tiers(expected)
+
+
+def assert_killed_search_resumes(reference: Path, killed: Path, name: str, capsys) -> None:
+    """Run the space file `reference` whole, and `killed` (the same space in another folder) SIGKILLed after
+    its first trial was saved, then resumed: one trial left to train, the same leaderboard."""
+    import signal
+    import subprocess
+    import sys
+
+    from gridsearch.cli import main
+
+    assert main(["run", str(reference), "--results-dir", str(reference.parent / "results")]) == 0
+    expected = pd.read_csv(reference.parent / "results" / name / "leaderboard.csv")
+    results = killed.parent / "results" / name
+    run = ["run", str(killed), "--results-dir", str(results.parent)]
+    stopped = subprocess.run([sys.executable, "-m", "gridsearch", *run], cwd=killed.parent,
+                             capture_output=True, text=True, timeout=300,
+                             env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "GRIDSEARCH_KILL_AT": "trial_saved:1"})
+    assert stopped.returncode == -signal.SIGKILL, stopped.stderr
+    assert len(list((results / "trials").glob("*.json"))) == 1
+    capsys.readouterr()
+    with pytest.warns(UserWarning, match="stale lock"):
+        assert main(run) == 0
+    assert "1 trained" in capsys.readouterr().out
+    assert_same_leaderboard(pd.read_csv(results / "leaderboard.csv"), expected)

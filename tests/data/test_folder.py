@@ -128,34 +128,11 @@ space = SearchSpace(name="photos", data={data!r}, data_options={{"image_size": (
 
 @pytest.mark.slow
 def test_a_killed_search_on_a_folder_resumes_to_the_uninterrupted_leaderboard(tmp_path, capsys):
-    import os
-    import signal
-    import subprocess
-    import sys
-
-    import pandas as pd
-
-    from conftest import assert_same_leaderboard
-    from gridsearch.cli import main
+    from conftest import assert_killed_search_resumes
 
     photos = write_photos(tmp_path / "photos")
-    spaces = {}
     for name in ("reference", "killed"):
         (tmp_path / name).mkdir()
-        spaces[name] = tmp_path / name / "space.py"
-        spaces[name].write_text(FOLDER_SPACE.format(data=str(photos)))
-    assert main(["run", str(spaces["reference"]), "--results-dir", str(tmp_path / "reference" / "results")]) == 0
-    reference = pd.read_csv(tmp_path / "reference" / "results" / "photos" / "leaderboard.csv")
-
-    results = tmp_path / "killed" / "results" / "photos"
-    run = ["run", str(spaces["killed"]), "--results-dir", str(results.parent)]
-    killed = subprocess.run([sys.executable, "-m", "gridsearch", *run], cwd=tmp_path / "killed",
-                            capture_output=True, text=True, timeout=300,
-                            env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "GRIDSEARCH_KILL_AT": "trial_saved:1"})
-    assert killed.returncode == -signal.SIGKILL, killed.stderr
-    assert len(list((results / "trials").glob("*.json"))) == 1
-    capsys.readouterr()
-    with pytest.warns(UserWarning, match="stale lock"):
-        assert main(run) == 0
-    assert "1 trained" in capsys.readouterr().out
-    assert_same_leaderboard(pd.read_csv(results / "leaderboard.csv"), reference)
+        (tmp_path / name / "space.py").write_text(FOLDER_SPACE.format(data=str(photos)))
+    assert_killed_search_resumes(tmp_path / "reference" / "space.py", tmp_path / "killed" / "space.py", "photos",
+                                 capsys)

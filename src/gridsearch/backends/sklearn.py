@@ -59,7 +59,7 @@ from sklearn.exceptions import FitFailedWarning
 from sklearn.model_selection import GridSearchCV, StratifiedKFold
 
 from gridsearch.backends import Backend, Candidate
-from gridsearch.data.dataset import ArrayDataset, Dataset
+from gridsearch.data.dataset import ArrayDataset, Dataset, PipelineDataset
 from gridsearch.data.preparation import preparation_key
 from gridsearch.diagnosis.rules import diagnose
 from gridsearch.errors import SpaceError, did_you_mean
@@ -367,7 +367,12 @@ def _cloudpickles() -> list[Any]:
 
 
 def check_fits_in_memory(data: Dataset, where: str) -> None:
-    """scikeras and GridSearchCV take arrays: train+validation, prepared as float32, must fit MEMORY_BUDGET."""
+    """scikeras and GridSearchCV take arrays: train+validation, prepared as float32, must fit MEMORY_BUDGET;
+    a user's tf.data pipelines are not arrays at all."""
+    if isinstance(data, PipelineDataset):
+        raise SpaceError(f"field `data` of {where} gives tf.data.Datasets, which the sklearn backend cannot take "
+                         f"(scikeras and GridSearchCV need arrays); nothing was trained. Use backend='keras_tuner', "
+                         f"which trains on the pipelines as they are, or return arrays from the loader")
     prepared = data.decoded_bytes() * 4 // data.item_bytes
     if prepared > MEMORY_BUDGET:
         raise SpaceError(f"the data of {where} takes {prepared / 2**30:.1f} GB as float32 arrays "

@@ -9,8 +9,8 @@ import numpy as np
 
 from gridsearch.errors import SpaceError
 
-# An .npz whose images would take more than this as float32 is refused with the alternative (an image folder,
-# streamed from disk): held in memory with its prepared copy it would take twice that.
+# An .npz whose images would take more than this as float32 is refused with the alternatives (.npy files read
+# through memory maps, an image folder streamed from disk): held in memory with its prepared copy it would take twice that.
 ARRAY_MEMORY_BUDGET = 4 * 2**30
 
 
@@ -28,7 +28,7 @@ def call_loader(source: Any, where: str) -> tuple[Any, ...]:
         raise SpaceError(f"data loader in {where} raised {type(exc).__name__}: {exc}") from None
     if not isinstance(result, (tuple, list)):
         raise SpaceError(f"data loader in {where} must return (x, y) or (x_train, y_train, x_test, y_test), "
-                         f"got {type(result).__name__}")
+                         f"or tf.data.Datasets (train, validation[, test]), got {type(result).__name__}")
     return tuple(result)
 
 
@@ -66,8 +66,9 @@ def _check_fits(path: Path, npz: Any, image_keys: list[str], where: str) -> None
     if elements * 4 > ARRAY_MEMORY_BUDGET:
         raise SpaceError(f"data file {path} named in {where} holds {elements * 4 / 2**30:.1f} GB of images as "
                          f"float32, more than the {ARRAY_MEMORY_BUDGET / 2**30:.0f} GB an in-memory data set may "
-                         f"take; write the images to an image folder (one sub-folder per class) and name the "
-                         f"folder as `data`: it is streamed from disk with bounded memory")
+                         f"take, and an .npz cannot be memory-mapped; save the arrays as .npy files (np.save) and "
+                         f"name them as data=('x.npy', 'y.npy'): they are read through memory maps, batch by batch; "
+                         f"or write the images to an image folder (one sub-folder per class) and name the folder")
 
 
 def as_images(x: Any, where: str) -> np.ndarray:

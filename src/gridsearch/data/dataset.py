@@ -3,7 +3,9 @@
 The split is stratified and seeded and shared by every trial of a run; the test split is only touched to
 score the final winner. Arrays (digits, .npz, a callable) stay in memory, with one prepared copy at a time
 (the setting the running trials use). An image folder is a file list, split as a list and streamed from
-disk through tf.data (`pipeline.py`): memory is bounded by the pipeline, not by the data set.
+disk through tf.data (`pipeline.py`): memory is bounded by the pipeline, not by the data set. Two more
+sources stream the same way (`streams.py`): .npy files through memory maps, split as lists of row indices,
+and a user's own tf.data pipelines, whose split is theirs.
 """
 from __future__ import annotations
 
@@ -22,7 +24,8 @@ from gridsearch.data.folder import IMAGE_SUFFIXES, ImageFiles, Progress, folder_
 from gridsearch.data.preparation import PREPARATION_SAMPLES, Normalizer, preparation_key
 from gridsearch.errors import SpaceError
 
-__all__ = ["EVALUATE_BATCH", "IMAGE_SUFFIXES", "ArrayDataset", "Dataset", "Feed", "image_reading", "load_dataset"]
+__all__ = ["EVALUATE_BATCH", "IMAGE_SUFFIXES", "ArrayDataset", "Dataset", "Feed", "FolderDataset", "MappedDataset",
+           "PipelineDataset", "image_reading", "load_dataset"]
 
 PARTS = ("train", "val", "test")
 EVALUATE_BATCH = 32  # Keras' default batch size of evaluate and predict
@@ -192,10 +195,47 @@ class ArrayDataset(Dataset):
                      for p in (part, other))
 
 
-class FolderDataset(Dataset):
-    """An image folder's files, split as a list; images are decoded by the tf.data pipeline as it runs."""
+class StreamedDataset(Dataset):
+    """Images read part by part through tf.data (`self._streams`, one per part), prepared batch by batch."""
 
     streams = True
+    _streams: dict[str, Any]
+    progress: Progress | None = None
+
+    def _chunks(self, part: str, pick: np.ndarray) -> Iterator[np.ndarray]:
+        """The raw images at the sorted positions `pick` of a part, CHUNK at a time."""
+        raise NotImplementedError
+
+    def _raw(self, part: str, pick: np.ndarray) -> np.ndarray:
+        chunks = list(self._chunks(part, pick))
+        return np.concatenate(chunks) if chunks else np.zeros((0, *self.input_shape), dtype="uint8")
+
+    def _fit_normalizer(self, method: str, grayscale: bool) -> Normalizer:
+        """One pass over a seeded sample of PREPARATION_SAMPLES training images (all of a smaller split)."""
+        pick = np.sort(np.random.default_rng(0).permutation(len(self.y_train))[:PREPARATION_SAMPLES])
+        return Normalizer.fit_stream(self._reported(self._chunks("train", pick), len(pick),
+                                                    f"input statistics ({method}) of training images"),
+                                     method, grayscale)
+
+    def _reported(self, chunks: Iterator[np.ndarray], total: int, step: str) -> Iterator[np.ndarray]:
+        done = 0
+        for chunk in chunks:
+            yield chunk
+            done += len(chunk)
+            if self.progress is not None:
+                self.progress(step, done, total)
+
+    def feed(self, config: dict[str, Any] | None, parts: tuple[str, ...], batch_size: int,
+             shuffle_seed: int | None = None) -> Feed:
+        from gridsearch.data.pipeline import batches
+
+        normalizer = None if config is None else self.normalizer(config)
+        return Feed(batches([self._streams[p] for p in parts], batch_size, normalizer, shuffle_seed))
+
+
+class FolderDataset(StreamedDataset):
+    """An image folder's files, split as a list; images are decoded by the tf.data pipeline as it runs."""
+
     item_bytes = 1  # uint8 until inside the model
 
     def __init__(self, files: ImageFiles, parts: dict[str, np.ndarray], image_size: tuple[int, int],
@@ -224,41 +264,101 @@ class FolderDataset(Dataset):
             digest.update(self.files.identity(self.parts[part]))
         return digest.hexdigest()
 
-    def _chunks(self, part: str, pick: np.ndarray):
+    def _chunks(self, part: str, pick: np.ndarray) -> Iterator[np.ndarray]:
         from gridsearch.data.pipeline import read_images
 
         paths = [self.files.paths[i] for i in self.parts[part][pick]]
         for start in range(0, len(paths), CHUNK):
             yield read_images(self.files.root, paths[start:start + CHUNK], self.image_size, self.input_shape[-1])
 
-    def _raw(self, part: str, pick: np.ndarray) -> np.ndarray:
-        chunks = list(self._chunks(part, pick))
-        return np.concatenate(chunks) if chunks else np.zeros((0, *self.input_shape), dtype="uint8")
-
-    def _fit_normalizer(self, method: str, grayscale: bool) -> Normalizer:
-        """One pass over a seeded sample of PREPARATION_SAMPLES training images (all of a smaller split)."""
-        pick = np.sort(np.random.default_rng(0).permutation(len(self.y_train))[:PREPARATION_SAMPLES])
-        return Normalizer.fit_stream(self._reported(self._chunks("train", pick), len(pick),
-                                                    f"input statistics ({method}) of training images"),
-                                     method, grayscale)
-
-    def _reported(self, chunks: Iterator[np.ndarray], total: int, step: str) -> Iterator[np.ndarray]:
-        done = 0
-        for chunk in chunks:
-            yield chunk
-            done += len(chunk)
-            if self.progress is not None:
-                self.progress(step, done, total)
-
-    def feed(self, config: dict[str, Any] | None, parts: tuple[str, ...], batch_size: int,
-             shuffle_seed: int | None = None) -> Feed:
-        from gridsearch.data.pipeline import batches
-
-        normalizer = None if config is None else self.normalizer(config)
-        return Feed(batches([self._streams[p] for p in parts], batch_size, normalizer, shuffle_seed))
-
     def content_keys(self, part: str, other: str) -> tuple[list[bytes], list[bytes]]:
         return self.files.content_keys(self.parts[part], self.parts[other])
+
+
+class MappedDataset(StreamedDataset):
+    """Images of a memory-mapped .npy file: each part is a list of row indices, rows read batch by batch."""
+
+    def __init__(self, x: np.ndarray, parts: dict[str, np.ndarray], labels: np.ndarray, classes: list[Any]) -> None:
+        from gridsearch.data.streams import MappedStream
+
+        super().__init__()
+        self.x, self.parts, self.classes, self.source_order_y = x, parts, classes, labels
+        self.y_train, self.y_val, self.y_test = (labels[parts[p]] for p in PARTS)
+        self.input_shape = (*x.shape[1:], 1) if x.ndim == 3 else tuple(x.shape[1:])
+        self.item_bytes = x.dtype.itemsize
+        self._streams = {p: MappedStream(x, parts[p], labels[parts[p]]) for p in PARTS}
+
+    @cached_property
+    def sha256(self) -> str:
+        """The rows' content, hashed CHUNK rows at a time (the file is never read whole), and the split."""
+        digest = hashlib.sha256(repr((self.classes, self.x.dtype.str, self.x.shape)).encode())
+        for chunk in self._streams["train"].chunks(np.arange(len(self.x))):
+            digest.update(np.ascontiguousarray(chunk).data)
+        digest.update(self.source_order_y.tobytes())
+        for part in PARTS:
+            digest.update(f"\n[{part}]\n".encode() + self.parts[part].tobytes())
+        return digest.hexdigest()
+
+    def _chunks(self, part: str, pick: np.ndarray) -> Iterator[np.ndarray]:
+        return self._streams[part].chunks(self.parts[part][pick])
+
+    def content_keys(self, part: str, other: str) -> tuple[list[bytes], list[bytes]]:
+        return tuple([hashlib.sha1(row.tobytes()).digest() for chunk in self._chunks(p, np.arange(len(self.labels(p))))
+                      for row in chunk] for p in (part, other))
+
+
+class PipelineDataset(StreamedDataset):
+    """A user's tf.data pipelines, their split kept: (train, validation, test), or (train, validation) with the
+    test part taken out of the training pipeline (stratified, seeded, by position)."""
+
+    def __init__(self, elements: dict[str, Any], scans: dict[str, Any], keep: np.ndarray | None, spec: Any,
+                 classes: list[Any], encoded: dict[str, np.ndarray], sha256: str,
+                 progress: Progress | None = None) -> None:
+        from gridsearch.data.streams import TensorStream, label_encoder
+
+        super().__init__()
+        self.classes, self.spec, self.sha256, self.progress = classes, spec, sha256, progress
+        self.input_shape, self.item_bytes = spec.image_shape, spec.image_dtype.size
+        self.source_order_y = encoded["train"]
+        encode = label_encoder(classes, spec.label_dtype)
+        self._keys = {p: scans[p].keys for p in scans}
+        if keep is None:
+            self.y_train, self.y_val, self.y_test = (encoded[p] for p in PARTS)
+            self._streams = {p: TensorStream(elements[p], len(encoded[p]), encode) for p in PARTS}
+        else:
+            self.y_train, self.y_val, self.y_test = encoded["train"][keep], encoded["val"], encoded["train"][~keep]
+            self._keys["test"] = [k for k, kept in zip(self._keys["train"], keep) if not kept]
+            self._keys["train"] = [k for k, kept in zip(self._keys["train"], keep) if kept]
+            self._streams = {"train": TensorStream(elements["train"], int(keep.sum()), encode, keep),
+                             "val": TensorStream(elements["val"], len(self.y_val), encode),
+                             "test": TensorStream(elements["train"], int((~keep).sum()), encode, ~keep)}
+
+    def _picked(self, part: str, pick: np.ndarray) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """(images, labels) at the sorted positions `pick` of a part, read together in one pass that stops
+        after the last: a training pipeline that shuffles itself still gives each image its own label."""
+        if not len(pick):
+            return
+        start = 0
+        for x, y in self._streams[part].images(None).batch(CHUNK).as_numpy_iterator():
+            chosen = pick[(pick >= start) & (pick < start + len(x))] - start
+            if len(chosen):
+                yield x[chosen], y[chosen]
+            start += len(x)
+            if start > pick[-1]:
+                return
+
+    def _chunks(self, part: str, pick: np.ndarray) -> Iterator[np.ndarray]:
+        return (x for x, _ in self._picked(part, pick))
+
+    def sample(self, config: dict[str, Any] | None, part: str, n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+        pick = np.sort(np.random.default_rng(seed).permutation(len(self.labels(part)))[:n])
+        pairs = list(self._picked(part, pick))
+        x = np.concatenate([x for x, _ in pairs]) if pairs else np.zeros((0, *self.input_shape), dtype="float32")
+        y = np.concatenate([y for _, y in pairs]) if pairs else np.zeros(0, dtype="int64")
+        return (x if config is None else self.normalizer(config)(x)), y
+
+    def content_keys(self, part: str, other: str) -> tuple[list[bytes], list[bytes]]:
+        return self._keys[part], self._keys[other]
 
 
 def load_dataset(source: Any, *, seed: int, validation_split: float, test_split: float,
@@ -270,10 +370,16 @@ def load_dataset(source: Any, *, seed: int, validation_split: float, test_split:
     `progress`: told how listing an image folder and its statistics go (a reporter's `data_progress`).
     """
     options = options or {}
+    if _is_npy_pair(source):
+        return _load_mapped(source, folder, seed, validation_split, test_split, where)
     path = _path(source, folder, where)
     if path is not None and path.is_dir():
         return _load_folder(path, seed, validation_split, test_split, options, where, cache_dir, progress)
     arrays = _read(source, path, options, where)
+    from gridsearch.data.streams import is_pipeline
+
+    if any(map(is_pipeline, arrays)):
+        return _load_pipelines(arrays, seed, test_split, where, progress)
     if len(arrays) == 2:
         x, y = arrays
         x, y = as_images(x, where), as_labels(y, len(x), where)
@@ -308,11 +414,60 @@ def _load_folder(path: Path, seed: int, validation_split: float, test_split: flo
                          f"(allowed: {', '.join(map(repr, CACHE_CHOICES))})")
     files = list_image_folder(path, color_mode, where, progress)
     _encode(np.array(files.classes)[files.labels], where)  # at least two classes
-    every = np.arange(len(files.paths))
-    rest, test, y_rest, _ = _stratified_split(every, files.labels, test_split, seed, where, "test")
+    parts = _split_positions(files.labels, seed, validation_split, test_split, where)
+    return FolderDataset(files, parts, image_size, color_mode, cache, cache_dir, progress)
+
+
+def _split_positions(labels: np.ndarray, seed: int, validation_split: float, test_split: float,
+                     where: str) -> dict[str, np.ndarray]:
+    """The split of a list (files, rows of a memory map) as positions into it, stratified by `labels`."""
+    rest, test, y_rest, _ = _stratified_split(np.arange(len(labels)), labels, test_split, seed, where, "test")
     train, val, _, _ = _stratified_split(rest, y_rest, validation_split, seed, where, "validation")
-    return FolderDataset(files, {"train": train, "val": val, "test": test}, image_size, color_mode, cache, cache_dir,
-                         progress)
+    return {"train": train, "val": val, "test": test}
+
+
+def _is_npy_pair(source: Any) -> bool:
+    return (isinstance(source, (tuple, list)) and len(source) == 2
+            and all(isinstance(s, (str, Path)) and Path(s).suffix == ".npy" for s in source))
+
+
+def _load_mapped(source: tuple[Any, Any], folder: Path, seed: int, validation_split: float, test_split: float,
+                 where: str) -> MappedDataset:
+    from gridsearch.data.streams import read_npy
+
+    x, y = (read_npy(Path(s) if Path(s).is_absolute() else folder / s, where) for s in source)
+    if x.ndim not in (3, 4) or not np.issubdtype(x.dtype, np.number):
+        raise SpaceError(f"data file {source[0]} named in field `data` of {where} holds {x.dtype} of shape {x.shape}; "
+                         f"allowed: numeric images (n, height, width) or (n, height, width, channels)")
+    classes, labels = _encode(as_labels(np.asarray(y), len(x), where), where)
+    return MappedDataset(x, _split_positions(labels, seed, validation_split, test_split, where), labels, classes)
+
+
+def _load_pipelines(datasets: tuple[Any, ...], seed: int, test_split: float, where: str,
+                    progress: Progress | None) -> PipelineDataset:
+    """Check the pipelines, read each once (labels, digests, identity); a fixed order where positions matter."""
+    from gridsearch.data.streams import check_pipelines, check_same_order, scan
+
+    elements, spec = check_pipelines(datasets, where)
+    names = dict(zip(PARTS, ("train", "validation", "test")[: len(elements)]))
+    elements = dict(zip(names, elements))
+    scans = {p: scan(elements[p], f"reading the {what} tf.data.Dataset", progress) for p, what in names.items()}
+    for part, what in names.items():
+        if not len(scans[part].labels):
+            raise SpaceError(f"field `data` of {where}: the {what} tf.data.Dataset is empty")
+        if part != "train" or len(names) == 2:  # the test part is taken from the training pipeline by position
+            check_same_order(elements[part], scans[part], what, where)
+    classes, y_all = _encode(np.concatenate([scans[p].labels for p in names]), where)
+    encoded = dict(zip(names, np.split(y_all, np.cumsum([len(scans[p].labels) for p in names])[:-1])))
+    keep = None
+    if len(names) == 2:
+        keep = np.zeros(len(encoded["train"]), dtype=bool)
+        keep[_stratified_split(np.arange(len(keep)), encoded["train"], test_split, seed, where, "test")[0]] = True
+    digest = hashlib.sha256(repr((spec, classes)).encode())
+    for part in names:
+        digest.update(f"\n[{part}]\n{scans[part].sha256}".encode())
+    digest.update(b"" if keep is None else keep.tobytes())
+    return PipelineDataset(elements, scans, keep, spec, classes, encoded, digest.hexdigest(), progress)
 
 
 def _path(source: Any, folder: Path, where: str) -> Path | None:
@@ -320,7 +475,8 @@ def _path(source: Any, folder: Path, where: str) -> Path | None:
         return None
     if not isinstance(source, (str, Path)):
         raise SpaceError(f"data={source!r} in {where} is not allowed: use 'digits', a path to an .npz file "
-                         f"or an image folder, or a callable returning arrays")
+                         f"or an image folder, two .npy files ('x.npy', 'y.npy'), or a callable returning arrays "
+                         f"or tf.data.Datasets")
     path = Path(source)
     return path if path.is_absolute() else folder / path
 
