@@ -228,9 +228,11 @@ def check_can_overfit(build: Callable[[], keras.Model], x: Any, y: Any, *, sampl
     pick = np.random.default_rng(0).permutation(len(x))[:samples]
     ids = _class_ids(y)[pick]
     model = build()
-    if shortened:  # a few steps: tracing the train step (3-6 s for a CNN at 160x160 on 2 cores) costs more than them
-        model.run_eagerly = True
-    model.fit(_repeated(x[pick], y[pick], epochs), epochs=1, shuffle=False, verbose=0)  # shuffled by _repeated
+    if shortened:  # one batch, a few passes: `train_on_batch` steps without fit's setup (see OVERFIT_EPOCH_SHARE)
+        for _ in range(epochs):
+            model.train_on_batch(x[pick], y[pick])
+    else:
+        model.fit(_repeated(x[pick], y[pick], epochs), epochs=1, shuffle=False, verbose=0)  # shuffled by _repeated
     outputs = keras.ops.convert_to_numpy(model(x[pick], training=False))  # eager: 64 samples need no predict()
     predicted = predicted_classes(model, outputs)
     accuracy = float(np.mean(predicted == ids))
@@ -258,8 +260,7 @@ def _repeated(x: np.ndarray, y: np.ndarray, passes: int) -> tf.data.Dataset:
     times) never exists."""
     order = np.random.default_rng(0).permutation(np.tile(np.arange(len(x)), passes))
     images, labels = tf.constant(x), tf.constant(y)
-    # a subset smaller than a batch (the shortened check's) is one batch: one update per pass, not per two
-    return tf.data.Dataset.from_tensor_slices(order).batch(min(OVERFIT_BATCH, len(x))).map(
+    return tf.data.Dataset.from_tensor_slices(order).batch(OVERFIT_BATCH).map(
         lambda i: (tf.gather(images, i), tf.gather(labels, i)))
 
 
@@ -289,8 +290,9 @@ OVERFIT_PASSES = 60
 # second of compute on 2 cores, 16x what digits read. Beyond it, see `overfit_budget`.
 OVERFIT_FREE_VALUES = 2**22
 # The shortened check (see `overfit_budget`): passes over one batch of OVERFIT_SHORT_SAMPLES within this share of
-# an epoch's samples. Measured at 160x160x3 on 2 cores: 8 samples x 10 passes took 1.56 s eagerly (1.52 s traced),
-# 16 x 10 took 2.2-2.6 s; both reached training accuracy 1.00. A quarter of the pre-flight's 10 % (issue 17).
+# an epoch's samples. Measured at 160x160x3 on 2 cores, tracing included: 8 samples x 10 passes took 1.09 s as
+# traced `train_on_batch` steps, 1.4-1.5 s through `fit` (eager or traced), 16 x 10 through fit 2.2-2.6 s; each
+# reached training accuracy 1.00. A quarter of the pre-flight's 10 % (issue 17).
 OVERFIT_EPOCH_SHARE = 0.025
 OVERFIT_SHORT_SAMPLES = 8
 OVERFIT_MIN_PASSES = 10  # fewer passes over one batch than this tell nothing
