@@ -10,11 +10,16 @@ import pytest
 from gridsearch.search.preflight import (
     ERROR,
     OK,
+    OVERFIT_MIN_PASSES,
+    OVERFIT_PASSES,
+    OVERFIT_SAMPLES,
+    OVERFIT_SHORT_SAMPLES,
     WARNING,
     Finding,
     check_can_overfit,
     check_data,
     check_model,
+    overfit_budget,
 )
 
 X = np.random.default_rng(0).uniform(0, 1, size=(60, 8)).astype("float32")
@@ -163,3 +168,18 @@ def test_can_overfit(lr, x, y, epochs, severity, pattern):
     result = check_can_overfit(lambda: softmax_model(lr=lr), x, y, samples=64, epochs=epochs)
     assert result.check == "can_overfit" and result.severity == severity, result
     assert re.search(pattern, result.message), result.message
+
+
+def test_the_overfit_check_is_full_on_small_inputs_and_one_short_batch_on_large_ones():
+    assert overfit_budget(1257, 64) == (OVERFIT_SAMPLES, OVERFIT_PASSES, "")  # digits: 8x8 inputs
+    samples, passes, why = overfit_budget(3240, 160 * 160 * 3)  # the scale benchmark's 4,500-image folder
+    assert (samples, passes) == (OVERFIT_SHORT_SAMPLES, OVERFIT_MIN_PASSES) and "2.5% of an epoch" in why
+    assert overfit_budget(100_000, 160 * 160 * 3)[1] == OVERFIT_PASSES  # capped at the full check's passes
+
+
+def test_a_shortened_check_on_one_small_batch_still_sees_a_model_that_learns_nothing():
+    keras.utils.set_random_seed(0)
+    result = check_can_overfit(lambda: softmax_model(lr=0.0), X_LEARN, Y_LEARN, samples=OVERFIT_SHORT_SAMPLES,
+                               epochs=OVERFIT_MIN_PASSES, shortened="for the test")
+    assert result.severity == WARNING and "too short a check to tell a broken model" in result.message, result
+    assert "10 passes over 8 samples (for the test)" in result.message
