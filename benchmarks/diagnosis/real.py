@@ -6,11 +6,13 @@
 real/sources.csv records every log's repository, path, commit and licence; real/raw/ keeps the files whose
 licence allows it, real/curves/ the per-epoch numbers derived from every file (what the labellers saw, and what
 is scored: the run of a file that holds several is the one labelled). real/labels.csv keeps the logs whose
-primary label both labellers gave. real/split.json: the design part is the first corpus (r001-r081; the rules were
-designed on its labelled logs), the held-out part the second (n001-n038: other repositories, labelled blind after
-the rules were final). A log is scored with the number of classes its source shows (sources.csv), and once more
-without it, as `diagnose FILE` without --classes does. Leave-one-out over the design part re-chooses each constant
-set on the corpus (TUNED) from a grid without the log it then scores: how much of the design accuracy is fitting.
+primary label both labellers gave. Three corpora, each from repositories the earlier ones do not hold
+(real/LABELLING.md): the first (r001-r081) and the second (n001-n038) are the design part (real/split.json): the
+rules were designed on the first, the second scored them once as a held-out part (pass 2) and was then designed on
+too (pass 3); the third (t001-...) is the held-out part, labelled blind and scored after the rules were final. A log
+is scored with the number of classes its source shows (sources.csv), and once more without it, as `diagnose FILE`
+without --classes does. Leave-one-out over the design part re-chooses each constant set on the corpus (TUNED) from
+a grid without the log it then scores: how much of the design accuracy is fitting.
 """
 from __future__ import annotations
 
@@ -34,9 +36,11 @@ ACCURACY_TARGET = 0.85
 FALSE_ALARM_TARGET = 0.10
 # The rules' constants set on the real-log corpus' design part (rules.py says from which logs), and the factors
 # leave-one-out tries for each
-TUNED = ("STUCK_LOSS_MAX_FIT", "LEARNING_SHARE", "VAL_LOSS_BELOW_RATIO", "VAL_LOSS_BELOW_SHARE",
-         "VAL_ABOVE_CONFIRMED_GAP", "OSC_VAL_STEP", "OSC_VAL_OVER_TRAIN", "LATE_SHARE", "OVERFIT_GAP_GROWTH",
-         "OVERFIT_TRAIN_FALL")
+TUNED = ("STUCK_LOSS_MAX_FIT", "LEARNING_SHARE", "VAL_LOSS_BELOW_RATIO", "VAL_LOSS_BELOW_SHARE", "VAL_ABOVE_GAP",
+         "VAL_ABOVE_CONFIRMED_GAP", "VAL_ABOVE_END_SHARE", "OSC_VAL_STEP", "OSC_VAL_OVER_TRAIN", "LATE_SHARE",
+         "OVERFIT_GAP_GROWTH", "OVERFIT_TRAIN_FALL", "TRAIN_STILL_FALLING")
+CORPORA = {"r": "first corpus (design)", "n": "second corpus (design in pass 3; held out in pass 2)",
+           "t": "third corpus (held out)"}  # by the first letter of a log's id
 FACTORS = (0.5, 0.67, 0.8, 1.0, 1.25, 1.5, 2.0)
 
 
@@ -114,9 +118,9 @@ def report(labels: dict, curves: dict, split: dict, raw_dirs: Sequence[Path], lo
     heldout = [i for i in split["heldout"] if i in labels]
     lines = ["# Diagnosis on real training logs", "",
              f"{len(curves)} public Keras logs (real/sources.csv: repository, path, commit, licence), {len(labels)} "
-             f"with a label both blind labellers gave (real/labels.csv): {len(design)} labelled design logs of the "
-             f"first corpus (the rules were designed on these), {len(heldout)} held out: the second corpus, from "
-             "other repositories, labelled blind after the rules were final (real/LABELLING.md). "
+             f"with a label both blind labellers gave (real/labels.csv): {len(design)} labelled design logs (the "
+             f"first and second corpora: the rules were designed on these), {len(heldout)} held out (the third "
+             "corpus: other repositories, labelled blind, scored once after the rules were final; real/LABELLING.md). "
              "Regenerate with `python benchmarks/diagnosis/real.py`.", ""]
     read, total, failed = read_files(REAL / "raw")
     lines += ["## Files read", "", f"- the redistributable originals in real/raw: {pct(read, total)}"]
@@ -127,7 +131,9 @@ def report(labels: dict, curves: dict, split: dict, raw_dirs: Sequence[Path], lo
     lines += [f"  - not read: {f}" for f in failed] + [""]
     lines += ["## Accuracy", ""]
     rows = []
-    for name, ids in (("held out (second corpus)", heldout), ("design (first corpus)", design)):
+    parts = [(CORPORA[key], ids) for key in sorted(CORPORA, reverse=True)
+             if (ids := sorted(i for i in labels if i[0] == key))]
+    for name, ids in parts:
         healthy = [i for i in ids if labels[i]["label"] == "healthy"]
         alarms = [sum(pred[i][0] != "healthy" for i in healthy) for pred in (with_c, without_c)]
         rows.append([name, pct(*score(ids, labels, with_c)), pct(*score(ids, labels, without_c)),

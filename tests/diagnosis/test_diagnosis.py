@@ -61,7 +61,7 @@ def oscillating() -> dict[str, list[float]]:
 
 def diverging() -> dict[str, list[float]]:
     loss = np.concatenate([decay(1.0, 0.4, tau=2.0, n=8), np.linspace(0.45, 1.5, N - 8)])
-    return {"loss": list(loss), "val_loss": list(loss * 1.1), "accuracy": flat(0.6), "val_accuracy": flat(0.55)}
+    return {"loss": list(loss), "val_loss": list(loss * 1.1), "accuracy": flat(0.6), "val_accuracy": flat(0.55, 0.02)}
 
 
 def stuck(level: float = math.log(10), acc: float = 0.11) -> dict[str, list[float]]:
@@ -395,8 +395,23 @@ def test_flat_accuracies_at_the_majority_share_are_stuck_even_without_classes():
     for classes in (2, None):
         result = diagnose(history, classes)
         assert result.label is Label.STUCK_AT_CHANCE and "majority class" in result.evidence
+    history["val_accuracy"] = flat(0.937, 0.005, seed=4)
+    assert diagnose(history, 2).label is Label.STUCK_AT_CHANCE
     later_phase = diagnose(history, 2, first_epoch=10)  # a fine-tuning phase may have learned before it
     assert later_phase.label is not Label.STUCK_AT_CHANCE
+
+
+def test_a_val_accuracy_that_never_changes_is_one_class_for_every_sample_even_in_a_later_phase():
+    """n002: a fine-tuning phase, val accuracy 0.2 in all 8 epochs while its val loss settles from 3.9 to 1.7."""
+    history = {"loss": flat(1.8, 0.02), "val_loss": [3.9, 2.2, 1.8, 1.66, 1.68, 1.68, 1.67, 1.70],
+               "accuracy": flat(0.21, 0.03, n=8, seed=2), "val_accuracy": [0.2] * 8}
+    history["loss"] = history["loss"][:8]
+    result = diagnose(history, None, first_epoch=10)
+    assert result.label is Label.STUCK_AT_CHANCE and "same class" in result.evidence, result
+    history["val_accuracy"] = [0.2, 0.21, 0.2, 0.22, 0.2, 0.21, 0.2, 0.2]
+    assert diagnose(history, None, first_epoch=10).label is not Label.STUCK_AT_CHANCE
+    history["val_accuracy"] = [1.0] * 8  # a perfect score every epoch is a small, easy validation set
+    assert diagnose(history, None, first_epoch=10).label is not Label.STUCK_AT_CHANCE
 
 
 def test_a_blow_up_in_epoch_1_is_the_cause_under_an_overfitting_curve():
@@ -439,6 +454,10 @@ def test_an_epoch_1_mean_far_above_ln_c_is_only_a_flag_even_when_nothing_else_ho
         Label.UNKNOWN, (Label.BAD_INITIAL_LOSS,))
     regularised = {"loss": list(np.linspace(10.4, 7.0, 10)), "accuracy": list(np.linspace(0.46, 0.98, 5)) + [0.98] * 5}
     result = diagnose(regularised, 4)  # a loss with a large L2 term, always above ln 4, and accuracy 0.98
+    # still falling 4%/epoch from above ln C: far from converged whatever the accuracy (labelled too_slow)
+    assert (result.label, result.flags) == (Label.TOO_SLOW, (Label.BAD_INITIAL_LOSS,)), result
+    regularised["loss"] = regularised["loss"][:5] + [7.0] * 5  # the same loss, settled: converged, healthy
+    result = diagnose(regularised, 4)
     assert (result.label, result.flags) == (Label.HEALTHY, (Label.BAD_INITIAL_LOSS,)), result
 
 
@@ -511,3 +530,60 @@ def test_short_of_a_good_fit_gently_converging_curves_are_healthy_flat_ones_a_pl
     result = diagnose({**losses(8.0), **accuracies}, 7)
     assert result.label == Label.HEALTHY and "more epochs" not in result.advice, result
     assert diagnose({**losses(1.0), **accuracies}, 7).label == Label.PLATEAU
+
+
+def test_val_above_train_needs_a_gap_of_005_or_losses_that_confirm_it():
+    """n017: 100 flat epochs, val 0.70-0.77 above train 0.61-0.70 by a median 0.041, losses not confirming: the
+    labellers' plateau; the same run 0.06 apart is val_above_train."""
+    train = list(np.linspace(0.61, 0.69, 40) + noise(0.01, 40, 1))
+    history = {"loss": flat(0.60, 0.01, n=40, seed=2), "val_loss": flat(0.56, 0.03, n=40, seed=3),
+               "accuracy": train, "val_accuracy": [a + 0.041 for a in train]}
+    assert diagnose(history, 2).label is not Label.VAL_ABOVE_TRAIN
+    history["val_accuracy"] = [a + 0.06 for a in train]
+    assert diagnose(history, 2).label is Label.VAL_ABOVE_TRAIN
+
+
+def test_a_converged_val_above_train_counts_only_while_its_gap_holds():
+    """n032 (19 classes: train 0.81 -> 0.94 below val 0.94 -> 0.96 in every epoch, val loss 0.6x the train loss)
+    against a healthy generated run with dropout whose gap closes as it converges (0.27 -> 0.01)."""
+    train = rising_acc(0.81, 0.935)[:17]
+    holding = {"loss": decay(0.59, 0.19, n=17), "val_loss": decay(0.19, 0.11, n=17, seed=1), "accuracy": train,
+               "val_accuracy": [min(0.963, a + 0.034) for a in train]}
+    assert diagnose(holding, 19).label is Label.VAL_ABOVE_TRAIN
+    closing = dict(holding, val_accuracy=[a + 0.12 * (1 - i / 16) + 0.005 for i, a in enumerate(train)])
+    assert diagnose(closing, 19).label is not Label.VAL_ABOVE_TRAIN
+
+
+def test_a_swinging_train_loss_beside_a_val_loss_that_keeps_falling_is_not_oscillating():
+    """n038: few batches per epoch: the train loss zigzags 0.26-0.72 while the val loss falls 0.49 -> 0.38."""
+    zigzag = [0.44, 0.73, 0.43, 0.35, 0.38, 0.26, 0.34, 0.48, 0.34, 0.47]
+    history = {"loss": decay(1.9, 0.6, n=10) + zigzag, "val_loss": decay(1.24, 0.38, tau=5.0, n=20),
+               "accuracy": rising_acc(0.3, 0.86)[:20], "val_accuracy": rising_acc(0.63, 0.86)[:20]}
+    assert diagnose(history, 7).label is not Label.OSCILLATING
+    history["val_loss"] = history["val_loss"][:10] + [0.55, 0.75, 0.5, 0.45, 0.6, 0.4, 0.55, 0.7, 0.5, 0.6]
+    assert Label.OSCILLATING in (diagnose(history, 7).label, *diagnose(history, 7).flags)
+
+
+def test_a_train_loss_still_falling_fast_beside_a_flat_val_loss_is_too_slow_not_a_plateau():
+    """n010: 7 epochs, accuracy 0.51 -> 0.65 with the train loss falling 2%/epoch, the val loss flat near ln 2."""
+    history = {"loss": [0.693, 0.690, 0.683, 0.664, 0.657, 0.641, 0.622],
+               "val_loss": [0.696, 0.693, 0.691, 0.691, 0.690, 0.691, 0.685],
+               "accuracy": [0.51, 0.54, 0.52, 0.60, 0.59, 0.66, 0.65], "val_accuracy": [0.41, 0.49, 0.58, 0.55, 0.57, 0.51, 0.6]}
+    assert diagnose(history, 2).label is Label.TOO_SLOW
+    history["loss"] = [0.693, 0.690, 0.683, 0.681, 0.680, 0.679, 0.679]  # both flat: a plateau
+    assert diagnose(history, 2).label is Label.PLATEAU
+
+
+def test_a_train_accuracy_that_converges_while_val_accuracy_never_rises_is_overfitting():
+    """n023: 64 galaxy images, train 0.50 -> 1.00 while val accuracy stays at its epoch-1 0.73 (the majority share)
+    and the val loss swings 0.58-9.5; transfer learning that starts val at 0.94 and ends beside train is healthy."""
+    history = {"loss": [1.45, 1.16, 0.63, 0.37, 0.11, 0.065, 0.051, 0.002, 0.0007, 0.0006],
+               "val_loss": [1.56, 9.49, 7.58, 1.52, 0.86, 1.33, 1.04, 0.75, 0.58, 0.68],
+               "accuracy": [0.5, 0.64, 0.67, 0.84, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0],
+               "val_accuracy": [0.734, 0.266, 0.266, 0.266, 0.734, 0.734, 0.734, 0.734, 0.734, 0.656]}
+    result = diagnose(history, 2)
+    assert result.label is Label.OVERFITTING and "never rose above" in result.evidence, result
+    transfer = {"loss": decay(0.5, 0.08, n=10), "val_loss": decay(0.2, 0.07, n=10, seed=1),
+                "accuracy": rising_acc(0.86, 0.977)[:10], "val_accuracy": [0.945, 0.95, 0.96, 0.97, 0.975, 0.97,
+                                                                         0.979, 0.975, 0.978, 0.977]}
+    assert diagnose(transfer, 10).label is not Label.OVERFITTING

@@ -177,3 +177,20 @@ def test_without_classes_the_checks_that_need_them_are_skipped_and_named():
     assert result.num_classes is None and "classes unknown" in result.classes_from
     assert [s.split(":")[0] for s in result.skipped] == ["stuck_at_chance", "bad_initial_loss"]
     assert result.diagnosis.label.value in ("healthy", "too_slow")  # a readable log always gets a diagnosis
+
+
+def test_a_multi_output_model_without_an_overall_accuracy_reads_the_mean_of_its_outputs(tmp_path):
+    """n003: three heads (audio_only_pred, fused_pred, visual_only_pred), each logged with its own accuracy."""
+    path = tmp_path / "training_log.csv"
+    rows = ["epoch,a_pred_accuracy,a_pred_loss,b_pred_binary_accuracy,b_pred_loss,loss,val_a_pred_accuracy,"
+            "val_a_pred_loss,val_b_pred_binary_accuracy,val_b_pred_loss,val_loss"]
+    rows += [f"{e},{0.60 + 0.01 * e},0.3,{0.64 + 0.01 * e},0.3,{0.76 - 0.02 * e},{0.70 + 0.01 * e},0.2,"
+             f"{0.74 + 0.01 * e},0.2,{0.46 - 0.01 * e}" for e in range(12)]
+    path.write_text("\n".join(rows) + "\n")
+    result = diagnose_log(path, 2)
+    assert np.allclose(result.log.history["accuracy"][:2], [0.62, 0.63])
+    assert np.allclose(result.log.history["val_accuracy"][:2], [0.72, 0.73])
+    assert any("mean of 2 outputs' (a_pred, b_pred)" in note for note in result.log.notes), result.log.notes
+    assert result.diagnosis.label.value == "val_above_train", result.diagnosis
+    single = diagnose_log({"loss": [1.0, 0.5], "head_accuracy": [0.5, 0.7], "val_head_accuracy": [0.5, 0.6]})
+    assert single.log.history["accuracy"] == [0.5, 0.7] and "the one output's (head)" in single.log.notes[-1]
