@@ -58,6 +58,25 @@ def tiny_npz(tmp_path) -> Path:
     return path
 
 
+# A custom builder over tiny_npz where width 3 fails: a failed trial beside healthy ones (search, report).
+FAILING_BUILDER = """
+import keras
+def build(hp, input_shape, num_classes):
+    if hp["width"] == 3:
+        raise ValueError("width 3 is broken on purpose")
+    inputs = keras.Input(shape=input_shape)
+    x = keras.layers.Flatten()(inputs)
+    x = keras.layers.Dense(hp["width"], activation="relu")(x)
+    model = keras.Model(inputs, keras.layers.Dense(num_classes, activation="softmax")(x))
+    model.compile(optimizer=keras.optimizers.{optimizer}(hp["learning_rate"]), loss="sparse_categorical_crossentropy",
+                  metrics=["accuracy"])
+    return model
+
+space = SearchSpace(name="{name}", data="tiny.npz", model=build, defaults={{"width": 8, "learning_rate": 1e-2}},
+                    stages=[Stage("width", {widths}), Stage("learning_rate", [1e-2, 1e-3])], epochs={epochs}, seed=0)
+"""
+
+
 # A space over tiny_npz small enough to run in seconds: 2 + 2 = 4 trials, 3 distinct configs.
 TINY_SPACE = """
 space = SearchSpace(

@@ -13,26 +13,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
+import conftest
 from gridsearch.cli import main
 from gridsearch.results.leaderboard import format_number
 
-# A custom builder where width 3 fails: the page must show a failed trial with its error, next to healthy ones.
-SPACE = """
-import keras
-def build(hp, input_shape, num_classes):
-    if hp["width"] == 3:
-        raise ValueError("width 3 is broken on purpose")
-    inputs = keras.Input(shape=input_shape)
-    x = keras.layers.Flatten()(inputs)
-    x = keras.layers.Dense(hp["width"], activation="relu")(x)
-    model = keras.Model(inputs, keras.layers.Dense(num_classes, activation="softmax")(x))
-    model.compile(optimizer=keras.optimizers.Adam(hp["learning_rate"]), loss="sparse_categorical_crossentropy",
-                  metrics=["accuracy"])
-    return model
-
-space = SearchSpace(name="paged", data="tiny.npz", model=build, defaults={"width": 8, "learning_rate": 1e-2},
-                    stages=[Stage("width", [3, 8, 16]), Stage("learning_rate", [1e-2, 1e-3])], epochs=4, seed=0)
-"""
+# The failing builder: the page must show a failed trial with its error, next to healthy ones.
+SPACE = conftest.FAILING_BUILDER.format(name="paged", optimizer="Adam", widths="[3, 8, 16]", epochs=4)
 PREFLIGHT = {"findings": [
     {"check": "inputs_not_scaled", "severity": "warning", "message": "pixels go to 16: scale them to [0, 1]"},
     {"check": "label_format", "severity": "ok", "message": "3 classes of integer labels"}]}
@@ -101,8 +87,6 @@ class Page(HTMLParser):
 
 @pytest.fixture(scope="module")
 def results(tmp_path_factory):
-    import conftest
-
     folder = tmp_path_factory.mktemp("report")
     x, y = conftest.tiny_digits()
     np.savez(folder / "tiny.npz", x=x, y=y)

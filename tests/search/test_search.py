@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+import conftest
 from gridsearch import build_best, load_best
 from gridsearch.cli import main
 
@@ -20,8 +21,6 @@ SPEC_COLUMNS = ["rank", "stage", "trial_id", "learning_rate", "batch_norm", "val
 @pytest.fixture(scope="module")
 def finished_run(tmp_path_factory):
     """One tiny staged run shared by the read-only tests below."""
-    import conftest
-
     folder = tmp_path_factory.mktemp("run")
     space = conftest.write_tiny_project(folder)
     code = main(["run", str(space), "--results-dir", str(folder / "results")])
@@ -112,26 +111,12 @@ def test_full_grid_runs_the_product(tiny_space, tmp_path, capsys):
     assert json.loads((tmp_path / "tiny" / "best_config.json").read_text())["provenance"]["plan"] == "full_grid"
 
 
-FAILING_BUILDER = """
-import keras
-def build(hp, input_shape, num_classes):
-    if hp["width"] == 3:
-        raise ValueError("width 3 is broken on purpose")
-    inputs = keras.Input(shape=input_shape)
-    x = keras.layers.Flatten()(inputs)
-    x = keras.layers.Dense(hp["width"], activation="relu")(x)
-    model = keras.Model(inputs, keras.layers.Dense(num_classes, activation="softmax")(x))
-    model.compile(optimizer=keras.optimizers.SGD(hp["learning_rate"]), loss="sparse_categorical_crossentropy",
-                  metrics=["accuracy"])
-    return model
-
-space = SearchSpace(name="failing", data="tiny.npz", model=build, defaults={{"width": 8}},
-                    stages=[Stage("width", {widths}), Stage("learning_rate", [1e-2, 1e-3])], epochs=2, seed=0)
-"""
+def failing_space(widths: str) -> str:
+    return conftest.FAILING_BUILDER.format(name="failing", optimizer="SGD", widths=widths, epochs=2)
 
 
 def test_a_failing_trial_is_recorded_and_the_others_go_on(write_space, tiny_npz, tmp_path, capfd):
-    space = write_space(FAILING_BUILDER.format(widths="[3, 8, 16]"))
+    space = write_space(failing_space("[3, 8, 16]"))
     assert main(["run", str(space), "--results-dir", str(tmp_path)]) == 0
     out, err = capfd.readouterr()
     assert "s1_t1 width=3" in out and "[failed: " in out and "width 3 is broken on purpose" in out
@@ -148,7 +133,7 @@ def test_a_failing_trial_is_recorded_and_the_others_go_on(write_space, tiny_npz,
 
 
 def test_nan_loss_is_a_failed_trial(write_space, tiny_npz, tmp_path):
-    space = write_space(FAILING_BUILDER.format(widths="[8]").replace("[1e-2, 1e-3]", "[1e-3, 1e12]"))
+    space = write_space(failing_space("[8]").replace("[1e-2, 1e-3]", "[1e-3, 1e12]"))
     assert main(["run", str(space), "--results-dir", str(tmp_path), "--no-prune"]) == 0
     board = pd.read_csv(tmp_path / "failing" / "leaderboard.csv").set_index("trial_id")
     assert board.loc["s2_t2", "learning_rate"] == 1e12
@@ -158,7 +143,7 @@ def test_nan_loss_is_a_failed_trial(write_space, tiny_npz, tmp_path):
 
 
 def test_a_stage_where_every_trial_fails_stops_with_exit_1_and_keeps_results(write_space, tiny_npz, tmp_path, capsys):
-    space = write_space(FAILING_BUILDER.format(widths="[3]"))
+    space = write_space(failing_space("[3]"))
     assert main(["run", str(space), "--results-dir", str(tmp_path)]) == 1
     err = capsys.readouterr().err
     assert "every trial of stage 1 (width) failed" in err and "width 3 is broken on purpose" in err
@@ -168,11 +153,9 @@ def test_a_stage_where_every_trial_fails_stops_with_exit_1_and_keeps_results(wri
 
 
 def test_image_folder_example_space_runs_on_generated_pngs(tmp_path, monkeypatch):
-    from conftest import REPO, write_image_folder
-
-    folder = write_image_folder(tmp_path / "pets", per_class=10, size=(32, 32))
+    folder = conftest.write_image_folder(tmp_path / "pets", per_class=10, size=(32, 32))
     monkeypatch.setenv("GRIDSEARCH_IMAGE_FOLDER", str(folder))
-    assert main(["run", str(REPO / "search_spaces" / "image_folder.py"), "--results-dir", str(tmp_path)]) == 0
+    assert main(["run", str(conftest.REPO / "search_spaces" / "image_folder.py"), "--results-dir", str(tmp_path)]) == 0
     best = load_best(tmp_path / "image_folder")
     assert best["provenance"]["data"]["classes"] == ["cat", "dog"]
     assert best["provenance"]["data"]["input_shape"] == [32, 32, 3]
@@ -181,10 +164,9 @@ def test_image_folder_example_space_runs_on_generated_pngs(tmp_path, monkeypatch
 
 def test_a_failed_trial_is_trained_again_by_the_next_run_and_the_summary_counts_it(write_space, tiny_npz, tmp_path,
                                                                                     capsys):
-    broken = FAILING_BUILDER.replace('if hp["width"] == 3:', 'if hp["width"] == 3 and BROKEN.exists():')
+    broken = failing_space("[3, 8]").replace('if hp["width"] == 3:', 'if hp["width"] == 3 and BROKEN.exists():')
     space = write_space("import pathlib\nBROKEN = pathlib.Path(__file__).with_name('broken')\n"
-                        + broken.format(widths="[3, 8]").replace("Stage(\"learning_rate\", [1e-2, 1e-3])",
-                                                                 "Stage(\"learning_rate\", [1e-2])"))
+                        + broken.replace("Stage(\"learning_rate\", [1e-2, 1e-3])", "Stage(\"learning_rate\", [1e-2])"))
     (tmp_path / "broken").touch()
     results = tmp_path / "results"
     assert main(["run", str(space), "--results-dir", str(results)]) == 0
