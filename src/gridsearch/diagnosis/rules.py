@@ -566,8 +566,8 @@ def _overfitting(c: Curves) -> Diagnosis | None:
 
 def _memorised(c: Curves) -> tuple[str, float] | None:
     """The train accuracy rose to CONVERGED_FIT, OVERFIT_ACC_GAP above the val accuracy, which never rose
-    OVERFIT_RISE_GAP above its first epoch's: whatever was learned holds on the training set only (LABELS.md: "the model learns only its training
-    set"). The corpus' n023 (labelled overfitting: 64 galaxy images, train 0.50 -> 1.00, val 0.73 at best, as in
+    OVERFIT_RISE_GAP above its first epoch's: whatever was learned holds on the training set only (LABELS.md: "the
+    model learns only its training set"). The corpus' n023 (labelled overfitting: 64 galaxy images, train 0.50 -> 1.00, val 0.73 at best, as in
     epoch 1; the val loss swung 0.58-9.5 and no loss rule held)."""
     if c.accuracy is None or c.val_accuracy is None or c.epochs < MIN_EPOCHS:
         return None
@@ -617,7 +617,9 @@ def _underfitting(c: Curves) -> Diagnosis | None:
     fall = float(s[0] - np.min(s))
     span = min(c.epochs, c.last_third)
     late = float(s[-span] - s[-1]) / fall if fall > 0 else 1.0
-    evidence = (f"{fit_evidence} = {fit:.0%} of the chance-to-perfect range (< {CONVERGED_FIT:.0%}); over the last "
+    short = (f"(< {CONVERGED_FIT:.0%})" if fit < CONVERGED_FIT else
+             f"but the loss, {float(smooth(c.loss)[-1]):.3g}, is still above ln C = {c.chance_loss:.3g}")
+    evidence = (f"{fit_evidence} = {fit:.0%} of the chance-to-perfect range {short}; over the last "
                 f"{span} epochs {name} {slope:+.1%}/epoch ({late:.0%} of its fall), loss {train_slope:+.1%}/epoch")
     # still learning: the watched loss falls clearly, or both fall at least gently (a flat train loss beside a
     # gently falling val loss is noise around a plateau: a 2% wiggle tilts a 6-epoch slope by 0.4%/epoch)
