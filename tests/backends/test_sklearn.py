@@ -243,3 +243,12 @@ def test_a_config_that_fails_in_a_fold_is_recorded_failed_and_the_others_go_on(t
     record = _records(tmp_path / "out" / "failing")["s1_t2"]
     assert record["diagnosis"]["folds"][0]["error"] == "" and len(record["diagnosis"]["folds"][0]["history"]["loss"]) == 2
     assert "Traceback" in record["error"]
+
+
+def test_too_few_samples_for_the_folds_is_refused_before_the_pre_flight_trains(tiny_space, tmp_path, capsys):
+    space = tiny_space(backend="sklearn")
+    space.write_text(space.read_text().replace("seed=0,", "seed=0, cv_folds=50,"))
+    assert main(["run", str(space), "--results-dir", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert "cv_folds=50" in err and "samples" in err
+    assert not (tmp_path / "out" / "tiny").exists()  # no pre-flight ran, no folder left behind

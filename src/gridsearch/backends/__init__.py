@@ -43,6 +43,11 @@ class Backend(ABC):
         each one as it finishes, for sibling pruning.
         """
 
+    def check(self, ctx: TrainingContext, configs: list[dict[str, Any]]) -> None:
+        """Refuse (SpaceError) what this backend cannot train, before anything trains, the pre-flight included;
+        `configs` are the ones the plan knows of. Nothing to refuse by default."""
+        return None
+
     def fingerprint(self, space: Any) -> dict[str, Any]:
         """What, besides the config, makes this backend's results differ from another's (part of the
         config id, so that a run with another backend or setting never reuses these records)."""

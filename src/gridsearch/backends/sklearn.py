@@ -395,6 +395,14 @@ class SklearnBackend(Backend):
     name = "sklearn"
     sequential_trials = False  # GridSearchCV fits a stage at once
 
+    def check(self, ctx: TrainingContext, configs: list[dict[str, Any]]) -> None:
+        """The wrapper's parameters, arrays that fit in memory, and enough samples of each class for the folds."""
+        for config in configs:
+            check_wrapper_params(wrapper_params(config), set(config), ctx.where)
+        check_fits_in_memory(ctx.dataset, ctx.where)
+        stratified_folds(np.concatenate([ctx.dataset.labels("train"), ctx.dataset.labels("val")]), ctx.cv_folds,
+                         ctx.seed, ctx.where)
+
     def fingerprint(self, space: Any) -> dict[str, Any]:
         return {"backend": self.name, "cv_folds": space.cv_folds}  # n_jobs is not in it: results do not depend on it
 
@@ -403,13 +411,10 @@ class SklearnBackend(Backend):
         if not candidates:
             return
         names = tuple(candidates[0].config)
-        known = set(names)
-        for candidate in candidates:  # every check before the first fit
-            check_wrapper_params(wrapper_params(candidate.config), known, ctx.where)
+        self.check(ctx, [candidate.config for candidate in candidates])  # a later stage's configs, too
         groups: dict[tuple[str, bool], list[Candidate]] = {}
         for candidate in candidates:
             groups.setdefault(preparation_key(candidate.config), []).append(candidate)
-        check_fits_in_memory(ctx.dataset, ctx.where)
         prepared = {}
         for key, group in groups.items():
             x, y = _train_and_validation(ctx.dataset, group[0].config)

@@ -176,6 +176,9 @@ def run_search(space_file: LoadedSpace | str | os.PathLike, options: RunOptions 
                                cache_dir=store.folder / CACHE_DIR, progress=reporter.data_progress)
         findings = lint_defaults(loaded, ctx)
         plan = search_plan(space, options.full_grid)
+        base = base_config(space)
+        get_backend(backend_name).check(ctx, [{**base, **point} for stage in plan.stages()
+                                               for point in stage.candidates()])
         reporter = with_artifacts(store.folder, space, plan.stages(), reporter)  # plots and TensorBoard logs
         # before the manifest: a run stopped here leaves no claim on the folder, so the fixed space runs at once
         _preflight(loaded, plan, store, ctx, reporter)
