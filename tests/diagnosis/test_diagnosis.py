@@ -120,7 +120,7 @@ LABELLED = [  # (id, history, diagnose kwargs, label)
     ("stuck binary at 8", stuck(8.05, 0.5), {"num_classes": 2}, Label.STUCK_AT_CHANCE),
     ("stuck at the majority share", {"loss": flat(0.325, 0.001), "accuracy": flat(0.9, 0.002)},
      {"num_classes": 2, "majority_rate": 0.9}, Label.STUCK_AT_CHANCE),
-    ("majority share unknown: plateau", {"loss": flat(0.325, 0.001), "accuracy": flat(0.9, 0.002)},
+    ("majority share unknown: plateau", {"loss": flat(0.4, 0.001), "accuracy": flat(0.85, 0.002)},
      {"num_classes": 2}, Label.PLATEAU),
     ("stuck without accuracy", {"loss": flat(2.31, 0.001)}, {}, Label.STUCK_AT_CHANCE),
     ("at chance, loss drifting 0.1%/epoch", {"loss": list(np.linspace(2.30, 2.26, N)), "accuracy": flat(0.1, 0.05)},
@@ -588,3 +588,46 @@ def test_a_train_accuracy_that_converges_while_val_accuracy_never_rises_is_overf
                 "accuracy": rising_acc(0.86, 0.977)[:10], "val_accuracy": [0.945, 0.95, 0.96, 0.97, 0.975, 0.97,
                                                                          0.979, 0.975, 0.978, 0.977]}
     assert diagnose(transfer, 10).label is not Label.OVERFITTING
+
+
+def test_flat_accuracies_with_a_val_loss_below_what_the_class_shares_cost_are_learning_not_stuck():
+    """t048: MNIST fine-tuned further, accuracies 0.992-0.997 flat, val loss 0.023: predicting a 0.993 share alone
+    costs at least 0.042. r037 (stuck, binary at 0.73): val loss 0.547, at least 0.583 * 0.9 for its share."""
+    mnist = {"loss": list(np.linspace(0.018, 0.010, 7)), "val_loss": [0.028, 0.025, 0.026, 0.023, 0.024, 0.029, 0.030],
+             "accuracy": list(np.linspace(0.994, 0.9966, 7)), "val_accuracy": [0.9917, 0.9927, 0.9921, 0.9933, 0.9936,
+                                                                            0.9927, 0.992]}
+    assert diagnose(mnist, 10).label is not Label.STUCK_AT_CHANCE
+    stuck_binary = {"loss": list(np.linspace(0.551, 0.5245, 26)), "val_loss": flat(0.547, 0.002, n=26, seed=1),
+                    "accuracy": list(np.linspace(0.729, 0.746, 26)), "val_accuracy": flat(0.730, 0.002, n=26, seed=2)}
+    assert diagnose(stuck_binary, 2).label is Label.STUCK_AT_CHANCE
+
+
+def test_a_val_accuracy_wandering_a_few_points_an_epoch_around_a_trend_is_not_oscillating():
+    """t044 and t046 (healthy binary audio models): val accuracy steps 2-4 points an epoch (5-8% of the
+    chance-to-perfect range) while the train accuracy climbs smoothly; oscillating logs step 11-25%."""
+    zigzag = np.tile([1.0, -1.0], 10)
+    train = list(np.linspace(0.80, 0.95, 20))
+    losses = {"loss": decay(0.45, 0.12, n=20), "val_loss": list(np.linspace(0.3, 0.15, 20) * (1 + 0.1 * zigzag))}
+    wandering = list(np.linspace(0.84, 0.93, 20) + 0.018 * zigzag)  # steps of ~0.036: 7% of the range
+    result = diagnose({**losses, "accuracy": train, "val_accuracy": wandering}, 2)
+    assert result.label is not Label.OSCILLATING and Label.OSCILLATING not in result.flags, result
+    swinging = list(np.linspace(0.70, 0.80, 20) + 0.07 * zigzag)  # steps of ~0.14: 28%
+    assert diagnose({**losses, "accuracy": train, "val_accuracy": swinging}, 2).label is Label.OSCILLATING
+
+
+def test_a_first_epoch_ten_times_ln_c_is_a_blow_up():
+    """t035: 3 classes, 10.9 in epoch 0 (9.9x ln 3), then 1.02 flat: both labellers named the blow-up."""
+    history = {"loss": [10.88] + flat(1.02, 0.003, n=19, seed=1), "val_loss": [1.35] + flat(1.016, 0.003, n=19, seed=2),
+               "accuracy": flat(0.59, 0.01, n=20, seed=3), "val_accuracy": flat(0.59, 0.04, n=20, seed=4)}
+    assert diagnose(history, 3, first_epoch=0).cause == "blew_up"
+    history["loss"][0] = 4.4  # 4x ln 3: a large first mean, no blow-up
+    assert diagnose(history, 3, first_epoch=0).cause == ""
+
+
+def test_a_binary_run_at_093_still_improving_is_healthy_and_says_more_epochs_help():
+    """t024: cats vs dogs, 0.60 -> 0.935 train, 0.71 -> 0.94 val, both losses still falling: labelled healthy
+    (converged means 80% of the chance-to-perfect range, here 0.9)."""
+    history = {"loss": decay(0.65, 0.15, tau=7.0, n=20), "val_loss": decay(0.56, 0.17, tau=7.0, n=20, seed=1),
+               "accuracy": list(np.linspace(0.60, 0.935, 20)), "val_accuracy": list(np.linspace(0.71, 0.94, 20))}
+    result = diagnose(history, 2)
+    assert result.label is Label.HEALTHY and "more epochs should help" in result.advice, result
