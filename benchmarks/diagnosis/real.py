@@ -6,10 +6,10 @@
 real/sources.csv records every log's repository, path, commit and licence; real/raw/ keeps the files whose
 licence allows it, real/curves/ the per-epoch numbers derived from every file (what the labellers saw, and what
 is scored: the run of a file that holds several is the one labelled). real/labels.csv keeps the logs whose
-primary label both labellers gave. Three corpora, each from repositories the earlier ones do not hold
-(real/LABELLING.md): the first (r001-r081) and the second (n001-n038) are the design part (real/split.json): the
-rules were designed on the first, the second scored them once as a held-out part (pass 2) and was then designed on
-too (pass 3); the third (t001-...) is the held-out part, labelled blind and scored after the rules were final. A log
+primary label both labellers gave. Four corpora, each from repositories the earlier ones do not hold
+(real/LABELLING.md): the first three (r..., n..., t...) are the design part (real/split.json): each of the second and
+third was first scored once as the held-out part of a pass (passes 2 and 3) and designed on after; the fourth
+(u...) is the held-out part of pass 4, labelled blind and scored once after the rules were final. A log
 is scored with the number of classes its source shows (sources.csv), and once more without it, as `diagnose FILE`
 without --classes does. Leave-one-out over the design part re-chooses each constant set on the corpus (TUNED) from
 a grid without the log it then scores: how much of the design accuracy is fitting.
@@ -38,9 +38,10 @@ FALSE_ALARM_TARGET = 0.10
 # leave-one-out tries for each
 TUNED = ("STUCK_LOSS_MAX_FIT", "LEARNING_SHARE", "VAL_LOSS_BELOW_RATIO", "VAL_LOSS_BELOW_SHARE", "VAL_ABOVE_GAP",
          "VAL_ABOVE_CONFIRMED_GAP", "VAL_ABOVE_END_SHARE", "OSC_VAL_STEP", "OSC_VAL_OVER_TRAIN", "LATE_SHARE",
-         "OVERFIT_GAP_GROWTH", "OVERFIT_TRAIN_FALL", "TRAIN_STILL_FALLING")
-CORPORA = {"r": "first corpus (design)", "n": "second corpus (design in pass 3; held out in pass 2)",
-           "t": "third corpus (held out)"}  # by the first letter of a log's id
+         "OVERFIT_GAP_GROWTH", "OVERFIT_TRAIN_FALL", "TRAIN_STILL_FALLING", "CONVERGED_FIT")
+CORPORA = {"r": "first corpus (design)", "n": "second corpus (design from pass 3; held out in pass 2)",
+           "t": "third corpus (design in pass 4; held out in pass 3)",
+           "u": "fourth corpus (held out)"}  # by the first letter of a log's id
 FACTORS = (0.5, 0.67, 0.8, 1.0, 1.25, 1.5, 2.0)
 
 
@@ -119,7 +120,7 @@ def report(labels: dict, curves: dict, split: dict, raw_dirs: Sequence[Path], lo
     lines = ["# Diagnosis on real training logs", "",
              f"{len(curves)} public Keras logs (real/sources.csv: repository, path, commit, licence), {len(labels)} "
              f"with a label both blind labellers gave (real/labels.csv): {len(design)} labelled design logs (the "
-             f"first and second corpora: the rules were designed on these), {len(heldout)} held out (the third "
+             f"first three corpora: the rules were designed on these), {len(heldout)} held out (the fourth "
              "corpus: other repositories, labelled blind, scored once after the rules were final; real/LABELLING.md). "
              "Regenerate with `python benchmarks/diagnosis/real.py`.", ""]
     read, total, failed = read_files(REAL / "raw")
