@@ -194,3 +194,11 @@ def test_a_multi_output_model_without_an_overall_accuracy_reads_the_mean_of_its_
     assert result.diagnosis.label.value == "val_above_train", result.diagnosis
     single = diagnose_log({"loss": [1.0, 0.5], "head_accuracy": [0.5, 0.7], "val_head_accuracy": [0.5, 0.6]})
     assert single.log.history["accuracy"] == [0.5, 0.7] and "the one output's (head)" in single.log.notes[-1]
+
+
+def test_without_classes_the_evidence_never_speaks_of_a_chance_level_it_does_not_know():
+    history = {"loss": [1.2, 0.9, 0.8, 0.75, 0.7], "val_loss": [1.1, 0.95, 0.9, 0.85, 0.83],
+               "accuracy": [0.5, 0.6, 0.65, 0.68, 0.7], "val_accuracy": [0.5, 0.58, 0.62, 0.64, 0.66]}
+    evidence = diagnose_log(history).diagnosis.evidence
+    assert "classes unknown (chance read as 0)" in evidence and "chance-to-perfect" not in evidence, evidence
+    assert "chance-to-perfect" in diagnose_log(history, 3).diagnosis.evidence

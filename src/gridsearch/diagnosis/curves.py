@@ -206,11 +206,16 @@ class Curves:
         """
         if self.accuracies():
             name, acc = max(((n, float(smooth(v)[-1])) for n, v in self.accuracies()), key=lambda t: t[1])
-            return (acc - self.chance_accuracy) / (1 - self.chance_accuracy), f"{name} {acc:.3g}"
+            fit = (acc - self.chance_accuracy) / (1 - self.chance_accuracy)
+            if self.num_classes is None:  # chance unknown: the accuracy itself is the share
+                return fit, f"{name} {acc:.3g}, classes unknown (chance read as 0)"
+            return fit, f"{name} {acc:.3g} = {fit:.0%} of the chance-to-perfect range"
         name, loss = min(((n, float(smooth(v)[-1])) for n, v in self.losses()), key=lambda t: t[1])
         if self.chance_loss is None:
-            return 1 - loss / max(float(self.loss[0]), 1e-12), f"{name} {loss:.3g} vs {self.loss[0]:.3g} at first"
-        return 1 - loss / self.chance_loss, f"{name} {loss:.3g} vs ln C {self.chance_loss:.3g}"
+            fit = 1 - loss / max(float(self.loss[0]), 1e-12)
+            return fit, f"{name} {loss:.3g} vs {self.loss[0]:.3g} at first: {fit:.0%} of it shed"
+        fit = 1 - loss / self.chance_loss
+        return fit, f"{name} {loss:.3g} vs ln C {self.chance_loss:.3g}: {fit:.0%} of it shed"
 
     def lr_note(self) -> str:
         return "" if self.learning_rate is None else f" (learning rate was {self.learning_rate[-1]:.2g})"

@@ -274,8 +274,8 @@ def _at_chance_loss(c: Curves) -> tuple[str, float] | None:
     if _falling_share(c.loss[-c.last_third:]) >= LEARNING_SHARE:
         return None  # a train loss that still falls epoch after epoch is a slow learner (too_slow), not a stuck one
     shown = ", ".join(f"{name} never below {low:.3g}" for name, low in lowest.items())
-    return (f"{shown} (smoothed, after epoch {c.epoch(0)}; ln C = {c.chance_loss:.3g}); {fit_evidence} = {fit:.0%} of "
-            f"the chance-to-perfect range over {c.epochs} epochs", confidence(1 - fit / STUCK_LOSS_MAX_FIT))
+    return (f"{shown} (smoothed, after epoch {c.epoch(0)}; ln C = {c.chance_loss:.3g}); {fit_evidence} over "
+            f"{c.epochs} epochs", confidence(1 - fit / STUCK_LOSS_MAX_FIT))
 
 
 def _after_blow_ups(c: Curves) -> tuple[Curves, str]:
@@ -638,9 +638,9 @@ def _underfitting(c: Curves) -> Diagnosis | None:
     fall = float(s[0] - np.min(s))
     span = min(c.epochs, c.last_third)
     late = float(s[-span] - s[-1]) / fall if fall > 0 else 1.0
-    short = (f"(< {CONVERGED_FIT:.0%})" if fit < CONVERGED_FIT else
+    short = (f"(converged from {CONVERGED_FIT:.0%})" if fit < CONVERGED_FIT else
              f"but the loss, {float(smooth(c.loss)[-1]):.3g}, is still above ln C = {c.chance_loss:.3g}")
-    evidence = (f"{fit_evidence} = {fit:.0%} of the chance-to-perfect range {short}; over the last "
+    evidence = (f"{fit_evidence} {short}; over the last "
                 f"{span} epochs {name} {slope:+.1%}/epoch ({late:.0%} of its fall), loss {train_slope:+.1%}/epoch")
     # still learning: the watched loss falls clearly, or both fall at least gently (a flat train loss beside a
     # gently falling val loss is noise around a plateau: a 2% wiggle tilts a 6-epoch slope by 0.4%/epoch)
@@ -685,7 +685,7 @@ def _healthy(c: Curves) -> Diagnosis:
         best = f"val_loss best {c.val_loss[lowest]:.3g} at epoch {c.epoch(lowest)}, last {c.val_loss[-1]:.3g}; "
     return Diagnosis(Label.HEALTHY, "no problem found: keep this setting" +
                      ("; still improving at the last epoch, so more epochs should help" if improving else ""),
-                     f"{best}{fit_evidence} ({fit:.0%} of the chance-to-perfect range)",
+                     f"{best}{fit_evidence}",
                      confidence((fit - CONVERGED_FIT) / (1 - CONVERGED_FIT)))
 
 
