@@ -6,71 +6,20 @@ finished is kept), 130 interrupted (run the same command again to resume).
 from __future__ import annotations
 
 import argparse
-import contextlib
-import importlib.abc
-import importlib.machinery
-import logging
 import os
 import signal
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 from gridsearch import __version__
 from gridsearch.backends import available_backends
 from gridsearch.reports.reporter import Reporter  # light: no TensorFlow behind it
+from gridsearch.training.runtime import quiet_tensorflow  # light as well
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
 LEADERBOARD_FORMATS = ("table", "csv", "markdown", "json")
 VERBOSE_ENV = "GRIDSEARCH_VERBOSE"  # set (to anything but 0) = --verbose: TensorFlow's own start-up lines shown
-
-
-@contextlib.contextmanager
-def _stderr_to_devnull() -> Iterator[None]:
-    """File descriptor 2 itself, not sys.stderr: TensorFlow's C++ code writes there directly."""
-    sys.stderr.flush()
-    saved, null = os.dup(2), os.open(os.devnull, os.O_WRONLY)
-    os.dup2(null, 2)
-    try:
-        yield
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
-        os.close(null)
-
-
-class _QuietTensorFlowImport(importlib.abc.MetaPathFinder):
-    """Runs `import tensorflow`, wherever it first happens, with stderr closed.
-
-    TF_CPP_MIN_LOG_LEVEL=3 silences TensorFlow's later C++ logs (e.g. "E0000 ... failed call to cuInit" on
-    a CPU machine, which reads as a failure), but not the lines it writes while importing: abseil writes
-    everything logged before `absl::InitializeLog()` to stderr whatever the level (abseil/abseil-cpp#1718,
-    still open as #1957), and TensorFlow 2.21 does that twice per process. A Python error while importing
-    still shows: the descriptor is restored before it propagates.
-    """
-
-    def find_spec(self, name, path, target=None):
-        if name != "tensorflow":
-            return None
-        spec = importlib.machinery.PathFinder.find_spec(name, path)
-        if spec is None or spec.loader is None:
-            return spec
-        run = spec.loader.exec_module
-
-        def exec_module(module) -> None:
-            with _stderr_to_devnull():
-                run(module)
-
-        spec.loader.exec_module = exec_module
-        return spec
-
-
-def _quiet_tensorflow() -> None:
-    """Keep TensorFlow's start-up noise off the terminal (before it is imported; a no-op after)."""
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    logging.getLogger("tensorflow").setLevel(logging.ERROR)  # retracing notices: every trial is a new model, by design
-    if "tensorflow" not in sys.modules and not any(isinstance(f, _QuietTensorFlowImport) for f in sys.meta_path):
-        sys.meta_path.insert(0, _QuietTensorFlowImport())
 
 
 def _format_values(values: dict) -> str:
@@ -546,7 +495,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     args = build_parser().parse_args(argv)
     if not (args.verbose or os.environ.get(VERBOSE_ENV, "0") not in ("", "0")):
-        _quiet_tensorflow()
+        quiet_tensorflow()
     previous = signal.signal(signal.SIGTERM, _raise_interrupt)  # SIGTERM stops like Ctrl-C: saved, resumable
     try:
         return args.handler(args)

@@ -101,8 +101,9 @@ def test_cv_rows_hold_the_mean_fold_score_its_spread_and_the_fold_histories(both
     assert sum(folds[0]["held_out_class_counts"]) + sum(folds[1]["held_out_class_counts"]) == 96  # train+val, no test
 
 
-def test_two_processes_give_the_results_of_one(both_backends):
-    """n_jobs=2 (joblib processes) reproduces the n_jobs=1 run's stage 1 exactly."""
+def test_two_processes_give_the_results_of_one(both_backends, capfd):
+    """n_jobs=2 (joblib processes) reproduces the n_jobs=1 run's stage 1 exactly, and its workers import
+    TensorFlow without a word on the terminal."""
     space_file, _, sk = both_backends
     loaded = load_space(space_file)
     space = loaded.space
@@ -118,6 +119,8 @@ def test_two_processes_give_the_results_of_one(both_backends):
     before = _records(sk)["s1_t2"]
     assert result.status.value == before["status"] == "ok"
     assert result.metrics["val_accuracy"] == before["metrics"]["val_accuracy"]
+    err = capfd.readouterr().err
+    assert "absl::InitializeLog" not in err and "oneDNN custom operations" not in err, err[-2000:]
     assert len(result.diagnosis["folds"]) == 2
     for fold, fold_before in zip(result.diagnosis["folds"], before["diagnosis"]["folds"]):
         np.testing.assert_allclose(fold["history"]["loss"], fold_before["history"]["loss"], rtol=1e-6)

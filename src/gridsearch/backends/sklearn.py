@@ -39,6 +39,7 @@ Why scikeras is wrapped, not used as is (scikeras 0.13.0 is its last release, ad
 """
 from __future__ import annotations
 
+import contextlib
 import inspect
 import json
 import math
@@ -52,6 +53,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+import joblib
 import keras
 import numpy as np
 from scikeras.wrappers import KerasClassifier
@@ -68,6 +70,7 @@ from gridsearch.results.atomic import atomic_write_json
 from gridsearch.space.hyperparams import HYPERPARAMETERS
 from gridsearch.training.fit import Siblings, TrainingContext, build_model, class_weights, finish, trial_callbacks
 from gridsearch.training.pruning import HopelessTrialStopper
+from gridsearch.training.runtime import quiet_tensorflow
 from gridsearch.training.trial import METRICS, TrialResult, TrialStatus
 
 FIT_ARGUMENTS = ("epochs", "batch_size")  # config values that are the wrapper's own fit arguments
@@ -366,6 +369,16 @@ def _cloudpickles() -> list[Any]:
     return found
 
 
+def _quiet_workers() -> contextlib.AbstractContextManager:
+    """joblib's own worker processes import TensorFlow as quietly as the main process (their start-up lines
+    otherwise reach the terminal once per worker); a Dask cluster's workers are the cluster's. joblib takes the
+    initializer as a loky backend parameter (joblib/joblib#381, #1525)."""
+    backend, _ = joblib.parallel.get_active_backend()
+    if not isinstance(backend, joblib.parallel.LokyBackend):
+        return contextlib.nullcontext()
+    return joblib.parallel_config(backend="loky", initializer=quiet_tensorflow)
+
+
 def check_fits_in_memory(data: Dataset, where: str) -> None:
     """scikeras and GridSearchCV take arrays: train+validation, prepared as float32, must fit MEMORY_BUDGET;
     a user's tf.data pipelines are not arrays at all."""
@@ -457,7 +470,8 @@ class SklearnBackend(Backend):
             warnings.filterwarnings("ignore", message=".*scores are non-finite")
             warnings.filterwarnings("ignore", message="Scoring failed")
             try:
-                search.fit(x, y, sample_index=np.arange(len(y)))
+                with _quiet_workers():
+                    search.fit(x, y, sample_index=np.arange(len(y)))
             except Exception as exc:  # all fits failed (their errors are in the fold records), or joblib broke
                 search_error = f"{type(exc).__name__}: {exc}".strip().replace("\n", " ")
         wall = time.perf_counter() - started

@@ -1,14 +1,18 @@
 """Process-wide workarounds that keep long searches fast and flat, and the fault-injection hooks of the tests.
 
 Nothing here is about one trial's logic: it is what a process running hundreds of Keras fits needs
-(garbage collection kept cheap, TensorFlow's global gradient registry emptied), and the deterministic
-kill points through which the crash/resume tests stop a run at an exact place.
+(garbage collection kept cheap, TensorFlow's global gradient registry emptied, its start-up noise kept off the
+terminal), and the deterministic kill points through which the crash/resume tests stop a run at an exact place.
 """
 from __future__ import annotations
 
 import gc
+import importlib.abc
+import importlib.machinery
+import logging
 import os
 import signal
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -88,3 +92,52 @@ def release_traced_graphs() -> None:
         return
     for name in [name for name in registry if name.startswith("CustomGradient-")]:
         del registry[name]
+
+
+@contextmanager
+def _stderr_to_devnull() -> Iterator[None]:
+    """File descriptor 2 itself, not sys.stderr: TensorFlow's C++ code writes there directly."""
+    sys.stderr.flush()
+    saved, null = os.dup(2), os.open(os.devnull, os.O_WRONLY)
+    os.dup2(null, 2)
+    try:
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(null)
+
+
+class _QuietTensorFlowImport(importlib.abc.MetaPathFinder):
+    """Runs `import tensorflow`, wherever it first happens, with stderr closed.
+
+    TF_CPP_MIN_LOG_LEVEL=3 silences TensorFlow's later C++ logs (e.g. "E0000 ... failed call to cuInit" on
+    a CPU machine, which reads as a failure), but not the lines it writes while importing: abseil writes
+    everything logged before `absl::InitializeLog()` to stderr whatever the level (abseil/abseil-cpp#1718,
+    still open as #1957), and TensorFlow 2.21 does that twice per process. A Python error while importing
+    still shows: the descriptor is restored before it propagates.
+    """
+
+    def find_spec(self, name, path, target=None):
+        if name != "tensorflow":
+            return None
+        spec = importlib.machinery.PathFinder.find_spec(name, path)
+        if spec is None or spec.loader is None:
+            return spec
+        run = spec.loader.exec_module
+
+        def exec_module(module) -> None:
+            with _stderr_to_devnull():
+                run(module)
+
+        spec.loader.exec_module = exec_module
+        return spec
+
+
+def quiet_tensorflow() -> None:
+    """Keep TensorFlow's start-up noise off the terminal (before it is imported; a no-op after): the command line's
+    process, and each joblib worker of the sklearn backend (as its initializer)."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    logging.getLogger("tensorflow").setLevel(logging.ERROR)  # retracing notices: every trial is a new model, by design
+    if "tensorflow" not in sys.modules and not any(isinstance(f, _QuietTensorFlowImport) for f in sys.meta_path):
+        sys.meta_path.insert(0, _QuietTensorFlowImport())
