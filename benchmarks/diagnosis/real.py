@@ -43,6 +43,7 @@ CORPORA = {"r": "first corpus (design)", "n": "second corpus (design from pass 3
            "t": "third corpus (design in pass 4; held out in pass 3)",
            "u": "fourth corpus (held out)"}  # by the first letter of a log's id
 FACTORS = (0.5, 0.67, 0.8, 1.0, 1.25, 1.5, 2.0)
+SHARES = ("CONVERGED_FIT",)
 
 
 def load() -> tuple[dict[str, dict], dict[str, dict], dict[str, list[str]]]:
@@ -92,18 +93,20 @@ def leave_one_out(labels: dict, curves: dict, ids: list[str]) -> tuple[int, int]
     """Right answers when each log is scored with every TUNED constant re-chosen without it: per constant, the
     factor of FACTORS that is right most often on the other logs (the others at their values; ties: the middle one)."""
     defaults = {name: getattr(rules, name) for name in TUNED}
+    # a share of a range (CONVERGED_FIT) stays under 1: at 1 nothing converges and the confidence divides by zero
+    factors = {name: [f for f in FACTORS if name not in SHARES or defaults[name] * f < 1] for name in TUNED}
     right = {}
     try:
         for name in TUNED:
-            for factor in FACTORS:
+            for factor in factors[name]:
                 setattr(rules, name, defaults[name] * factor)
                 right[name, factor] = {i: predict(curves[i], True)[0] == labels[i]["label"] for i in ids}
             setattr(rules, name, defaults[name])
         hits = 0
         for held in ids:
             for name in TUNED:
-                scores = [sum(right[name, f][i] for i in ids if i != held) for f in FACTORS]
-                ties = [f for f, score in zip(FACTORS, scores) if score == max(scores)]
+                scores = [sum(right[name, f][i] for i in ids if i != held) for f in factors[name]]
+                ties = [f for f, score in zip(factors[name], scores) if score == max(scores)]
                 setattr(rules, name, defaults[name] * ties[len(ties) // 2])
             hits += predict(curves[held], True)[0] == labels[held]["label"]
     finally:
