@@ -9,7 +9,8 @@ is scored: the run of a file that holds several is the one labelled). real/label
 primary label both labellers gave. Four corpora, each from repositories the earlier ones do not hold
 (real/LABELLING.md): the first three (r..., n..., t...) are the design part (real/split.json): each of the second and
 third was first scored once as the held-out part of a pass (passes 2 and 3) and designed on after; the fourth
-(u...) is the held-out part of pass 4, labelled blind and scored once after the rules were final. A log
+(u...) is the held-out part of pass 4, labelled blind and scored once after the rules were final, and so is the
+fifth (v...), collected after the fourth was scored and scored with the same, unchanged rules. A log
 is scored with the number of classes its source shows (sources.csv), and once more without it, as `diagnose FILE`
 without --classes does. Leave-one-out over the design part re-chooses each constant set on the corpus (TUNED) from
 a grid without the log it then scores: how much of the design accuracy is fitting.
@@ -41,7 +42,8 @@ TUNED = ("STUCK_LOSS_MAX_FIT", "LEARNING_SHARE", "VAL_LOSS_BELOW_RATIO", "VAL_LO
          "OVERFIT_GAP_GROWTH", "OVERFIT_TRAIN_FALL", "TRAIN_STILL_FALLING", "CONVERGED_FIT")
 CORPORA = {"r": "first corpus (design)", "n": "second corpus (design from pass 3; held out in pass 2)",
            "t": "third corpus (design in pass 4; held out in pass 3)",
-           "u": "fourth corpus (held out)"}  # by the first letter of a log's id
+           "u": "fourth corpus (held out)",
+           "v": "fifth corpus (held out, the same rules)"}  # by the first letter of a log's id
 FACTORS = (0.5, 0.67, 0.8, 1.0, 1.25, 1.5, 2.0)
 SHARES = ("CONVERGED_FIT",)
 
