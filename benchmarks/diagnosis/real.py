@@ -125,8 +125,8 @@ def report(labels: dict, curves: dict, split: dict, raw_dirs: Sequence[Path], lo
     lines = ["# Diagnosis on real training logs", "",
              f"{len(curves)} public Keras logs (real/sources.csv: repository, path, commit, licence), {len(labels)} "
              f"with a label both blind labellers gave (real/labels.csv): {len(design)} labelled design logs (the "
-             f"first three corpora: the rules were designed on these), {len(heldout)} held out (the fourth "
-             "corpus: other repositories, labelled blind, scored once after the rules were final; real/LABELLING.md). "
+             f"first three corpora: the rules were designed on these), {len(heldout)} held out (the fourth and fifth "
+             "corpora: other repositories, labelled blind, scored once after the rules were final; real/LABELLING.md). "
              "Regenerate with `python benchmarks/diagnosis/real.py`.", ""]
     read, total, failed = read_files(REAL / "raw")
     lines += ["## Files read", "", f"- the redistributable originals in real/raw: {pct(read, total)}"]
