@@ -206,7 +206,7 @@ class Curves:
         """
         if self.accuracies():
             name, acc = max(((n, float(smooth(v)[-1])) for n, v in self.accuracies()), key=lambda t: t[1])
-            fit = (acc - self.chance_accuracy) / (1 - self.chance_accuracy)
+            fit = self.range_share(acc)
             if self.num_classes is None:  # chance unknown: the accuracy itself is the share
                 return fit, f"{name} {acc:.3g}, classes unknown (chance read as 0)"
             return fit, f"{name} {acc:.3g} = {fit:.0%} of the chance-to-perfect range"
@@ -216,6 +216,14 @@ class Curves:
             return fit, f"{name} {loss:.3g} vs {self.loss[0]:.3g} at first: {fit:.0%} of it shed"
         fit = 1 - loss / self.chance_loss
         return fit, f"{name} {loss:.3g} vs ln C {self.chance_loss:.3g}: {fit:.0%} of it shed"
+
+    def range_share(self, accuracy: float) -> float:
+        """An accuracy as the share of the chance-to-perfect range it covers."""
+        return (accuracy - self.chance_accuracy) / (1 - self.chance_accuracy)
+
+    def train_fit(self) -> float:
+        """The train accuracy's share of that range at the end (smoothed); the history must have an accuracy."""
+        return self.range_share(float(smooth(self.accuracy)[-1]))
 
     def lr_note(self) -> str:
         return "" if self.learning_rate is None else f" (learning rate was {self.learning_rate[-1]:.2g})"

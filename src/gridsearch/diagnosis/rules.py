@@ -453,7 +453,7 @@ def _val_above_train(c: Curves) -> Diagnosis | None:
                     f"{c.val_accuracy[-1]:.3g}, train {c.accuracy[-1]:.3g}); val loss under "
                     f"{VAL_LOSS_BELOW_RATIO:g}x the train loss in {below:.0%} of the epochs")
         excess = median / VAL_ABOVE_GAP - 1
-        train_fit = (float(smooth(c.accuracy)[-1]) - c.chance_accuracy) / (1 - c.chance_accuracy)
+        train_fit = c.train_fit()
         clear = median >= VAL_ABOVE_GAP and share >= VAL_ABOVE_SHARE
         confirmed = median >= VAL_ABOVE_CONFIRMED_GAP and below >= VAL_LOSS_BELOW_SHARE
         end_gap = float(smooth(gap)[-1])
@@ -548,12 +548,11 @@ def _overfitting(c: Curves) -> Diagnosis | None:
         return None
     best = int(np.argmin(c.val_loss))
     rise = (sv[-1] - sv[low]) / c.scale(sv[low])
-    memorised = _memorised(c)
     if rise >= OVERFIT_RISE and (rise >= OVERFIT_CLEAR_RISE or _accuracies_show_overfitting(c)):
         evidence = (f"val_loss min {c.val_loss[best]:.3g} at epoch {c.epoch(best)}, smoothed {sv[-1]:.3g} by epoch "
                     f"{c.epoch(c.epochs - 1)} (+{rise:.0%}) while loss went {sl[low]:.3g} -> {sl[-1]:.3g}")
         excess = rise / OVERFIT_RISE - 1
-    elif memorised:
+    elif memorised := _memorised(c):
         evidence, excess = memorised
     elif _gap_opening(c, best):
         val_slope = c.late_slope(c.val_loss)
@@ -588,15 +587,14 @@ def _overfitting(c: Curves) -> Diagnosis | None:
 def _memorised(c: Curves) -> tuple[str, float] | None:
     """The train accuracy rose to CONVERGED_FIT, OVERFIT_ACC_GAP above the val accuracy, which never rose
     OVERFIT_RISE_GAP above its first epoch's: whatever was learned holds on the training set only (LABELS.md: "the
-    model learns only its training set"). The corpus' n023 (labelled overfitting: 64 galaxy images, train 0.50 -> 1.00, val 0.73 at best, as in
-    epoch 1; the val loss swung 0.58-9.5 and no loss rule held)."""
+    model learns only its training set"). The corpus' n023 (labelled overfitting: 64 galaxy images, train 0.50 ->
+    1.00, val 0.73 at best, as in epoch 1; the val loss swung 0.58-9.5 and no loss rule held)."""
     if c.accuracy is None or c.val_accuracy is None or c.epochs < MIN_EPOCHS:
         return None
     train, val = smooth(c.accuracy), c.val_accuracy
-    train_fit = (float(train[-1]) - c.chance_accuracy) / (1 - c.chance_accuracy)
     gained = float(np.max(val[1:]) - val[0])
     gap = float(train[-1] - smooth(val)[-1])
-    if train_fit < CONVERGED_FIT or gained >= OVERFIT_RISE_GAP or gap < OVERFIT_ACC_GAP:
+    if c.train_fit() < CONVERGED_FIT or gained >= OVERFIT_RISE_GAP or gap < OVERFIT_ACC_GAP:
         return None  # (transfer learning starts its val accuracy near the top: no gain to make, and no gap)
     return (f"accuracy {c.accuracy[0]:.3g} -> {train[-1]:.3g} (smoothed) while val_accuracy never rose above "
             f"{float(np.max(val)):.3g} (epoch {c.epoch(0)}: {val[0]:.3g}; gap {gap:.2f} at the end)",
