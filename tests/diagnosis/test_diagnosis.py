@@ -631,3 +631,51 @@ def test_a_binary_run_at_093_still_improving_is_healthy_and_says_more_epochs_hel
                "accuracy": list(np.linspace(0.60, 0.935, 20)), "val_accuracy": list(np.linspace(0.71, 0.94, 20))}
     result = diagnose(history, 2)
     assert result.label is Label.HEALTHY and "more epochs should help" in result.advice, result
+
+
+def test_a_val_loss_rising_long_after_its_best_while_the_train_loss_falls_steadily_is_overfitting():
+    """u033 (binary, 50 epochs: val loss 0.072 at epoch 8, then up to 0.127 while the train loss fell steadily to
+    0.0002; accuracies 1.0 and 0.98, a gap of 0.02): overfitting for both labellers. The healthy generated SGD-momentum
+    controls rise as much, with a train loss that bounced along (net trend 0.2-0.26 of its path)."""
+    epochs = np.arange(20)
+    val_loss = list(0.07 + 0.4 * np.exp(-epochs / 1.5) + 0.0025 * np.maximum(epochs - 6, 0))
+    steady = {"loss": list(0.4 * np.exp(-epochs / 3.0)), "val_loss": val_loss,
+              "accuracy": rising_acc(0.85, 1.0), "val_accuracy": rising_acc(0.9, 0.98)}
+    result = diagnose(steady, 2)
+    assert result.label is Label.OVERFITTING and "val_loss min" in result.evidence, result
+    bouncing = dict(steady, loss=[x * (1.8 if i % 2 and i > 6 else 1.0) for i, x in enumerate(steady["loss"])])
+    assert diagnose(bouncing, 2).label is Label.HEALTHY
+
+
+def test_val_swings_while_the_val_loss_doubles_and_the_train_loss_falls_steadily_are_overfitting():
+    """u017 (binary, 16 validation images: val accuracy 0.5-0.69, val loss 0.60 -> 3.7 while the train loss fell
+    0.49 -> 0.25 every epoch): overfitting for both labellers; with a flat val loss the same swings oscillate."""
+    history = {"loss": [0.493, 0.382, 0.34, 0.316, 0.297, 0.278, 0.26, 0.246],
+               "accuracy": [0.757, 0.825, 0.849, 0.862, 0.878, 0.88, 0.89, 0.896],
+               "val_loss": [0.73, 0.738, 0.619, 0.598, 1.11, 1.27, 3.68, 2.03],
+               "val_accuracy": [0.5, 0.5, 0.562, 0.688, 0.562, 0.5, 0.5, 0.5]}
+    result = diagnose(history, 2)
+    assert result.label is Label.OVERFITTING, result
+    history["val_loss"] = [0.73, 0.738, 0.619, 0.598, 0.71, 0.64, 0.69, 0.62]
+    history["val_accuracy"] = [0.5, 0.5, 0.562, 0.688, 0.562, 0.75, 0.5, 0.69]
+    assert diagnose(history, 2).label is Label.OSCILLATING
+
+
+def test_flat_accuracies_with_both_losses_falling_every_epoch_are_learning_not_stuck():
+    """u030 (10 classes, 5 epochs: val accuracy 0.85-0.88, val loss 0.42 -> 0.33 every epoch): healthy for both
+    labellers, not a model stuck on a majority class."""
+    history = {"loss": [0.586, 0.422, 0.386, 0.361, 0.342], "val_loss": [0.417, 0.366, 0.357, 0.339, 0.327],
+               "accuracy": [0.796, 0.849, 0.861, 0.869, 0.875], "val_accuracy": [0.852, 0.872, 0.877, 0.879, 0.884]}
+    assert diagnose(history, 10).label is not Label.STUCK_AT_CHANCE
+    history["val_loss"] = [0.417, 0.366, 0.37, 0.362, 0.365]  # a val loss that stopped: one class' jitter
+    assert diagnose(history, 10).label is Label.STUCK_AT_CHANCE
+
+
+def test_curves_converging_under_half_the_accuracy_range_are_not_healthy():
+    """The generated ReLU-before-softmax run: 4 classes, accuracy 0.49 (32% of the range), both losses still
+    falling 0.5%/epoch and converging: learning stalled far from a good fit (r071 at 0.58 is healthy, above)."""
+    epochs = np.arange(50)
+    history = {"loss": list(0.85 + 1.2 / (1 + epochs / 8.0)), "val_loss": list(0.9 + 0.95 / (1 + epochs / 8.0)),
+               "accuracy": list(np.linspace(0.3, 0.49, 50)), "val_accuracy": list(np.linspace(0.3, 0.49, 50))}
+    result = diagnose(history, 4)
+    assert result.label in (Label.PLATEAU, Label.TOO_SLOW), result

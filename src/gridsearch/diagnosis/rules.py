@@ -136,6 +136,18 @@ OVERFIT_RISE_GAP = 0.05
 # A val loss at twice its best needs no accuracy to show it: 2x the healthy control's +53% above; the corpus'
 # r040 went 0.11 -> 0.56 with train 0.998 / val 0.949 (gap 0.049).
 OVERFIT_CLEAR_RISE = 1.0
+# A rising val loss needs no accuracy gap either when the train loss fell steadily since the val loss' best (this
+# share of its path net progress: the _net_trend) and that best lies this share of the run before the end: the
+# model kept fitting its training set, long after the val set stopped gaining. Pass 5, from the corpus: r028, u033,
+# u035 (labelled overfitting: val loss +20-73% from a best 50-84% of the run before the end, train trend 0.83-1.0,
+# gaps 0.04, 0.02 and -0.02) against the healthy generated controls above (SGD momentum: best 40-60% before the end,
+# but a train loss that bounced with it, trend 0.20-0.26; Adam, 40 epochs: 0.57) and the healthy corpus logs whose
+# val loss rose 25-63% from a best 10-30% of the run before the end (n014, n022, r019, r025, t018).
+OVERFIT_TRAIN_STEADY = 0.7
+OVERFIT_LONG_SINCE = 0.4
+SHORT_RUN = 2 * TAIL_EPOCHS  # _short_run_turning says why
+SHORT_TURN = 2
+SHORT_TURN_RISE = 0.05
 # judgment, 3x AUTOTRAINER's gap: measured on digits, batch normalization at 8 epochs ended at train 0.99 /
 # val 0.43 with a noisy, slowly falling val loss; no falling val loss makes a gap this large healthy
 OVERFIT_SEVERE_GAP = 0.3
@@ -160,10 +172,22 @@ CONVERGED_FIT = 0.8
 # -0.1%..+0.0%/epoch; healthy r071 and r072 (fits 0.58, 0.62) -0.3% and -0.4%, converging (last third: 3% and 10%
 # of the fall); too_slow r033 -0.7%, steady (32%).
 LATE_SHARE = 0.2
+# ... but not under half the range: learning that slows to a crawl there has stalled far from a good fit (pass 5:
+# the generated ReLU-before-softmax runs at 0.44, val loss -0.5%/epoch, against the corpus' r071 and r072 at 0.58 and
+# 0.62, labelled healthy)
+CONVERGING_MIN_FIT = 0.5
 # A train loss still falling this many times FLAT_SLOPE per epoch is learning, whatever the val loss does: the
 # plateau needs both curves flat (LABELS.md). The corpus' n010 (labelled too_slow: 7 epochs, train -2.2%/epoch,
 # accuracy 0.51 -> 0.65, val loss flat at ln 2) against r060 (plateau: a fine-tuning phase, train -0.9%/epoch).
 TRAIN_STILL_FALLING = 3
+# A converged fit still climbing fast is too_slow too: the val loss falling 10%/epoch at the end while the val
+# accuracy gains 2% of the range per epoch. Pass 5, from the corpus: u021 (labelled too_slow: 5 classes, 20 epochs,
+# accuracy 0.93 and val accuracy +3 points/epoch to the end, val loss -18%/epoch) and r059 (5 epochs, -21%, +13
+# points); the healthy n028 and t004 fall as fast (-17%, -15%) with their val accuracies settled (gains 0.013 and
+# 0.001 of the range per epoch), and so does a healthy generated control with batch normalization whose val accuracy
+# caught up late (-24%/epoch, 0.020 of the range per epoch at the end).
+STILL_GAINING_SLOPE = 0.1
+STILL_GAINING_ACC = 0.025
 
 # What needs the number of classes, and is skipped without it (a log made elsewhere, `diagnose` without --classes)
 NEEDS_CLASSES = {"stuck_at_chance": "accuracy at chance 1/C and a loss at ln C (the flat-accuracy check runs)",
@@ -337,6 +361,10 @@ def _at_majority_share(c: Curves) -> tuple[str, float] | None:
         return None  # it predicts unseen data better than the class shares do: it learned (MNIST at 0.993, t048)
     if abs(falls["val_loss"]) >= STUCK_VAL_FALL or abs(falls["loss"]) >= STUCK_TRAIN_FALL:
         return None  # a loss that moves (either way) with flat accuracies is another story (overfitting, diverging)
+    if all(np.all(np.diff(v) < 0) for _, v in c.losses()):
+        # both losses fell in every epoch: a short run that is learning, not a constant output's jitter (pass 5:
+        # the corpus' u030, labelled healthy: 5 epochs, 10 classes, val accuracy 0.85-0.88, val loss 0.42 -> 0.33)
+        return None
     shown = ", ".join(f"{name} within {width:.3f}" for name, width in ranges.items())
     return (f"from epoch {c.epoch(1)} on: {shown} (val_accuracy ~{level:.3g}, likely the majority class' share); "
             f"loss fell {falls['loss']:.0%}, val_loss {falls['val_loss']:.0%} over {c.epochs} epochs",
@@ -483,7 +511,7 @@ def _oscillating(c: Curves) -> Diagnosis | None:
     if c.epochs < TAIL_EPOCHS:
         return None
     swinging = _val_swings(c)
-    if swinging:
+    if swinging and not _val_loss_doubled_alone(c):
         return Diagnosis(Label.OSCILLATING, "the validation results swing from epoch to epoch: lower the learning "
                          f"rate 3-10x or use a larger batch, and check that the validation set is not tiny{c.lr_note()}",
                          swinging[0], swinging[1])
@@ -513,6 +541,16 @@ def _oscillating(c: Curves) -> Diagnosis | None:
                              f"{swing:.0%} of its level, net trend {trend:.0%} of the path",
                              confidence(swing / OSC_MIN_SWING - 1))
     return None
+
+
+def _val_loss_doubled_alone(c: Curves) -> bool:
+    """The val loss ends (smoothed) at OVERFIT_CLEAR_RISE above its best while the train loss fell steadily since:
+    val swings that come with it are the overfitted model's, not the learning rate's (pass 5, from the corpus: n025 and
+    u017, labelled overfitting: val loss 0.33 -> 7.2 and 0.60 -> 3.7 as the train loss fell with trends 0.75 and 1.0;
+    the oscillating r036 and t013: rises +91% and +29%, train trends 0.23 and 0.21)."""
+    sv = smooth(c.val_loss)
+    low = int(np.argmin(sv))
+    return (sv[-1] - sv[low]) / c.scale(sv[low]) >= OVERFIT_CLEAR_RISE and _fitting_on_alone(c, low)
 
 
 def _net_trend(values: np.ndarray) -> float:
@@ -548,12 +586,15 @@ def _overfitting(c: Curves) -> Diagnosis | None:
         return None
     best = int(np.argmin(c.val_loss))
     rise = (sv[-1] - sv[low]) / c.scale(sv[low])
-    if rise >= OVERFIT_RISE and (rise >= OVERFIT_CLEAR_RISE or _accuracies_show_overfitting(c)):
+    if rise >= OVERFIT_RISE and (rise >= OVERFIT_CLEAR_RISE or _accuracies_show_overfitting(c)
+                                 or _fitting_on_alone(c, low, OVERFIT_LONG_SINCE)):
         evidence = (f"val_loss min {c.val_loss[best]:.3g} at epoch {c.epoch(best)}, smoothed {sv[-1]:.3g} by epoch "
                     f"{c.epoch(c.epochs - 1)} (+{rise:.0%}) while loss went {sl[low]:.3g} -> {sl[-1]:.3g}")
         excess = rise / OVERFIT_RISE - 1
     elif memorised := _memorised(c):
         evidence, excess = memorised
+    elif turning := _short_run_turning(c, best):
+        evidence, excess = turning
     elif _gap_opening(c, best):
         val_slope = c.late_slope(c.val_loss)
         evidence = (f"val_loss best {c.val_loss[best]:.3g} at epoch {c.epoch(best)}, then {val_slope:+.1%}/epoch over "
@@ -601,6 +642,22 @@ def _memorised(c: Curves) -> tuple[str, float] | None:
             confidence(gap / OVERFIT_ACC_GAP - 1))
 
 
+def _short_run_turning(c: Curves, best: int) -> tuple[str, float] | None:
+    """A run under SHORT_RUN epochs is all tail: its val loss rising in each of its last SHORT_TURN epochs, to
+    SHORT_TURN_RISE above its best, while the train loss fell in each is the turn to overfitting (pass 5, from the
+    corpus: t048, u014 and u035, labelled overfitting: 6-7 epochs, val loss +8-30% over its last 2-5 epochs as the
+    train loss fell in each; healthy t036 rose in its last epoch only, t006 with a train loss that rose as well)."""
+    if c.val_loss is None or c.epochs >= SHORT_RUN or c.epochs <= SHORT_TURN:
+        return None
+    val_steps, train_steps = np.diff(c.val_loss[-SHORT_TURN - 1:]), np.diff(c.loss[-SHORT_TURN - 1:])
+    rise = (c.val_loss[-1] - c.val_loss[best]) / c.scale(c.val_loss[best])
+    if np.any(val_steps <= 0) or np.any(train_steps >= 0) or rise < SHORT_TURN_RISE:
+        return None
+    return (f"val_loss best {c.val_loss[best]:.3g} at epoch {c.epoch(best)}, then up in each of the last "
+            f"{SHORT_TURN} epochs to {c.val_loss[-1]:.3g} (+{rise:.0%}) while loss fell in each, to {c.loss[-1]:.3g}",
+            confidence(rise / SHORT_TURN_RISE - 1))
+
+
 def _gap_opening(c: Curves, best: int) -> bool:
     """Short of a converged fit, the val loss rising (FLAT_SLOPE per epoch over the last third) from a best before the
     tail while the smoothed train loss fell OVERFIT_TRAIN_FALL since: the model learns only its training set
@@ -612,6 +669,12 @@ def _gap_opening(c: Curves, best: int) -> bool:
         return False
     train = smooth(c.loss)
     return c.late_slope(c.val_loss) >= FLAT_SLOPE and train[-1] <= (1 - OVERFIT_TRAIN_FALL) * train[best]
+
+
+def _fitting_on_alone(c: Curves, low: int, since: float = 0.0) -> bool:
+    """The train loss fell steadily (OVERFIT_TRAIN_STEADY) from the val loss' best at `low`, which lies at least
+    `since` of the run before the end."""
+    return c.epochs - 1 - low >= since * c.epochs and _net_trend(c.loss[low:]) >= OVERFIT_TRAIN_STEADY
 
 
 def _accuracies_show_overfitting(c: Curves) -> bool:
@@ -628,7 +691,8 @@ def _underfitting(c: Curves) -> Diagnosis | None:
     if c.epochs < MIN_EPOCHS:
         return None
     fit, fit_evidence = c.fit()
-    if fit >= CONVERGED_FIT and not _loss_above_chance_and_falling(c):
+    gaining = _still_gaining_fast(c)
+    if fit >= CONVERGED_FIT and not _loss_above_chance_and_falling(c) and not gaining:
         return None
     name, watched = c.losses()[-1]
     slope, train_slope = c.late_slope(watched), c.late_slope(c.loss)
@@ -637,6 +701,7 @@ def _underfitting(c: Curves) -> Diagnosis | None:
     span = min(c.epochs, c.last_third)
     late = float(s[-span] - s[-1]) / fall if fall > 0 else 1.0
     short = (f"(converged from {CONVERGED_FIT:.0%})" if fit < CONVERGED_FIT else
+             f"but val_accuracy still gains {gaining}" if gaining else
              f"but the loss, {float(smooth(c.loss)[-1]):.3g}, is still above ln C = {c.chance_loss:.3g}")
     evidence = (f"{fit_evidence} {short}; over the last "
                 f"{span} epochs {name} {slope:+.1%}/epoch ({late:.0%} of its fall), loss {train_slope:+.1%}/epoch")
@@ -644,7 +709,7 @@ def _underfitting(c: Curves) -> Diagnosis | None:
     # gently falling val loss is noise around a plateau: a 2% wiggle tilts a 6-epoch slope by 0.4%/epoch)
     learning = (slope <= -FLAT_SLOPE or max(slope, train_slope) <= -STUCK_MAX_FALL
                 or train_slope <= -TRAIN_STILL_FALLING * FLAT_SLOPE)
-    if learning and slope > -FLAT_SLOPE and late < LATE_SHARE:
+    if learning and slope > -FLAT_SLOPE and late < LATE_SHARE and fit >= CONVERGING_MIN_FIT:
         return None  # gently improving and converging: healthy at the fit this task allows
     # A loss that blew up in epoch 1 (the default digits grid's lr 0.1: 5.56 from an untrained 2.32, then 1.58) and
     # then crawls is a learning rate too high, not too low: never too_slow, whose advice raises it. Without the
@@ -659,6 +724,18 @@ def _underfitting(c: Curves) -> Diagnosis | None:
     return Diagnosis(Label.PLATEAU, "lower the learning rate 3-10x or the batch size, or add ReduceLROnPlateau; if "
                      f"the training accuracy stays low, use a larger model{c.lr_note()}",
                      evidence, confidence((CONVERGED_FIT - fit) / (1 - CONVERGED_FIT)))
+
+
+def _still_gaining_fast(c: Curves) -> str:
+    """Over a run of at least TAIL_EPOCHS, the val loss still falling STILL_GAINING_SLOPE per epoch at the end while the
+    val accuracy gains STILL_GAINING_ACC of the chance-to-perfect range per epoch (last 4 epochs): the evidence of
+    a run cut off mid-climb, whatever fit it reached; else ""."""
+    if c.val_loss is None or c.val_accuracy is None or c.epochs < TAIL_EPOCHS:
+        return ""
+    gain = c.range_share(float(np.mean(np.diff(c.val_accuracy[-4:])))) - c.range_share(0.0)
+    if c.tail_slope(c.val_loss) > -STILL_GAINING_SLOPE or gain < STILL_GAINING_ACC:
+        return ""
+    return f"{gain:.0%} of the range per epoch as val_loss falls {c.tail_slope(c.val_loss):+.0%}/epoch"
 
 
 def _loss_above_chance_and_falling(c: Curves) -> bool:
