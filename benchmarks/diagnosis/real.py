@@ -39,13 +39,14 @@ FALSE_ALARM_TARGET = 0.10
 # leave-one-out tries for each
 TUNED = ("STUCK_LOSS_MAX_FIT", "LEARNING_SHARE", "VAL_LOSS_BELOW_RATIO", "VAL_LOSS_BELOW_SHARE", "VAL_ABOVE_GAP",
          "VAL_ABOVE_CONFIRMED_GAP", "VAL_ABOVE_END_SHARE", "OSC_VAL_STEP", "OSC_VAL_OVER_TRAIN", "LATE_SHARE",
-         "OVERFIT_GAP_GROWTH", "OVERFIT_TRAIN_FALL", "TRAIN_STILL_FALLING", "CONVERGED_FIT")
+         "OVERFIT_GAP_GROWTH", "OVERFIT_TRAIN_FALL", "TRAIN_STILL_FALLING", "CONVERGED_FIT", "OVERFIT_TRAIN_STEADY",
+         "OVERFIT_LONG_SINCE", "CONVERGING_MIN_FIT", "STILL_GAINING_SLOPE", "STILL_GAINING_ACC", "SHORT_TURN_RISE")
 CORPORA = {"r": "first corpus (design)", "n": "second corpus (design from pass 3; held out in pass 2)",
            "t": "third corpus (design in pass 4; held out in pass 3)",
            "u": "fourth corpus (held out)",
            "v": "fifth corpus (held out, the same rules)"}  # by the first letter of a log's id
 FACTORS = (0.5, 0.67, 0.8, 1.0, 1.25, 1.5, 2.0)
-SHARES = ("CONVERGED_FIT",)
+SHARES = ("CONVERGED_FIT", "OVERFIT_TRAIN_STEADY", "OVERFIT_LONG_SINCE", "CONVERGING_MIN_FIT")
 
 
 def load() -> tuple[dict[str, dict], dict[str, dict], dict[str, list[str]]]:
@@ -95,7 +96,7 @@ def leave_one_out(labels: dict, curves: dict, ids: list[str]) -> tuple[int, int]
     """Right answers when each log is scored with every TUNED constant re-chosen without it: per constant, the
     factor of FACTORS that is right most often on the other logs (the others at their values; ties: the middle one)."""
     defaults = {name: getattr(rules, name) for name in TUNED}
-    # a share of a range (CONVERGED_FIT) stays under 1: at 1 nothing converges and the confidence divides by zero
+    # a share (CONVERGED_FIT and the others in SHARES) stays under 1: at 1 nothing converges, or nothing qualifies
     factors = {name: [f for f in FACTORS if name not in SHARES or defaults[name] * f < 1] for name in TUNED}
     right = {}
     try:
