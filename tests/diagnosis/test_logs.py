@@ -81,16 +81,18 @@ def test_appended_runs_diagnose_the_last_and_say_so(tmp_path, repeat_header):
     assert log.notes == ("2 runs in the file (appended): the last one, 6 epochs, is diagnosed",)
 
 
-def test_history_json_plain_wrapped_and_per_epoch_records(tmp_path):
+def test_history_json_plain_wrapped_per_epoch_records_and_per_metric_summaries(tmp_path):
     history = {"loss": [1.0, 0.5, 0.3], "val_loss": [1.1, 0.7, 0.6], "accuracy": [0.5, 0.8, 0.9]}
     for i, data in enumerate([history, {"history": history, "params": {"epochs": 3}},
                               [{k: v[e] for k, v in history.items()} for e in range(3)],
-                              {**history, "model_type": "cnn", "test_accuracy": 0.9}]):
+                              {**history, "model_type": "cnn", "test_accuracy": 0.9},
+                              {k: {"values": v, "max": max(v), "mean": sum(v) / 3} for k, v in history.items()}]):
         path = tmp_path / f"h{i}.json"
         path.write_text(json.dumps(data, indent=2))
         log = read_training_log(path)
         assert log.history == history and log.first_epoch == 1 and log.source == "history JSON"
-    assert "model_type, test_accuracy" in log.notes[0]
+        if i == 3:
+            assert "model_type, test_accuracy" in log.notes[0]
 
 
 def test_a_history_dumped_as_its_python_repr_bare_or_inside_a_json_string(tmp_path):

@@ -3,9 +3,10 @@
 
 Read without options: a Keras CSVLogger file (any separator of , ; tab |, CR/LF/CRLF line ends, a byte-order mark,
 runs appended by `append=True` with or without a repeated header: the last run is diagnosed and the note says so;
-empty or NA cells; Keras 2 names; a pandas index column), a `history.history` dumped as JSON, and a TensorBoard
-log folder (or one event file), read with TensorBoard's own event reader. Epochs keep the numbers the log gives
-them (CSVLogger and TensorBoard count from 0; a file without epoch numbers from 1, as Keras prints them).
+empty or NA cells; Keras 2 names; a pandas index column), a `history.history` dumped as JSON (also as one record per
+epoch, or a summary per metric with its "values" list), and a TensorBoard log folder (or one event file), read with
+TensorBoard's own event reader. Epochs keep the numbers the log gives them (CSVLogger and TensorBoard count from 0; a
+file without epoch numbers from 1, as Keras prints them).
 """
 from __future__ import annotations
 
@@ -227,6 +228,8 @@ def _read_json(path: Path, text: str) -> TrainingLog:
         raise ValueError(f"{path}: JSON of a {type(data).__name__}; expected Keras' history.history (a dict of lists)")
     history, skipped = {}, []
     for key, values in data.items():
+        if isinstance(values, Mapping) and isinstance(values.get("values"), list):
+            values = values["values"]  # a summary per metric: {"values": [...], "max": ..., "mean": ...}
         if isinstance(values, list) and values and all(v is None or isinstance(v, (int, float)) for v in values):
             history[str(key)] = [math.nan if v is None else float(v) for v in values]
         else:
