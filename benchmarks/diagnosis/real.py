@@ -6,13 +6,12 @@
 real/sources.csv records every log's repository, path, commit and licence; real/raw/ keeps the files whose
 licence allows it, real/curves/ the per-epoch numbers derived from every file (what the labellers saw, and what
 is scored: the run of a file that holds several is the one labelled). real/labels.csv keeps the logs whose
-primary label both labellers gave. Four corpora, each from repositories the earlier ones do not hold
-(real/LABELLING.md): the first three (r..., n..., t...) are the design part (real/split.json): each of the second and
-third was first scored once as the held-out part of a pass (passes 2 and 3) and designed on after; the fourth
-(u...) is the held-out part of pass 4, labelled blind and scored once after the rules were final, and so is the
-fifth (v...), collected after the fourth was scored and scored with the same, unchanged rules. A log
-is scored with the number of classes its source shows (sources.csv), and once more without it, as `diagnose FILE`
-without --classes does. Leave-one-out over the design part re-chooses each constant set on the corpus (TUNED) from
+primary label both labellers gave. Six corpora, each from repositories the earlier ones do not hold
+(real/LABELLING.md): the first five (r..., n..., t..., u..., v...) are the design part (real/split.json), each of
+the second to fifth first scored once as the held-out part of a pass (passes 2-4) and designed on after; the sixth
+(w... and x..., two collectors) is the held-out part of pass 5, labelled blind and scored once after the rules
+were final. A log is scored with the number of classes its source shows (sources.csv), and once more without it,
+as `diagnose FILE` without --classes does. Leave-one-out over the design part re-chooses each constant set on the corpus (TUNED) from
 a grid without the log it then scores: how much of the design accuracy is fitting.
 """
 from __future__ import annotations
@@ -41,10 +40,12 @@ TUNED = ("STUCK_LOSS_MAX_FIT", "LEARNING_SHARE", "VAL_LOSS_BELOW_RATIO", "VAL_LO
          "VAL_ABOVE_CONFIRMED_GAP", "VAL_ABOVE_END_SHARE", "OSC_VAL_STEP", "OSC_VAL_OVER_TRAIN", "LATE_SHARE",
          "OVERFIT_GAP_GROWTH", "OVERFIT_TRAIN_FALL", "TRAIN_STILL_FALLING", "CONVERGED_FIT", "OVERFIT_TRAIN_STEADY",
          "OVERFIT_LONG_SINCE", "CONVERGING_MIN_FIT", "STILL_GAINING_SLOPE", "STILL_GAINING_ACC", "SHORT_TURN_RISE")
+SIXTH = "sixth corpus (held out in pass 5)"
 CORPORA = {"r": "first corpus (design)", "n": "second corpus (design from pass 3; held out in pass 2)",
-           "t": "third corpus (design in pass 4; held out in pass 3)",
-           "u": "fourth corpus (held out)",
-           "v": "fifth corpus (held out, the same rules)"}  # by the first letter of a log's id
+           "t": "third corpus (design from pass 4; held out in pass 3)",
+           "u": "fourth corpus (design from pass 5; held out in pass 4)",
+           "v": "fifth corpus (design from pass 5; held out in pass 4, the same rules)",
+           "w": SIXTH, "x": SIXTH}  # by the first letter of a log's id (the sixth had two collectors)
 FACTORS = (0.5, 0.67, 0.8, 1.0, 1.25, 1.5, 2.0)
 SHARES = ("CONVERGED_FIT", "OVERFIT_TRAIN_STEADY", "OVERFIT_LONG_SINCE", "CONVERGING_MIN_FIT")
 
@@ -118,6 +119,11 @@ def leave_one_out(labels: dict, curves: dict, ids: list[str]) -> tuple[int, int]
     return hits, len(ids)
 
 
+def corpora(ids: Iterable[str]) -> str:
+    names = list(dict.fromkeys(CORPORA[i[0]].split(" (")[0] for i in sorted(ids)))
+    return ", ".join(names[:-1]) + " and " + names[-1] if len(names) > 1 else "".join(names) or "none"
+
+
 def report(labels: dict, curves: dict, split: dict, raw_dirs: Sequence[Path], loo: bool = True) -> list[str]:
     with_c = {i: predict(curves[i], True) for i in labels}
     without_c = {i: predict(curves[i], False) for i in labels}
@@ -126,8 +132,8 @@ def report(labels: dict, curves: dict, split: dict, raw_dirs: Sequence[Path], lo
     lines = ["# Diagnosis on real training logs", "",
              f"{len(curves)} public Keras logs (real/sources.csv: repository, path, commit, licence), {len(labels)} "
              f"with a label both blind labellers gave (real/labels.csv): {len(design)} labelled design logs (the "
-             f"first three corpora: the rules were designed on these), {len(heldout)} held out (the fourth and fifth "
-             "corpora: other repositories, labelled blind, scored once after the rules were final; real/LABELLING.md). "
+             f"{corpora(design)}: the rules were designed on these), {len(heldout)} held out (the {corpora(heldout)}: "
+             "other repositories, labelled blind, scored once after the rules were final; real/LABELLING.md). "
              "Regenerate with `python benchmarks/diagnosis/real.py`.", ""]
     read, total, failed = read_files(REAL / "raw")
     lines += ["## Files read", "", f"- the redistributable originals in real/raw: {pct(read, total)}"]
@@ -138,9 +144,8 @@ def report(labels: dict, curves: dict, split: dict, raw_dirs: Sequence[Path], lo
     lines += [f"  - not read: {f}" for f in failed] + [""]
     lines += ["## Accuracy", ""]
     rows = []
-    parts = [(CORPORA[key], ids) for key in sorted(CORPORA, reverse=True)
-             if (ids := sorted(i for i in labels if i[0] == key))]
-    for name, ids in parts:
+    parts = {name: sorted(i for i in labels if CORPORA[i[0]] == name) for name in dict.fromkeys(CORPORA.values())}
+    for name, ids in reversed(parts.items()):
         healthy = [i for i in ids if labels[i]["label"] == "healthy"]
         alarms = [sum(pred[i][0] != "healthy" for i in healthy) for pred in (with_c, without_c)]
         rows.append([name, pct(*score(ids, labels, with_c)), pct(*score(ids, labels, without_c)),
@@ -190,7 +195,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--raw-dir", type=Path, action="append", default=[],
                         help="a folder with original logs kept elsewhere, to count the files read (repeatable)")
-    parser.add_argument("--no-loo", action="store_true", help="skip leave-one-out (about a minute on 2 cores)")
+    parser.add_argument("--no-loo", action="store_true", help="skip leave-one-out (about 3 minutes on 2 cores)")
     parser.add_argument("--out", type=Path, default=HERE.parent / "DIAGNOSIS_real.md")
     args = parser.parse_args(argv)
     lines = report(*load(), args.raw_dir, loo=not args.no_loo)
