@@ -679,3 +679,25 @@ def test_curves_converging_under_half_the_accuracy_range_are_not_healthy():
                "accuracy": list(np.linspace(0.3, 0.49, 50)), "val_accuracy": list(np.linspace(0.3, 0.49, 50))}
     result = diagnose(history, 4)
     assert result.label in (Label.PLATEAU, Label.TOO_SLOW), result
+
+
+def test_both_curves_flat_at_a_tasks_ceiling_are_healthy_and_far_below_it_a_plateau():
+    """w007 (binary churn, labelled healthy: both curves flat from epoch 3 at accuracy 0.86 = 73% of the
+    chance-to-perfect range); the same curves at 0.75 (50%) stopped far from a good fit: a plateau."""
+    epochs = np.arange(25)
+    history = {"loss": list(0.335 + 0.1 * np.exp(-epochs / 1.5)), "val_loss": flat(0.35, 0.015, n=25, seed=2),
+               "accuracy": list(0.865 - 0.055 * np.exp(-epochs / 1.5)), "val_accuracy": flat(0.857, 0.005, n=25)}
+    assert diagnose(history, 2).label is Label.HEALTHY
+    lower = dict(history, accuracy=[a - 0.11 for a in history["accuracy"]],
+                 val_accuracy=[a - 0.11 for a in history["val_accuracy"]])
+    assert diagnose(lower, 2).label is Label.PLATEAU
+
+
+def test_a_train_accuracy_far_above_a_val_accuracy_that_never_changes_is_memorising_not_stuck():
+    """x012 (binary, labelled overfitting: train 0.997 from epoch 2, val 0.5691 in all 6 epochs, val loss 4.9 -> 9.3);
+    with the train accuracy flat at the same level the model is stuck on one class."""
+    history = {"loss": [0.143, 0.0195, 0.0106, 0.0117, 0.0069, 0.008], "val_loss": [4.92, 6.18, 7.63, 9.23, 10.6, 9.32],
+               "accuracy": [0.941, 0.995, 0.997, 0.997, 0.998, 0.997], "val_accuracy": [0.5691] * 6}
+    assert diagnose(history, 2).label is Label.OVERFITTING
+    history["accuracy"] = [0.55, 0.568, 0.57, 0.569, 0.571, 0.57]
+    assert diagnose(history, 2).label is Label.STUCK_AT_CHANCE
