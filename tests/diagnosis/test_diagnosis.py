@@ -701,3 +701,26 @@ def test_a_train_accuracy_far_above_a_val_accuracy_that_never_changes_is_memoris
     assert diagnose(history, 2).label is Label.OVERFITTING
     history["accuracy"] = [0.55, 0.568, 0.57, 0.569, 0.571, 0.57]
     assert diagnose(history, 2).label is Label.STUCK_AT_CHANCE
+
+
+def test_a_converged_fit_still_climbing_fast_at_the_end_is_too_slow():
+    """u021 (5 classes, labelled too_slow: accuracy 0.93 at epoch 20, val accuracy +3 points an epoch to the end,
+    val loss -18%/epoch); n028 (healthy) falls as fast with its val accuracy settled."""
+    epochs = np.arange(20)
+    climbing = {"loss": list(1.84 * np.exp(-epochs / 7.0)), "val_loss": list(2.0 * np.exp(-epochs / 7.0)),
+                "accuracy": list(np.linspace(0.47, 0.93, 20)), "val_accuracy": list(np.linspace(0.42, 0.93, 20))}
+    result = diagnose(climbing, 5)
+    assert result.label is Label.TOO_SLOW and "still gains" in result.evidence, result
+    settled = dict(climbing, val_accuracy=list(np.minimum(np.linspace(0.42, 1.2, 20), 0.93)))
+    assert diagnose(settled, 5).label is Label.HEALTHY
+
+
+def test_a_short_run_whose_val_loss_turns_up_while_the_train_loss_falls_is_overfitting():
+    """u014 (5 classes, 4 epochs, labelled overfitting: val loss 0.96, 0.85, 0.89, 0.92 while the train loss fell
+    1.22 -> 0.83); t036 (healthy) turned up in its last epoch only."""
+    history = {"loss": [1.22, 0.981, 0.897, 0.834], "val_loss": [0.962, 0.852, 0.887, 0.918],
+               "accuracy": [0.506, 0.59, 0.641, 0.666], "val_accuracy": [0.598, 0.639, 0.623, 0.63]}
+    result = diagnose(history, 5)
+    assert result.label is Label.OVERFITTING and "each of the last 2 epochs" in result.evidence, result
+    history["val_loss"] = [0.962, 0.852, 0.84, 0.87]
+    assert diagnose(history, 5).label is not Label.OVERFITTING
