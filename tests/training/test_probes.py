@@ -99,8 +99,8 @@ def test_a_probe_batch_in_chunks_measures_what_one_pass_measures(monkeypatch):
 
 
 def test_cause_flags_join_the_flags_and_never_become_primary():
-    history = {"loss": [1.0, 0.6, 0.4, 0.3, 0.25], "val_loss": [1.0, 0.6, 0.45, 0.35, 0.3],
-               "accuracy": [0.6, 0.8, 0.9, 0.95, 0.97], "val_accuracy": [0.6, 0.8, 0.9, 0.95, 0.97]}
+    history = {"loss": [1.0, 0.5, 0.32, 0.3, 0.29], "val_loss": [1.0, 0.55, 0.38, 0.36, 0.35],
+               "accuracy": [0.6, 0.85, 0.95, 0.96, 0.965], "val_accuracy": [0.6, 0.85, 0.95, 0.96, 0.965]}
     dead = {"samples": 64, "kernels": ["a", "b"], "units": [{"layer": "r", "activation": "relu", "size": 10}],
             "epochs": [{"epoch": 5, "grad_norm": {"a": 0.1, "b": 0.1}, "grad_mean_abs": {"a": 0.01, "b": math.nan},
                         "dead": {"r": 0.95}}]}
