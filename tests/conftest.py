@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import os
 import textwrap
+from dataclasses import dataclass
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -150,6 +151,32 @@ def _finished_search(folder: Path, body: str, name: str) -> Path:
     space.write_text("from gridsearch import SearchSpace, Stage\n" + body)
     assert main(["run", str(space), "--results-dir", str(folder / "results"), "--quiet"]) == 0
     return folder / "results" / name
+
+
+@dataclass(frozen=True)
+class TinyRun:
+    """A finished, uninterrupted run of the tiny space (write_tiny_project), with --quiet."""
+
+    space: Path  # space.py beside tiny.npz
+    results: Path  # results/tiny
+    out: str  # what the run printed
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory) -> TinyRun:
+    """The tiny space run once for the whole session: the reference of the resume and distributed tests and the
+    read-only run of the search and plots tests. Read-only: copy it with `writable_copy` to write."""
+    import contextlib
+    import io
+
+    from gridsearch.cli import main
+
+    folder = tmp_path_factory.mktemp("tiny_run")
+    space = write_tiny_project(folder)
+    out = io.StringIO()  # capsys is function-scoped: a session fixture captures by hand
+    with contextlib.redirect_stdout(out):
+        assert main(["run", str(space), "--results-dir", str(folder / "results"), "--quiet"]) == 0
+    return TinyRun(space, folder / "results" / "tiny", out.getvalue())
 
 
 @pytest.fixture(scope="session")

@@ -46,29 +46,32 @@ class Reference:
         return self.folder / "results" / "tiny"
 
 
+def _space_text(lr_values: str = "1e-2, 1e-3", extra_stage: str = "") -> str:
+    body = conftest.TINY_SPACE.format(lr_values=lr_values, epochs=3, backend="keras_tuner")
+    if extra_stage:
+        body = body.replace("        Stage(\"batch_norm\", [False, True]),\n",
+                            f"        Stage(\"batch_norm\", [False, True]),\n        {extra_stage},\n")
+        assert extra_stage in body
+    return "from gridsearch import SearchSpace, Stage\n" + body
+
+
 def _write_project(folder: Path, lr_values: str = "1e-2, 1e-3", extra_stage: str = "") -> Path:
     """space.py and tiny.npz in `folder`; returns the space file."""
     folder.mkdir(parents=True, exist_ok=True)
     if not (folder / "tiny.npz").exists():
         x, y = conftest.tiny_digits()
         np.savez(folder / "tiny.npz", x=x, y=y)
-    body = conftest.TINY_SPACE.format(lr_values=lr_values, epochs=3, backend="keras_tuner")
-    if extra_stage:
-        body = body.replace("        Stage(\"batch_norm\", [False, True]),\n",
-                            f"        Stage(\"batch_norm\", [False, True]),\n        {extra_stage},\n")
-        assert extra_stage in body
     space = folder / "space.py"
-    space.write_text("from gridsearch import SearchSpace, Stage\n" + body)
+    space.write_text(_space_text(lr_values, extra_stage))
     return space
 
 
 @pytest.fixture(scope="module")
-def reference(tmp_path_factory) -> Reference:
-    folder = tmp_path_factory.mktemp("reference")
-    space = _write_project(folder)
-    assert main(["run", str(space), "--results-dir", str(folder / "results")]) == 0
-    results = folder / "results" / "tiny"
-    return Reference(folder, pd.read_csv(results / "leaderboard.csv"),
+def reference(tiny_run) -> Reference:
+    """The session's uninterrupted run of the tiny space: the very space file _write_project writes."""
+    assert tiny_run.space.read_text() == _space_text()
+    results = tiny_run.results
+    return Reference(tiny_run.space.parent, pd.read_csv(results / "leaderboard.csv"),
                      json.loads((results / "best_config.json").read_text()))
 
 

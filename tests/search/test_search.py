@@ -19,12 +19,9 @@ SPEC_COLUMNS = ["rank", "stage", "trial_id", "learning_rate", "batch_norm", "val
 
 
 @pytest.fixture(scope="module")
-def finished_run(tmp_path_factory):
-    """One tiny staged run shared by the read-only tests below."""
-    folder = tmp_path_factory.mktemp("run")
-    space = conftest.write_tiny_project(folder)
-    code = main(["run", str(space), "--results-dir", str(folder / "results")])
-    return code, folder / "results" / "tiny", space
+def finished_run(tiny_run):
+    """The session's tiny staged run, read-only (its run asserted exit code 0)."""
+    return 0, tiny_run.results, tiny_run.space
 
 
 def test_staged_run_writes_a_ranked_leaderboard(finished_run):
@@ -82,8 +79,9 @@ def test_leaderboard_command_prints_the_table(finished_run, capsys):
     assert {row["stage"] for row in json.loads(capsys.readouterr().out)} == {2}
 
 
-def test_running_again_resumes_from_the_records(finished_run, capsys):
-    code, results, space = finished_run
+def test_running_again_resumes_from_the_records(finished_run, writable_copy, capsys):
+    code, shared, space = finished_run
+    results = writable_copy(shared)
     before = pd.read_csv(results / "leaderboard.csv")
     assert main(["run", str(space), "--results-dir", str(results.parent)]) == 0
     out = capsys.readouterr().out
