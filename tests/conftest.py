@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import os
 import textwrap
+from dataclasses import dataclass
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -152,6 +153,32 @@ def _finished_search(folder: Path, body: str, name: str) -> Path:
     return folder / "results" / name
 
 
+@dataclass(frozen=True)
+class TinyRun:
+    """A finished, uninterrupted run of the tiny space (write_tiny_project), with --quiet."""
+
+    space: Path  # space.py beside tiny.npz
+    results: Path  # results/tiny
+    out: str  # what the run printed
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory) -> TinyRun:
+    """The tiny space run once for the whole session: the reference of the resume and distributed tests and the
+    read-only run of the search and plots tests. Read-only: copy it with `writable_copy` to write."""
+    import contextlib
+    import io
+
+    from gridsearch.cli import main
+
+    folder = tmp_path_factory.mktemp("tiny_run")
+    space = write_tiny_project(folder)
+    out = io.StringIO()  # capsys is function-scoped: a session fixture captures by hand
+    with contextlib.redirect_stdout(out):
+        assert main(["run", str(space), "--results-dir", str(folder / "results"), "--quiet"]) == 0
+    return TinyRun(space, folder / "results" / "tiny", out.getvalue())
+
+
 @pytest.fixture(scope="session")
 def digits_search(tmp_path_factory) -> Path:
     folder = tmp_path_factory.mktemp("digits_search")
@@ -247,21 +274,31 @@ def assert_same_leaderboard(actual: pd.DataFrame, expected: pd.DataFrame, object
 
 def assert_killed_search_resumes(reference: Path, killed: Path, name: str, capsys) -> None:
     """Run the space file `reference` whole, and `killed` (the same space in another folder) SIGKILLed after
-    its first trial was saved, then resumed: one trial left to train, the same leaderboard."""
+    its first trial was saved, then resumed: one trial left to train, the same leaderboard. The killed run
+    is a subprocess started first: the reference trains in-process meanwhile, not after it."""
     import signal
     import subprocess
     import sys
+    import tempfile
 
     from gridsearch.cli import main
 
-    assert main(["run", str(reference), "--results-dir", str(reference.parent / "results")]) == 0
-    expected = pd.read_csv(reference.parent / "results" / name / "leaderboard.csv")
     results = killed.parent / "results" / name
     run = ["run", str(killed), "--results-dir", str(results.parent)]
-    stopped = subprocess.run([sys.executable, "-m", "gridsearch", *run], cwd=killed.parent,
-                             capture_output=True, text=True, timeout=300,
-                             env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "GRIDSEARCH_KILL_AT": "trial_saved:1"})
-    assert stopped.returncode == -signal.SIGKILL, stopped.stderr
+    with tempfile.TemporaryFile("w+") as err:
+        env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "GRIDSEARCH_KILL_AT": "trial_saved:1"}
+        stopped = subprocess.Popen([sys.executable, "-m", "gridsearch", *run], cwd=killed.parent,
+                                   stdout=subprocess.DEVNULL, stderr=err, text=True, env=env)
+        try:
+            assert main(["run", str(reference), "--results-dir", str(reference.parent / "results")]) == 0
+            stopped.wait(timeout=300)
+        finally:
+            if stopped.poll() is None:
+                stopped.kill()
+                stopped.wait()
+        err.seek(0)
+        assert stopped.returncode == -signal.SIGKILL, err.read()
+    expected = pd.read_csv(reference.parent / "results" / name / "leaderboard.csv")
     assert len(list((results / "trials").glob("*.json"))) == 1
     capsys.readouterr()
     with pytest.warns(UserWarning, match="stale lock"):

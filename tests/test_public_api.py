@@ -4,6 +4,8 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import numpy as np
+import pandas as pd
 import pytest
 
 import gridsearch
@@ -24,11 +26,19 @@ def test_a_space_file_import_does_not_load_tensorflow():
 
 
 @pytest.mark.slow
-def test_a_search_runs_from_python_with_the_public_names_only(tiny_space, tmp_path):
+def test_a_search_runs_from_python_with_the_public_names_only(tiny_space, tiny_run, tmp_path):
+    """Also the same space twice: seeded, this fresh run in another folder reproduces the metrics of the
+    session's run of the same space (within float tolerance)."""
     from gridsearch import RunOptions, build_best, diagnose, load_best, read_leaderboard, run_search
 
-    summary = run_search(str(tiny_space()), RunOptions(results_root=str(tmp_path / "results")))  # paths as str
+    space = tiny_space()
+    assert space.read_text() == tiny_run.space.read_text()
+    summary = run_search(str(space), RunOptions(results_root=str(tmp_path / "results")))  # paths as str
     assert summary.trained == 3 and len(summary.results) == 4
+    first = pd.read_csv(tiny_run.results / "leaderboard.csv")
+    second = pd.read_csv(summary.folder / "leaderboard.csv")
+    assert first["trial_id"].tolist() == second["trial_id"].tolist()
+    np.testing.assert_allclose(first["val_loss"], second["val_loss"], rtol=1e-3)
     board = read_leaderboard(summary.folder)
     assert list(board["trial_id"])[0] == (summary.winner.reused_from or summary.winner.trial_id)
     best = load_best(summary.folder)

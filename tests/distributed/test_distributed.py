@@ -13,11 +13,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import pytest
 
-import conftest
 from conftest import assert_same_leaderboard
 from gridsearch.cli import EXIT_BAD_INPUT, main
 from gridsearch.distributed import cluster
@@ -27,23 +25,10 @@ pytestmark = pytest.mark.slow  # real searches end to end
 TRAINED_CONFIGS = 3  # the tiny space: 2 + 2 trials, s2_t1 repeats the stage-1 winner
 
 
-def _project(folder: Path) -> Path:
-    folder.mkdir(parents=True, exist_ok=True)
-    x, y = conftest.tiny_digits()
-    np.savez(folder / "tiny.npz", x=x, y=y)
-    space = folder / "space.py"
-    space.write_text("from gridsearch import SearchSpace, Stage\n"
-                     + conftest.TINY_SPACE.format(lr_values="1e-2, 1e-3", epochs=3, backend="keras_tuner"))
-    return space
-
-
 @pytest.fixture(scope="module")
-def single(tmp_path_factory):
-    """One single-process run of the tiny space: the leaderboard every distributed run must give."""
-    folder = tmp_path_factory.mktemp("single")
-    space = _project(folder)
-    assert main(["run", str(space), "--results-dir", str(folder / "results"), "--quiet"]) == 0
-    return space, pd.read_csv(folder / "results" / "tiny" / "leaderboard.csv")
+def single(tiny_run):
+    """The session's single-process run of the tiny space: the leaderboard every distributed run must give."""
+    return tiny_run.space, pd.read_csv(tiny_run.results / "leaderboard.csv")
 
 
 def _records(results: Path) -> list[dict]:

@@ -1,8 +1,6 @@
 """Plots and TensorBoard logs of a tiny real search, and the drawing functions on synthetic records."""
 from __future__ import annotations
 
-import contextlib
-import io
 import json
 import math
 from pathlib import Path
@@ -11,7 +9,6 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from gridsearch.cli import main
 from gridsearch.reports import plots
 from gridsearch.training.trial import TrialResult, TrialStatus
 
@@ -19,19 +16,12 @@ PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
 @pytest.fixture(scope="module")
-def run(tmp_path_factory):
-    """One tiny staged run (2 + 2 trials, 3 trained), with --quiet: (folder, records by trial id, stdout)."""
-    import conftest
-
-    folder = tmp_path_factory.mktemp("plots")
-    space = conftest.write_tiny_project(folder)
-    out = io.StringIO()
-    with contextlib.redirect_stdout(out):
-        assert main(["run", str(space), "--results-dir", str(folder / "results"), "--quiet"]) == 0
-    results = folder / "results" / "tiny"
+def run(tiny_run):
+    """The session's tiny staged run (2 + 2 trials, 3 trained, --quiet): (folder, records by trial id, stdout)."""
+    results = tiny_run.results
     records = {r.trial_id: r for r in (TrialResult.from_json(json.loads(p.read_text()))
                                        for p in (results / "trials").glob("*.json"))}
-    return results, records, out.getvalue()
+    return results, records, tiny_run.out
 
 
 def assert_png(path: Path) -> np.ndarray:

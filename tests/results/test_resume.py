@@ -17,6 +17,7 @@ import signal
 import subprocess
 import sys
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -46,29 +47,32 @@ class Reference:
         return self.folder / "results" / "tiny"
 
 
+def _space_text(lr_values: str = "1e-2, 1e-3", extra_stage: str = "") -> str:
+    body = conftest.TINY_SPACE.format(lr_values=lr_values, epochs=3, backend="keras_tuner")
+    if extra_stage:
+        body = body.replace("        Stage(\"batch_norm\", [False, True]),\n",
+                            f"        Stage(\"batch_norm\", [False, True]),\n        {extra_stage},\n")
+        assert extra_stage in body
+    return "from gridsearch import SearchSpace, Stage\n" + body
+
+
 def _write_project(folder: Path, lr_values: str = "1e-2, 1e-3", extra_stage: str = "") -> Path:
     """space.py and tiny.npz in `folder`; returns the space file."""
     folder.mkdir(parents=True, exist_ok=True)
     if not (folder / "tiny.npz").exists():
         x, y = conftest.tiny_digits()
         np.savez(folder / "tiny.npz", x=x, y=y)
-    body = conftest.TINY_SPACE.format(lr_values=lr_values, epochs=3, backend="keras_tuner")
-    if extra_stage:
-        body = body.replace("        Stage(\"batch_norm\", [False, True]),\n",
-                            f"        Stage(\"batch_norm\", [False, True]),\n        {extra_stage},\n")
-        assert extra_stage in body
     space = folder / "space.py"
-    space.write_text("from gridsearch import SearchSpace, Stage\n" + body)
+    space.write_text(_space_text(lr_values, extra_stage))
     return space
 
 
 @pytest.fixture(scope="module")
-def reference(tmp_path_factory) -> Reference:
-    folder = tmp_path_factory.mktemp("reference")
-    space = _write_project(folder)
-    assert main(["run", str(space), "--results-dir", str(folder / "results")]) == 0
-    results = folder / "results" / "tiny"
-    return Reference(folder, pd.read_csv(results / "leaderboard.csv"),
+def reference(tiny_run) -> Reference:
+    """The session's uninterrupted run of the tiny space: the very space file _write_project writes."""
+    assert tiny_run.space.read_text() == _space_text()
+    results = tiny_run.results
+    return Reference(tiny_run.space.parent, pd.read_csv(results / "leaderboard.csv"),
                      json.loads((results / "best_config.json").read_text()))
 
 
@@ -84,6 +88,40 @@ def run_subprocess(space: Path, results: Path, *extra: str, env: dict[str, str] 
     return subprocess.run([sys.executable, "-m", "gridsearch", "run", str(space), "--results-dir", str(results),
                            *extra], capture_output=True, text=True, timeout=timeout, cwd=space.parent,
                           env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", **(env or {})})
+
+
+@pytest.fixture(scope="module")
+def killed_copy(reference, tmp_path_factory):
+    """killed_copy(kill_at, folder): the tiny project run as a subprocess SIGKILLed at `kill_at`, copied into
+    `folder` (space.py, tiny.npz, results/); returns (space file, the killed process). Each kill point runs
+    once for the module, and tests that start from the same kill share it (each resumes its own copy).
+    The kills of KILL_POINTS all start at once, two at a time in the background: each is a fresh Python
+    that imports TensorFlow, and they overlap with the in-process resumes instead of waiting for them."""
+    pool = ThreadPoolExecutor(max_workers=2)
+    runs: dict[str, Future] = {}
+
+    def killed_run(kill_at: str, source: Path) -> tuple[Path, subprocess.CompletedProcess]:
+        return source, run_subprocess(_write_project(source), source / "results", env={"GRIDSEARCH_KILL_AT": kill_at})
+
+    def start(kill_at: str) -> Future:
+        if kill_at not in runs:
+            runs[kill_at] = pool.submit(killed_run, kill_at, tmp_path_factory.mktemp("killed"))
+        return runs[kill_at]
+
+    def kill(kill_at: str, folder: Path) -> tuple[Path, subprocess.CompletedProcess]:
+        source, killed = start(kill_at).result()
+        shutil.copytree(source, folder, dirs_exist_ok=True)
+        return folder / "space.py", killed
+
+    mid = _first_trial_epochs(reference) + 1
+    for point in KILL_POINTS:
+        start(point.values[0].format(mid=mid))
+    yield kill
+    pool.shutdown(wait=True)
+
+
+def _first_trial_epochs(reference: Reference) -> int:
+    return int(reference.board.set_index("trial_id").loc["s1_t1", "epochs_run"])
 
 
 def _records(results: Path) -> list[dict]:
@@ -110,12 +148,11 @@ KILL_POINTS = [
 
 
 @pytest.mark.parametrize("kill_at, kept", KILL_POINTS)
-def test_sigkill_then_rerun_gives_the_uninterrupted_leaderboard(reference, tmp_path, capsys, kill_at, kept):
-    first_trial_epochs = int(reference.board.set_index("trial_id").loc["s1_t1", "epochs_run"])
-    kill_at = kill_at.format(mid=first_trial_epochs + 1)
-    space, results = _write_project(tmp_path), tmp_path / "results" / "tiny"
-
-    killed = run_subprocess(space, results.parent, env={"GRIDSEARCH_KILL_AT": kill_at})
+def test_sigkill_then_rerun_gives_the_uninterrupted_leaderboard(reference, killed_copy, tmp_path, capsys, kill_at,
+                                                                kept):
+    kill_at = kill_at.format(mid=_first_trial_epochs(reference) + 1)
+    space, killed = killed_copy(kill_at, tmp_path)
+    results = tmp_path / "results" / "tiny"
     assert killed.returncode == -signal.SIGKILL, killed.stderr
     assert len(_records(results)) == kept  # every finished trial is on disk, nothing half-trained
     _assert_lock_of_a_dead_process(results)  # a SIGKILL leaves the lock behind
@@ -141,11 +178,12 @@ def _assert_lock_of_a_dead_process(results: Path) -> None:
         os.kill(pid, 0)
 
 
-def test_killed_then_interrupted_while_resuming_still_ends_at_the_same_leaderboard(reference, tmp_path, capsys):
-    """SIGKILL between trials; the resume is itself stopped by Ctrl-C (SIGINT) between stages, exit 130;
-    the records carry over both times and the last run completes the search."""
-    space, results = _write_project(tmp_path), tmp_path / "results" / "tiny"
-    killed = run_subprocess(space, results.parent, env={"GRIDSEARCH_KILL_AT": "trial_saved:1"})
+def test_killed_then_interrupted_while_resuming_still_ends_at_the_same_leaderboard(reference, killed_copy, tmp_path,
+                                                                                  capsys):
+    """SIGKILL between trials (the between-trials kill above, shared); the resume is itself stopped by Ctrl-C
+    (SIGINT) between stages, exit 130; the records carry over both times and the last run completes the search."""
+    space, killed = killed_copy("trial_saved:1", tmp_path)
+    results = tmp_path / "results" / "tiny"
     assert killed.returncode == -signal.SIGKILL, killed.stderr
     assert len(_records(results)) == 1
 
@@ -185,9 +223,9 @@ def _wait_until_stopped(pid: int, deadline_s: float = 240) -> None:
 def test_sigterm_stops_after_saving_prints_the_resume_command_and_resumes(reference, tmp_path, capsys):
     """The run pauses itself mid-training (hook + SIGSTOP); meanwhile a second run on the same folder is
     refused at once; then SIGTERM from outside stops it with exit 130; the rerun completes the search."""
-    first_trial_epochs = int(reference.board.set_index("trial_id").loc["s1_t1", "epochs_run"])
     space, results = _write_project(tmp_path), tmp_path / "results" / "tiny"
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "GRIDSEARCH_KILL_AT": f"epoch_end:{first_trial_epochs + 1}",
+    mid_training = f"epoch_end:{_first_trial_epochs(reference) + 1}"
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "GRIDSEARCH_KILL_AT": mid_training,
            "GRIDSEARCH_KILL_SIGNAL": "SIGSTOP"}
     command = [sys.executable, "-m", "gridsearch", "run", str(space), "--results-dir", str(results.parent)]
     with open(tmp_path / "out.txt", "w") as out, open(tmp_path / "err.txt", "w") as err:
