@@ -522,7 +522,7 @@ def _oscillating(c: Curves) -> Diagnosis | None:
     if c.epochs < TAIL_EPOCHS:
         return None
     swinging = _val_swings(c)
-    if swinging and not _val_loss_doubled_alone(c):
+    if swinging and not _val_loss_doubled_as_train_fell(c):
         return Diagnosis(Label.OSCILLATING, "the validation results swing from epoch to epoch: lower the learning "
                          f"rate 3-10x or use a larger batch, and check that the validation set is not tiny{c.lr_note()}",
                          swinging[0], swinging[1])
@@ -554,14 +554,14 @@ def _oscillating(c: Curves) -> Diagnosis | None:
     return None
 
 
-def _val_loss_doubled_alone(c: Curves) -> bool:
+def _val_loss_doubled_as_train_fell(c: Curves) -> bool:
     """The val loss ends (smoothed) at OVERFIT_CLEAR_RISE above its best while the train loss fell steadily since:
     val swings that come with it are the overfitted model's, not the learning rate's (pass 5, from the corpus: n025 and
     u017, labelled overfitting: val loss 0.33 -> 7.2 and 0.60 -> 3.7 as the train loss fell with trends 0.75 and 1.0;
     the oscillating r036 and t013: rises +91% and +29%, train trends 0.23 and 0.21)."""
     sv = smooth(c.val_loss)
     low = int(np.argmin(sv))
-    return (sv[-1] - sv[low]) / c.scale(sv[low]) >= OVERFIT_CLEAR_RISE and _fitting_on_alone(c, low)
+    return (sv[-1] - sv[low]) / c.scale(sv[low]) >= OVERFIT_CLEAR_RISE and _train_fell_steadily_since(c, low)
 
 
 def _net_trend(values: np.ndarray) -> float:
@@ -598,7 +598,7 @@ def _overfitting(c: Curves) -> Diagnosis | None:
     best = int(np.argmin(c.val_loss))
     rise = (sv[-1] - sv[low]) / c.scale(sv[low])
     if rise >= OVERFIT_RISE and (rise >= OVERFIT_CLEAR_RISE or _accuracies_show_overfitting(c)
-                                 or _fitting_on_alone(c, low, OVERFIT_LONG_SINCE)):
+                                 or _train_fell_steadily_since(c, low, OVERFIT_LONG_SINCE)):
         evidence = (f"val_loss min {c.val_loss[best]:.3g} at epoch {c.epoch(best)}, smoothed {sv[-1]:.3g} by epoch "
                     f"{c.epoch(c.epochs - 1)} (+{rise:.0%}) while loss went {sl[low]:.3g} -> {sl[-1]:.3g}")
         excess = rise / OVERFIT_RISE - 1
@@ -683,7 +683,7 @@ def _gap_opening(c: Curves, best: int) -> bool:
     return c.late_slope(c.val_loss) >= FLAT_SLOPE and train[-1] <= (1 - OVERFIT_TRAIN_FALL) * train[best]
 
 
-def _fitting_on_alone(c: Curves, low: int, since: float = 0.0) -> bool:
+def _train_fell_steadily_since(c: Curves, low: int, since: float = 0.0) -> bool:
     """The train loss fell steadily (OVERFIT_TRAIN_STEADY) from the val loss' best at `low`, which lies at least
     `since` of the run before the end."""
     return c.epochs - 1 - low >= since * c.epochs and _net_trend(c.loss[low:]) >= OVERFIT_TRAIN_STEADY
