@@ -357,8 +357,7 @@ def _at_majority_share(c: Curves) -> tuple[str, float] | None:
     if c.first_epoch > 1 or c.epochs < MIN_EPOCHS + 1 or c.accuracy is None or c.val_accuracy is None:
         return None
     ranges = {name: float(np.ptp(v[1:])) for name, v in c.accuracies()}
-    falls = {name: (float(np.median(v[:SMOOTH_WINDOW])) - float(np.median(v[-SMOOTH_WINDOW:])))
-             / c.scale(float(np.median(v[:SMOOTH_WINDOW]))) for name, v in c.losses()}
+    falls = {name: -_change(c, v)[2] for name, v in c.losses()}
     if len(ranges) < 2 or max(ranges.values()) > STUCK_ACC_RANGE or "val_loss" not in falls:
         return None
     if _val_loss_below_share(c) >= VAL_LOSS_BELOW_SHARE:
@@ -466,9 +465,7 @@ def _data_suspect(c: Curves) -> Diagnosis | None:
     """The train loss flat while the val loss falls clearly: what falls was not learned from the training data."""
     if c.val_loss is None or c.epochs < MIN_EPOCHS:
         return None
-    t0, t1 = (float(np.median(v)) for v in (c.loss[:SMOOTH_WINDOW], c.loss[-SMOOTH_WINDOW:]))
-    v0, v1 = (float(np.median(v)) for v in (c.val_loss[:SMOOTH_WINDOW], c.val_loss[-SMOOTH_WINDOW:]))
-    train_change, val_change = (t1 - t0) / c.scale(t0), (v1 - v0) / c.scale(v0)
+    (t0, t1, train_change), (v0, v1, val_change) = _change(c, c.loss), _change(c, c.val_loss)
     if train_change <= -DATA_TRAIN_FLAT or val_change > -DATA_VAL_FALL:
         return None
     return Diagnosis(Label.DATA_SUSPECT, "check the dataset and the split: leakage or duplicates between train and "
@@ -559,9 +556,15 @@ def _val_loss_doubled_as_train_fell(c: Curves) -> bool:
     val swings that come with it are the overfitted model's, not the learning rate's (pass 5, from the corpus: n025 and
     u017, labelled overfitting: val loss 0.33 -> 7.2 and 0.60 -> 3.7 as the train loss fell with trends 0.75 and 1.0;
     the oscillating r036 and t013: rises +91% and +29%, train trends 0.23 and 0.21)."""
+    low, rise = _val_loss_rise(c)
+    return rise >= OVERFIT_CLEAR_RISE and _train_fell_steadily_since(c, low)
+
+
+def _val_loss_rise(c: Curves) -> tuple[int, float]:
+    """The smoothed val loss' lowest epoch, and how far above it the run ends (a share of the loss scale)."""
     sv = smooth(c.val_loss)
     low = int(np.argmin(sv))
-    return (sv[-1] - sv[low]) / c.scale(sv[low]) >= OVERFIT_CLEAR_RISE and _train_fell_steadily_since(c, low)
+    return low, float(sv[-1] - sv[low]) / c.scale(sv[low])
 
 
 def _net_trend(values: np.ndarray) -> float:
@@ -592,11 +595,10 @@ def _overfitting(c: Curves) -> Diagnosis | None:
     if c.val_loss is None or c.epochs < MIN_EPOCHS:
         return None
     sl, sv = smooth(c.loss), smooth(c.val_loss)
-    low = int(np.argmin(sv))
+    low, rise = _val_loss_rise(c)
     if sl[-1] > sl[low]:  # the train loss rose as well: a learning-rate problem, not overfitting
         return None
     best = int(np.argmin(c.val_loss))
-    rise = (sv[-1] - sv[low]) / c.scale(sv[low])
     if rise >= OVERFIT_RISE and (rise >= OVERFIT_CLEAR_RISE or _accuracies_show_overfitting(c)
                                  or _train_fell_steadily_since(c, low, OVERFIT_LONG_SINCE)):
         evidence = (f"val_loss min {c.val_loss[best]:.3g} at epoch {c.epoch(best)}, smoothed {sv[-1]:.3g} by epoch "
@@ -703,7 +705,7 @@ def _underfitting(c: Curves) -> Diagnosis | None:
     if c.epochs < MIN_EPOCHS:
         return None
     fit, fit_evidence = c.fit()
-    gaining = _still_gaining_fast(c)
+    gaining = _still_gaining_fast(c) if fit >= CONVERGED_FIT else ""
     if fit >= CONVERGED_FIT and not _loss_above_chance_and_falling(c) and not gaining:
         return None
     name, watched = c.losses()[-1]
@@ -747,17 +749,25 @@ def _still_gaining_fast(c: Curves) -> str:
     loss still falls is settling: the 6-epoch digits run of tests/training/test_probes.py, 0.938 thrice)."""
     if c.val_loss is None or c.val_accuracy is None or c.epochs < TAIL_EPOCHS:
         return ""
-    gain = c.range_share(float(np.mean(np.diff(c.val_accuracy[-3:])))) - c.range_share(0.0)
-    if c.tail_slope(c.val_loss) > -STILL_GAINING_SLOPE or gain < STILL_GAINING_ACC:
+    gain = float(np.mean(np.diff(c.val_accuracy[-3:]))) / (1 - c.chance_accuracy)
+    slope = c.tail_slope(c.val_loss)
+    if slope > -STILL_GAINING_SLOPE or gain < STILL_GAINING_ACC:
         return ""
-    return f"{gain:.0%} of the range per epoch as val_loss falls {c.tail_slope(c.val_loss):+.0%}/epoch"
+    return f"{gain:.0%} of the range per epoch as val_loss falls {slope:+.0%}/epoch"
 
 
 def _learned_something(c: Curves) -> bool:
     """The smoothed train loss ended DATA_TRAIN_FLAT below its first epoch's: the run got somewhere before it
-    stopped (a loss flat from epoch 1 on has learned nothing in this run)."""
-    train = smooth(c.loss)
-    return float(train[-1]) <= (1 - DATA_TRAIN_FLAT) * float(c.loss[0])
+    stopped (a loss flat from epoch 1 on has learned nothing in this run; from the first epoch, not the median of the
+    first three, which in a 5-epoch run is the end's: t006)."""
+    return float(smooth(c.loss)[-1]) <= (1 - DATA_TRAIN_FLAT) * float(c.loss[0])
+
+
+def _change(c: Curves, values: np.ndarray) -> tuple[float, float, float]:
+    """A curve's start and end (medians of the first and last SMOOTH_WINDOW epochs) and the change between them,
+    a share of the loss scale."""
+    start, end = (float(np.median(v)) for v in (values[:SMOOTH_WINDOW], values[-SMOOTH_WINDOW:]))
+    return start, end, (end - start) / c.scale(start)
 
 
 def _loss_above_chance_and_falling(c: Curves) -> bool:
