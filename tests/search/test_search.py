@@ -19,13 +19,13 @@ SPEC_COLUMNS = ["rank", "stage", "trial_id", "learning_rate", "batch_norm", "val
 
 @pytest.fixture(scope="module")
 def finished_run(tiny_run):
-    """The session's tiny staged run, read-only (its run asserted exit code 0)."""
-    return 0, tiny_run.results, tiny_run.space
+    """The session's tiny staged run, read-only: (results folder, space file); conftest.tiny_run asserts its exit
+    code."""
+    return tiny_run.results, tiny_run.space
 
 
 def test_staged_run_writes_a_ranked_leaderboard(finished_run):
-    code, results, _ = finished_run
-    assert code == 0
+    results, _ = finished_run
     board = pd.read_csv(results / "leaderboard.csv")
     assert set(SPEC_COLUMNS) <= set(board.columns)
     assert len(board) == 4  # 2 + 2 trials, not 2 x 2 configs trained separately per stage
@@ -35,7 +35,7 @@ def test_staged_run_writes_a_ranked_leaderboard(finished_run):
 
 
 def test_a_config_repeated_by_the_next_stage_is_reused_not_retrained(finished_run):
-    _, results, _ = finished_run
+    results, _ = finished_run
     board = pd.read_csv(results / "leaderboard.csv").set_index("trial_id")
     stage1_winner = board.loc[["s1_t1", "s1_t2"], "val_accuracy"].idxmax()
     assert board.loc["s2_t1", "reused_from"] == stage1_winner
@@ -44,7 +44,7 @@ def test_a_config_repeated_by_the_next_stage_is_reused_not_retrained(finished_ru
 
 
 def test_best_config_has_values_metrics_test_score_and_provenance(finished_run):
-    _, results, space = finished_run
+    results, space = finished_run
     best = json.loads((results / "best_config.json").read_text())
     board = pd.read_csv(results / "leaderboard.csv")
     assert best["hyperparameters"]["learning_rate"] == board.loc[0, "learning_rate"]
@@ -56,7 +56,7 @@ def test_best_config_has_values_metrics_test_score_and_provenance(finished_run):
 
 
 def test_load_best_and_build_best(finished_run):
-    _, results, _ = finished_run
+    results, _ = finished_run
     cfg = load_best(results)
     assert cfg["batch_norm"] in (True, False) and cfg["filters"] == 8
     assert "test_accuracy" in cfg["metrics"] and "space_sha256" in cfg["provenance"]
@@ -70,7 +70,7 @@ def test_load_best_and_build_best(finished_run):
 
 
 def test_leaderboard_command_prints_the_table(finished_run, capsys):
-    _, results, _ = finished_run
+    results, _ = finished_run
     assert main(["leaderboard", str(results), "--top", "2", "--format", "csv"]) == 0
     lines = capsys.readouterr().out.strip().splitlines()
     assert lines[0].startswith("rank,stage") and len(lines) == 3
@@ -79,7 +79,7 @@ def test_leaderboard_command_prints_the_table(finished_run, capsys):
 
 
 def test_running_again_resumes_from_the_records(finished_run, writable_copy, capsys):
-    code, shared, space = finished_run
+    shared, space = finished_run
     results = writable_copy(shared)
     before = pd.read_csv(results / "leaderboard.csv")
     assert main(["run", str(space), "--results-dir", str(results.parent)]) == 0
