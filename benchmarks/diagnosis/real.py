@@ -172,7 +172,8 @@ def report(labels: dict, curves: dict, split: dict, raw_dirs: Sequence[Path], lo
                   f"re-chosen from x{'/'.join(f'{f:g}' for f in FACTORS)} of its value without the log it scores): "
                   f"{pct(*leave_one_out(labels, curves, design))}, against {pct(*score(design, labels, with_c))} "
                   "with the constants as set", ""]
-    for name, ids in (("held out", heldout), ("design", design)) if heldout else (("design", design),):
+    roles = [("held out", heldout), ("design", design)] if heldout else [("design", design)]
+    for name, ids in roles:
         names = sorted({labels[i]["label"] for i in ids} | {with_c[i][0] for i in ids})
         lines += [f"## Per label ({name}, classes known)", ""]
         rows = []
@@ -192,7 +193,7 @@ def report(labels: dict, curves: dict, split: dict, raw_dirs: Sequence[Path], lo
     lines += ["## Causes", "", f"- the labellers' cause found: {pct(found, len(causes))} ({shown})",
               f"- a cause named where the labellers gave none: {extra}",
               ""]
-    for name, ids in (("held out", heldout), ("design", design)) if heldout else (("design", design),):
+    for name, ids in roles:
         lines += [f"## Misses ({name})", ""]
         lines += [f"- {i}: labelled {labels[i]['label']}, diagnosed {with_c[i][0]}" for i in ids
                   if with_c[i][0] != labels[i]["label"]] + [""]
