@@ -95,6 +95,35 @@ def test_history_json_plain_wrapped_per_epoch_records_and_per_metric_summaries(t
             assert "model_type, test_accuracy" in log.notes[0]
 
 
+def test_runs_kept_side_by_side_under_names_diagnose_the_last_and_say_so(tmp_path):
+    """Training phases ({"phase_a": ..., "phase_b": ...}) or runs numbered by a loop ({"0": ...}), as in the
+    seventh real-log corpus' z014 and z009."""
+    head = {"loss": [1.0, 0.5, 0.3], "val_loss": [1.1, 0.7, 0.6]}
+    fine_tuning = {"loss": [0.3, 0.2, 0.15, 0.1], "val_loss": [0.5, 0.45, 0.4, 0.4]}
+    path = tmp_path / "phases.json"
+    path.write_text(json.dumps({"phase_a": head, "phase_b": {"history": fine_tuning}, "classes": ["a", "b"]}))
+    log = read_training_log(path)
+    assert log.history == fine_tuning
+    assert log.notes == ("2 runs in the file ('phase_a', 'phase_b'): the last one, 'phase_b', is diagnosed",)
+    path.write_text(json.dumps({"0": head}))
+    log = read_training_log(path)
+    assert log.history == head and log.notes == ()
+    path.write_text(json.dumps({"config": {"lr": 0.1}, "scores": {"accuracy": 0.9}}))
+    with pytest.raises(ValueError, match="no 'loss' list in the JSON \\(keys: config, scores\\)"):
+        read_training_log(path)
+
+
+def test_a_json_cut_off_mid_way_says_so(tmp_path):
+    """The seventh real-log corpus' z004: a history JSON committed cut off after 221 bytes."""
+    path = tmp_path / "history.json"
+    path.write_text('{"loss": [1.0, 0.5, 0.3], "accuracy": [0.5, ')
+    with pytest.raises(ValueError, match="the text ends there: cut off while it was written"):
+        read_training_log(path)
+    path.write_text('{"loss": [1.0, 0.5, 0.3], "accuracy": [0.5, oops]}')
+    with pytest.raises(ValueError, match=r"not valid JSON \(Expecting value: line 1 column 45 \(char 44\)\), nor"):
+        read_training_log(path)
+
+
 def test_a_history_dumped_as_its_python_repr_bare_or_inside_a_json_string(tmp_path):
     """`json.dump(str(history.history), f)` and `f.write(str(history.history))`: single quotes, not JSON."""
     history = {"loss": [1.0, 0.5, 0.3], "val_loss": [1.1, 0.7, 0.6]}

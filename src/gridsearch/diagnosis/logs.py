@@ -4,9 +4,10 @@
 Read without options: a Keras CSVLogger file (any separator of , ; tab |, CR/LF/CRLF line ends, a byte-order mark,
 runs appended by `append=True` with or without a repeated header: the last run is diagnosed and the note says so;
 empty or NA cells; Keras 2 names; a pandas index column), a `history.history` dumped as JSON (also as one record per
-epoch, or a summary per metric with its "values" list), and a TensorBoard log folder (or one event file), read with
-TensorBoard's own event reader. Epochs keep the numbers the log gives them (CSVLogger and TensorBoard count from 0; a
-file without epoch numbers from 1, as Keras prints them).
+epoch, as a summary per metric with its "values" list, or as several runs under names of their own: the last is
+diagnosed), and a TensorBoard log folder (or one event file), read with TensorBoard's own event reader. Epochs keep
+the numbers the log gives them (CSVLogger and TensorBoard count from 0; a file without epoch numbers from 1, as Keras
+prints them).
 """
 from __future__ import annotations
 
@@ -219,13 +220,20 @@ def _read_json(path: Path, text: str) -> TrainingLog:
         try:
             data = ast.literal_eval(text.strip())
         except (ValueError, SyntaxError, MemoryError, RecursionError):
-            raise ValueError(f"{path}: not valid JSON ({exc}), nor a Python dict literal") from None
+            cut = "; the text ends there: cut off while it was written?" if exc.pos >= len(text.rstrip()) else ""
+            raise ValueError(f"{path}: not valid JSON ({exc}{cut}), nor a Python dict literal") from None
     if isinstance(data, Mapping) and isinstance(data.get("history"), Mapping):
         data = data["history"]  # {"history": {...}, "params": ...}
     if isinstance(data, list) and data and all(isinstance(row, Mapping) for row in data):  # one record per epoch
         data = {key: [row.get(key) for row in data] for key in dict.fromkeys(k for row in data for k in row)}
     if not isinstance(data, Mapping):
         raise ValueError(f"{path}: JSON of a {type(data).__name__}; expected Keras' history.history (a dict of lists)")
+    notes = []
+    if runs := _named_runs(data):
+        data = runs[-1][1]
+        if len(runs) > 1:
+            notes.append(f"{len(runs)} runs in the file ({', '.join(repr(name) for name, _ in runs)}): the last one, "
+                         f"{runs[-1][0]!r}, is diagnosed")
     history, skipped = {}, []
     for key, values in data.items():
         if isinstance(values, Mapping) and isinstance(values.get("values"), list):
@@ -238,8 +246,21 @@ def _read_json(path: Path, text: str) -> TrainingLog:
         raise ValueError(f"{path}: no 'loss' list in the JSON (keys: {', '.join(map(str, data)) or 'none'})")
     epoch_key = next((k for k in history if canonical_name(k) in _EPOCH_NAMES), None)
     first = int(history.pop(epoch_key)[0]) if epoch_key else 1
-    notes = (f"not per-epoch lists, left out: {', '.join(skipped)}",) if skipped else ()
-    return TrainingLog(history, first, "history JSON", notes)
+    if skipped:
+        notes.append(f"not per-epoch lists, left out: {', '.join(skipped)}")
+    return TrainingLog(history, first, "history JSON", tuple(notes))
+
+
+def _named_runs(data: Mapping) -> list[tuple[str, Mapping]]:
+    """The histories a JSON keeps side by side under names of its own, in file order, when it has no 'loss' list of
+    its own: training phases ({"phase_a": {...}, "phase_b": {...}}: a head, then fine-tuning) or runs numbered by a
+    loop ({"0": {...}}). As with runs appended to a CSV, the last is the one diagnosed. The seventh real-log corpus'
+    z009 and z014 are such files."""
+    if any(canonical_name(str(key)) == "loss" for key in data):
+        return []
+    runs = [(str(key), value.get("history", value)) for key, value in data.items() if isinstance(value, Mapping)]
+    return [(name, run) for name, run in runs
+            if isinstance(run, Mapping) and any(canonical_name(str(key)) == "loss" for key in run)]
 
 
 def _read_tensorboard(path: Path) -> TrainingLog:
