@@ -170,6 +170,50 @@ def test_a_tensorboard_folder(tmp_path, keras3):
     assert np.allclose(log.history["val_loss"], [1.3, 0.9, 0.7, 0.65, 0.6])
 
 
+def test_the_console_output_of_a_real_keras_fit(tmp_path):
+    """What `model.fit(verbose=1)` prints, saved as text (`python train.py > log.txt`), read back as its history."""
+    import contextlib
+    import io
+
+    import keras
+
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(64, 4)).astype("float32"), rng.integers(0, 2, 64)
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2, activation="softmax")])
+    model.compile("adam", "sparse_categorical_crossentropy", metrics=["accuracy"])
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        history = model.fit(x, y, epochs=3, batch_size=16, validation_split=0.25, verbose=1).history
+        model.evaluate(x, y, verbose=1)  # a bar of its own after the last epoch, not an epoch
+    path = tmp_path / "train.txt"
+    path.write_text(printed.getvalue())
+    log = read_training_log(path)
+    assert log.source == "Keras console output" and log.first_epoch == 1 and log.notes == ()
+    assert set(log.history) == set(history)
+    for name, values in history.items():
+        assert np.allclose(log.history[name], values, atol=1e-4), name  # printed with 4 decimals
+
+
+KERAS2_EPOCH = ("Epoch {e}/3\n 1/4 [======>.......] - ETA: 2s - loss: 9.9 - acc: 0.1\x08\x08\x08\x08\r"
+                "4/4 [==============================] - 1s 250ms/step - loss: {loss} - acc: 0.5 - val_loss: {val} - "
+                "val_acc: 0.6 - lr: 1.0000e-03\n")
+
+
+def test_console_output_of_two_fits_utf16_with_an_unfinished_last_epoch(tmp_path):
+    """Keras 2's bar (backspaces, ETA), a second fit (fine-tuning) counting from 1 again, the epoch Ctrl-C cut short,
+    and PowerShell's UTF-16 with a byte-order mark (`python train.py > log.txt`), as in the seventh corpus' y003."""
+    first = "".join(KERAS2_EPOCH.format(e=e, loss=1 / e, val=1.1 / e) for e in (1, 2, 3))
+    second = "".join(KERAS2_EPOCH.format(e=e, loss=0.2 / e, val=0.3 / e) for e in (1, 2))
+    cut = "Epoch 3/3\n 2/4 [=============>................] - ETA: 1s - loss: 0.0500 - acc: 0.9800\n"
+    path = tmp_path / "log.txt"
+    path.write_bytes(("Found 64 images belonging to 2 classes.\n" + first + second + cut).encode("utf-16"))
+    log = read_training_log(path)
+    assert log.history["loss"] == [0.2, 0.1] and log.history["val_loss"] == [0.3, 0.15]
+    assert set(log.history) == {"loss", "acc", "val_loss", "val_acc", "lr"} and log.history["lr"] == [0.001] * 2
+    assert log.notes == ("2 runs in the file (fit called again): the last one, 2 epochs, is diagnosed",
+                         "epoch 3 did not finish (no metrics for the whole epoch): left out")
+
+
 @pytest.mark.parametrize("text, message", [
     ("epoch,accuracy,val_loss\n0,0.5,1.2\n", r"log\.csv: no 'loss' column \(columns: epoch, accuracy, val_loss; "
                                              r"separator ','\)"),
@@ -178,6 +222,9 @@ def test_a_tensorboard_folder(tmp_path, keras3):
     ("epoch,loss\n0,1.0\n1,abc\n", r"log\.csv: column 'loss' holds a non-number"),
     ("epoch,loss\n", r"log\.csv: a header row \(epoch, loss; separator ','\) and no epochs"),
     ("{\"acc\": [0.5]}", r"log\.csv: no 'loss' list in the JSON \(keys: acc\)"),
+    ("Epoch 1/3\nTraceback (most recent call last):\n", r"log\.csv: Keras' \"Epoch k/N\" lines without a line of "
+                                                        r"metrics"),
+    ("[2025-12-19 00:09:32] start\n0,0.28,1.27\n", r"log\.csv: no 'loss' column \(columns: \[2025-12-19"),
     ("{'loss': [0.5", r"log\.csv: not valid JSON \(.*\), nor a Python dict literal"),
 ])
 def test_what_cannot_be_read_says_what_it_found(tmp_path, text, message):

@@ -5,9 +5,9 @@ Read without options: a Keras CSVLogger file (any separator of , ; tab |, CR/LF/
 runs appended by `append=True` with or without a repeated header: the last run is diagnosed and the note says so;
 empty or NA cells; Keras 2 names; a pandas index column), a `history.history` dumped as JSON (also as one record per
 epoch, as a summary per metric with its "values" list, or as several runs under names of their own: the last is
-diagnosed), and a TensorBoard log folder (or one event file), read with TensorBoard's own event reader. Epochs keep
-the numbers the log gives them (CSVLogger and TensorBoard count from 0; a file without epoch numbers from 1, as Keras
-prints them).
+diagnosed), a TensorBoard log folder (or one event file), read with TensorBoard's own event reader, and what
+`model.fit` printed, saved as text. Epochs keep the numbers the log gives them (CSVLogger and TensorBoard count from
+0; a file without epoch numbers from 1, as Keras prints them).
 """
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ import dataclasses
 import json
 import math
 import os
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,6 +34,11 @@ _SEPARATORS = (",", ";", "\t", "|")
 _OUTPUT_ACCURACY_SUFFIXES = ("_sparse_categorical_accuracy", "_categorical_accuracy", "_binary_accuracy", "_accuracy",
                              "_acc")
 _EPOCH_NAMES = {"epoch", "epochs", "", "unnamed:_0", "index"}  # pandas writes its index with an empty name
+_JSON_START = re.compile(r"\s*(\{|\[\s*[{\[\]])")  # a dict, or a list of records: not "[2025-12-19 00:09] Epoch 1"
+_ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")  # the colours of Keras 3's progress bar
+_CONSOLE_EPOCH = re.compile(r"^Epoch (\d+)/\d+\s*$", re.MULTILINE)
+_CONSOLE_STEP = re.compile(r"\s*(\d+)/(\d+) ")  # "972/972 ━━━ 89s 75ms/step - ...": the batch the bar stands at
+_CONSOLE_METRIC = re.compile(r"([A-Za-z_][\w.]*): (-?\d+(?:\.\d*)?(?:e[-+]?\d+)?|nan|inf)(?=\s|$)")  # not "ETA: 2s"
 
 
 @dataclass(frozen=True)
@@ -115,12 +121,25 @@ def read_training_log(path: str | os.PathLike) -> TrainingLog:
     if path.is_dir() or ".tfevents." in path.name:
         return _read_tensorboard(path)
     data = path.read_bytes()
-    text = data.decode("utf-8-sig")
-    if text.lstrip()[:1] in ("{", "[") or _python_repr_in_json(text) is not None:
+    text = _decode(data)
+    if _JSON_START.match(text) or _python_repr_in_json(text) is not None:
         return _read_json(path, text)
-    if b"\0" in data[:1024]:
+    if "\0" in text[:1024]:
         raise ValueError(f"{path}: a binary file; expected a CSV log, a history JSON or a TensorBoard folder")
+    if _CONSOLE_EPOCH.search(text := _ANSI_ESCAPE.sub("", text)):
+        return _read_console(path, text)
     return _read_csv(path, text)
+
+
+def _decode(data: bytes) -> str:
+    """UTF-8 (with or without a byte-order mark), UTF-16 with its mark (a PowerShell `>` redirect writes it), else
+    Windows' cp1252 as Latin-1 (a log line's em dash must not hide the numbers around it)."""
+    if data[:2] in (b"\xff\xfe", b"\xfe\xff"):
+        return data.decode("utf-16")
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        return data.decode("latin-1")
 
 
 def _read_csv(path: Path, text: str) -> TrainingLog:
@@ -261,6 +280,39 @@ def _named_runs(data: Mapping) -> list[tuple[str, Mapping]]:
     runs = [(str(key), value.get("history", value)) for key, value in data.items() if isinstance(value, Mapping)]
     return [(name, run) for name, run in runs
             if isinstance(run, Mapping) and any(canonical_name(str(key)) == "loss" for key in run)]
+
+
+def _read_console(path: Path, text: str) -> TrainingLog:
+    """What `model.fit(verbose=1 or 2)` printed, saved as text: an "Epoch k/N" line, then progress lines whose last
+    holds the epoch's metrics (" - loss: 0.52 - accuracy: 0.81 - val_loss: ..."). A count that starts again (a
+    second fit: fine-tuning) begins a new run; the last run is diagnosed, as for a CSV log."""
+    runs: list[list[tuple[int, dict[str, float]]]] = []
+    unfinished = []
+    marks = list(_CONSOLE_EPOCH.finditer(text))
+    for mark, after in zip(marks, [*marks[1:], None], strict=True):
+        epoch = int(mark.group(1))
+        lines = [line for line in re.split(r"[\r\n\b]+", text[mark.end():after.start() if after else len(text)])
+                 if " loss: " in line or line.lstrip().startswith("loss: ")]
+        steps = [_CONSOLE_STEP.match(line) for line in lines]
+        if steps and steps[0]:  # the epoch's own bar, not an evaluate() printed after the last epoch
+            lines = [line for line, step in zip(lines, steps, strict=True) if step and step[2] == steps[0][2]]
+        step = _CONSOLE_STEP.match(lines[-1]) if lines else None
+        if not lines or (step and int(step[1]) < int(step[2])):
+            unfinished.append(epoch)  # interrupted: no metrics, or a progress bar short of its last step
+            continue
+        if not runs or epoch <= runs[-1][-1][0]:
+            runs.append([])
+        runs[-1].append((epoch, {name: float(value) for name, value in _CONSOLE_METRIC.findall(lines[-1])}))
+    if not runs:
+        raise ValueError(f"{path}: Keras' \"Epoch k/N\" lines without a line of metrics (\"- loss: ...\") after any")
+    run = runs[-1]
+    names = [name for name in run[0][1] if all(name in metrics for _, metrics in run)]
+    notes = [f"{len(runs)} runs in the file (fit called again): the last one, {len(run)} epochs, is diagnosed"
+             ] if len(runs) > 1 else []
+    if unfinished:
+        notes.append(f"epoch {', '.join(map(str, unfinished))} did not finish (no metrics for the whole epoch): left out")
+    history = {name: [metrics[name] for _, metrics in run] for name in names}
+    return TrainingLog(history, run[0][0], "Keras console output", tuple(notes))
 
 
 def _read_tensorboard(path: Path) -> TrainingLog:
