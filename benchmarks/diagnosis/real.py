@@ -6,10 +6,11 @@
 real/sources.csv records every log's repository, path, commit and licence; real/raw/ keeps the files whose
 licence allows it, real/curves/ the per-epoch numbers derived from every file (what the labellers saw, and what
 is scored: the run of a file that holds several is the one labelled). real/labels.csv keeps the logs whose
-primary label both labellers gave. Six corpora, each from repositories the earlier ones do not hold
-(real/LABELLING.md), all in the design part of pass 6 (real/split.json): each of the second to sixth was first
-scored once as the held-out part of a pass (passes 2-5) and designed on after (w... and x... are the sixth, from two
-collectors). No corpus is held out from the pass-6 rules until a seventh is collected; LAST_HELD_OUT is the latest
+primary label both labellers gave. Seven corpora, each from repositories the earlier ones do not hold
+(real/LABELLING.md). The seventh (y... and z..., from two collectors) is held out from the pass-6 rules
+(real/split.json): collected and labelled blind after those rules were final, and scored once. The first six are
+their design part: each of the second to sixth was first scored once as the held-out part of a pass (passes 2-5)
+and designed on after. When no corpus is held out, the report gives LAST_HELD_OUT, the latest
 held-out score. A log is scored with the number of classes its source shows (sources.csv), and once more without
 it, as `diagnose FILE` without --classes does. Leave-one-out over the design part re-chooses each constant set on
 the corpus (TUNED) from a grid without the log it then scores: how much of the design accuracy is fitting.
@@ -44,11 +45,12 @@ TUNED = ("STUCK_LOSS_MAX_FIT", "LEARNING_SHARE", "VAL_LOSS_BELOW_RATIO", "VAL_LO
          "OVERFIT_GAP_GROWTH", "OVERFIT_TRAIN_FALL", "TRAIN_STILL_FALLING", "CONVERGED_FIT", "OVERFIT_TRAIN_STEADY",
          "OVERFIT_LONG_SINCE", "CONVERGING_MIN_FIT", "STILL_GAINING_SLOPE", "STILL_GAINING_ACC", "SHORT_TURN_RISE", "CEILING_FIT")
 SIXTH = "sixth corpus (design from pass 6; held out in pass 5)"
+SEVENTH = "seventh corpus (held out in pass 6)"
 CORPORA = {"r": "first corpus (design)", "n": "second corpus (design from pass 3; held out in pass 2)",
            "t": "third corpus (design from pass 4; held out in pass 3)",
            "u": "fourth corpus (design from pass 5; held out in pass 4)",
            "v": "fifth corpus (design from pass 5; held out in pass 4, the same rules)",
-           "w": SIXTH, "x": SIXTH}  # by the first letter of a log's id (the sixth had two collectors)
+           "w": SIXTH, "x": SIXTH, "y": SEVENTH, "z": SEVENTH}  # by a log id's first letter (two collectors each)
 FACTORS = (0.5, 0.67, 0.8, 1.0, 1.25, 1.5, 2.0)
 SHARES = ("CONVERGED_FIT", "OVERFIT_TRAIN_STEADY", "OVERFIT_LONG_SINCE", "CONVERGING_MIN_FIT", "CEILING_FIT")
 
