@@ -96,8 +96,8 @@ def test_history_json_plain_wrapped_per_epoch_records_and_per_metric_summaries(t
 
 
 def test_runs_kept_side_by_side_under_names_diagnose_the_last_and_say_so(tmp_path):
-    """Training phases ({"phase_a": ..., "phase_b": ...}) or runs numbered by a loop ({"0": ...}), as in the
-    seventh real-log corpus' z014 and z009."""
+    """Training phases ({"phase_a": ..., "phase_b": ...}, or "p1_loss", "p2_loss", ...) or runs numbered by a loop
+    ({"0": ...}), as in the real-log corpus' z014, p006 and z009."""
     head = {"loss": [1.0, 0.5, 0.3], "val_loss": [1.1, 0.7, 0.6]}
     fine_tuning = {"loss": [0.3, 0.2, 0.15, 0.1], "val_loss": [0.5, 0.45, 0.4, 0.4]}
     path = tmp_path / "phases.json"
@@ -108,6 +108,9 @@ def test_runs_kept_side_by_side_under_names_diagnose_the_last_and_say_so(tmp_pat
     path.write_text(json.dumps({"0": head}))
     log = read_training_log(path)
     assert log.history == head and log.notes == ()
+    path.write_text(json.dumps({**{f"p1_{k}": v for k, v in head.items()}, **{f"p2_{k}": v for k, v in fine_tuning.items()}}))
+    log = read_training_log(path)  # the phases under prefixes of their own, as in p006
+    assert log.history == fine_tuning and "the last one, 'p2', is diagnosed" in log.notes[0]
     path.write_text(json.dumps({"config": {"lr": 0.1}, "scores": {"accuracy": 0.9}}))
     with pytest.raises(ValueError, match="no 'loss' list in the JSON \\(keys: config, scores\\)"):
         read_training_log(path)

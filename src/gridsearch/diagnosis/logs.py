@@ -4,8 +4,8 @@
 Read without options: a Keras CSVLogger file (any separator of , ; tab |, CR/LF/CRLF line ends, a byte-order mark,
 runs appended by `append=True` with or without a repeated header: the last run is diagnosed and the note says so;
 empty or NA cells; Keras 2 names; a pandas index column), a `history.history` dumped as JSON (also as one record per
-epoch, as a summary per metric with its "values" list, or as several runs under names of their own: the last is
-diagnosed), a TensorBoard log folder (or one event file), read with TensorBoard's own event reader, and what
+epoch, as a summary per metric with its "values" list, or as several runs under names or prefixes of their own: the
+last is diagnosed), a TensorBoard log folder (or one event file), read with TensorBoard's own event reader, and what
 `model.fit` printed, saved as text. Epochs keep the numbers the log gives them (CSVLogger and TensorBoard count from
 0; a file without epoch numbers from 1, as Keras prints them).
 """
@@ -272,14 +272,18 @@ def _read_json(path: Path, text: str) -> TrainingLog:
 
 def _named_runs(data: Mapping) -> list[tuple[str, Mapping]]:
     """The histories a JSON keeps side by side under names of its own, in file order, when it has no 'loss' list of
-    its own: training phases ({"phase_a": {...}, "phase_b": {...}}: a head, then fine-tuning) or runs numbered by a
-    loop ({"0": {...}}). As with runs appended to a CSV, the last is the one diagnosed. The seventh real-log corpus'
-    z009 and z014 are such files."""
+    its own: training phases ({"phase_a": {...}, "phase_b": {...}}: a head, then fine-tuning; or {"p1_loss": [...],
+    "p2_loss": [...], ...}) or runs numbered by a loop ({"0": {...}}). As with runs appended to a CSV, the last is the
+    one diagnosed. The real-log corpus' z009, z014 and p006 are such files."""
     if any(canonical_name(str(key)) == "loss" for key in data):
         return []
     runs = [(str(key), value.get("history", value)) for key, value in data.items() if isinstance(value, Mapping)]
-    return [(name, run) for name, run in runs
-            if isinstance(run, Mapping) and any(canonical_name(str(key)) == "loss" for key in run)]
+    nested = [(name, run) for name, run in runs
+              if isinstance(run, Mapping) and any(canonical_name(str(key)) == "loss" for key in run)]
+    prefixes = [key.removesuffix("_loss") for key in map(str, data) if key.endswith("_loss")
+                and not key.endswith("val_loss")]
+    return nested or [(prefix, {key.removeprefix(prefix + "_"): value for key, value in data.items()
+                                if str(key).startswith(prefix + "_")}) for prefix in prefixes]
 
 
 def _read_console(path: Path, text: str) -> TrainingLog:
