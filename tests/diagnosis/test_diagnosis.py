@@ -647,6 +647,54 @@ def test_a_val_loss_rising_long_after_its_best_while_the_train_loss_falls_steadi
     assert diagnose(bouncing, 2).label is Label.HEALTHY
 
 
+def test_a_small_val_loss_rise_long_after_its_best_under_a_steadily_falling_train_loss_is_overfitting():
+    """u026 (10 classes, 25 epochs: val loss 0.312 at epoch 14, 0.339 at the end, +7% smoothed, while the train loss
+    fell every epoch; accuracies 0.917 and 0.886): overfitting for both labellers. The same rise from a best in the
+    tail is no evidence yet (n014, r019, t044: healthy, best under 30% of the run before the end)."""
+    epochs = np.arange(25)
+    train = list(0.22 + 0.33 * np.exp(-epochs / 5.0))
+    val_loss = [0.42, 0.40, 0.35, 0.342, 0.336, 0.332, 0.334, 0.318, 0.325, 0.316, 0.322, 0.318, 0.314, 0.315, 0.312,
+                0.321, 0.325, 0.327, 0.315, 0.319, 0.331, 0.333, 0.335, 0.337, 0.339]
+    history = {"loss": train, "val_loss": val_loss, "accuracy": list(np.linspace(0.80, 0.917, 25)),
+               "val_accuracy": list(np.linspace(0.85, 0.886, 25))}
+    result = diagnose(history, 10)
+    assert result.label is Label.OVERFITTING and "val_loss min 0.312 at epoch 15" in result.evidence, result
+    late_best = dict(history, val_loss=[*val_loss[:14], 0.318, 0.316, 0.317, 0.314, 0.313, 0.312, 0.311, 0.310,
+                                         0.312, 0.325, 0.334])  # best 3 epochs before the end, then +7%
+    assert diagnose(late_best, 10).label is Label.HEALTHY
+
+
+def test_a_val_loss_rising_in_each_of_the_last_4_epochs_of_a_longer_run_is_overfitting():
+    """y005 (6 classes, 14 epochs: val loss 0.134 at epoch 9, then up in each of the last 4 epochs, +5% over them, to
+    0.146, while the train loss fell in each; accuracies 0.978 and 0.957): overfitting for both labellers. Up in only
+    the last 3 is noise (y026, healthy)."""
+    val_loss = [0.17, 0.158, 0.149, 0.143, 0.14, 0.136, 0.137, 0.139, 0.134, 0.137, 0.138, 0.139, 0.142, 0.146]
+    history = {"loss": [0.23, 0.156, 0.139, 0.125, 0.116, 0.105, 0.0983, 0.0888, 0.0838, 0.0796, 0.0742, 0.0664,
+                        0.0636, 0.0608],
+               "val_loss": val_loss, "accuracy": list(np.linspace(0.93, 0.978, 14)),
+               "val_accuracy": list(np.linspace(0.949, 0.957, 14))}
+    result = diagnose(history, 6)
+    assert result.label is Label.OVERFITTING and "up in each of the last 4 epochs" in result.evidence, result
+    three = dict(history, val_loss=[*val_loss[:10], 0.136, 0.139, 0.142, 0.146])
+    assert diagnose(three, 6).label is Label.HEALTHY
+
+
+def test_a_train_loss_that_jumped_and_is_still_twice_its_minimum_is_diverging_though_falling():
+    """z026 (binary, 25 epochs: train loss 0.11 at epoch 18, 0.64 the next as a new phase began with the learning rate
+    at 1e-5, falling to 0.28 = 2.7x by the end; val curves steady): diverging for both labellers. Back under 2x its
+    minimum, a falling train loss is coming back down."""
+    loss = [0.48, 0.26, 0.23, 0.2, 0.19, 0.19, 0.157, 0.171, 0.139, 0.171, 0.163, 0.175, 0.147, 0.158, 0.142, 0.138,
+            0.122, 0.14, 0.106, 0.642, 0.433, 0.292, 0.273, 0.223, 0.282]
+    val_loss = [0.325, 0.155, 0.147, 0.126, 0.143, 0.12, 0.114, 0.163, 0.11, 0.105, 0.11, 0.102, 0.121, 0.103, 0.092,
+                0.09, 0.089, 0.091, 0.093, 0.103, 0.102, 0.101, 0.097, 0.096, 0.097]
+    history = {"loss": loss, "val_loss": val_loss, "accuracy": list(np.linspace(0.78, 0.95, 25)),
+               "val_accuracy": list(np.linspace(0.86, 0.97, 25))}
+    result = diagnose(history, 2)
+    assert result.label is Label.DIVERGING and "smoothed loss min" in result.evidence, result
+    recovered = dict(history, loss=[*loss[:22], 0.19, 0.16, 0.15])
+    assert diagnose(recovered, 2).label is not Label.DIVERGING
+
+
 def test_val_swings_while_the_val_loss_doubles_and_the_train_loss_falls_steadily_are_overfitting():
     """u017 (binary, 16 validation images: val accuracy 0.5-0.69, val loss 0.60 -> 3.7 while the train loss fell
     0.49 -> 0.25 every epoch): overfitting for both labellers; with a flat val loss the same swings oscillate."""
@@ -683,14 +731,16 @@ def test_curves_converging_under_half_the_accuracy_range_are_not_healthy():
 
 def test_both_curves_flat_at_a_tasks_ceiling_are_healthy_and_far_below_it_a_plateau():
     """w007 (binary churn, labelled healthy: both curves flat from epoch 3 at accuracy 0.86 = 73% of the
-    chance-to-perfect range); the same curves at 0.75 (50%) stopped far from a good fit: a plateau."""
+    chance-to-perfect range) and z008 (binary, healthy: flat at 0.80-0.81 = 62%, pass 7); the same curves at 0.75
+    (50%) stopped far from a good fit: a plateau."""
     epochs = np.arange(25)
     history = {"loss": list(0.335 + 0.1 * np.exp(-epochs / 1.5)), "val_loss": flat(0.35, 0.015, n=25, seed=2),
                "accuracy": list(0.865 - 0.055 * np.exp(-epochs / 1.5)), "val_accuracy": flat(0.857, 0.005, n=25)}
     assert diagnose(history, 2).label is Label.HEALTHY
-    lower = dict(history, accuracy=[a - 0.11 for a in history["accuracy"]],
-                 val_accuracy=[a - 0.11 for a in history["val_accuracy"]])
-    assert diagnose(lower, 2).label is Label.PLATEAU
+    for shift, label in ((0.05, Label.HEALTHY), (0.11, Label.PLATEAU)):
+        lower = dict(history, accuracy=[a - shift for a in history["accuracy"]],
+                     val_accuracy=[a - shift for a in history["val_accuracy"]])
+        assert diagnose(lower, 2).label is label, shift
 
 
 def test_a_train_accuracy_far_above_a_val_accuracy_that_never_changes_is_memorising_not_stuck():
