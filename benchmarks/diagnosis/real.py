@@ -6,10 +6,12 @@
 real/sources.csv records every log's repository, path, commit and licence; real/raw/ keeps the files whose
 licence allows it, real/curves/ the per-epoch numbers derived from every file (what the labellers saw, and what
 is scored: the run of a file that holds several is the one labelled). real/labels.csv keeps the logs whose
-primary label both labellers gave. Seven corpora, each from repositories the earlier ones do not hold
-(real/LABELLING.md), all in the design part of pass 7 (real/split.json): each of the second to seventh was first
-scored once as the held-out part of a pass (passes 2-6) and designed on after (y... and z... are the seventh, from
-two collectors). When no corpus is held out, the report gives LAST_HELD_OUT, the latest
+primary label both labellers gave. Eight corpora, each from repositories the earlier ones do not hold
+(real/LABELLING.md). The eighth (p..., q... and s..., from three collectors) is held out from the pass-7 rules
+(real/split.json): collected and labelled blind while those rules were designed, by helpers who never ran them, and
+scored once after they were final. The first seven are their design part: each of the second to seventh was first
+scored once as the held-out part of a pass (passes 2-6) and designed on after. When no corpus is held out, the
+report gives LAST_HELD_OUT, the latest
 held-out score. A log is scored with the number of classes its source shows (sources.csv), and once more without
 it, as `diagnose FILE` without --classes does. Leave-one-out over the design part re-chooses each constant set on
 the corpus (TUNED) from a grid without the log it then scores: how much of the design accuracy is fitting.
@@ -46,11 +48,13 @@ TUNED = ("STUCK_LOSS_MAX_FIT", "LEARNING_SHARE", "VAL_LOSS_BELOW_RATIO", "VAL_LO
          "OVERFIT_STEADY_RISE")
 SIXTH = "sixth corpus (design from pass 6; held out in pass 5)"
 SEVENTH = "seventh corpus (design from pass 7; held out in pass 6)"
+EIGHTH = "eighth corpus (held out in pass 7)"
 CORPORA = {"r": "first corpus (design)", "n": "second corpus (design from pass 3; held out in pass 2)",
            "t": "third corpus (design from pass 4; held out in pass 3)",
            "u": "fourth corpus (design from pass 5; held out in pass 4)",
            "v": "fifth corpus (design from pass 5; held out in pass 4, the same rules)",
-           "w": SIXTH, "x": SIXTH, "y": SEVENTH, "z": SEVENTH}  # by a log id's first letter (two collectors each)
+           "w": SIXTH, "x": SIXTH, "y": SEVENTH, "z": SEVENTH,
+           "p": EIGHTH, "q": EIGHTH, "s": EIGHTH}  # by a log id's first letter (two or three collectors each)
 FACTORS = (0.5, 0.67, 0.8, 1.0, 1.25, 1.5, 2.0)
 SHARES = ("CONVERGED_FIT", "OVERFIT_TRAIN_STEADY", "OVERFIT_LONG_SINCE", "CONVERGING_MIN_FIT", "CEILING_FIT")
 
