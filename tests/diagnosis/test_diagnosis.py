@@ -763,6 +763,8 @@ def test_a_converged_fit_still_climbing_fast_at_the_end_is_too_slow():
     assert result.label is Label.TOO_SLOW and "still gains" in result.evidence, result
     settled = dict(climbing, val_accuracy=list(np.minimum(np.linspace(0.42, 1.2, 20), 0.93)))
     assert diagnose(settled, 5).label is Label.HEALTHY
+    perfect = dict(climbing, val_accuracy=[*climbing["val_accuracy"][:-2], 1.0, 1.0])  # q012: nothing left to gain
+    assert diagnose(perfect, 5).label is Label.HEALTHY
 
 
 def test_a_short_run_whose_val_loss_turns_up_while_the_train_loss_falls_is_overfitting():
