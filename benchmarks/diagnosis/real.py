@@ -10,10 +10,10 @@ primary label both labellers gave. Eight corpora, each from repositories the ear
 (real/LABELLING.md), all in the design part now (real/split.json): each of the second to eighth was first scored once
 as the held-out part of a pass (passes 2-7) and designed on after (p..., q... and s... are the eighth, from three
 collectors; after its single score one rule was fixed on it, q012). When no corpus is held out, the report gives
-LAST_HELD_OUT, the latest
-held-out score. A log is scored with the number of classes its source shows (sources.csv), and once more without
-it, as `diagnose FILE` without --classes does. Leave-one-out over the design part re-chooses each constant set on
-the corpus (TUNED) from a grid without the log it then scores: how much of the design accuracy is fitting.
+LAST_HELD_OUT, the latest held-out score. A log is scored with the number of classes its source shows
+(sources.csv), and once more without it, as `diagnose FILE` without --classes does. Leave-one-out over the design
+part re-chooses each constant set on the corpus (TUNED) from a grid without the log it then scores: how much of the
+design accuracy is fitting.
 """
 from __future__ import annotations
 

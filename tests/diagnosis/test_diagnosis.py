@@ -693,6 +693,9 @@ def test_a_train_loss_that_jumped_and_is_still_twice_its_minimum_is_diverging_th
     assert result.label is Label.DIVERGING and "smoothed loss min" in result.evidence, result
     recovered = dict(history, loss=[*loss[:22], 0.19, 0.16, 0.15])
     assert diagnose(recovered, 2).label is not Label.DIVERGING
+    below_zero = [*np.linspace(-0.2, -0.9, 16), 0.2, 0.0, -0.1, -0.2, -0.3, -0.4]  # a custom loss, under 0
+    history = {"loss": below_zero, "val_loss": [*np.linspace(-0.15, -0.85, 16), *[-0.8] * 6]}
+    assert diagnose(history).label is not Label.DIVERGING  # falling again: coming back down
 
 
 def test_val_swings_while_the_val_loss_doubles_and_the_train_loss_falls_steadily_are_overfitting():

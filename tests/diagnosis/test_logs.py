@@ -117,11 +117,13 @@ def test_runs_kept_side_by_side_under_names_diagnose_the_last_and_say_so(tmp_pat
 
 
 def test_a_json_cut_off_mid_way_says_so(tmp_path):
-    """The seventh real-log corpus' z004: a history JSON committed cut off after 221 bytes."""
+    """The real-log corpus' z004 and p013: history JSONs committed cut off, between values or inside one."""
     path = tmp_path / "history.json"
-    path.write_text('{"loss": [1.0, 0.5, 0.3], "accuracy": [0.5, ')
-    with pytest.raises(ValueError, match="the text ends there: cut off while it was written"):
-        read_training_log(path)
+    for cut in ('{"loss": [1.0, 0.5, 0.3], "accuracy": [0.5, ', '{"loss": [1.0, 0.5], "val_loss": [1.',
+                '{"loss": [1.0, 0.5], "val_lo', '[{"loss": 1.0}, {"loss": 0.'):
+        path.write_text(cut)
+        with pytest.raises(ValueError, match="brackets still open: cut off while it was written"):
+            read_training_log(path)
     path.write_text('{"loss": [1.0, 0.5, 0.3], "accuracy": [0.5, oops]}')
     with pytest.raises(ValueError, match=r"not valid JSON \(Expecting value: line 1 column 45 \(char 44\)\), nor"):
         read_training_log(path)
@@ -186,8 +188,8 @@ def test_the_console_output_of_a_real_keras_fit(tmp_path):
     model.compile("adam", "sparse_categorical_crossentropy", metrics=["accuracy"])
     printed = io.StringIO()
     with contextlib.redirect_stdout(printed):
-        history = model.fit(x, y, epochs=3, batch_size=16, validation_split=0.25, verbose=1).history
-        model.evaluate(x, y, verbose=1)  # a bar of its own after the last epoch, not an epoch
+        history = model.fit(x, y, epochs=3, batch_size=16, validation_data=(x, y), verbose=1).history
+        model.evaluate(x, y, batch_size=16, verbose=1)  # a bar of its own, as long as the epoch's: not an epoch
     path = tmp_path / "train.txt"
     path.write_text(printed.getvalue())
     log = read_training_log(path)
@@ -215,6 +217,34 @@ def test_console_output_of_two_fits_utf16_with_an_unfinished_last_epoch(tmp_path
     assert set(log.history) == {"loss", "acc", "val_loss", "val_acc", "lr"} and log.history["lr"] == [0.001] * 2
     assert log.notes == ("2 runs in the file (fit called again): the last one, 2 epochs, is diagnosed",
                          "epoch 3 did not finish (no metrics for the whole epoch): left out")
+
+
+def test_console_lines_that_are_not_an_epochs_metrics(tmp_path):
+    """Metric names with / or -, -inf, a dict printed first, the user's own print with "loss:" in it, and val
+    metrics printed every other epoch (validation_freq=2): each read for what it is."""
+    epoch = ("Epoch {e}/2\n4/4 - 1s - 250ms/step - head/accuracy: 0.{e}1 - f1-score: 0.5 - loss: {loss} - "
+             "accuracy: 0.{e}{val}\n")
+    text = ("{'lr': 0.01, 'batch': 32}\n" + epoch.format(e=1, loss="-inf", val=" - val_loss: 0.9")
+            + epoch.format(e=2, loss="0.5", val="") + "my test loss: 0.95\n")
+    path = tmp_path / "out.txt"
+    path.write_text(text)
+    log = read_training_log(path)
+    assert log.history["head/accuracy"] == [0.11, 0.21] and log.history["f1-score"] == [0.5, 0.5]
+    assert log.history["loss"] == [-math.inf, 0.5] and log.history["accuracy"] == [0.1, 0.2]
+    assert log.notes == ("printed in some epochs only, left out: val_loss",)
+
+
+def test_prefixed_keys_of_a_models_outputs_are_no_runs(tmp_path):
+    """out1_loss, val_out1_loss, ...: a model with two outputs and no total loss is refused, not read as runs; of
+    overlapping prefixes (a_, a_b_) each key belongs to the longest."""
+    path = tmp_path / "history.json"
+    outputs = {"out1_loss": [1.0, 0.8], "out2_loss": [2.0, 1.5], "val_out1_loss": [1.1, 0.9], "val_out2_loss": [2.2, 1.8]}
+    path.write_text(json.dumps(outputs))
+    with pytest.raises(ValueError, match="no 'loss' list in the JSON"):
+        read_training_log(path)
+    path.write_text(json.dumps({"a_loss": [1.0, 0.8, 0.6], "a_b_loss": [3.0, 2.0, 1.0], "a_b_val_loss": [3.1, 2.1, 1.5]}))
+    log = read_training_log(path)
+    assert log.history == {"loss": [3.0, 2.0, 1.0], "val_loss": [3.1, 2.1, 1.5]} and "'a_b', is diagnosed" in log.notes[0]
 
 
 @pytest.mark.parametrize("text, message", [

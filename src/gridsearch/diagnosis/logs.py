@@ -37,8 +37,9 @@ _EPOCH_NAMES = {"epoch", "epochs", "", "unnamed:_0", "index"}  # pandas writes i
 _JSON_START = re.compile(r"\s*(\{|\[\s*[{\[\]])")  # a dict, or a list of records: not "[2025-12-19 00:09] Epoch 1"
 _ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")  # the colours of Keras 3's progress bar
 _CONSOLE_EPOCH = re.compile(r"^Epoch (\d+)/\d+\s*$", re.MULTILINE)
-_CONSOLE_STEP = re.compile(r"\s*(\d+)/(\d+) ")  # "972/972 ━━━ 89s 75ms/step - ...": the batch the bar stands at
-_CONSOLE_METRIC = re.compile(r"([A-Za-z_][\w.]*): (-?\d+(?:\.\d*)?(?:e[-+]?\d+)?|nan|inf)(?=\s|$)")  # not "ETA: 2s"
+_CONSOLE_STEP = re.compile(r"(\d+)/(\d+)")  # "972/972 ━━━ 89s 75ms/step - ...": the batch the bar stands at
+# " - head/f1-score: 0.81 - ": one metric between Keras' separators (not "ETA: 2s", not "my test loss: 0.9")
+_CONSOLE_METRIC = re.compile(r"\s*([^\s:]+): (-?(?:\d+(?:\.\d*)?(?:e[-+]?\d+)?|nan|inf))\s*", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -122,20 +123,21 @@ def read_training_log(path: str | os.PathLike) -> TrainingLog:
         return _read_tensorboard(path)
     data = path.read_bytes()
     text = _decode(data)
-    if _JSON_START.match(text) or _python_repr_in_json(text) is not None:
-        return _read_json(path, text)
     if "\0" in text[:1024]:
         raise ValueError(f"{path}: a binary file; expected a CSV log, a history JSON or a TensorBoard folder")
-    if _CONSOLE_EPOCH.search(text := _ANSI_ESCAPE.sub("", text)):
-        return _read_console(path, text)
+    if _CONSOLE_EPOCH.search(plain := _ANSI_ESCAPE.sub("", text)):  # before JSON: a script may print a dict first
+        return _read_console(path, plain)
+    if _JSON_START.match(text) or _python_repr_in_json(text) is not None:
+        return _read_json(path, text)
     return _read_csv(path, text)
 
 
 def _decode(data: bytes) -> str:
-    """UTF-8 (with or without a byte-order mark), UTF-16 with its mark (a PowerShell `>` redirect writes it), else
-    Windows' cp1252 as Latin-1 (a log line's em dash must not hide the numbers around it)."""
+    """UTF-8 (with or without a byte-order mark), UTF-16 with its mark (a PowerShell `>` redirect writes it; a file
+    cut off mid-character keeps what it has), else Latin-1: any byte decodes, so a line written in Windows' cp1252
+    (an em dash) cannot hide the numbers around it."""
     if data[:2] in (b"\xff\xfe", b"\xfe\xff"):
-        return data.decode("utf-16")
+        return data.decode("utf-16", errors="replace")
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError:
@@ -239,7 +241,7 @@ def _read_json(path: Path, text: str) -> TrainingLog:
         try:
             data = ast.literal_eval(text.strip())
         except (ValueError, SyntaxError, MemoryError, RecursionError):
-            cut = "; the text ends there: cut off while it was written?" if exc.pos >= len(text.rstrip()) else ""
+            cut = "; it ends with brackets still open: cut off while it was written?" if _unclosed(text) else ""
             raise ValueError(f"{path}: not valid JSON ({exc}{cut}), nor a Python dict literal") from None
     if isinstance(data, Mapping) and isinstance(data.get("history"), Mapping):
         data = data["history"]  # {"history": {...}, "params": ...}
@@ -270,6 +272,23 @@ def _read_json(path: Path, text: str) -> TrainingLog:
     return TrainingLog(history, first, "history JSON", tuple(notes))
 
 
+def _unclosed(text: str) -> bool:
+    """Whether a JSON text ends inside a string or with a bracket still open (a file cut off while written)."""
+    depth, in_string, escaped = 0, False, False
+    for char in text:
+        if escaped:
+            escaped = False
+        elif in_string:
+            escaped, in_string = char == "\\", char != '"'
+        elif char == '"':
+            in_string = True
+        elif char in "[{":
+            depth += 1
+        elif char in "]}":
+            depth -= 1
+    return in_string or depth > 0
+
+
 def _named_runs(data: Mapping) -> list[tuple[str, Mapping]]:
     """The histories a JSON keeps side by side under names of its own, in file order, when it has no 'loss' list of
     its own: training phases ({"phase_a": {...}, "phase_b": {...}}: a head, then fine-tuning; or {"p1_loss": [...],
@@ -280,43 +299,61 @@ def _named_runs(data: Mapping) -> list[tuple[str, Mapping]]:
     runs = [(str(key), value.get("history", value)) for key, value in data.items() if isinstance(value, Mapping)]
     nested = [(name, run) for name, run in runs
               if isinstance(run, Mapping) and any(canonical_name(str(key)) == "loss" for key in run)]
-    prefixes = [key.removesuffix("_loss") for key in map(str, data) if key.endswith("_loss")
-                and not key.endswith("val_loss")]
-    return nested or [(prefix, {key.removeprefix(prefix + "_"): value for key, value in data.items()
-                                if str(key).startswith(prefix + "_")}) for prefix in prefixes]
+    items = {str(key): value for key, value in data.items()}
+    if nested or any(key.startswith("val_") for key in items):  # val_out1_loss: a model's outputs, not its runs
+        return nested
+    prefixes = [key.removesuffix("_loss") for key in items if key.endswith("_loss") and not key.endswith("val_loss")]
+    owner = {key: max((p for p in prefixes if key.startswith(p + "_")), key=len, default=None) for key in items}
+    runs = [(prefix, {key.removeprefix(prefix + "_"): value for key, value in items.items() if owner[key] == prefix})
+            for prefix in prefixes]
+    return runs if len(runs) > 1 else []
 
 
 def _read_console(path: Path, text: str) -> TrainingLog:
-    """What `model.fit(verbose=1 or 2)` printed, saved as text: an "Epoch k/N" line, then progress lines whose last
-    holds the epoch's metrics (" - loss: 0.52 - accuracy: 0.81 - val_loss: ..."). A count that starts again (a
-    second fit: fine-tuning) begins a new run; the last run is diagnosed, as for a CSV log."""
+    """What `model.fit(verbose=1 or 2)` printed, saved as text: an "Epoch k/N" line, then progress lines, one of
+    which holds the whole epoch's metrics (" - loss: 0.52 - accuracy: 0.81 - val_loss: ..."). A count that starts
+    again (a second fit: fine-tuning) begins a new run; the last run is diagnosed, as for a CSV log."""
     runs: list[list[tuple[int, dict[str, float]]]] = []
     unfinished = []
     marks = list(_CONSOLE_EPOCH.finditer(text))
     for mark, after in zip(marks, [*marks[1:], None], strict=True):
         epoch = int(mark.group(1))
-        lines = [line for line in re.split(r"[\r\n\b]+", text[mark.end():after.start() if after else len(text)])
-                 if " loss: " in line or line.lstrip().startswith("loss: ")]
-        steps = [_CONSOLE_STEP.match(line) for line in lines]
-        if steps and steps[0]:  # the epoch's own bar, not an evaluate() printed after the last epoch
-            lines = [line for line, step in zip(lines, steps, strict=True) if step and step[2] == steps[0][2]]
-        step = _CONSOLE_STEP.match(lines[-1]) if lines else None
-        if not lines or (step and int(step[1]) < int(step[2])):
-            unfinished.append(epoch)  # interrupted: no metrics, or a progress bar short of its last step
+        metrics = _epoch_metrics(text[mark.end():after.start() if after else len(text)])
+        if metrics is None:
+            unfinished.append(epoch)
             continue
         if not runs or epoch <= runs[-1][-1][0]:
             runs.append([])
-        runs[-1].append((epoch, {name: float(value) for name, value in _CONSOLE_METRIC.findall(lines[-1])}))
+        runs[-1].append((epoch, metrics))
     if not runs:
         raise ValueError(f"{path}: Keras' \"Epoch k/N\" lines without a line of metrics (\"- loss: ...\") after any")
     run = runs[-1]
-    names = [name for name in run[0][1] if all(name in metrics for _, metrics in run)]
+    names = list(dict.fromkeys(name for _, metrics in run for name in metrics))
+    partial = [name for name in names if not all(name in metrics for _, metrics in run)]
+    if "loss" not in names or "loss" in partial:
+        raise ValueError(f"{path}: Keras' console output without a number for 'loss' in every epoch of the last run")
     notes = [f"{len(runs)} runs in the file (fit called again): the last one, {len(run)} epochs, is diagnosed"
              ] if len(runs) > 1 else []
     if unfinished:
         notes.append(f"epoch {', '.join(map(str, unfinished))} did not finish (no metrics for the whole epoch): left out")
-    history = {name: [metrics[name] for _, metrics in run] for name in names}
+    if partial:  # validation_freq > 1: no curve to read
+        notes.append(f"printed in some epochs only, left out: {', '.join(partial)}")
+    history = {name: [metrics[name] for _, metrics in run] for name in names if name not in partial}
     return TrainingLog(history, run[0][0], "Keras console output", tuple(notes))
+
+
+def _epoch_metrics(segment: str) -> dict[str, float] | None:
+    """The metrics of the whole epoch among the lines after its "Epoch k/N": of the lines whose bar is full (or that
+    have no bar: verbose=2), the first with the most metrics. The full bar before validation has fewer than the one
+    after it, and an evaluate() printed after the last epoch has no val_ metrics. None if the epoch did not finish."""
+    best: dict[str, float] = {}
+    for line in re.split(r"[\r\n\b]+", segment):
+        pieces = line.split(" - ")
+        step = _CONSOLE_STEP.fullmatch(pieces[0].split()[0]) if pieces[0].split() else None
+        metrics = {m[1]: float(m[2]) for m in map(_CONSOLE_METRIC.fullmatch, pieces[1:]) if m}
+        if "loss" in metrics and (step is None or step[1] == step[2]) and len(metrics) > len(best):
+            best = metrics
+    return best or None
 
 
 def _read_tensorboard(path: Path) -> TrainingLog:

@@ -232,7 +232,8 @@ def find_nan(c: Curves) -> Diagnosis | None:
 
 
 def find_diverging(c: Curves) -> Diagnosis | None:
-    """The smoothed train loss ends well above its own minimum and is not coming back down (or still twice it).
+    """The smoothed train loss ends well above its own minimum and is not coming back down (or is still
+    DIVERGE_RATIO x that minimum).
 
     Well above: by DIVERGE_RISE of its scale, or (a near-zero loss, the val loss rising with it) DIVERGE_RATIO
     times its minimum.
@@ -246,7 +247,7 @@ def find_diverging(c: Curves) -> Diagnosis | None:
     # falling again, but not yet back under DIVERGE_RATIO x its minimum, is still up (LABELS.md: "stays up at the
     # end"): pass 7, the seventh corpus' z026 (labelled diverging: 0.11 -> 0.64 in one epoch as a new phase began,
     # falling to 0.28 = 2.7x at the end); no other log of the seven corpora changes with it
-    coming_back = slope <= -FLAT_SLOPE and s[-1] < DIVERGE_RATIO * s[low]
+    coming_back = slope <= -FLAT_SLOPE and (s[low] <= 0 or s[-1] < DIVERGE_RATIO * s[low])  # (a loss may be < 0)
     if coming_back or not (rise >= DIVERGE_RISE or _climbs_back(c, s, low)):
         return None
     return Diagnosis(Label.DIVERGING, "learning rate too high: lower it 10x or add gradient clipping (clipnorm=1.0); "
@@ -616,7 +617,7 @@ def _overfitting(c: Curves) -> Diagnosis | None:
             or rise >= OVERFIT_STEADY_RISE and _train_fell_steadily_since(c, low, OVERFIT_LONG_SINCE)):
         evidence = (f"val_loss min {c.val_loss[best]:.3g} at epoch {c.epoch(best)}, smoothed {sv[-1]:.3g} by epoch "
                     f"{c.epoch(c.epochs - 1)} (+{rise:.0%}) while loss went {sl[low]:.3g} -> {sl[-1]:.3g}")
-        excess = rise / OVERFIT_RISE - 1
+        excess = rise / (OVERFIT_RISE if rise >= OVERFIT_RISE else OVERFIT_STEADY_RISE) - 1
     elif memorised := _memorised(c):
         evidence, excess = memorised
     elif turning := _turning(c, best):
