@@ -81,7 +81,7 @@ def diagnose_log(log: Mapping[str, Sequence[float]] | str | os.PathLike | Traini
     """
     if not isinstance(log, TrainingLog):
         log = TrainingLog({k: list(v) for k, v in log.items()}) if isinstance(log, Mapping) else read_training_log(log)
-    if "loss" not in {canonical_name(name) for name in log.history}:
+    if not _has_loss(log.history):
         raise ValueError(f"no 'loss' in the history (keys: {', '.join(log.history) or 'none'})")
     log = _with_output_accuracies(log)
     classes_from = "given"
@@ -132,6 +132,15 @@ def read_training_log(path: str | os.PathLike) -> TrainingLog:
     return _read_csv(path, text)
 
 
+def _has_loss(history: Mapping) -> bool:
+    return any(canonical_name(str(name)) == "loss" for name in history)
+
+
+def _last_run_note(count: int, how: str, last: str) -> str:
+    """What a reader says when a file holds several runs: the last one is diagnosed, as Keras' own last fit."""
+    return f"{count} runs in the file ({how}): the last one, {last}, is diagnosed"
+
+
 def _decode(data: bytes) -> str:
     """UTF-8 (with or without a byte-order mark), UTF-16 with its mark (a PowerShell `>` redirect writes it; a file
     cut off mid-character keeps what it has), else Latin-1: any byte decodes, so a line written in Windows' cp1252
@@ -170,8 +179,7 @@ def _read_csv(path: Path, text: str) -> TrainingLog:
     runs = [r for r in [*runs, run] if r]
     if not runs:
         raise ValueError(f"{path}: a header row ({shown}) and no epochs")
-    notes = [f"{len(runs)} runs in the file (appended): the last one, {len(runs[-1])} epochs, is diagnosed"
-             ] if len(runs) > 1 else []
+    notes = [_last_run_note(len(runs), "appended", f"{len(runs[-1])} epochs")] if len(runs) > 1 else []
     history, skipped = _columns(path, header, names, runs[-1], epoch_col)
     if skipped:
         notes.append(f"not per-epoch numbers, left out: {', '.join(skipped)}")
@@ -253,8 +261,7 @@ def _read_json(path: Path, text: str) -> TrainingLog:
     if runs := _named_runs(data):
         data = runs[-1][1]
         if len(runs) > 1:
-            notes.append(f"{len(runs)} runs in the file ({', '.join(repr(name) for name, _ in runs)}): the last one, "
-                         f"{runs[-1][0]!r}, is diagnosed")
+            notes.append(_last_run_note(len(runs), ", ".join(repr(name) for name, _ in runs), repr(runs[-1][0])))
     history, skipped = {}, []
     for key, values in data.items():
         if isinstance(values, Mapping) and isinstance(values.get("values"), list):
@@ -263,7 +270,7 @@ def _read_json(path: Path, text: str) -> TrainingLog:
             history[str(key)] = [math.nan if v is None else float(v) for v in values]
         else:
             skipped.append(str(key))
-    if "loss" not in {canonical_name(name) for name in history}:
+    if not _has_loss(history):
         raise ValueError(f"{path}: no 'loss' list in the JSON (keys: {', '.join(map(str, data)) or 'none'})")
     epoch_key = next((k for k in history if canonical_name(k) in _EPOCH_NAMES), None)
     first = int(history.pop(epoch_key)[0]) if epoch_key else 1
@@ -294,11 +301,10 @@ def _named_runs(data: Mapping) -> list[tuple[str, Mapping]]:
     its own: training phases ({"phase_a": {...}, "phase_b": {...}}: a head, then fine-tuning; or {"p1_loss": [...],
     "p2_loss": [...], ...}) or runs numbered by a loop ({"0": {...}}). As with runs appended to a CSV, the last is the
     one diagnosed. The real-log corpus' z009, z014 and p006 are such files."""
-    if any(canonical_name(str(key)) == "loss" for key in data):
+    if _has_loss(data):
         return []
-    runs = [(str(key), value.get("history", value)) for key, value in data.items() if isinstance(value, Mapping)]
-    nested = [(name, run) for name, run in runs
-              if isinstance(run, Mapping) and any(canonical_name(str(key)) == "loss" for key in run)]
+    nested = [(str(key), run) for key, value in data.items()
+              if isinstance(value, Mapping) and isinstance(run := value.get("history", value), Mapping) and _has_loss(run)]
     items = {str(key): value for key, value in data.items()}
     if nested or any(key.startswith("val_") for key in items):  # val_out1_loss: a model's outputs, not its runs
         return nested
@@ -332,8 +338,7 @@ def _read_console(path: Path, text: str) -> TrainingLog:
     partial = [name for name in names if not all(name in metrics for _, metrics in run)]
     if "loss" not in names or "loss" in partial:
         raise ValueError(f"{path}: Keras' console output without a number for 'loss' in every epoch of the last run")
-    notes = [f"{len(runs)} runs in the file (fit called again): the last one, {len(run)} epochs, is diagnosed"
-             ] if len(runs) > 1 else []
+    notes = [_last_run_note(len(runs), "fit called again", f"{len(run)} epochs")] if len(runs) > 1 else []
     if unfinished:
         notes.append(f"epoch {', '.join(map(str, unfinished))} did not finish (no metrics for the whole epoch): left out")
     if partial:  # validation_freq > 1: no curve to read
@@ -349,7 +354,8 @@ def _epoch_metrics(segment: str) -> dict[str, float] | None:
     best: dict[str, float] = {}
     for line in re.split(r"[\r\n\b]+", segment):
         pieces = line.split(" - ")
-        step = _CONSOLE_STEP.fullmatch(pieces[0].split()[0]) if pieces[0].split() else None
+        bar = pieces[0].split()
+        step = _CONSOLE_STEP.fullmatch(bar[0]) if bar else None
         metrics = {m[1]: float(m[2]) for m in map(_CONSOLE_METRIC.fullmatch, pieces[1:]) if m}
         if "loss" in metrics and (step is None or step[1] == step[2]) and len(metrics) > len(best):
             best = metrics

@@ -773,7 +773,7 @@ def _still_gaining_fast(c: Curves) -> str:
     gain = float(np.mean(np.diff(c.val_accuracy[-3:]))) / (1 - c.chance_accuracy)
     # at 1.0 nothing is left to gain, whatever the last step: the eighth corpus' q012 (healthy, 16 validation images
     # at 0.94, then 1.0 twice) read too_slow with "still gains 6% of the range per epoch" beside "val_accuracy 1"
-    headroom = (1 - float(c.val_accuracy[-1])) / (1 - c.chance_accuracy)
+    headroom = 1 - c.range_share(float(c.val_accuracy[-1]))
     slope = c.tail_slope(c.val_loss)
     if slope > -STILL_GAINING_SLOPE or min(gain, headroom) < STILL_GAINING_ACC:
         return ""
