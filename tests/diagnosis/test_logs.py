@@ -53,6 +53,31 @@ def test_keras2_names_na_cells_and_metric_aliases(tmp_path):
     assert read_training_log(path).history == {"accuracy": [0.5], "loss": [1.0]}
 
 
+def test_empty_cells_are_named_and_an_empty_loss_is_a_nan(tmp_path):
+    """pandas' to_csv writes a NaN as an empty cell: a loss empty in every row is a run whose loss was NaN from
+    the start (the corpus' k007), diagnosed as such; a metric empty in some or all epochs is left out by name."""
+    path = tmp_path / "history.csv"
+    path.write_text("loss,accuracy,val_loss,val_accuracy,lr\n" + ",0.8,,0.8,\n" * 3 + ",0.8,,0.8,0.01\n")
+    log = read_training_log(path)
+    assert set(log.history) == {"loss", "accuracy", "val_accuracy"} and all(map(math.isnan, log.history["loss"]))
+    assert log.notes == ("'loss' is empty in every data row: read as NaN (pandas writes a NaN as an empty cell)",
+                         "empty in some epochs only, left out: lr", "empty in every epoch, left out: val_loss")
+    assert diagnose_log(path, 2).diagnosis.label.value == "nan"
+    path.write_text("epoch,loss\n0,1.0\n1,NA\n2,\n")
+    log = read_training_log(path)
+    assert log.history["loss"][0] == 1.0 and math.isnan(log.history["loss"][2])
+    assert log.notes == ("'loss' is empty in 2 of 3 data rows (the first: row 2): read as NaN (pandas writes a NaN as "
+                         "an empty cell)",)
+
+
+def test_accuracies_written_as_percentages(tmp_path):
+    path = tmp_path / "history.csv"
+    path.write_text("Epoch,Train_Loss,Val_Loss,Train_Acc,Val_Acc\n1,0.9,1.0,61.5%,58.25%\n2,0.5,0.7,93.07%,80%\n")
+    log = read_training_log(path)
+    assert same(log.history, {"loss": [0.9, 0.5], "val_loss": [1.0, 0.7], "accuracy": [0.615, 0.9307],
+                              "val_accuracy": [0.5825, 0.8]}) and log.notes == ()
+
+
 def test_a_pandas_dump_with_an_index_column_and_spelled_out_names(tmp_path):
     path = tmp_path / "history.csv"
     path.write_text(",Train Loss,Validation Loss,Train Accuracy,Validation Accuracy\n0,1.0,1.1,0.5,0.4\n1,0.5,0.6,0.8,0.7\n")
@@ -251,7 +276,6 @@ def test_prefixed_keys_of_a_models_outputs_are_no_runs(tmp_path):
     ("epoch,accuracy,val_loss\n0,0.5,1.2\n", r"log\.csv: no 'loss' column \(columns: epoch, accuracy, val_loss; "
                                              r"separator ','\)"),
     ("", r"log\.csv: empty file"),
-    ("epoch,loss\n0,1.0\n1,NA\n", r"log\.csv: 'loss' is empty in data row 2"),
     ("epoch,loss\n0,1.0\n1,abc\n", r"log\.csv: column 'loss' holds a non-number"),
     ("epoch,loss\n", r"log\.csv: a header row \(epoch, loss; separator ','\) and no epochs"),
     ("{\"acc\": [0.5]}", r"log\.csv: no 'loss' list in the JSON \(keys: acc\)"),

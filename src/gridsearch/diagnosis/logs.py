@@ -180,9 +180,8 @@ def _read_csv(path: Path, text: str) -> TrainingLog:
     if not runs:
         raise ValueError(f"{path}: a header row ({shown}) and no epochs")
     notes = [_last_run_note(len(runs), "appended", f"{len(runs[-1])} epochs")] if len(runs) > 1 else []
-    history, skipped = _columns(path, header, names, runs[-1], epoch_col)
-    if skipped:
-        notes.append(f"not per-epoch numbers, left out: {', '.join(skipped)}")
+    history, column_notes = _columns(path, header, names, runs[-1], epoch_col)
+    notes += column_notes
     first = _first_epoch(runs[-1], epoch_col)
     sep_name = {"\t": "tab"}.get(separator, repr(separator))
     return TrainingLog(history, first, f"CSV ({sep_name}-separated)", tuple(notes))
@@ -205,23 +204,37 @@ def _first_epoch(run: list[list[str]], epoch_col: int | None) -> int:
 def _columns(path: Path, header: list[str], names: list[str], run: list[list[str]],
              epoch_col: int | None) -> tuple[dict[str, list[float]], list[str]]:
     history: dict[str, list[float]] = {}
-    skipped = []
+    skipped, partial, empty, notes = [], [], [], []
     for col, name in enumerate(names):
         if col == epoch_col or name in history:
             continue
         cells = [row[col] if col < len(row) else "" for row in run]
         missing = [i for i, cell in enumerate(cells) if cell.lower() in _MISSING_CELLS]
-        if missing and name == "loss":
-            raise ValueError(f"{path}: 'loss' is empty in data row {missing[0] + 1} of the run diagnosed")
-        if missing:
-            continue  # a metric logged in some epochs only (validation_freq > 1) is no curve
+        if missing and name != "loss":  # logged in some epochs only (validation_freq > 1), or never: no curve
+            (empty if len(missing) == len(cells) else partial).append(header[col])
+            continue
         try:
-            history[name] = [float(cell) for cell in cells]
+            history[name] = [math.nan if i in set(missing) else _number(cell) for i, cell in enumerate(cells)]
         except ValueError as exc:
             if name == "loss":
                 raise ValueError(f"{path}: column {header[col]!r} holds a non-number: {exc}") from None
             skipped.append(header[col])  # e.g. a grid's optimizer name beside its per-epoch numbers
-    return history, skipped
+        if missing:  # pandas' to_csv writes a NaN loss as an empty cell (the real-log corpus' k007: every row)
+            rows = ("every data row" if len(missing) == len(cells) else
+                    f"{len(missing)} of {len(cells)} data rows (the first: row {missing[0] + 1})")
+            notes.append(f"'loss' is empty in {rows}: read as NaN (pandas writes a NaN as an empty cell)")
+    if partial:
+        notes.append(f"empty in some epochs only, left out: {', '.join(partial)}")
+    if empty:
+        notes.append(f"empty in every epoch, left out: {', '.join(empty)}")
+    if skipped:
+        notes.append(f"not per-epoch numbers, left out: {', '.join(skipped)}")
+    return history, notes
+
+
+def _number(cell: str) -> float:
+    """A cell's number; "93.07%" is 0.9307 (a hand-written log's accuracy as a percentage, the corpus' h005)."""
+    return float(cell[:-1]) / 100 if cell.endswith("%") else float(cell)
 
 
 def _python_repr_in_json(text: str) -> str | None:
