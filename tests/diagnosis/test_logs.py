@@ -120,6 +120,15 @@ def test_history_json_plain_wrapped_per_epoch_records_and_per_metric_summaries(t
             assert "model_type, test_accuracy" in log.notes[0]
 
 
+def test_a_history_written_by_pandas_to_json(tmp_path):
+    """DataFrame(history.history).to_json() keeps each metric as {"0": ..., "1": ...} (the corpus' d010)."""
+    path = tmp_path / "history.json"
+    path.write_text(json.dumps({"loss": {"0": 1.0, "1": 0.7, "10": 0.2, "2": 0.5}, "val_loss": {"0": 1.1, "1": 0.8,
+                                                                                         "10": 0.4, "2": 0.6}}))
+    log = read_training_log(path)
+    assert log.history == {"loss": [1.0, 0.7, 0.5, 0.2], "val_loss": [1.1, 0.8, 0.6, 0.4]} and log.notes == ()
+
+
 def test_runs_kept_side_by_side_under_names_diagnose_the_last_and_say_so(tmp_path):
     """Training phases ({"phase_a": ..., "phase_b": ...}, or "p1_loss", "p2_loss", ...) or runs numbered by a loop
     ({"0": ...}), as in the real-log corpus' z014, p006 and z009."""

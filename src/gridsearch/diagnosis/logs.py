@@ -279,6 +279,8 @@ def _read_json(path: Path, text: str) -> TrainingLog:
     for key, values in data.items():
         if isinstance(values, Mapping) and isinstance(values.get("values"), list):
             values = values["values"]  # a summary per metric: {"values": [...], "max": ..., "mean": ...}
+        elif isinstance(values, Mapping) and values and all(str(k).isdigit() for k in values):
+            values = [values[k] for k in sorted(values, key=int)]  # pandas' to_json: {"loss": {"0": ..., "1": ...}}
         if isinstance(values, list) and values and all(v is None or isinstance(v, (int, float)) for v in values):
             history[str(key)] = [math.nan if v is None else float(v) for v in values]
         else:
