@@ -48,7 +48,7 @@ TUNED = ("STUCK_LOSS_MAX_FIT", "LEARNING_SHARE", "VAL_LOSS_BELOW_RATIO", "VAL_LO
 SIXTH = "sixth corpus (design from pass 6; held out in pass 5)"
 SEVENTH = "seventh corpus (design from pass 7; held out in pass 6)"
 EIGHTH = "eighth corpus (design since its score; held out in pass 7)"
-NINTH = "ninth corpus (held out from pass 7 with the q012 fix)"
+NINTH = "ninth corpus (design from pass 8; held out from pass 7 with the q012 fix)"
 CORPORA = {"r": "first corpus (design)", "n": "second corpus (design from pass 3; held out in pass 2)",
            "t": "third corpus (design from pass 4; held out in pass 3)",
            "u": "fourth corpus (design from pass 5; held out in pass 4)",

@@ -355,16 +355,20 @@ def test_the_same_val_loss_swings_with_swinging_val_accuracy_are_oscillation():
     assert diagnose(history, 10).label is Label.OSCILLATING
 
 
-def test_a_slow_crawl_after_a_blow_up_in_epoch_1_is_a_plateau_of_a_too_high_learning_rate():
-    """The default digits grid's lr 0.1 (tests/data): epoch-1 loss 5.56 from an untrained 2.32, then 0.76 val accuracy."""
+def test_a_crawl_after_a_blow_up_in_epoch_1_is_too_slow_with_the_blow_up_first_and_no_higher_learning_rate():
+    """The default digits grid's lr 0.1 (tests/data): epoch-1 loss 5.56 from an untrained 2.32, then 0.76 val accuracy,
+    still falling; the ninth real-log corpus' h003 and k019 were labelled so (too_slow, cause blew_up)."""
     history = json.loads((Path(__file__).resolve().parents[1] / "fixtures" / "digits_grid_histories.json").read_text())["trials"]["s1_t1"]
     crawl = history["history"]
     # without the untrained loss, epoch 1's mean (2.4 ln C) may be a bad start or that blow-up: no advice to raise
     # the learning rate, and no cause named on a guess
-    assert (diagnose(crawl, 10).label, diagnose(crawl, 10).cause) == (Label.PLATEAU, "")
+    diagnosis = diagnose(crawl, 10)
+    assert (diagnosis.label, diagnosis.cause) == (Label.TOO_SLOW, "") and "raise" not in diagnosis.advice
     diagnosis = diagnose(crawl, 10, initial_loss=2.32)
-    assert (diagnosis.label, diagnosis.cause) == (Label.PLATEAU, "blew_up")
-    assert diagnosis.advice.startswith("the loss blew up in epoch 1") and "lower the learning rate" in diagnosis.advice
+    assert (diagnosis.label, diagnosis.cause) == (Label.TOO_SLOW, "blew_up") and "raise" not in diagnosis.advice
+    assert diagnosis.advice.startswith("the loss blew up in epoch 1") and "lower it 3-10x" in diagnosis.advice
+    steady = {**crawl, "loss": [crawl["loss"][1] * 1.2, *crawl["loss"][1:]]}  # the same crawl from a sound start
+    assert "raise the learning rate" in diagnose(steady, 10, initial_loss=2.32).advice
 
 
 # --- the shapes of real logs (benchmarks/diagnosis/real): each rule on a synthetic curve --------------------------
@@ -779,3 +783,14 @@ def test_a_short_run_whose_val_loss_turns_up_while_the_train_loss_falls_is_overf
     assert result.label is Label.OVERFITTING and "each of the last 2 epochs" in result.evidence, result
     history["val_loss"] = [0.962, 0.852, 0.84, 0.87]
     assert diagnose(history, 5).label is not Label.OVERFITTING
+
+
+def test_a_short_run_whose_val_loss_jumps_in_its_last_epoch_as_val_accuracy_falls_is_overfitting():
+    """h019 (2 classes, 3 epochs, labelled overfitting: val loss 0.38, 0.316, 0.407 and val accuracy 0.872 -> 0.839
+    while the train loss fell 0.594 -> 0.171). A jump of 8% (h011), or a val accuracy that holds, is not enough."""
+    history = {"loss": [0.594, 0.287, 0.171], "val_loss": [0.38, 0.316, 0.407],
+               "accuracy": [0.666, 0.891, 0.942], "val_accuracy": [0.852, 0.872, 0.839]}
+    result = diagnose(history, 2)
+    assert result.label is Label.OVERFITTING and "in the last epoch as val_accuracy fell" in result.evidence, result
+    assert diagnose({**history, "val_accuracy": [0.852, 0.872, 0.875]}, 2).label is not Label.OVERFITTING
+    assert diagnose({**history, "val_loss": [0.38, 0.316, 0.341]}, 2).label is not Label.OVERFITTING
