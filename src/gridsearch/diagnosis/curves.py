@@ -52,8 +52,14 @@ def canonical_name(name: str) -> str:
 
 
 def smooth(values: np.ndarray) -> np.ndarray:
-    """Trailing median over SMOOTH_WINDOW epochs: a single noisy epoch cannot move it."""
-    return np.array([np.median(values[max(0, i - SMOOTH_WINDOW + 1): i + 1]) for i in range(len(values))])
+    """Trailing median over SMOOTH_WINDOW epochs: a single noisy epoch cannot move it. (Vectorised: the rules call it
+    thousands of times per corpus, and a median per epoch in Python was 90% of the diagnosis' time.)"""
+    values = np.asarray(values, dtype=float)
+    head = [np.median(values[: i + 1]) for i in range(min(len(values), SMOOTH_WINDOW - 1))]
+    if len(values) < SMOOTH_WINDOW:
+        return np.array(head)
+    windows = np.lib.stride_tricks.sliding_window_view(values, SMOOTH_WINDOW)
+    return np.concatenate([head, np.median(windows, axis=1)])
 
 
 def chance_ceiling(chance_accuracy: float) -> float:
