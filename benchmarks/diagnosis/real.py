@@ -6,10 +6,10 @@
 real/sources.csv records every log's repository, path, commit and licence; real/raw/ keeps the files whose
 licence allows it, real/curves/ the per-epoch numbers derived from every file (what the labellers saw, and what
 is scored: the run of a file that holds several is the one labelled). real/labels.csv keeps the logs whose
-primary label both labellers gave. Nine corpora, each from repositories the earlier ones do not hold
-(real/LABELLING.md): each of the second to ninth was first scored once as the held-out part of a pass (real/split.json
-names the part held out now) and designed on after (g..., h... and k... are the ninth, from three collectors; after
-the eighth corpus' score one rule was fixed on it, q012). When no corpus is held out, the report gives
+primary label both labellers gave. Ten corpora, each from repositories the earlier ones do not hold
+(real/LABELLING.md): each of the second to tenth was first scored once as the held-out part of a pass, then designed
+on (real/split.json names the part held out now; g..., h... and k... are the ninth, d..., e... and f... the tenth,
+from three collectors each; after the eighth corpus' score one rule was fixed on it, q012). When no corpus is held out, the report gives
 LAST_HELD_OUT, the latest held-out score. A log is scored with the number of classes its source shows
 (sources.csv), and once more without it, as `diagnose FILE` without --classes does. Leave-one-out over the design
 part re-chooses each constant set on the corpus (TUNED) from a grid without the log it then scores: how much of the
@@ -49,13 +49,14 @@ SIXTH = "sixth corpus (design from pass 6; held out in pass 5)"
 SEVENTH = "seventh corpus (design from pass 7; held out in pass 6)"
 EIGHTH = "eighth corpus (design since its score; held out in pass 7)"
 NINTH = "ninth corpus (design from pass 8; held out from pass 7 with the q012 fix)"
+TENTH = "tenth corpus (held out from pass 8)"
 CORPORA = {"r": "first corpus (design)", "n": "second corpus (design from pass 3; held out in pass 2)",
            "t": "third corpus (design from pass 4; held out in pass 3)",
            "u": "fourth corpus (design from pass 5; held out in pass 4)",
            "v": "fifth corpus (design from pass 5; held out in pass 4, the same rules)",
            "w": SIXTH, "x": SIXTH, "y": SEVENTH, "z": SEVENTH,
            "p": EIGHTH, "q": EIGHTH, "s": EIGHTH,
-           "g": NINTH, "h": NINTH, "k": NINTH}  # by a log id's first letter (two or three collectors each)
+           "g": NINTH, "h": NINTH, "k": NINTH, "d": TENTH, "e": TENTH, "f": TENTH}  # by a log id's first letter (two or three collectors each)
 FACTORS = (0.5, 0.67, 0.8, 1.0, 1.25, 1.5, 2.0)
 SHARES = ("CONVERGED_FIT", "OVERFIT_TRAIN_STEADY", "OVERFIT_LONG_SINCE", "CONVERGING_MIN_FIT", "CEILING_FIT")
 
