@@ -794,3 +794,12 @@ def test_a_short_run_whose_val_loss_jumps_in_its_last_epoch_as_val_accuracy_fall
     assert result.label is Label.OVERFITTING and "in the last epoch as val_accuracy fell" in result.evidence, result
     assert diagnose({**history, "val_accuracy": [0.852, 0.872, 0.875]}, 2).label is not Label.OVERFITTING
     assert diagnose({**history, "val_loss": [0.38, 0.316, 0.341]}, 2).label is not Label.OVERFITTING
+
+
+def test_a_loss_of_exactly_zero_in_every_epoch_is_no_training_to_diagnose():
+    """d008: loss and accuracies 0.0 in all 21 epochs (nothing ran), labelled unknown; a loss that reaches 0 is fine."""
+    zeros = {"loss": [0.0] * 21, "accuracy": [0.0] * 21, "val_loss": [0.0] * 21, "val_accuracy": [0.0] * 21}
+    result = diagnose(zeros, 27)
+    assert result.label is Label.UNKNOWN and "training data is not empty" in result.advice
+    reaching = {"loss": [0.7, 0.2, 0.0, 0.0], "val_loss": [0.7, 0.3, 0.2, 0.2]}
+    assert diagnose(reaching, 2).label is not Label.UNKNOWN

@@ -874,6 +874,12 @@ def diagnose(history: Mapping[str, Sequence[float]], num_classes: int | None = N
 
 
 def _diagnose_curves(curves: Curves) -> Diagnosis:
+    if curves.epochs and not np.any(curves.loss):
+        # A loss of exactly 0 in every epoch is no training: Keras logs that when no batch was seen (an empty
+        # dataset or generator). The tenth real-log corpus' d008 (27 classes, loss and accuracies 0.0 in all 21
+        # epochs), labelled unknown ("no usable loss") by both labellers, read stuck_at_chance before.
+        return Diagnosis(Label.UNKNOWN, "check that the training data is not empty (no batch seems to have run): "
+                         "the loss is exactly 0 in every epoch", f"loss 0 in all {curves.epochs} epochs", 0.0)
     bad = curves.first_non_finite()
     finite = curves if bad is None else curves.head(bad)
     hits = [hit for hit in (find_nan(curves), *(rule(finite) for rule in _CURVE_RULES)) if hit is not None]
