@@ -94,6 +94,7 @@ def test_batches_stay_uint8_until_prepared_and_the_cache_choice_is_checked(tmp_p
         _load(root, cache="disk")
 
 
+@pytest.mark.slow
 def test_the_folder_and_the_same_images_as_arrays_train_alike(tmp_path):
     """One trial on the folder (streamed) and on its decoded images as arrays: the same split, the same
     statistics, validation accuracy within one image and loss within tolerance (the shuffles differ)."""

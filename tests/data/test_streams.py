@@ -115,6 +115,7 @@ def test_bad_pipelines_are_refused_naming_the_field(loader, message):
         _load(loader)
 
 
+@pytest.mark.slow
 def test_a_pipeline_trains_and_its_winner_is_tested_and_the_sklearn_backend_refuses_it():
     data = _load(lambda: _pipelines(batch=32))
     ctx = TrainingContext(data, simple_cnn, 0, "val_accuracy", "max", prune=False)
@@ -149,6 +150,7 @@ def test_npy_files_are_memory_mapped_and_split_as_the_same_npz_is(tmp_path):
         np.testing.assert_allclose(ours.scale, theirs.scale, atol=1e-4)
 
 
+@pytest.mark.slow
 def test_a_memory_mapped_dataset_trains_like_the_npz(tmp_path):
     _write_npy(tmp_path)
     results = []

@@ -18,6 +18,7 @@ print("trained", file=sys.stderr)
 """
 
 
+@pytest.mark.slow
 def test_tensorflow_start_up_lines_stay_off_the_terminal_unless_asked_for():
     env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
     quiet = subprocess.run([sys.executable, "-c", QUIET_IMPORT], capture_output=True, text=True, timeout=300,
