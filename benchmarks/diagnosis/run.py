@@ -110,12 +110,21 @@ class Trainer:
         self.used.add(key)
         if key in self.runs and "probes" in self.runs[key].signals:  # runs cached before the probes: trained again
             self.reused += 1
-            return self.runs[key]
+            run = self.runs[key]
+            if "train_only" not in run.signals:  # cached before it was recorded: a fact of the untrained model
+                from gridsearch.training.lint import training_only_layers
+
+                run.signals["train_only"] = training_only_layers(self._untrained_model(run))
+                self._save()
+            return run
         self.runs[key] = self._train(cfg, seed)
         self.trained += 1
+        self._save()
+        return self.runs[key]
+
+    def _save(self) -> None:
         if self.cache_path:
             self.cache_path.write_text(json.dumps({k: asdict(r) for k, r in self.runs.items()}))
-        return self.runs[key]
 
     @property
     def training_seconds(self) -> float:
@@ -126,6 +135,7 @@ class Trainer:
         import keras
         import numpy as np
 
+        from gridsearch.training.lint import training_only_layers
         from gridsearch.training.probes import ProbeCallback
 
         data = self._dataset(cfg, seed)
@@ -144,7 +154,8 @@ class Trainer:
         weights_nan = any(not np.isfinite(w).all() for w in model.get_weights())
         history = _aligned({k: v for k, v in fit.history.items() if k != "learning_rate"})
         return Run(dict(cfg), seed, history, data.num_classes,
-                   {"initial_loss": initial_loss, "majority_rate": data.majority_rate, "probes": probe.stats()},
+                   {"initial_loss": initial_loss, "majority_rate": data.majority_rate, "probes": probe.stats(),
+                    "train_only": training_only_layers(model)},
                    faults.model_facts(model, cfg), weights_nan, round(time.perf_counter() - start, 2))
 
     def _dataset(self, cfg: Mapping[str, Any], seed: int) -> Any:
@@ -159,11 +170,14 @@ class Trainer:
 
         key = _key(run.cfg, run.seed)
         if key not in self._lint:
-            data = self._dataset(run.cfg, run.seed)
-            x_train = faults.prepare_data(run.cfg, data, run.seed)[0]
-            model = faults.build_model(run.cfg, x_train.shape[1:], data.num_classes)
-            self._lint[key] = [(f.check, f.severity) for f in lint_model(model, data.num_classes) if f.severity != OK]
+            model = self._untrained_model(run)
+            self._lint[key] = [(f.check, f.severity) for f in lint_model(model, run.num_classes) if f.severity != OK]
         return self._lint[key]
+
+    def _untrained_model(self, run: Run) -> Any:
+        data = self._dataset(run.cfg, run.seed)
+        x_train = faults.prepare_data(run.cfg, data, run.seed)[0]
+        return faults.build_model(run.cfg, x_train.shape[1:], data.num_classes)
 
 
 # --- labelling -----------------------------------------------------------------------------------------------------

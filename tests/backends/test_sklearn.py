@@ -224,7 +224,7 @@ def build(hp, input_shape, num_classes):
             raise ValueError("width 5 breaks in its second fold")
     inputs = keras.Input(shape=input_shape)
     x = keras.layers.Dense(hp["width"], activation="relu")(keras.layers.Flatten()(inputs))
-    model = keras.Model(inputs, keras.layers.Dense(num_classes, activation="softmax")(x))
+    model = keras.Model(inputs, keras.layers.Dense(num_classes, activation="softmax")(keras.layers.Dropout(0.1)(x)))
     model.compile(optimizer=keras.optimizers.Adam(1e-2), loss="sparse_categorical_crossentropy", metrics=["accuracy"])
     return model
 
@@ -246,6 +246,10 @@ def test_a_config_that_fails_in_a_fold_is_recorded_failed_and_the_others_go_on(t
     record = _records(tmp_path / "out" / "failing")["s1_t2"]
     assert record["diagnosis"]["folds"][0]["error"] == "" and len(record["diagnosis"]["folds"][0]["history"]["loss"]) == 2
     assert "Traceback" in record["error"]
+    # the builder's dropout reaches the diagnosis of the trial and of each fold: it explains a val above train
+    record = _records(tmp_path / "out" / "failing")["s1_t3"]
+    assert record["diagnosis"]["train_only"] == ["Dropout(0.1)"]
+    assert [fold["train_only"] for fold in record["diagnosis"]["folds"]] == [["Dropout(0.1)"]] * 2
 
 
 def test_too_few_samples_for_the_folds_is_refused_before_the_pre_flight_trains(tiny_space, tmp_path, capsys):

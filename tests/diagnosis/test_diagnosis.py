@@ -382,6 +382,16 @@ def test_validation_persistently_above_training_is_val_above_train():
     assert diagnose(close, 10).label is not Label.VAL_ABOVE_TRAIN
 
 
+def test_val_above_train_is_only_a_flag_when_the_model_has_layers_that_act_only_in_training():
+    """gridsearch's own trials know their model: dropout explains the gap, as in the generated benchmark's dropout
+    + L2 controls, which reach their fault-free twin's accuracy. A log alone (no model) keeps the label."""
+    history = {"loss": decay(1.5, 0.5), "val_loss": decay(1.2, 0.35), "accuracy": rising_acc(0.5, 0.85),
+               "val_accuracy": list(np.array(rising_acc(0.5, 0.85)) + 0.07)}
+    explained = diagnose(history, 10, train_only=["Dropout(0.2)"])
+    assert explained.label is Label.HEALTHY and Label.VAL_ABOVE_TRAIN in explained.flags, explained
+    assert diagnose(history, 10).label is Label.VAL_ABOVE_TRAIN
+
+
 def test_a_near_zero_loss_climbing_back_with_the_val_loss_is_diverging():
     """A learning rate too high for the late phase: train loss back to 3x its minimum, val loss rising too."""
     loss = list(np.concatenate([decay(1.0, 0.04, tau=2.0, n=12), np.linspace(0.06, 0.12, N - 12)]))

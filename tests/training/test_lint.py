@@ -8,7 +8,7 @@ import keras
 import pytest
 
 from gridsearch.cli import EXIT_BAD_INPUT, main
-from gridsearch.training.lint import ERROR, OK, WARNING, activation_of, lint_model
+from gridsearch.training.lint import ERROR, OK, WARNING, activation_of, lint_model, training_only_layers
 
 
 def dense(*layers, loss="sparse_categorical_crossentropy") -> keras.Model:
@@ -115,6 +115,16 @@ def test_uncompiled_model_is_an_error():
     model = keras.Sequential([keras.Input((8,)), softmax()])
     [finding] = lint_model(model, 3)
     assert finding.severity == ERROR and "not compiled" in finding.message
+
+
+def test_training_only_layers_are_found_in_nested_models_and_inactive_ones_skipped():
+    augment = keras.Sequential([keras.layers.RandomFlip("horizontal"), keras.layers.RandomZoom(0.1)])
+    model = keras.Sequential([keras.Input((8, 8, 1)), augment, keras.layers.GaussianNoise(0.1),
+                              keras.layers.Conv2D(2, 3), keras.layers.SpatialDropout2D(0.3), keras.layers.Flatten(),
+                              keras.layers.Dropout(0.0), keras.layers.Dropout(0.5), keras.layers.Dense(3)])
+    assert training_only_layers(model) == ["RandomFlip", "RandomZoom", "GaussianNoise(0.1)", "SpatialDropout2D(0.3)",
+                                           "Dropout(0.5)"]
+    assert training_only_layers(keras.Sequential([keras.Input((8,)), keras.layers.Dense(3)])) == []
 
 
 def test_activation_is_read_from_the_config_not_the_name():

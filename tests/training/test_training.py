@@ -59,3 +59,11 @@ def test_mixed_precision_sets_the_policy_and_keeps_the_output_in_float32():
         assert keras.mixed_precision.global_policy().name == "float32"
     finally:
         keras.mixed_precision.set_global_policy("float32")
+
+
+def test_a_trial_tells_its_diagnosis_which_layers_act_only_in_training():
+    """Dropout explains a val accuracy above the train one: the trial's diagnosis is given the model's."""
+    config = {**builtin_defaults(), "epochs": 1, "batch_size": 64, "dropout": 0.2, "noise": 0.1}
+    result = run_trial("s1_t1", 1, "dropout", "cid", config, _context(simple_cnn))
+    noise, *dropouts = result.diagnosis["train_only"]  # noise on the inputs, dropout after each block and the head
+    assert noise == "GaussianNoise(0.1)" and set(dropouts) == {"Dropout(0.2)"}, result.error

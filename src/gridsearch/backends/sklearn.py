@@ -69,6 +69,7 @@ from gridsearch.plans.stages import PlannedStage
 from gridsearch.results.atomic import atomic_write_json
 from gridsearch.space.hyperparams import HYPERPARAMETERS
 from gridsearch.training.fit import Siblings, TrainingContext, build_model, class_weights, finish, trial_callbacks
+from gridsearch.training.lint import training_only_layers
 from gridsearch.training.pruning import HopelessTrialStopper
 from gridsearch.training.runtime import quiet_tensorflow
 from gridsearch.training.trial import METRICS, TrialResult, TrialStatus
@@ -281,7 +282,7 @@ class CVKerasClassifier(KerasClassifier):
         record: dict[str, Any] = {
             "fold": fold + 1, "train_size": int(len(y)), "held_out_size": int(len(held_out)),
             "held_out_class_counts": np.bincount(data.y[held_out], minlength=data.training.dataset.num_classes).tolist(),
-            "history": {}, "pruned": None, "error": ""}
+            "history": {}, "pruned": None, "error": "", "train_only": []}
         start = time.perf_counter()
         self._held_out = held_out
         self._fold_callbacks = trial_callbacks(config, data.training)
@@ -291,6 +292,7 @@ class CVKerasClassifier(KerasClassifier):
                         class_weight=class_weights(config, np.asarray(y)), **kwargs)
             history = {k: [float(v) for v in values] for k, values in self.model_.history.history.items()}
             record["history"] = history
+            record["train_only"] = training_only_layers(self.model_)
             ran = len(history.get("loss", []))
             if ran != config["epochs"] and not self.model_.stop_training:
                 raise RuntimeError(f"the fit ran {ran} epochs where the config asks for {config['epochs']}: "
@@ -494,13 +496,14 @@ class SklearnBackend(Backend):
         folds_kept = []
         for record in records:
             score = scores["split"][record["fold"] - 1] if scores["split"] else math.nan
-            label = diagnose(record["history"], training.dataset.num_classes,
-                             majority_rate=training.dataset.majority_rate).label.value if record["history"] else ""
+            label = diagnose(record["history"], training.dataset.num_classes, majority_rate=training.dataset.majority_rate,
+                             train_only=record.get("train_only", ())).label.value if record["history"] else ""
             folds_kept.append({"fold": record["fold"], "score": score, "label": label, **record})
         histories = [r["history"] for r in records if r["history"].get("loss")]
         result.history = mean_curve(histories)
         pruned = next((r["pruned"] for r in records if r["pruned"]), None)
-        finish(result, training, pruned_by=_Pruned(pruned) if pruned else None)
+        finish(result, training, pruned_by=_Pruned(pruned) if pruned else None,
+               train_only=records[0].get("train_only", ()) if records else ())
         result.diagnosis["folds"] = folds_kept
         last = {name: values[-1] for name, values in result.history.items() if name in METRICS and values}
         score = -scores["mean"] if ctx.objective.endswith("loss") else scores["mean"]

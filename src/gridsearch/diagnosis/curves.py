@@ -107,11 +107,12 @@ class Curves:
     chance_accuracy: float
     initial_loss: float | None = None
     first_epoch: int = 1  # the number of the first epoch: Keras prints and counts from 1, CSVLogger files from 0
+    train_only: tuple[str, ...] = ()  # the model's layers that act only in training ("Dropout(0.2)"), where known
 
     @classmethod
     def from_history(cls, history: Mapping[str, Sequence[float]], num_classes: int | None = None, *,
                      initial_loss: float | None = None, majority_rate: float | None = None,
-                     first_epoch: int = 1) -> Curves:
+                     first_epoch: int = 1, train_only: Sequence[str] = ()) -> Curves:
         if num_classes is not None and num_classes < 2:
             raise ValueError(f"num_classes must be at least 2, got {num_classes}")
         series: dict[str, np.ndarray] = {}
@@ -127,7 +128,7 @@ class Curves:
 
         chance = max(1 / num_classes if num_classes else 0.0, majority_rate or 0.0)
         return cls(loss, aligned("val_loss"), aligned("accuracy"), aligned("val_accuracy"), aligned("learning_rate"),
-                   num_classes, chance, initial_loss, first_epoch)
+                   num_classes, chance, initial_loss, first_epoch, tuple(train_only))
 
     @property
     def epochs(self) -> int:

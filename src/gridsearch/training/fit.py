@@ -23,7 +23,7 @@ from gridsearch.data.dataset import EVALUATE_BATCH, Dataset, load_dataset
 from gridsearch.data.folder import Progress
 from gridsearch.diagnosis.rules import Label, diagnose
 from gridsearch.space.loader import LoadedSpace
-from gridsearch.training.lint import predicted_classes
+from gridsearch.training.lint import predicted_classes, training_only_layers
 from gridsearch.training.models import Builder, resolve_builder
 from gridsearch.training.probes import PROBE_SAMPLES, ProbeCallback
 from gridsearch.training.pruning import HopelessTrialStopper, halving_rungs
@@ -150,7 +150,8 @@ def run_trial(trial_id: str, stage: int, stage_name: str, config_id: str, config
         result.history = {k: [float(v) for v in vals] for k, vals in fit.history.items()}
         result.probes = next((c.stats() for c in callbacks if isinstance(c, ProbeCallback)), {})
         stopper = next((c for c in callbacks if isinstance(c, HopelessTrialStopper)), None)
-        finish(result, ctx, pruned_by=stopper.pruned_reason if stopper else None)
+        finish(result, ctx, pruned_by=stopper.pruned_reason if stopper else None,
+               train_only=training_only_layers(model))
     except Exception as exc:  # any error of the user's builder or of training is this trial's, not the run's
         result.status = TrialStatus.FAILED
         # first line for the leaderboard, the traceback kept in the trial record
@@ -159,8 +160,9 @@ def run_trial(trial_id: str, stage: int, stage_name: str, config_id: str, config
     return result
 
 
-def finish(result: TrialResult, ctx: TrainingContext, pruned_by: Any = None) -> None:
-    """Fill metrics, status and diagnosis from `result.history` (shared by every backend)."""
+def finish(result: TrialResult, ctx: TrainingContext, pruned_by: Any = None, train_only: Sequence[str] = ()) -> None:
+    """Fill metrics, status and diagnosis from `result.history` (shared by every backend); `train_only`: the
+    model's layers that act only in training, which the diagnosis reads."""
     history = result.history
     result.epochs_run = len(history.get("loss", []))
     best = best_epoch_index(history.get(ctx.objective, []), ctx.direction)
@@ -169,8 +171,8 @@ def finish(result: TrialResult, ctx: TrainingContext, pruned_by: Any = None) -> 
         result.metrics = {name: history[name][best] for name in METRICS if name in history}
         result.metrics[ctx.objective] = history[ctx.objective][best]
     diagnosis = diagnose(history, ctx.dataset.num_classes, majority_rate=ctx.dataset.majority_rate,
-                         probes=result.probes)
-    result.diagnosis = diagnosis.to_dict()
+                         probes=result.probes, train_only=train_only)
+    result.diagnosis = {**diagnosis.to_dict(), "train_only": list(train_only)}  # what it knew of the model
     losses = history.get("loss", []) + history.get("val_loss", [])
     if any(not math.isfinite(v) for v in losses) or diagnosis.label == Label.NAN:
         result.status = TrialStatus.FAILED

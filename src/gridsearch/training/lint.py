@@ -62,6 +62,24 @@ def flat_layers(model: keras.Model) -> list[keras.layers.Layer]:
     return layers
 
 
+_NOISE_LAYERS = (keras.layers.Dropout, keras.layers.GaussianDropout, keras.layers.AlphaDropout,
+                 keras.layers.GaussianNoise)  # SpatialDropout* are Dropout subclasses
+
+
+def training_only_layers(model: keras.Model) -> list[str]:
+    """The layers that act only in training (dropout, noise, Random* augmentation), as "Dropout(0.2)": they make
+    the train accuracy Keras logs lower than the val accuracy, which the diagnosis then need not call a fault."""
+    found = []
+    for layer in flat_layers(model):
+        if isinstance(layer, _NOISE_LAYERS):
+            strength = getattr(layer, "rate", getattr(layer, "stddev", None))
+            if strength:
+                found.append(f"{type(layer).__name__}({strength:g})")
+        elif type(layer).__name__.startswith("Random"):  # Keras' augmentation layers: RandomFlip, RandomZoom ...
+            found.append(type(layer).__name__)
+    return found
+
+
 def from_logits(model: keras.Model) -> bool:
     """Whether the compiled loss takes logits (a loss given as a string or a function never does)."""
     config = getattr(model.loss, "get_config", dict)()
