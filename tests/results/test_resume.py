@@ -83,9 +83,16 @@ def _copy_reference(reference: Reference, folder: Path) -> Path:
     return space
 
 
+# `python -m gridsearch` as a terminal starts it: with Python's Ctrl-C handler. A process whose parent ignores SIGINT
+# (nohup, a background job, a pytest-xdist worker) starts with it ignored, and Python then keeps it ignored, so the
+# Ctrl-C test would see a run that cannot be interrupted: rightly so for such a run, wrongly for the test.
+FROM_A_TERMINAL = ("import runpy, signal; signal.signal(signal.SIGINT, signal.default_int_handler); "
+                   "runpy.run_module('gridsearch', run_name='__main__', alter_sys=True)")
+
+
 def run_subprocess(space: Path, results: Path, *extra: str, env: dict[str, str] | None = None,
                    timeout: float = 300) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "gridsearch", "run", str(space), "--results-dir", str(results),
+    return subprocess.run([sys.executable, "-c", FROM_A_TERMINAL, "run", str(space), "--results-dir", str(results),
                            *extra], capture_output=True, text=True, timeout=timeout, cwd=space.parent,
                           env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", **(env or {})})
 
