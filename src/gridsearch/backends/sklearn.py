@@ -497,13 +497,13 @@ class SklearnBackend(Backend):
         for record in records:
             score = scores["split"][record["fold"] - 1] if scores["split"] else math.nan
             label = diagnose(record["history"], training.dataset.num_classes, majority_rate=training.dataset.majority_rate,
-                             train_only=record.get("train_only", ())).label.value if record["history"] else ""
+                             train_only=record["train_only"]).label.value if record["history"] else ""
             folds_kept.append({"fold": record["fold"], "score": score, "label": label, **record})
         histories = [r["history"] for r in records if r["history"].get("loss")]
         result.history = mean_curve(histories)
         pruned = next((r["pruned"] for r in records if r["pruned"]), None)
         finish(result, training, pruned_by=_Pruned(pruned) if pruned else None,
-               train_only=records[0].get("train_only", ()) if records else ())
+               train_only=records[0]["train_only"] if records else ())
         result.diagnosis["folds"] = folds_kept
         last = {name: values[-1] for name, values in result.history.items() if name in METRICS and values}
         score = -scores["mean"] if ctx.objective.endswith("loss") else scores["mean"]
