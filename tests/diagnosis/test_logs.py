@@ -150,17 +150,57 @@ def test_runs_kept_side_by_side_under_names_diagnose_the_last_and_say_so(tmp_pat
         read_training_log(path)
 
 
-def test_a_json_cut_off_mid_way_says_so(tmp_path):
-    """The real-log corpus' z004 and p013: history JSONs committed cut off, between values or inside one."""
+@pytest.mark.parametrize("text, history", [
+    # the eleventh corpus' c020: every list complete, the file ends after '"lr": ['
+    ('{"loss": [1.0, 0.5, 0.3], "val_loss": [1.1, 0.6, 0.4], "lr": [', {"loss": [1.0, 0.5, 0.3],
+                                                                         "val_loss": [1.1, 0.6, 0.4]}),
+    ('{"loss": [1.0, 0.5, 0.3], "accuracy": [0.5, ', {"loss": [1.0, 0.5, 0.3]}),  # a list cut inside is left out
+    ('{"loss": [1.0, 0.5], "val_lo', {"loss": [1.0, 0.5]}),
+    ('[{"loss": 1.0, "accuracy": 0.5}, {"loss": 0.7, "accuracy": 0.6}, {"loss": 0.', {"loss": [1.0, 0.7],
+                                                                                        "accuracy": [0.5, 0.6]}),
+    ('{"phase_a": {"loss": [1.0, 0.9]}, "phase_b": {"loss": [0.8, 0.7], "acc', {"loss": [0.8, 0.7]}),
+], ids=["after the last list", "inside a list", "inside a key", "per-epoch records", "nested runs"])
+def test_a_json_cut_off_mid_way_is_read_up_to_its_last_complete_entry(tmp_path, text, history):
+    """The real-log corpus' z004, p013 and c020: history JSONs committed cut off (a run killed mid-dump)."""
     path = tmp_path / "history.json"
-    for cut in ('{"loss": [1.0, 0.5, 0.3], "accuracy": [0.5, ', '{"loss": [1.0, 0.5], "val_loss": [1.',
-                '{"loss": [1.0, 0.5], "val_lo', '[{"loss": 1.0}, {"loss": 0.'):
+    path.write_text(text)
+    log = read_training_log(path)
+    assert log.history == history
+    assert any(note.startswith("the file is cut off (brackets still open at its end): read up to its last complete "
+                               "entry, the last ") for note in log.notes), log.notes
+
+
+def test_a_json_cut_off_before_any_complete_loss_says_so(tmp_path):
+    path = tmp_path / "history.json"
+    for cut in ('{"loss": [1.0, 0.5, 0.', '[{"loss": 0.'):
         path.write_text(cut)
         with pytest.raises(ValueError, match="brackets still open: cut off while it was written"):
             read_training_log(path)
+    path.write_text('{"accuracy": [0.5, 0.6], "loss": [1.')
+    with pytest.raises(ValueError, match=r"no 'loss' list in the JSON \(keys: accuracy\); the file is cut off "
+                                         r"\(brackets still open at its end\) before its loss list was complete"):
+        read_training_log(path)
     path.write_text('{"loss": [1.0, 0.5, 0.3], "accuracy": [0.5, oops]}')
     with pytest.raises(ValueError, match=r"not valid JSON \(Expecting value: line 1 column 45 \(char 44\)\), nor"):
         read_training_log(path)
+
+
+def test_a_json_list_of_histories_diagnoses_the_last_and_says_so(tmp_path):
+    """The eleventh corpus' m005: `json.dump([h.history for h in fold_histories], f)`."""
+    path = tmp_path / "history.json"
+    path.write_text(json.dumps([{"loss": [1.0, 0.5, 0.4], "val_loss": [1.1, 0.6, 0.5]},
+                                {"loss": [0.9, 0.4, 0.3, 0.2], "val_loss": [1.0, 0.5, 0.4, 0.35]}]))
+    log = read_training_log(path)
+    assert log.history == {"loss": [0.9, 0.4, 0.3, 0.2], "val_loss": [1.0, 0.5, 0.4, 0.35]} and log.epochs == 4
+    assert log.notes == ("2 runs in the file (a JSON list of histories): the last one, run 2, is diagnosed",)
+
+
+def test_epochs_are_counted_under_any_name_of_the_loss(tmp_path):
+    """The eleventh corpus' b008: train_loss, train_acc, val_loss, val_acc."""
+    path = tmp_path / "history.json"
+    path.write_text(json.dumps({"train_loss": [1.0, 0.5, 0.4], "train_acc": [0.5, 0.7, 0.8], "val_loss": [1, 1, 1]}))
+    log = read_training_log(path)
+    assert log.epochs == 3 and diagnose_log(log, 2).to_dict()["epochs"] == 3
 
 
 def test_a_history_dumped_as_its_python_repr_bare_or_inside_a_json_string(tmp_path):

@@ -53,7 +53,7 @@ class TrainingLog:
 
     @property
     def epochs(self) -> int:
-        return len(self.history.get("loss", []))
+        return next((len(values) for name, values in self.history.items() if canonical_name(name) == "loss"), 0)
 
 
 @dataclass(frozen=True)
@@ -256,21 +256,30 @@ def _read_json(path: Path, text: str) -> TrainingLog:
     """history.history as JSON, or as its Python repr (single quotes; `f.write(str(history.history))`), either bare
     or inside a JSON string."""
     text = _python_repr_in_json(text) or text
+    notes = []
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
         try:
             data = ast.literal_eval(text.strip())
         except (ValueError, SyntaxError, MemoryError, RecursionError):
-            cut = "; it ends with brackets still open: cut off while it was written?" if _unclosed(text) else ""
-            raise ValueError(f"{path}: not valid JSON ({exc}{cut}), nor a Python dict literal") from None
+            data, kept = _complete_part(text) if _unclosed(text) else (None, 0)
+            if data is None:
+                cut = "; it ends with brackets still open: cut off while it was written?" if _unclosed(text) else ""
+                raise ValueError(f"{path}: not valid JSON ({exc}{cut}), nor a Python dict literal") from None
+            notes.append(f"the file is cut off (brackets still open at its end): read up to its last complete "
+                         f"entry, the last {len(text) - kept} characters left out")
     if isinstance(data, Mapping) and isinstance(data.get("history"), Mapping):
         data = data["history"]  # {"history": {...}, "params": ...}
+    if isinstance(data, list) and data and all(isinstance(row, Mapping) and _has_loss(row) for row in data):
+        if all(isinstance(row.get(_loss_key(row)), list) for row in data):  # one history per run: [{...}, {...}]
+            if len(data) > 1:
+                notes.append(_last_run_note(len(data), "a JSON list of histories", f"run {len(data)}"))
+            data = data[-1]
     if isinstance(data, list) and data and all(isinstance(row, Mapping) for row in data):  # one record per epoch
         data = {key: [row.get(key) for row in data] for key in dict.fromkeys(k for row in data for k in row)}
     if not isinstance(data, Mapping):
         raise ValueError(f"{path}: JSON of a {type(data).__name__}; expected Keras' history.history (a dict of lists)")
-    notes = []
     if runs := _named_runs(data):
         data = runs[-1][1]
         if len(runs) > 1:
@@ -286,7 +295,9 @@ def _read_json(path: Path, text: str) -> TrainingLog:
         else:
             skipped.append(str(key))
     if not _has_loss(history):
-        raise ValueError(f"{path}: no 'loss' list in the JSON (keys: {', '.join(map(str, data)) or 'none'})")
+        cut = "; the file is cut off (brackets still open at its end) before its loss list was complete" if any(
+            note.startswith("the file is cut off") for note in notes) else ""
+        raise ValueError(f"{path}: no 'loss' list in the JSON (keys: {', '.join(map(str, data)) or 'none'}){cut}")
     epoch_key = next((k for k in history if canonical_name(k) in _EPOCH_NAMES), None)
     first = int(history.pop(epoch_key)[0]) if epoch_key else 1
     if skipped:
@@ -294,10 +305,40 @@ def _read_json(path: Path, text: str) -> TrainingLog:
     return TrainingLog(history, first, "history JSON", tuple(notes))
 
 
+def _loss_key(history: Mapping) -> str | None:
+    return next((key for key in history if canonical_name(str(key)) == "loss"), None)
+
+
+_NEXT_CHAR = re.compile(r"\s*(.?)", re.DOTALL)
+
+
+def _complete_part(text: str) -> tuple[Any, int]:
+    """What a JSON cut off while it was written (a run killed mid-dump) holds before the cut, and its length.
+
+    The text is cut back to its last comma that ends a whole entry (one followed by a key, or by the next record or
+    run), never inside a list of numbers, so no kept list is missing its last values; the brackets still open there
+    are closed. (None, 0) when no such cut parses.
+    """
+    for index, closing in reversed(_scan(text)[2]):
+        try:
+            return json.loads(text[:index] + closing), index
+        except json.JSONDecodeError:
+            continue
+    return None, 0
+
+
 def _unclosed(text: str) -> bool:
     """Whether a JSON text ends inside a string or with a bracket still open (a file cut off while written)."""
-    depth, in_string, escaped = 0, False, False
-    for char in text:
+    still_open, in_string, _ = _scan(text)
+    return in_string or bool(still_open)
+
+
+def _scan(text: str) -> tuple[list[str], bool, list[tuple[int, str]]]:
+    """One pass over a JSON text: the brackets still open at its end, whether it ends inside a string, and each comma
+    that ends a whole entry with the brackets that would close the text there."""
+    stack: list[str] = []
+    in_string, escaped, cuts = False, False, []
+    for index, char in enumerate(text):
         if escaped:
             escaped = False
         elif in_string:
@@ -305,10 +346,14 @@ def _unclosed(text: str) -> bool:
         elif char == '"':
             in_string = True
         elif char in "[{":
-            depth += 1
-        elif char in "]}":
-            depth -= 1
-    return in_string or depth > 0
+            stack.append(char)
+        elif char in "]}" and stack:
+            stack.pop()
+        elif char == "," and stack:
+            following = _NEXT_CHAR.match(text, index + 1).group(1)
+            if (stack[-1] == "{" and following == '"') or (stack[-1] == "[" and following in ("{", "[")):
+                cuts.append((index, "".join("]" if b == "[" else "}" for b in reversed(stack))))
+    return stack, in_string, cuts
 
 
 def _named_runs(data: Mapping) -> list[tuple[str, Mapping]]:
