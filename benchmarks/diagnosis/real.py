@@ -6,11 +6,12 @@
 real/sources.csv records every log's repository, path, commit and licence; real/raw/ keeps the files whose
 licence allows it, real/curves/ the per-epoch numbers derived from every file (what the labellers saw, and what
 is scored: the run of a file that holds several is the one labelled). real/labels.csv keeps the logs whose
-primary label both labellers gave. Ten corpora, each from repositories the earlier ones do not hold
+primary label both labellers gave. Eleven corpora, each from repositories the earlier ones do not hold
 (real/LABELLING.md): each of the second to tenth was first scored once as the held-out part of a pass, then designed
-on (real/split.json names the part held out now; g..., h... and k... are the ninth, d..., e... and f... the tenth,
-from three collectors each; after the eighth corpus' score one rule was fixed on it, q012). When no corpus is held out, the report gives
-LAST_HELD_OUT, the latest held-out score. A log is scored with the number of classes its source shows
+on; the eleventh (b..., c... and m...) is held out now (real/split.json; g..., h... and k... are the ninth, d...,
+e... and f... the tenth, from three collectors each; after the eighth corpus' score one rule was fixed on it, q012,
+and after the tenth's one on d008). When no corpus is held out, the report gives LAST_HELD_OUT, the latest
+held-out score. The learned yardstick (learned.py) puts a random forest trained on the labels beside the rules. A log is scored with the number of classes its source shows
 (sources.csv), and once more without it, as `diagnose FILE` without --classes does. Leave-one-out over the design
 part re-chooses each constant set on the corpus (TUNED) from a grid without the log it then scores: how much of the
 design accuracy is fitting.
@@ -56,13 +57,15 @@ SEVENTH = "seventh corpus (design from pass 7; held out in pass 6)"
 EIGHTH = "eighth corpus (design since its score; held out in pass 7)"
 NINTH = "ninth corpus (design from pass 8; held out from pass 7 with the q012 fix)"
 TENTH = "tenth corpus (design since its score; held out from pass 8)"
+ELEVENTH = "eleventh corpus (held out from pass 8 with the d008 fix, and from the learned yardstick)"
 CORPORA = {"r": "first corpus (design)", "n": "second corpus (design from pass 3; held out in pass 2)",
            "t": "third corpus (design from pass 4; held out in pass 3)",
            "u": "fourth corpus (design from pass 5; held out in pass 4)",
            "v": "fifth corpus (design from pass 5; held out in pass 4, the same rules)",
            "w": SIXTH, "x": SIXTH, "y": SEVENTH, "z": SEVENTH,
            "p": EIGHTH, "q": EIGHTH, "s": EIGHTH,
-           "g": NINTH, "h": NINTH, "k": NINTH, "d": TENTH, "e": TENTH, "f": TENTH}  # by a log id's first letter (two or three collectors each)
+           "g": NINTH, "h": NINTH, "k": NINTH, "d": TENTH, "e": TENTH, "f": TENTH,
+           "b": ELEVENTH, "c": ELEVENTH, "m": ELEVENTH}  # by a log id's first letter (two or three collectors each)
 FACTORS = (0.5, 0.67, 0.8, 1.0, 1.25, 1.5, 2.0)
 SHARES = ("CONVERGED_FIT", "OVERFIT_TRAIN_STEADY", "OVERFIT_LONG_SINCE", "CONVERGING_MIN_FIT", "CEILING_FIT")
 
@@ -152,7 +155,8 @@ def yardstick(labels: dict, curves: dict, split: dict, with_c: dict) -> list[str
         ids = [i for i in truth if CORPORA[i[0]] == name]
         if not ids:
             continue
-        held = HELD_OUT_SCORES.get(first_letter[name])
+        held = HELD_OUT_SCORES.get(first_letter[name]) or (
+            score(ids, labels, with_c) if set(ids) <= set(split.get("heldout", ())) else None)  # held out now
         forest_right = score(ids, labels, {i: (forest[i],) for i in ids})
         if held:
             held_total = [a + b for a, b in zip(held_total, held)]
@@ -161,13 +165,23 @@ def yardstick(labels: dict, curves: dict, split: dict, with_c: dict) -> list[str
     rows.append(["every corpus once held out", "", pct(*held_total), pct(*forest_total)])
     healthy = [i for i in truth if truth[i] == "healthy"]
     alarms = (sum(with_c[i][0] != "healthy" for i in healthy), sum(forest[i] != "healthy" for i in healthy))
+    agreement = []
+    for part, ids in (("held out", [i for i in truth if i in set(split.get("heldout", ()))]),
+                      ("design", [i for i in truth if i in set(split["design"])])):
+        agree = [i for i in ids if forest[i] == with_c[i][0]]
+        differ = [i for i in ids if forest[i] != with_c[i][0]]
+        if ids:
+            agreement.append(f"- {part}: where the forest and the rules give the same label ({pct(len(agree), len(ids))}"
+                             f" of the logs) it is right on {pct(*score(agree, labels, with_c))}; where they differ the "
+                             f"rules are right on {pct(*score(differ, labels, with_c))}, the forest on "
+                             f"{pct(sum(forest[i] == truth[i] for i in differ), len(differ))}")
     return ["## A learned yardstick", "",
             "A random forest on plain shape measurements (learned.py), each corpus labelled by a forest trained on "
             "the other corpora's design logs only: what the labels themselves teach, with no threshold set by hand.",
             ""] + table(["part", "rules now (classes known)", "rules when it was held out", "forest, leave one "
                          "corpus out"], rows) + [
         "", f"- false alarms on every healthy log: rules now {pct(alarms[0], len(healthy))}, forest "
-        f"{pct(alarms[1], len(healthy))}", ""]
+        f"{pct(alarms[1], len(healthy))}", *agreement, ""]
 
 
 def report(labels: dict, curves: dict, split: dict, raw_dirs: Sequence[Path], loo: bool = True,
