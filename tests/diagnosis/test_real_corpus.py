@@ -33,6 +33,8 @@ def test_the_report_scores_every_labelled_log_and_says_whether_the_targets_are_m
     text = "\n".join(lines)
     assert "- the redistributable originals in real/raw: " in text and "(100%)" in text.split("## Accuracy")[0]
     assert "## Confusion matrix (design)" in text
+    second = text.split("## Beside a second labeller")[1].split("\n## ")[0]
+    assert "| design | " in second  # the labellers' agreement beside the rules'
     held = bool(split["heldout"])
     assert ("held-out accuracy >= 85%" in text) is held and ("the latest held-out score: pass" in text) is not held
     sixth = [i for i in labels if i[0] in "wx"]  # the other branch: a corpus held out from the rules
