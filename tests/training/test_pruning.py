@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from conftest import MEASURED
-from gridsearch.diagnosis.rules import Label
+from gridsearch.diagnosis.rules import Curves, Label, find_diverging
 from gridsearch.training.pruning import HALVING_MARGIN, SIBLING_GAP, BehindSiblings, HopelessTrialStopper, halving_rungs
 
 N = 15
@@ -95,6 +95,35 @@ def stuck_then_learning() -> dict[str, list[float]]:
     """At chance with a flat loss for 4 epochs (one short of being stopped), then it learns."""
     head, tail = stuck(math.log(10), 0.1, n=4), learning(2.0, 0.3, n=N - 4)
     return {name: head[name] + tail[name] for name in head}
+
+
+def spike_then_recovery() -> dict[str, list[float]]:
+    """Recorded: the default digits grid's l2=0.001 trial (lr 0.01, batch norm), epochs 1-16 of 20. Its loss spiked
+    from 0.07 to 0.38 at epoch 13 and fell in each epoch after; val accuracy went on to 0.972."""
+    return {"loss": [1.197, 0.369, 0.244, 0.207, 0.23, 0.196, 0.151, 0.123, 0.1, 0.082, 0.07, 0.184, 0.383, 0.265,
+                     0.204, 0.165],
+            "accuracy": [0.715, 0.95, 0.991, 0.992, 0.974, 0.99, 1.0, 1.0, 1.0, 1.0, 1.0, 0.966, 0.932, 0.98, 0.996,
+                         0.996],
+            "val_loss": [2.113, 2.369, 2.523, 2.47, 2.452, 2.258, 2.187, 1.841, 1.493, 1.251, 1.157, 0.467, 0.496,
+                         0.314, 0.285, 0.227],
+            "val_accuracy": [0.347, 0.101, 0.101, 0.101, 0.101, 0.104, 0.111, 0.24, 0.424, 0.528, 0.59, 0.896, 0.917,
+                             0.972, 0.972, 0.972]}
+
+
+def test_a_loss_spike_the_run_recovers_from_is_not_stopped():
+    history = spike_then_recovery()
+    assert find_diverging(Curves.from_history(history, 10)) is not None  # the finished log still reads diverging
+    stopper = attached(10)
+    assert feed(stopper, history) == 16 and stopper.pruned_reason is None
+
+
+@pytest.mark.parametrize("accuracy, stopped_at", [(0.3, 10), (0.97, 12)], ids=["fitted 22%", "learning"])
+def test_a_diverging_loss_that_dips_once_restarts_the_count_only_in_a_run_that_learns(accuracy, stopped_at):
+    loss = diverging()["loss"]
+    loss[8] = 1.2  # epoch 9 falls below epoch 8's 1.4
+    history = {**diverging(), "loss": loss, "accuracy": [accuracy] * N, "val_accuracy": [accuracy] * N}
+    stopper = attached(10)
+    assert feed(stopper, history) == stopped_at and stopper.pruned_reason.label == Label.DIVERGING
 
 
 KEPT = [  # (id, num_classes, history, majority_rate)

@@ -4,7 +4,13 @@ and trials far behind every finished sibling of their stage.
 Only runs that cannot win are stopped: a NaN loss at once (nothing after it counts), a
 diverging run or one stuck at chance after `patience` epochs in a row. A slow or noisy
 learner is never stopped: the stuck rule needs every accuracy at chance *and* a loss that
-does not fall, so one epoch clearly above chance, or a falling loss, resets the count.
+does not fall, so one epoch clearly above chance, or a falling loss, resets the count. A
+diverging loss that fell in its last epoch, in a run that has fitted RECOVERING_MIN_FIT of the
+chance-to-perfect range, resets it too: a spike a learning run recovers from is no reason to stop
+it (the default digits grid's l2=0.001 trial spiked from 0.07 to 0.38 at epoch 13, then fell
+31%, 23% and 19% in the next three epochs to a val accuracy of 0.972, and was stopped at epoch
+16 before this). A run that keeps climbing, or whose blown-up loss falls with accuracy near
+chance (SGD at learning rate 10), is stopped as before.
 
 The sibling rule (BTTackler's cross-trial context) compares progress at the same epoch: the
 share of the chance-to-perfect range fitted (`Curves.fit`: the better of the smoothed train and
@@ -33,6 +39,7 @@ from gridsearch.diagnosis.rules import Curves, Diagnosis, find_diverging, find_n
 # siblings by 0.21 of the chance-to-perfect range at epoch 3 and finished tied second of its stage (0.9826).
 # 0.3 leaves a margin over the largest gap a trial was seen to close.
 SIBLING_GAP = 0.3
+RECOVERING_MIN_FIT = 0.5  # judgment: half the chance-to-perfect range fitted is a run that learns, not a blown-up one
 LEADING_SHARE = 0.1  # issue 12: the leading tenth of a stage is never stopped
 HALVING_RATE = 2  # successive halving keeps the better half at each rung
 # Measured on the recorded default digits grid (tests/data/digits_grid_histories.json): at epoch 2 the eventual
@@ -105,7 +112,7 @@ class HopelessTrialStopper(keras.callbacks.Callback):
         if nan is not None:
             self._stop(nan, epoch)
             return
-        hopeless = find_diverging(curves) or find_stuck_at_chance(curves)
+        hopeless = (None if self._recovering(curves) else find_diverging(curves)) or find_stuck_at_chance(curves)
         self._streak = self._streak + 1 if hopeless else 0
         if hopeless and self._streak >= self.patience:
             self._stop(hopeless, epoch)
@@ -118,6 +125,12 @@ class HopelessTrialStopper(keras.callbacks.Callback):
         halved = self._halved(curves) if curves.epochs in self.rungs else None
         if halved:
             self._stop(halved, epoch)
+
+    @staticmethod
+    def _recovering(curves: Curves) -> bool:
+        """The loss fell in the last epoch, in a run that learns."""
+        loss = curves.loss
+        return len(loss) >= 2 and bool(loss[-1] < loss[-2]) and curves.fit()[0] >= RECOVERING_MIN_FIT
 
     def _progress_of_siblings_at(self, epoch: int) -> list[float]:
         """The progress measure of each finite sibling that reached `epoch`, at that epoch."""
