@@ -195,6 +195,36 @@ def test_a_json_list_of_histories_diagnoses_the_last_and_says_so(tmp_path):
     assert log.notes == ("2 runs in the file (a JSON list of histories): the last one, run 2, is diagnosed",)
 
 
+def test_a_training_loops_own_log_line_per_epoch(tmp_path):
+    """The twelfth corpus' a002: Python logging from a train_on_batch loop; a count that starts again is a new run."""
+    lines = ["2024-10-30 13:34:20,539 - INFO - Starting training for Lung Cancer Detection Model"]
+    for run, losses in enumerate(([1.2, 0.9, 0.7], [0.6, 0.5, 0.45, 0.4])):
+        lines += [f"2024-10-30 13:3{run}:2{k},539 - INFO - Epoch {k + 1}/{len(losses)} - Loss: {loss:.4f}, "
+                  f"Accuracy: {0.5 + k / 10:.4f}, Val Loss: {loss + 0.1:.4f}, Val Accuracy: 0.5000"
+                  for k, loss in enumerate(losses)]
+    path = tmp_path / "training_log.txt"
+    path.write_text("\n".join(lines) + "\n")
+    log = read_training_log(path)
+    assert log.source == "a log line per epoch" and log.first_epoch == 1
+    assert log.history == {"Loss": [0.6, 0.5, 0.45, 0.4], "Accuracy": [0.5, 0.6, 0.7, 0.8],
+                           "Val Loss": [0.7, 0.6, 0.55, 0.5], "Val Accuracy": [0.5] * 4}
+    assert log.notes == ("2 runs in the file (the epoch count starts again): the last one, 4 epochs, is diagnosed",)
+    assert diagnose_log(log, 3).diagnosis.label.value != "unknown"
+
+
+def test_metric_lists_printed_one_per_line(tmp_path):
+    """The twelfth corpus' a009: `for k, v in history.history.items(): print(f"{k}: {v}")` saved as text."""
+    path = tmp_path / "history.txt"
+    path.write_text("accuracy: [0.5, 0.6, 0.7]\nloss: [1.0, 0.8, 0.6]\n\nval_loss: [np.float64(1.1), "
+                    "np.float64(0.9), np.float64(0.8)]\n")
+    log = read_training_log(path)
+    assert log.source == "metric lists, one per line"
+    assert log.history == {"accuracy": [0.5, 0.6, 0.7], "loss": [1.0, 0.8, 0.6], "val_loss": [1.1, 0.9, 0.8]}
+    path.write_text("accuracy: [0.5, 0.6, 0.7]\nval_accuracy: [0.5, 0.6, 0.7]\n")
+    with pytest.raises(ValueError, match=r"no 'loss' list \(keys: accuracy, val_accuracy\)"):
+        read_training_log(path)
+
+
 def test_epochs_are_counted_under_any_name_of_the_loss(tmp_path):
     """The eleventh corpus' b008: train_loss, train_acc, val_loss, val_acc."""
     path = tmp_path / "history.json"

@@ -129,6 +129,10 @@ def read_training_log(path: str | os.PathLike) -> TrainingLog:
         return _read_console(path, plain)
     if _JSON_START.match(text) or _python_repr_in_json(text) is not None:
         return _read_json(path, text)
+    if lists := _metric_lists(text):
+        return _from_mapping(path, lists, [], "metric lists, one per line")
+    if any(_has_loss(metrics) for _, metrics in _epoch_lines(text)):
+        return _read_epoch_lines(path, text)
     return _read_csv(path, text)
 
 
@@ -280,6 +284,11 @@ def _read_json(path: Path, text: str) -> TrainingLog:
         data = {key: [row.get(key) for row in data] for key in dict.fromkeys(k for row in data for k in row)}
     if not isinstance(data, Mapping):
         raise ValueError(f"{path}: JSON of a {type(data).__name__}; expected Keras' history.history (a dict of lists)")
+    return _from_mapping(path, data, notes, "history JSON")
+
+
+def _from_mapping(path: Path, data: Mapping, notes: list[str], source: str) -> TrainingLog:
+    """A history as a mapping of names to per-epoch lists (one run, or runs under names of their own)."""
     if runs := _named_runs(data):
         data = runs[-1][1]
         if len(runs) > 1:
@@ -295,14 +304,15 @@ def _read_json(path: Path, text: str) -> TrainingLog:
         else:
             skipped.append(str(key))
     if not _has_loss(history):
+        what = "list in the JSON" if source == "history JSON" else "list"
         cut = "; the file is cut off (brackets still open at its end) before its loss list was complete" if any(
             note.startswith("the file is cut off") for note in notes) else ""
-        raise ValueError(f"{path}: no 'loss' list in the JSON (keys: {', '.join(map(str, data)) or 'none'}){cut}")
+        raise ValueError(f"{path}: no 'loss' {what} (keys: {', '.join(map(str, data)) or 'none'}){cut}")
     epoch_key = next((k for k in history if canonical_name(k) in _EPOCH_NAMES), None)
     first = int(history.pop(epoch_key)[0]) if epoch_key else 1
     if skipped:
         notes.append(f"not per-epoch lists, left out: {', '.join(skipped)}")
-    return TrainingLog(history, first, "history JSON", tuple(notes))
+    return TrainingLog(history, first, source, tuple(notes))
 
 
 def _loss_key(history: Mapping) -> str | None:
@@ -420,6 +430,56 @@ def _epoch_metrics(segment: str) -> dict[str, float] | None:
         if "loss" in metrics and (step is None or step[1] == step[2]) and len(metrics) > len(best):
             best = metrics
     return best or None
+
+
+_METRIC_LIST_LINE = re.compile(r"""\s*['"]?([A-Za-z][\w ./-]*?)['"]?\s*[:=]\s*\[([^\[\]]*)\]\s*,?\s*""")
+
+
+def _metric_lists(text: str) -> dict[str, list[float]] | None:
+    """`for k, v in history.history.items(): print(f"{k}: {v}")` saved as text: one "name: [v1, v2, ...]" line per
+    metric (the twelfth corpus' a009). None unless every non-empty line is one."""
+    lines = [line for line in text.splitlines() if line.strip()]
+    matches = [_METRIC_LIST_LINE.fullmatch(line) for line in lines]
+    if not lines or not all(matches):
+        return None
+    try:
+        return {m[1]: [float(v) for v in m[2].replace("np.float64(", "").replace(")", "").split(",") if v.strip()]
+                for m in matches}
+    except ValueError:
+        return None
+
+
+# "2024-10-30 13:34:20 - INFO - Epoch 3/20 - Loss: 0.41, Accuracy: 0.86, Val Loss: 0.45": a training loop's own log
+_EPOCH_LINE = re.compile(r"\bepoch\s*\[?\s*(\d+)\s*(?:/\s*\d+)?\s*\]?\s*[-:,|]?(.*)$", re.IGNORECASE)
+_LINE_METRIC = re.compile(r"([A-Za-z][\w ./-]*?)\s*[:=]\s*(-?(?:\d+(?:\.\d*)?(?:e[-+]?\d+)?|nan|inf))\b",
+                          re.IGNORECASE)
+
+
+def _epoch_lines(text: str) -> list[tuple[int, dict[str, float]]]:
+    """Each line that names an epoch and gives metrics after it ("Loss: 0.41, Val Loss: 0.45"), in file order."""
+    found = []
+    for line in text.splitlines():
+        if mark := _EPOCH_LINE.search(line):
+            metrics = {name.strip(): float(value) for name, value in _LINE_METRIC.findall(mark.group(2))}
+            if metrics:
+                found.append((int(mark.group(1)), metrics))
+    return found
+
+
+def _read_epoch_lines(path: Path, text: str) -> TrainingLog:
+    """A hand-written training loop's log, one line per epoch: as for Keras' console output, a count that starts
+    again begins a new run, and the last run is diagnosed."""
+    runs: list[list[tuple[int, dict[str, float]]]] = []
+    for epoch, metrics in _epoch_lines(text):
+        if not runs or epoch <= runs[-1][-1][0]:
+            runs.append([])
+        runs[-1].append((epoch, metrics))
+    run = runs[-1]
+    names = [name for name in dict.fromkeys(n for _, metrics in run for n in metrics)
+             if all(name in metrics for _, metrics in run)]
+    notes = [_last_run_note(len(runs), "the epoch count starts again", f"{len(run)} epochs")] if len(runs) > 1 else []
+    history = {"epoch": [epoch for epoch, _ in run]} | {name: [metrics[name] for _, metrics in run] for name in names}
+    return _from_mapping(path, history, notes, "a log line per epoch")
 
 
 def _read_tensorboard(path: Path) -> TrainingLog:
