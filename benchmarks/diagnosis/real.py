@@ -6,9 +6,10 @@
 real/sources.csv records every log's repository, path, commit and licence; real/raw/ keeps the files whose
 licence allows it, real/curves/ the per-epoch numbers derived from every file (what the labellers saw, and what
 is scored: the run of a file that holds several is the one labelled). real/labels.csv keeps the logs whose
-primary label both labellers gave. Eleven corpora, each from repositories the earlier ones do not hold
+primary label both labellers gave. Twelve corpora, each from repositories the earlier ones do not hold
 (real/LABELLING.md): each of the second to tenth was first scored once as the held-out part of a pass, then designed
-on; the eleventh (b..., c... and m...) is held out now (real/split.json; g..., h... and k... are the ninth, d...,
+on; the eleventh (b..., c... and m...) and the twelfth (i..., j... and a...) are held out now, from the same rules
+(real/split.json; g..., h... and k... are the ninth, d...,
 e... and f... the tenth, from three collectors each; after the eighth corpus' score one rule was fixed on it, q012,
 and after the tenth's one on d008). When no corpus is held out, the report gives LAST_HELD_OUT, the latest
 held-out score. The learned yardstick (learned.py) puts a random forest trained on the labels beside the rules. A log is scored with the number of classes its source shows
@@ -58,6 +59,7 @@ EIGHTH = "eighth corpus (design since its score; held out in pass 7)"
 NINTH = "ninth corpus (design from pass 8; held out from pass 7 with the q012 fix)"
 TENTH = "tenth corpus (design since its score; held out from pass 8)"
 ELEVENTH = "eleventh corpus (held out from pass 8 with the d008 fix, and from the learned yardstick)"
+TWELFTH = "twelfth corpus (held out from the same rules and yardstick)"
 CORPORA = {"r": "first corpus (design)", "n": "second corpus (design from pass 3; held out in pass 2)",
            "t": "third corpus (design from pass 4; held out in pass 3)",
            "u": "fourth corpus (design from pass 5; held out in pass 4)",
@@ -65,7 +67,7 @@ CORPORA = {"r": "first corpus (design)", "n": "second corpus (design from pass 3
            "w": SIXTH, "x": SIXTH, "y": SEVENTH, "z": SEVENTH,
            "p": EIGHTH, "q": EIGHTH, "s": EIGHTH,
            "g": NINTH, "h": NINTH, "k": NINTH, "d": TENTH, "e": TENTH, "f": TENTH,
-           "b": ELEVENTH, "c": ELEVENTH, "m": ELEVENTH}  # by a log id's first letter (two or three collectors each)
+           "b": ELEVENTH, "c": ELEVENTH, "m": ELEVENTH, "i": TWELFTH, "j": TWELFTH, "a": TWELFTH}  # by a log id's first letter (two or three collectors each)
 FACTORS = (0.5, 0.67, 0.8, 1.0, 1.25, 1.5, 2.0)
 SHARES = ("CONVERGED_FIT", "OVERFIT_TRAIN_STEADY", "OVERFIT_LONG_SINCE", "CONVERGING_MIN_FIT", "CEILING_FIT")
 
