@@ -645,6 +645,7 @@ def test_a_binary_run_at_093_still_improving_is_healthy_and_says_more_epochs_hel
                "accuracy": list(np.linspace(0.60, 0.935, 20)), "val_accuracy": list(np.linspace(0.71, 0.94, 20))}
     result = diagnose(history, 2)
     assert result.label is Label.HEALTHY and "more epochs should help" in result.advice, result
+    assert "still improving over the last 5 epochs (val_loss -" in result.advice  # with the slope it rests on
 
 
 def test_a_val_loss_rising_long_after_its_best_while_the_train_loss_falls_steadily_is_overfitting():
