@@ -9,10 +9,10 @@ is scored: the run of a file that holds several is the one labelled). real/label
 primary label both labellers gave. Twelve corpora, each from repositories the earlier ones do not hold
 (real/LABELLING.md): each of the second to tenth was first scored once as the held-out part of a pass, then designed
 on; the eleventh (b..., c... and m...) and the twelfth (i..., j... and a...) are held out now, from the same rules
-(real/split.json; g..., h... and k... are the ninth, d...,
-e... and f... the tenth, from three collectors each; after the eighth corpus' score one rule was fixed on it, q012,
-and after the tenth's one on d008). When no corpus is held out, the report gives LAST_HELD_OUT, the latest
-held-out score. The learned yardstick (learned.py) puts a random forest trained on the labels beside the rules. A log is scored with the number of classes its source shows
+(real/split.json; g..., h... and k... are the ninth, d..., e... and f... the tenth, from three collectors each;
+after the eighth corpus' score one rule was fixed on it, q012, and after the tenth's one on d008). When no corpus is
+held out, the report gives LAST_HELD_OUT, the latest held-out score. Beside the rules: a second blind labeller, and
+a random forest trained on the labels (learned.py). A log is scored with the number of classes its source shows
 (sources.csv), and once more without it, as `diagnose FILE` without --classes does. Leave-one-out over the design
 part re-chooses each constant set on the corpus (TUNED) from a grid without the log it then scores: how much of the
 design accuracy is fitting.
@@ -159,7 +159,7 @@ def yardstick(labels: dict, curves: dict, split: dict, with_c: dict) -> list[str
         if not ids:
             continue
         held = HELD_OUT_SCORES.get(first_letter[name]) or (
-            score(ids, labels, with_c) if set(ids) <= set(split.get("heldout", ())) else None)  # held out now
+            score(ids, labels, with_c) if set(ids) <= set(split["heldout"]) else None)  # held out now
         forest_right = score(ids, labels, {i: (forest[i],) for i in ids})
         if held:
             held_total = [a + b for a, b in zip(held_total, held)]
@@ -169,7 +169,7 @@ def yardstick(labels: dict, curves: dict, split: dict, with_c: dict) -> list[str
     healthy = [i for i in truth if truth[i] == "healthy"]
     alarms = (sum(with_c[i][0] != "healthy" for i in healthy), sum(forest[i] != "healthy" for i in healthy))
     agreement = []
-    for part, ids in (("held out", [i for i in truth if i in set(split.get("heldout", ()))]),
+    for part, ids in (("held out", [i for i in truth if i in set(split["heldout"])]),
                       ("design", [i for i in truth if i in set(split["design"])])):
         agree = [i for i in ids if forest[i] == with_c[i][0]]
         differ = [i for i in ids if forest[i] != with_c[i][0]]
@@ -202,7 +202,7 @@ def beside_a_labeller(curves: dict, split: dict, with_c: dict) -> list[str]:
     """How often the rules give a blind labeller's label, beside how often a second labeller does: the 85% target
     is on the logs two labellers agreed on; this is on every log they labelled."""
     rows = []
-    for part, keep in (("held out", set(split.get("heldout", ()))), ("design", set(split["design"]))):
+    for part, keep in (("held out", set(split["heldout"])), ("design", set(split["design"]))):
         counts = [0, 0, 0]  # labellers agree, the rules agree with a labeller, pairs
         for a, b in labeller_pairs():
             ids = [i for i in set(a) & set(b) if i in keep and i in curves]
