@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from gridsearch import read_training_log
+from gridsearch.diagnosis import logs
 from gridsearch.diagnosis.logs import TrainingLog, diagnose_log
 
 CSV_LOG = """epoch,accuracy,learning_rate,loss,val_accuracy,val_loss
@@ -168,6 +169,19 @@ def test_a_json_cut_off_mid_way_is_read_up_to_its_last_complete_entry(tmp_path, 
     assert log.history == history
     assert any(note.startswith("the file is cut off (brackets still open at its end): read up to its last complete "
                                "entry, the last ") for note in log.notes), log.notes
+
+
+def test_a_json_broken_early_and_cut_off_is_parsed_a_few_times_not_once_per_entry(tmp_path, monkeypatch):
+    """Not only cut off but broken near its start: the reader tries the last few whole entries, not all 5,000."""
+    path = tmp_path / "history.json"
+    records = ", ".join(f'{{"loss": {1 / (k + 1):.4f}, "accuracy": 0.5}}' for k in range(5000))
+    path.write_text('[{"loss": oops}, ' + records + ', {"loss": 0.')
+    parses = []
+    real_loads = logs.json.loads
+    monkeypatch.setattr(logs.json, "loads", lambda text, **kw: parses.append(1) or real_loads(text, **kw))
+    with pytest.raises(ValueError, match="brackets still open: cut off while it was written"):
+        read_training_log(path)
+    assert len(parses) < 100, len(parses)  # the text has 10,001 whole-entry cuts; each tried was a full parse
 
 
 def test_a_json_cut_off_before_any_complete_loss_says_so(tmp_path):

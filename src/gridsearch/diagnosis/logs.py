@@ -320,6 +320,7 @@ def _loss_key(history: Mapping) -> str | None:
 
 
 _NEXT_CHAR = re.compile(r"\s*(.?)", re.DOTALL)
+CUT_OFF_TRIES = 20  # a cut-off file parses at its last whole entry, or at one of the few before it
 
 
 def _complete_part(text: str) -> tuple[Any, int]:
@@ -327,9 +328,10 @@ def _complete_part(text: str) -> tuple[Any, int]:
 
     The text is cut back to its last comma that ends a whole entry (one followed by a key, or by the next record or
     run), never inside a list of numbers, so no kept list is missing its last values; the brackets still open there
-    are closed. (None, 0) when no such cut parses.
+    are closed. (None, 0) when no such cut parses. Only the last CUT_OFF_TRIES cuts are tried: a file broken
+    earlier on (not only cut off) would otherwise be parsed once per entry.
     """
-    for index, closing in reversed(_scan(text)[2]):
+    for index, closing in reversed(_scan(text)[2][-CUT_OFF_TRIES:]):
         try:
             return json.loads(text[:index] + closing), index
         except json.JSONDecodeError:
