@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 from conftest import REPO
@@ -88,6 +89,25 @@ def test_classes_is_optional_and_at_least_2(tmp_path, capsys):
     assert "skipped:    stuck_at_chance" in out and "--classes N would add them" in out
     assert main(["diagnose", log, "--classes", "1"]) == 2
     assert "at least 2 classes" in capsys.readouterr().err
+
+
+def test_without_classes_a_label_that_differs_for_a_binary_task_is_shown_beside_it(tmp_path, capsys):
+    """Accuracy levelling off at 0.72: 72% of the range with chance read as 0 (a task's ceiling, healthy), 44% of
+    it for a binary task (chance 0.5: a plateau)."""
+    rng, epochs = np.random.default_rng(0), np.arange(20)
+    levelling = {"loss": 0.5 + 0.2 * np.exp(-epochs / 3) + rng.normal(0, 0.003, 20),
+                 "val_loss": 0.52 + 0.18 * np.exp(-epochs / 3) + rng.normal(0, 0.004, 20),
+                 "accuracy": 0.72 - 0.2 * np.exp(-epochs / 3) + rng.normal(0, 0.004, 20),
+                 "val_accuracy": 0.71 - 0.18 * np.exp(-epochs / 3) + rng.normal(0, 0.006, 20)}
+    log = write_log(tmp_path / "log.csv", {name: list(values) for name, values in levelling.items()})
+    assert main(["diagnose", log]) == 0
+    out = capsys.readouterr().out
+    assert "diagnosis:  healthy" in out and "if binary:  plateau with --classes 2 (" in out, out
+    assert main(["diagnose", log, "--format", "json"]) == 0
+    assert json.loads(capsys.readouterr().out)["if_binary"]["label"] == "plateau"
+    assert main(["diagnose", log, "--classes", "2"]) == 0
+    out = capsys.readouterr().out
+    assert "diagnosis:  plateau" in out and "if binary" not in out
 
 
 def test_a_semicolon_log_without_classes_reads_and_names_the_blow_up(tmp_path, capsys):

@@ -340,6 +340,8 @@ def _cmd_diagnose(args: argparse.Namespace) -> int:
     print(f"advice:     {diagnosis.advice}")
     print(f"evidence:   {diagnosis.evidence}")
     print(f"flags:      {', '.join(flag.value for flag in diagnosis.flags) or 'none'}")
+    if result.if_binary:
+        print(f"if binary:  {result.if_binary.label} with --classes 2 ({result.if_binary.evidence})")
     return EXIT_OK
 
 
