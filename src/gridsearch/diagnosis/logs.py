@@ -139,8 +139,9 @@ def read_training_log(path: str | os.PathLike) -> TrainingLog:
         return _read_json(path, text)
     if lists := _metric_lists(text):
         return _from_mapping(path, lists, [], "metric lists, one per line")
-    if any(_has_loss(metrics) for _, metrics in _epoch_lines(text)):
-        return _read_epoch_lines(path, text)
+    lines = _epoch_lines(text)
+    if any(_has_loss(metrics) for _, metrics in lines):
+        return _read_epoch_lines(path, lines)
     return _read_csv(path, text)
 
 
@@ -275,19 +276,21 @@ def _read_json(path: Path, text: str) -> TrainingLog:
         try:
             data = ast.literal_eval(text.strip())
         except (ValueError, SyntaxError, MemoryError, RecursionError):
-            data, kept = _complete_part(text) if _unclosed(text) else (None, 0)
+            still_open, in_string, cuts = _scan(text)
+            unclosed = in_string or bool(still_open)  # a file cut off while it was written
+            data, kept = _complete_part(text, cuts) if unclosed else (None, 0)
             if data is None:
-                cut = "; it ends with brackets still open: cut off while it was written?" if _unclosed(text) else ""
+                cut = "; it ends with brackets still open: cut off while it was written?" if unclosed else ""
                 raise ValueError(f"{path}: not valid JSON ({exc}{cut}), nor a Python dict literal") from None
             notes.append(f"the file is cut off (brackets still open at its end): read up to its last complete "
                          f"entry, the last {len(text) - kept} characters left out")
     if isinstance(data, Mapping) and isinstance(data.get("history"), Mapping):
         data = data["history"]  # {"history": {...}, "params": ...}
-    if isinstance(data, list) and data and all(isinstance(row, Mapping) and _has_loss(row) for row in data):
-        if all(isinstance(row.get(_loss_key(row)), list) for row in data):  # one history per run: [{...}, {...}]
-            if len(data) > 1:
-                notes.append(_last_run_note(len(data), "a JSON list of histories", f"run {len(data)}"))
-            data = data[-1]
+    if isinstance(data, list) and data and all(isinstance(row, Mapping) and isinstance(row.get(_loss_key(row)), list)
+                                               for row in data):  # one history per run: [{...}, {...}]
+        if len(data) > 1:
+            notes.append(_last_run_note(len(data), "a JSON list of histories", f"run {len(data)}"))
+        data = data[-1]
     if isinstance(data, list) and data and all(isinstance(row, Mapping) for row in data):  # one record per epoch
         data = {key: [row.get(key) for row in data] for key in dict.fromkeys(k for row in data for k in row)}
     if not isinstance(data, Mapping):
@@ -331,7 +334,7 @@ _NEXT_CHAR = re.compile(r"\s*(.?)", re.DOTALL)
 CUT_OFF_TRIES = 20  # a cut-off file parses at its last whole entry, or at one of the few before it
 
 
-def _complete_part(text: str) -> tuple[Any, int]:
+def _complete_part(text: str, cuts: Sequence[tuple[int, str]]) -> tuple[Any, int]:
     """What a JSON cut off while it was written (a run killed mid-dump) holds before the cut, and its length.
 
     The text is cut back to its last comma that ends a whole entry (one followed by a key, or by the next record or
@@ -339,18 +342,12 @@ def _complete_part(text: str) -> tuple[Any, int]:
     are closed. (None, 0) when no such cut parses. Only the last CUT_OFF_TRIES cuts are tried: a file broken
     earlier on (not only cut off) would otherwise be parsed once per entry.
     """
-    for index, closing in reversed(_scan(text)[2][-CUT_OFF_TRIES:]):
+    for index, closing in reversed(cuts[-CUT_OFF_TRIES:]):
         try:
             return json.loads(text[:index] + closing), index
         except json.JSONDecodeError:
             continue
     return None, 0
-
-
-def _unclosed(text: str) -> bool:
-    """Whether a JSON text ends inside a string or with a bracket still open (a file cut off while written)."""
-    still_open, in_string, _ = _scan(text)
-    return in_string or bool(still_open)
 
 
 def _scan(text: str) -> tuple[list[str], bool, list[tuple[int, str]]]:
@@ -476,11 +473,11 @@ def _epoch_lines(text: str) -> list[tuple[int, dict[str, float]]]:
     return found
 
 
-def _read_epoch_lines(path: Path, text: str) -> TrainingLog:
+def _read_epoch_lines(path: Path, lines: Sequence[tuple[int, dict[str, float]]]) -> TrainingLog:
     """A hand-written training loop's log, one line per epoch: as for Keras' console output, a count that starts
     again begins a new run, and the last run is diagnosed."""
     runs: list[list[tuple[int, dict[str, float]]]] = []
-    for epoch, metrics in _epoch_lines(text):
+    for epoch, metrics in lines:
         if not runs or epoch <= runs[-1][-1][0]:
             runs.append([])
         runs[-1].append((epoch, metrics))
