@@ -68,7 +68,7 @@ VAL_BELOW_TRAIN_RATIO = 1 / 3  # judgment: dropout or input noise put val loss a
 # n017 (labelled plateau: val 0.70-0.77 above train 0.61-0.70 by a median 0.041, losses not confirming) puts the bar
 # at LABELS.md's "~0.05".
 # Once the train accuracy has converged (CONVERGED_FIT) only with the losses confirming and the gap not closing: at
-# the end (smoothed) at least VAL_ABOVE_END_SHARE of its median over the run. Healthy generated runs on shapes
+# the end (smoothed) at least VAL_ABOVE_END_SHARE of its median over the run (or see VAL_ABOVE_MOST). Healthy generated runs on shapes
 # (benchmarks/diagnosis, dropout 0.2) converge to val 1.0 / train 0.99 with a gap closing from 0.27 to 0.01 (median
 # 0.105, at the end 0.018), a healthy digits run (tests/training/test_probes.py) from 0.27 to -0.016 (median 0.039,
 # at the end -0.008); LABELS.md: "without converging". The corpus' n032 (labelled val_above_train: 19 classes, train
@@ -77,6 +77,14 @@ VAL_BELOW_TRAIN_RATIO = 1 / 3  # judgment: dropout or input noise put val loss a
 VAL_ABOVE_GAP = 0.05
 VAL_ABOVE_END_SHARE = 0.5
 VAL_ABOVE_SHARE = 0.8
+# ... or, with the losses confirming, a gap of VAL_ABOVE_GAP in more than this share of the epochs however it ends
+# (LABELS.md: "for most of the run"). Pass 9, from all twelve corpora: g031, p014 and z020 (labelled
+# val_above_train: binary, 10 and 33 classes; val ahead by >= 0.05 in 60-80% of the epochs, val loss a median
+# 0.42-0.66x the train loss, the gap closing to 0.013-0.034 at the end) read healthy; none of the 218 healthy logs
+# holds it. It costs one generated healthy control, shapes with dropout 0.2 (seed 1: val ahead by >= 0.05 in 67% of
+# the epochs, closing to 0.01), which reads val_above_train from its log alone; gridsearch's own trials know the
+# dropout, and there the gap is a flag beside healthy (_flag_only).
+VAL_ABOVE_MOST = 0.5
 # A smaller median gap counts when the losses confirm it (val loss well below train loss, VAL_LOSS_BELOW_*): the
 # corpus' r031, r034, r080 (labelled val_above_train: gaps 0.035-0.046, val loss below in 50-100% of the epochs);
 # healthy r072 (gap 0.030, below in 15%) and r044 (gap 0.029) stay healthy.
@@ -142,15 +150,19 @@ OVERFIT_CLEAR_RISE = 1.0
 # u035 (labelled overfitting: val loss +20-73% from a best 50-84% of the run before the end, train trend 0.83-1.0,
 # gaps 0.04, 0.02 and -0.02) against the healthy generated controls above (SGD momentum: best 40-60% before the end,
 # but a train loss that bounced with it, trend 0.20-0.26; Adam, 40 epochs: 0.57) and the healthy corpus logs whose
-# val loss rose 25-63% from a best 10-30% of the run before the end (n014, n022, r019, r025, t018).
-OVERFIT_TRAIN_STEADY = 0.7
+# val loss rose 25-63% from a best 10-30% of the run before the end (n014, n022, r019, r025, t018). Pass 9, from all
+# twelve corpora: e001 (labelled overfitting: val loss 0.17 -> 0.31 from a best 43% of the run before the end) has a
+# train trend of 0.70, the bar itself; it went to 0.65, still above the Adam control's 0.57.
+OVERFIT_TRAIN_STEADY = 0.65
 OVERFIT_LONG_SINCE = 0.4
 # ... and then a smaller rise is clear enough (pass 7, from all seven corpora): u026 and v005 (labelled overfitting:
 # val loss +7% and +13% smoothed from a best 40% and 52% of the run before the end, train trend 1.0 and 0.89, no
 # accuracy gap) against n005 (healthy: +5% from a best 45% before the end, trend 1.0); the healthy logs that rose
 # more (r019, t044, n014: +8-11%) did so from a best under 30% of the run before the end, the healthy generated
-# controls with a train loss that bounced (trend 0.20-0.57).
-OVERFIT_STEADY_RISE = 0.06
+# controls with a train loss that bounced (trend 0.20-0.57). Pass 9: b018 (labelled overfitting: val loss 0.0066 ->
+# 0.016 over the last 56% of the run, train trend 0.78) rises 5.9% of the loss scale, n005 5.0%: the bar went from
+# 6% to between them.
+OVERFIT_STEADY_RISE = 0.055
 SHORT_RUN = 2 * TAIL_EPOCHS  # _turning says why
 SHORT_TURN = 2
 LONG_TURN = 4
@@ -507,8 +519,9 @@ def _val_above_train(c: Curves) -> Diagnosis | None:
         clear = median >= VAL_ABOVE_GAP and share >= VAL_ABOVE_SHARE
         confirmed = median >= VAL_ABOVE_CONFIRMED_GAP and below >= VAL_LOSS_BELOW_SHARE
         end_gap = float(smooth(gap)[-1])
+        most = float(np.mean(gap >= VAL_ABOVE_GAP)) > VAL_ABOVE_MOST
         held = (clear or confirmed) and (train_fit < CONVERGED_FIT or
-                                          (confirmed and end_gap >= VAL_ABOVE_END_SHARE * median))
+                                          (confirmed and (most or end_gap >= VAL_ABOVE_END_SHARE * median)))
     else:
         sl, sv = smooth(c.loss), smooth(c.val_loss)
         below = float(np.min((sl - sv) / c.scale(sl)))
