@@ -88,6 +88,14 @@ def test_a_pandas_dump_with_an_index_column_and_spelled_out_names(tmp_path):
     assert log.first_epoch == 0
 
 
+def test_a_pandas_dump_with_an_index_and_an_epoch_column_numbers_epochs_by_the_epoch_column(tmp_path):
+    """The thirteenth corpus' o020: a history DataFrame with its own epoch column, written with its index."""
+    path = tmp_path / "history.csv"
+    path.write_text(",epoch,loss,accuracy\n0,10,1.0,0.5\n1,11,0.5,0.8\n")
+    log = read_training_log(path)
+    assert log.history == {"loss": [1.0, 0.5], "accuracy": [0.5, 0.8]} and log.first_epoch == 10
+
+
 def test_no_epoch_column_numbers_from_1_and_no_accuracy_or_validation_is_fine(tmp_path):
     path = tmp_path / "log.csv"
     path.write_text("loss\n" + "\n".join(str(2.0 * 0.7 ** e) for e in range(10)) + "\n")

@@ -178,7 +178,7 @@ def _read_csv(path: Path, text: str) -> TrainingLog:
     if "loss" not in names:
         raise ValueError(f"{path}: no 'loss' column (columns: {shown}); expected a Keras CSVLogger log")
     runs, run = [], []
-    epoch_col = next((i for i, name in enumerate(names) if name in _EPOCH_NAMES), None)
+    epoch_col = _epoch_column(names)
     for row in rows[1:]:
         cells = [cell.strip() for cell in row]
         if [canonical_name(cell) for cell in cells] == names:  # the header again: CSVLogger(append=True)
@@ -193,11 +193,18 @@ def _read_csv(path: Path, text: str) -> TrainingLog:
     if not runs:
         raise ValueError(f"{path}: a header row ({shown}) and no epochs")
     notes = [_last_run_note(len(runs), "appended", f"{len(runs[-1])} epochs")] if len(runs) > 1 else []
-    history, column_notes = _columns(path, header, names, runs[-1], epoch_col)
+    history, column_notes = _columns(path, header, names, runs[-1])
     notes += column_notes
     first = _first_epoch(runs[-1], epoch_col)
     sep_name = {"\t": "tab"}.get(separator, repr(separator))
     return TrainingLog(history, first, f"CSV ({sep_name}-separated)", tuple(notes))
+
+
+def _epoch_column(names: list[str]) -> int | None:
+    """The column of epoch numbers: one named so before pandas' unnamed index, which a history DataFrame written
+    with its own epoch column also has (",epoch,loss,...")."""
+    numbered = [col for col, name in enumerate(names) if name in _EPOCH_NAMES]
+    return min(numbered, key=lambda col: names[col] not in ("epoch", "epochs"), default=None)
 
 
 def _restarts(cells: list[str], previous: list[str], epoch_col: int) -> bool:
@@ -214,12 +221,12 @@ def _first_epoch(run: list[list[str]], epoch_col: int | None) -> int:
         return 1
 
 
-def _columns(path: Path, header: list[str], names: list[str], run: list[list[str]],
-             epoch_col: int | None) -> tuple[dict[str, list[float]], list[str]]:
+def _columns(path: Path, header: list[str], names: list[str],
+             run: list[list[str]]) -> tuple[dict[str, list[float]], list[str]]:
     history: dict[str, list[float]] = {}
     skipped, partial, empty, notes = [], [], [], []
     for col, name in enumerate(names):
-        if col == epoch_col or name in history:
+        if name in _EPOCH_NAMES or name in history:  # epoch numbers and row indexes are no curves
             continue
         cells = [row[col] if col < len(row) else "" for row in run]
         missing = [i for i, cell in enumerate(cells) if cell.lower() in _MISSING_CELLS]
