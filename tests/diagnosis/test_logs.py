@@ -45,6 +45,26 @@ def test_any_separator_line_end_and_a_byte_order_mark(tmp_path, separator, line_
     assert ({"\t": "tab"}.get(separator, repr(separator))) in log.source
 
 
+def test_decimal_commas_in_a_semicolon_separated_file(tmp_path):
+    """The thirteenth corpus' l013: a log saved again from a spreadsheet, "0,157;0,71"."""
+    path = tmp_path / "log.csv"
+    path.write_text("accuracy;loss;epoch_time_sec\n0,5;1,25;12,5\n0,75;6,5e-1;11\n")
+    assert read_training_log(path).history == {"accuracy": [0.5, 0.75], "loss": [1.25, 0.65],
+                                               "epoch_time_sec": [12.5, 11.0]}
+
+
+def test_rows_without_the_headers_cells_are_left_out_and_named(tmp_path):
+    """The thirteenth corpus' o036: three rows run together into one of 13 cells, and a stray fragment; each once
+    split the file into two runs. A row cut off mid-write is left out too, not the columns it lacks."""
+    rows = [f"{e},{1 / (e + 1):.3f},{1.2 / (e + 1):.3f}" for e in range(8)]
+    text = "\n".join(["epoch,loss,val_loss", *rows[:3], rows[3] + rows[4] + rows[5], "0341", *rows[6:], "8,0.11"])
+    path = tmp_path / "log.csv"
+    path.write_text(text + "\n")
+    log = read_training_log(path)
+    assert log.history["loss"] == [1.0, 0.5, 0.333, 0.143, 0.125] and len(log.history["val_loss"]) == 5
+    assert log.notes == ("rows without the header's 3 cells, left out: line 5 (7), line 6 (1), line 9 (2)",)
+
+
 def test_keras2_names_na_cells_and_metric_aliases(tmp_path):
     path = tmp_path / "log.csv"
     path.write_text("epoch,acc,loss,lr,val_acc,val_loss,auc\n0,0.5,1.6,0.01,0.6,1.2,0.7\n1,0.8,0.9,0.01,NA,,0.8\n")

@@ -31,6 +31,7 @@ from gridsearch.diagnosis.rules import NEEDS_CLASSES, diagnose
 
 _MISSING_CELLS = {"", "na", "n/a", "none", "null"}  # CSVLogger writes "NA" for a metric absent in an epoch
 _SEPARATORS = (",", ";", "\t", "|")
+_DECIMAL_COMMA = re.compile(r"-?\d+,\d+(?:[eE][-+]?\d+)?")  # "0,157": a spreadsheet's number in a ;-separated file
 _OUTPUT_ACCURACY_SUFFIXES = ("_sparse_categorical_accuracy", "_categorical_accuracy", "_binary_accuracy", "_accuracy",
                              "_acc")
 _EPOCH_NAMES = {"epoch", "epochs", "", "unnamed:_0", "index"}  # pandas writes its index with an empty name
@@ -177,13 +178,16 @@ def _read_csv(path: Path, text: str) -> TrainingLog:
     shown = f"{', '.join(header)}; separator {separator!r}"
     if "loss" not in names:
         raise ValueError(f"{path}: no 'loss' column (columns: {shown}); expected a Keras CSVLogger log")
-    runs, run = [], []
+    runs, run, malformed = [], [], []
     epoch_col = _epoch_column(names)
-    for row in rows[1:]:
-        cells = [cell.strip() for cell in row]
+    for number, row in enumerate(rows[1:], start=2):
+        cells = [_decimal_point(cell.strip(), separator) for cell in row]
         if [canonical_name(cell) for cell in cells] == names:  # the header again: CSVLogger(append=True)
             runs.append(run)
             run = []
+            continue
+        if len(cells) < len(names) or any(cells[len(names):]):  # lines run together, a fragment, a cut-off row
+            malformed.append(f"{number} ({len(cells)})")
             continue
         if epoch_col is not None and run and _restarts(cells, run[-1], epoch_col):  # appended without a header
             runs.append(run)
@@ -193,11 +197,18 @@ def _read_csv(path: Path, text: str) -> TrainingLog:
     if not runs:
         raise ValueError(f"{path}: a header row ({shown}) and no epochs")
     notes = [_last_run_note(len(runs), "appended", f"{len(runs[-1])} epochs")] if len(runs) > 1 else []
+    if malformed:
+        notes.append(f"rows without the header's {len(names)} cells, left out: line {', line '.join(malformed)}")
     history, column_notes = _columns(path, header, names, runs[-1])
     notes += column_notes
     first = _first_epoch(runs[-1], epoch_col)
     sep_name = {"\t": "tab"}.get(separator, repr(separator))
     return TrainingLog(history, first, f"CSV ({sep_name}-separated)", tuple(notes))
+
+
+def _decimal_point(cell: str, separator: str) -> str:
+    """A decimal comma as a point where the comma separates no cells (the thirteenth corpus' l013: "0,157;0,71")."""
+    return cell.replace(",", ".") if separator != "," and _DECIMAL_COMMA.fullmatch(cell) else cell
 
 
 def _epoch_column(names: list[str]) -> int | None:
