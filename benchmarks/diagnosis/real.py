@@ -61,6 +61,7 @@ NINTH = "ninth corpus (design from pass 8; held out from pass 7 with the q012 fi
 TENTH = "tenth corpus (design since its score; held out from pass 8)"
 ELEVENTH = "eleventh corpus (design from pass 9; held out from pass 8 with the d008 fix, and from the learned yardstick)"
 TWELFTH = "twelfth corpus (design from pass 9; held out from the same rules and yardstick)"
+THIRTEENTH = "thirteenth corpus (held out from pass 9 and the learned yardstick)"
 CORPORA = {"r": "first corpus (design)", "n": "second corpus (design from pass 3; held out in pass 2)",
            "t": "third corpus (design from pass 4; held out in pass 3)",
            "u": "fourth corpus (design from pass 5; held out in pass 4)",
@@ -68,7 +69,8 @@ CORPORA = {"r": "first corpus (design)", "n": "second corpus (design from pass 3
            "w": SIXTH, "x": SIXTH, "y": SEVENTH, "z": SEVENTH,
            "p": EIGHTH, "q": EIGHTH, "s": EIGHTH,
            "g": NINTH, "h": NINTH, "k": NINTH, "d": TENTH, "e": TENTH, "f": TENTH,
-           "b": ELEVENTH, "c": ELEVENTH, "m": ELEVENTH, "i": TWELFTH, "j": TWELFTH, "a": TWELFTH}  # by a log id's first letter (two or three collectors each)
+           "b": ELEVENTH, "c": ELEVENTH, "m": ELEVENTH, "i": TWELFTH, "j": TWELFTH, "a": TWELFTH,
+           "l": THIRTEENTH, "o": THIRTEENTH}  # by a log id's first letter (two or three collectors each)
 FACTORS = (0.5, 0.67, 0.8, 1.0, 1.25, 1.5, 2.0)
 SHARES = ("CONVERGED_FIT", "OVERFIT_TRAIN_STEADY", "OVERFIT_LONG_SINCE", "CONVERGING_MIN_FIT", "CEILING_FIT")
 
