@@ -428,6 +428,19 @@ def test_a_val_accuracy_that_never_changes_is_one_class_for_every_sample_even_in
     assert diagnose(history, None, first_epoch=10).label is not Label.STUCK_AT_CHANCE
 
 
+def test_a_constant_val_accuracy_beside_a_train_accuracy_that_moves_but_fits_little_is_stuck():
+    """o008 (9 classes, 6 epochs, labelled stuck_at_chance: val accuracy 0.25 in every epoch, train 0.17-0.31 as the
+    losses fell) and o021 (3 epochs at one val accuracy); a train accuracy that rises to a fit is no one-class model."""
+    history = {"loss": [2.24, 2.06, 2.04, 1.96, 1.95, 1.91], "val_loss": [1.93, 1.92, 1.92, 1.92, 1.92, 1.92],
+               "accuracy": [0.173, 0.211, 0.194, 0.308, 0.291, 0.257], "val_accuracy": [0.25] * 6}
+    result = diagnose(history, 9)
+    assert result.label is Label.STUCK_AT_CHANCE and "same class" in result.evidence, result
+    three = {key: values[:3] for key, values in history.items()}
+    assert diagnose(three, 9).label is Label.STUCK_AT_CHANCE
+    fitting = dict(history, accuracy=[0.2, 0.4, 0.55, 0.65, 0.72, 0.78])
+    assert diagnose(fitting, 9).label is not Label.STUCK_AT_CHANCE
+
+
 def test_a_blow_up_in_epoch_1_is_the_cause_under_an_overfitting_curve():
     """The article's RMSprop at 0.1 with batch normalization: thousands of times ln C in epoch 1, then overfitting."""
     history = overfitting()
@@ -699,6 +712,22 @@ def test_a_val_loss_rise_under_a_train_loss_that_falls_with_small_bumps_is_overf
     assert diagnose(bouncing, 2).label is not Label.OVERFITTING
 
 
+def test_a_val_loss_rise_as_a_near_zero_train_loss_halves_and_val_accuracy_slips_is_overfitting():
+    """l008 (binary, 50 epochs, labelled overfitting: val loss 0.067 -> 0.113 from a best 60% of the run before the
+    end, train loss 0.01 -> 0.003 in noisy steps, val accuracy 0.983 -> 0.969); with the val accuracy at its best at
+    the end (the healthy SGD-momentum control) it is not."""
+    rng = np.random.default_rng(0)
+    train = list(0.3 * np.exp(-np.arange(20) / 4.0) + 0.01) + list(
+        np.linspace(0.01, 0.003, 30) * (1 + 0.5 * rng.standard_normal(30)).clip(0.3))
+    history = {"loss": train, "val_loss": list(0.067 + 0.3 * np.exp(-np.arange(20) / 3.0)) + list(
+        np.linspace(0.067, 0.113, 30)), "accuracy": list(np.linspace(0.9, 0.999, 50)),
+        "val_accuracy": list(np.linspace(0.90, 0.983, 20)) + list(np.linspace(0.983, 0.969, 30))}
+    result = diagnose(history, 2)
+    assert result.label is Label.OVERFITTING, result
+    holding = dict(history, val_accuracy=list(np.linspace(0.90, 0.983, 50)))
+    assert diagnose(holding, 2).label is not Label.OVERFITTING
+
+
 def test_a_val_loss_rising_in_each_of_the_last_4_epochs_of_a_longer_run_is_overfitting():
     """y005 (6 classes, 14 epochs: val loss 0.134 at epoch 9, then up in each of the last 4 epochs, +5% over them, to
     0.146, while the train loss fell in each; accuracies 0.978 and 0.957): overfitting for both labellers. Up in only
@@ -825,6 +854,16 @@ def test_a_short_run_whose_val_loss_jumps_in_its_last_epoch_as_val_accuracy_fall
     assert result.label is Label.OVERFITTING and "in the last epoch as val_accuracy fell" in result.evidence, result
     assert diagnose({**history, "val_accuracy": [0.852, 0.872, 0.875]}, 2).label is not Label.OVERFITTING
     assert diagnose({**history, "val_loss": [0.38, 0.316, 0.341]}, 2).label is not Label.OVERFITTING
+
+
+def test_a_last_epoch_jump_no_larger_than_an_earlier_rise_is_one_more_swing_not_overfitting():
+    """l016 (50 classes, 5 epochs, labelled healthy: val loss 0.33, 0.22, 0.32, 0.19, 0.27 as the train loss fell);
+    the same run with its val loss falling until the last epoch turns there (h019's shape)."""
+    history = {"loss": [0.714, 0.178, 0.14, 0.119, 0.11], "val_loss": [0.332, 0.224, 0.321, 0.188, 0.273],
+               "accuracy": [0.796, 0.938, 0.95, 0.956, 0.96], "val_accuracy": [0.909, 0.929, 0.914, 0.948, 0.93]}
+    assert diagnose(history, 50).label is not Label.OVERFITTING
+    turning = dict(history, val_loss=[0.332, 0.224, 0.21, 0.188, 0.273])
+    assert diagnose(turning, 50).label is Label.OVERFITTING
 
 
 def test_a_loss_of_exactly_zero_in_every_epoch_is_no_training_to_diagnose():
