@@ -439,6 +439,11 @@ def test_a_constant_val_accuracy_beside_a_train_accuracy_that_moves_but_fits_lit
     assert diagnose(three, 9).label is Label.STUCK_AT_CHANCE
     fitting = dict(history, accuracy=[0.2, 0.4, 0.55, 0.65, 0.72, 0.78])
     assert diagnose(fitting, 9).label is not Label.STUCK_AT_CHANCE
+    learning = dict(history, accuracy=[0.35, 0.38, 0.42, 0.45, 0.48, 0.5], val_accuracy=[0.45] * 6)  # fits 44%
+    assert diagnose(learning, 9).label is not Label.STUCK_AT_CHANCE
+    easy = {"loss": [0.30, 0.15, 0.11], "val_loss": [0.14, 0.12, 0.115], "accuracy": [0.90, 0.95, 0.96],
+            "val_accuracy": [0.96] * 3}  # a small, easy validation set, 3 epochs
+    assert diagnose(easy, 2).label is not Label.STUCK_AT_CHANCE
 
 
 def test_a_blow_up_in_epoch_1_is_the_cause_under_an_overfitting_curve():
@@ -585,6 +590,17 @@ def test_a_converged_val_above_train_counts_while_its_gap_holds_or_for_most_of_t
     assert diagnose(early, 19).label is not Label.VAL_ABOVE_TRAIN
 
 
+@pytest.mark.parametrize(("ahead", "label_is_val_above"), [(11, True), (9, False)], ids=["55% ahead", "45% ahead"])
+def test_a_converged_val_above_train_gap_that_closes_counts_when_it_held_in_most_epochs(ahead, label_is_val_above):
+    """VAL_ABOVE_MOST's boundary: 0.08 ahead in 11 or 9 of 20 epochs, then 0.035, then level, the val loss below the
+    train loss throughout (a median gap of 0.035 and an end gap of 0 either way)."""
+    train = list(np.linspace(0.80, 0.95, 20))
+    gap = [0.08] * ahead + [0.035] * (17 - ahead) + [0.0] * 3
+    history = {"loss": list(np.linspace(0.9, 0.3, 20)), "val_loss": list(np.linspace(0.5, 0.2, 20)),
+               "accuracy": train, "val_accuracy": [a + g for a, g in zip(train, gap, strict=True)]}
+    assert (diagnose(history, 10).label is Label.VAL_ABOVE_TRAIN) is label_is_val_above
+
+
 def test_a_swinging_train_loss_beside_a_val_loss_that_keeps_falling_is_not_oscillating():
     """n038: few batches per epoch: the train loss zigzags 0.26-0.72 while the val loss falls 0.49 -> 0.38."""
     zigzag = [0.44, 0.73, 0.43, 0.35, 0.38, 0.26, 0.34, 0.48, 0.34, 0.47]
@@ -716,9 +732,8 @@ def test_a_val_loss_rise_as_a_near_zero_train_loss_halves_and_val_accuracy_slips
     """l008 (binary, 50 epochs, labelled overfitting: val loss 0.067 -> 0.113 from a best 60% of the run before the
     end, train loss 0.01 -> 0.003 in noisy steps, val accuracy 0.983 -> 0.969); with the val accuracy at its best at
     the end (the healthy SGD-momentum control) it is not."""
-    rng = np.random.default_rng(0)
-    train = list(0.3 * np.exp(-np.arange(20) / 4.0) + 0.01) + list(
-        np.linspace(0.01, 0.003, 30) * (1 + 0.5 * rng.standard_normal(30)).clip(0.3))
+    bumps = (1 + 0.5 * np.random.default_rng(0).standard_normal(30)).clip(0.3)
+    train = list(0.3 * np.exp(-np.arange(20) / 4.0) + 0.01) + list(np.linspace(0.01, 0.003, 30) * bumps)
     history = {"loss": train, "val_loss": list(0.067 + 0.3 * np.exp(-np.arange(20) / 3.0)) + list(
         np.linspace(0.067, 0.113, 30)), "accuracy": list(np.linspace(0.9, 0.999, 50)),
         "val_accuracy": list(np.linspace(0.90, 0.983, 20)) + list(np.linspace(0.983, 0.969, 30))}
@@ -726,6 +741,10 @@ def test_a_val_loss_rise_as_a_near_zero_train_loss_halves_and_val_accuracy_slips
     assert result.label is Label.OVERFITTING, result
     holding = dict(history, val_accuracy=list(np.linspace(0.90, 0.983, 50)))
     assert diagnose(holding, 2).label is not Label.OVERFITTING
+    slipping_less = dict(history, val_accuracy=list(np.linspace(0.90, 0.983, 20)) + list(np.linspace(0.983, 0.978, 30)))
+    assert diagnose(slipping_less, 2).label is not Label.OVERFITTING  # half a point
+    falling_less = dict(history, loss=train[:20] + list(np.linspace(0.01, 0.0085, 30) * bumps))  # a third down
+    assert diagnose(falling_less, 2).label is not Label.OVERFITTING
 
 
 def test_a_val_loss_rising_in_each_of_the_last_4_epochs_of_a_longer_run_is_overfitting():

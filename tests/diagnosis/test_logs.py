@@ -48,8 +48,8 @@ def test_any_separator_line_end_and_a_byte_order_mark(tmp_path, separator, line_
 def test_decimal_commas_in_a_semicolon_separated_file(tmp_path):
     """The thirteenth corpus' l013: a log saved again from a spreadsheet, "0,157;0,71"."""
     path = tmp_path / "log.csv"
-    path.write_text("accuracy;loss;epoch_time_sec\n0,5;1,25;12,5\n0,75;6,5e-1;11\n")
-    assert read_training_log(path).history == {"accuracy": [0.5, 0.75], "loss": [1.25, 0.65],
+    path.write_text("accuracy;loss;epoch_time_sec\n50%;1,25;12,5\n75,5%;6,5e-1;11\n")
+    assert read_training_log(path).history == {"accuracy": [0.5, 0.755], "loss": [1.25, 0.65],
                                                "epoch_time_sec": [12.5, 11.0]}
 
 
@@ -62,7 +62,20 @@ def test_rows_without_the_headers_cells_are_left_out_and_named(tmp_path):
     path.write_text(text + "\n")
     log = read_training_log(path)
     assert log.history["loss"] == [1.0, 0.5, 0.333, 0.143, 0.125] and len(log.history["val_loss"]) == 5
-    assert log.notes == ("rows without the header's 3 cells, left out: line 5 (7), line 6 (1), line 9 (2)",)
+    assert log.notes == ("rows that do not have the header's 3 cells, left out: line 5 (7 cells), line 6 (1 cell), "
+                         "line 9 (2 cells)", "epochs are counted by the rows read: the file's epoch 6 is epoch 3 here")
+
+
+def test_a_trailing_separator_a_new_runs_own_header_and_a_file_of_broken_rows(tmp_path):
+    path = tmp_path / "log.csv"
+    path.write_text("epoch,loss,val_loss,\n0,1.0,1.1\n1,0.5,0.6,\n")  # a trailing separator names no column
+    assert read_training_log(path).history == {"loss": [1.0, 0.5], "val_loss": [1.1, 0.6]}
+    path.write_text("epoch,loss\n0,1.0\n1,0.5\nepoch,loss,val_loss\n0,2.0,2.1\n1,1.5,1.6\n")  # a new run, new columns
+    log = read_training_log(path)
+    assert log.history == {"loss": [2.0, 1.5], "val_loss": [2.1, 1.6]} and "2 runs in the file" in log.notes[0]
+    path.write_text("epoch;loss;val_loss\n0;1,0\n1;0,5\n")
+    with pytest.raises(ValueError, match="none of its 2 data rows has the header's 3 cells"):
+        read_training_log(path)
 
 
 def test_keras2_names_na_cells_and_metric_aliases(tmp_path):

@@ -3,7 +3,8 @@
 
 Read without options: a Keras CSVLogger file (any separator of , ; tab |, CR/LF/CRLF line ends, a byte-order mark,
 runs appended by `append=True` with or without a repeated header: the last run is diagnosed and the note says so;
-empty or NA cells; Keras 2 names; a pandas index column), a `history.history` dumped as JSON (also as one record per
+empty or NA cells; decimal commas where the comma separates no cells; Keras 2 names; a pandas index column; rows
+without the header's cells, left out and named), a `history.history` dumped as JSON (also as one record per
 epoch, as a summary per metric with its "values" list, or as several runs under names or prefixes of their own: the
 last is diagnosed), a TensorBoard log folder (or one event file), read with TensorBoard's own event reader, and what
 `model.fit` printed, saved as text. Epochs keep the numbers the log gives them (CSVLogger and TensorBoard count from
@@ -31,7 +32,7 @@ from gridsearch.diagnosis.rules import NEEDS_CLASSES, diagnose
 
 _MISSING_CELLS = {"", "na", "n/a", "none", "null"}  # CSVLogger writes "NA" for a metric absent in an epoch
 _SEPARATORS = (",", ";", "\t", "|")
-_DECIMAL_COMMA = re.compile(r"-?\d+,\d+(?:[eE][-+]?\d+)?")  # "0,157": a spreadsheet's number in a ;-separated file
+_DECIMAL_COMMA = re.compile(r"-?\d+,\d+(?:[eE][-+]?\d+)?%?")  # "0,157": a spreadsheet's number, ; tab or |-separated
 _OUTPUT_ACCURACY_SUFFIXES = ("_sparse_categorical_accuracy", "_categorical_accuracy", "_binary_accuracy", "_accuracy",
                              "_acc")
 _EPOCH_NAMES = {"epoch", "epochs", "", "unnamed:_0", "index"}  # pandas writes its index with an empty name
@@ -168,42 +169,78 @@ def _decode(data: bytes) -> str:
 
 
 def _read_csv(path: Path, text: str) -> TrainingLog:
-    lines = [line for line in text.splitlines() if line.strip()]
-    if not lines:
+    numbered = [(number, line) for number, line in enumerate(text.splitlines(), start=1) if line.strip()]
+    if not numbered:
         raise ValueError(f"{path}: empty file; expected a Keras CSVLogger log with a header row")
-    separator = max(_SEPARATORS, key=lines[0].count)
-    rows = list(csv.reader(lines, delimiter=separator))
-    header = [cell.strip() for cell in rows[0]]
-    names = [canonical_name(column) for column in header]
+    separator = max(_SEPARATORS, key=numbered[0][1].count)
+    parsed = csv.reader([line for _, line in numbered], delimiter=separator)
+    rows = [(number, [_decimal_point(cell.strip(), separator) for cell in row])
+            for (number, _), row in zip(numbered, parsed, strict=False)]
+    header = _header(rows[0][1])
     shown = f"{', '.join(header)}; separator {separator!r}"
-    if "loss" not in names:
+    if "loss" not in [canonical_name(column) for column in header]:
         raise ValueError(f"{path}: no 'loss' column (columns: {shown}); expected a Keras CSVLogger log")
     runs, run, malformed = [], [], []
-    epoch_col = _epoch_column(names)
-    for number, row in enumerate(rows[1:], start=2):
-        cells = [_decimal_point(cell.strip(), separator) for cell in row]
-        if [canonical_name(cell) for cell in cells] == names:  # the header again: CSVLogger(append=True)
-            runs.append(run)
-            run = []
+    for number, cells in rows[1:]:
+        if _is_header(cells):  # the header again (CSVLogger(append=True)), or the next run's own
+            runs.append((header, run))
+            header, run = _header(cells), []
             continue
-        if len(cells) < len(names) or any(cells[len(names):]):  # lines run together, a fragment, a cut-off row
-            malformed.append(f"{number} ({len(cells)})")
+        if len(cells) < len(header) or any(cells[len(header):]):  # lines run together, a fragment, a cut-off row
+            malformed.append((number, len(cells)))
             continue
+        epoch_col = _epoch_column(header)
         if epoch_col is not None and run and _restarts(cells, run[-1], epoch_col):  # appended without a header
-            runs.append(run)
+            runs.append((header, run))
             run = []
         run.append(cells)
-    runs = [r for r in [*runs, run] if r]
+    runs = [(h, r) for h, r in [*runs, (header, run)] if r]
     if not runs:
+        if malformed:
+            raise ValueError(f"{path}: none of its {len(malformed)} data rows has the header's {len(header)} cells "
+                             f"(columns: {shown}; the first: line {malformed[0][0]}, {malformed[0][1]} cells)")
         raise ValueError(f"{path}: a header row ({shown}) and no epochs")
-    notes = [_last_run_note(len(runs), "appended", f"{len(runs[-1])} epochs")] if len(runs) > 1 else []
+    header, run = runs[-1]
+    notes = [_last_run_note(len(runs), "appended", f"{len(run)} epochs")] if len(runs) > 1 else []
     if malformed:
-        notes.append(f"rows without the header's {len(names)} cells, left out: line {', line '.join(malformed)}")
-    history, column_notes = _columns(path, header, names, runs[-1])
-    notes += column_notes
-    first = _first_epoch(runs[-1], epoch_col)
+        shown_rows = ", ".join(f"line {number} ({width} cell{'s' * (width != 1)})" for number, width in malformed[:5])
+        more = f" and {len(malformed) - 5} more" if len(malformed) > 5 else ""
+        notes.append(f"rows that do not have the header's {len(header)} cells, left out: {shown_rows}{more}")
+    epoch_col = _epoch_column(header)
+    first = _first_epoch(run, epoch_col)
+    notes += _renumbered(run, epoch_col, first)
+    history, column_notes = _columns(path, header, [canonical_name(column) for column in header], run)
     sep_name = {"\t": "tab"}.get(separator, repr(separator))
-    return TrainingLog(history, first, f"CSV ({sep_name}-separated)", tuple(notes))
+    return TrainingLog(history, first, f"CSV ({sep_name}-separated)", tuple(notes + column_notes))
+
+
+def _header(cells: list[str]) -> list[str]:
+    """A header row without the empty names a trailing separator leaves ("epoch,loss,val_loss,")."""
+    while cells and not cells[-1]:
+        cells = cells[:-1]
+    return cells
+
+
+def _is_header(cells: list[str]) -> bool:
+    """A row that names a loss and holds no number: a header, repeated or a new run's."""
+    return "loss" in [canonical_name(cell) for cell in cells] and not any(_is_number(cell) for cell in cells)
+
+
+def _is_number(cell: str) -> bool:
+    try:
+        _number(cell)
+    except ValueError:
+        return False
+    return True
+
+
+def _renumbered(run: list[list[str]], epoch_col: int | None, first: int) -> list[str]:
+    """A note where the file's epoch numbers skip (rows left out, or none written): the log counts its rows."""
+    for i, cells in enumerate(run):
+        if epoch_col is not None and _is_number(cells[epoch_col]) and _number(cells[epoch_col]) != first + i:
+            return [f"epochs are counted by the rows read: the file's epoch {cells[epoch_col]} is epoch {first + i} "
+                    "here"]
+    return []
 
 
 def _decimal_point(cell: str, separator: str) -> str:
@@ -211,9 +248,10 @@ def _decimal_point(cell: str, separator: str) -> str:
     return cell.replace(",", ".") if separator != "," and _DECIMAL_COMMA.fullmatch(cell) else cell
 
 
-def _epoch_column(names: list[str]) -> int | None:
+def _epoch_column(header: list[str]) -> int | None:
     """The column of epoch numbers: one named so before pandas' unnamed index, which a history DataFrame written
     with its own epoch column also has (",epoch,loss,...")."""
+    names = [canonical_name(column) for column in header]
     numbered = [col for col, name in enumerate(names) if name in _EPOCH_NAMES]
     return min(numbered, key=lambda col: names[col] not in ("epoch", "epochs"), default=None)
 
@@ -221,14 +259,14 @@ def _epoch_column(names: list[str]) -> int | None:
 def _restarts(cells: list[str], previous: list[str], epoch_col: int) -> bool:
     try:
         return float(cells[epoch_col]) <= float(previous[epoch_col])
-    except (ValueError, IndexError):
+    except ValueError:
         return False
 
 
 def _first_epoch(run: list[list[str]], epoch_col: int | None) -> int:
     try:
         return int(float(run[0][epoch_col])) if epoch_col is not None else 1
-    except (ValueError, IndexError):
+    except ValueError:
         return 1
 
 
@@ -239,7 +277,7 @@ def _columns(path: Path, header: list[str], names: list[str],
     for col, name in enumerate(names):
         if name in _EPOCH_NAMES or name in history:  # epoch numbers and row indexes are no curves
             continue
-        cells = [row[col] if col < len(row) else "" for row in run]
+        cells = [row[col] for row in run]
         missing = [i for i, cell in enumerate(cells) if cell.lower() in _MISSING_CELLS]
         if missing and name != "loss":  # logged in some epochs only (validation_freq > 1), or never: no curve
             (empty if len(missing) == len(cells) else partial).append(header[col])
