@@ -71,8 +71,12 @@ def test_dead_units_with_a_large_negative_bias():
 
 
 def test_saturated_units_with_tanh_and_huge_inputs():
-    stats = probe(keras.layers.Dense(16, activation="tanh", name="t0"), keras.layers.Dense(16, activation="tanh"),
-                  x=X * 100)
+    # Seeded initializers: after keras.utils.set_random_seed the unseeded draw still varied (the first model of a
+    # process drew other weights than later ones, 38% of t0's units saturated against 81%; run alone, the test failed
+    # 1 time in 5). How many saturate depends on the draw (44-81% over six seeds); seed 5 is well over the 50% limit.
+    tanh = [keras.layers.Dense(16, activation="tanh", name=name, kernel_initializer=keras.initializers.GlorotUniform(seed))
+            for name, seed in (("t0", 5), ("t1", 15))]
+    stats = probe(*tanh, x=X * 100)
     found = causes(stats)
     assert set(found) == {Label.SATURATED_UNITS}, found
     assert "'t0' (tanh):" in found[Label.SATURATED_UNITS] and "saturated (limit 50%)" in found[Label.SATURATED_UNITS]
