@@ -181,15 +181,16 @@ def _read_csv(path: Path, text: str) -> TrainingLog:
     if "loss" not in [canonical_name(column) for column in header]:
         raise ValueError(f"{path}: no 'loss' column (columns: {shown}); expected a Keras CSVLogger log")
     runs, run, malformed = [], [], []
+    epoch_col = _epoch_column(header)
     for number, cells in rows[1:]:
         if _is_header(cells):  # the header again (CSVLogger(append=True)), or the next run's own
             runs.append((header, run))
             header, run = _header(cells), []
+            epoch_col = _epoch_column(header)
             continue
         if len(cells) < len(header) or any(cells[len(header):]):  # lines run together, a fragment, a cut-off row
             malformed.append((number, len(cells)))
             continue
-        epoch_col = _epoch_column(header)
         if epoch_col is not None and run and _restarts(cells, run[-1], epoch_col):  # appended without a header
             runs.append((header, run))
             run = []
@@ -223,7 +224,7 @@ def _header(cells: list[str]) -> list[str]:
 
 def _is_header(cells: list[str]) -> bool:
     """A row that names a loss and holds no number: a header, repeated or a new run's."""
-    return "loss" in [canonical_name(cell) for cell in cells] and not any(_is_number(cell) for cell in cells)
+    return not any(_is_number(cell) for cell in cells) and "loss" in [canonical_name(cell) for cell in cells]
 
 
 def _is_number(cell: str) -> bool:
@@ -236,8 +237,8 @@ def _is_number(cell: str) -> bool:
 
 def _renumbered(run: list[list[str]], epoch_col: int | None, first: int) -> list[str]:
     """A note where the file's epoch numbers skip (rows left out, or none written): the log counts its rows."""
-    for i, cells in enumerate(run):
-        if epoch_col is not None and _is_number(cells[epoch_col]) and _number(cells[epoch_col]) != first + i:
+    for i, cells in enumerate(run if epoch_col is not None else ()):
+        if _is_number(cells[epoch_col]) and _number(cells[epoch_col]) != first + i:
             return [f"epochs are counted by the rows read: the file's epoch {cells[epoch_col]} is epoch {first + i} "
                     "here"]
     return []

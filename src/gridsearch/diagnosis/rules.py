@@ -530,7 +530,7 @@ def _val_above_train(c: Curves) -> Diagnosis | None:
         clear = median >= VAL_ABOVE_GAP and share >= VAL_ABOVE_SHARE
         confirmed = median >= VAL_ABOVE_CONFIRMED_GAP and below >= VAL_LOSS_BELOW_SHARE
         end_gap = float(smooth(gap)[-1])
-        most = ahead > VAL_ABOVE_MOST and c.epochs >= SHORT_RUN  # a short run is all tail: its gap closing is all
+        most = ahead > VAL_ABOVE_MOST and c.epochs >= SHORT_RUN  # a short run is all tail: its closing gap converges
         held = (clear or confirmed) and (train_fit < CONVERGED_FIT or
                                           (confirmed and (most or end_gap >= VAL_ABOVE_END_SHARE * median)))
     else:
