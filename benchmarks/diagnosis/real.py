@@ -7,15 +7,16 @@ real/sources.csv records every log's repository, path, commit and licence; real/
 licence allows it, real/curves/ the per-epoch numbers derived from every file (what the labellers saw, and what
 is scored: the run of a file that holds several is the one labelled). real/labels.csv keeps the logs whose
 primary label both labellers gave. Fourteen corpora, each from repositories the earlier ones do not hold
-(real/LABELLING.md): each of the second to thirteenth was first scored once as the held-out part of a pass, then
-designed on (the eleventh and twelfth together); the fourteenth (14a..., 14b... and 14c...) is held out now, from the
-pass-10 rules (real/split.json; a log id's prefix names its collector, CORPORA its corpus; after the eighth corpus'
-score one rule was fixed on it, q012, and after the tenth's one on d008). When no corpus is held out, the report
-gives LAST_HELD_OUT, the latest held-out score. Beside the rules: a second blind labeller, and
-a random forest trained on the labels (learned.py). A log is scored with the number of classes its source shows
+(real/LABELLING.md): each of the second to fourteenth was first scored once as the held-out part of a pass, then
+designed on (the eleventh and twelfth together); real/heldout_predictions.csv keeps each log's label from the rules
+of the commit it was held out from. A corpus in real/split.json's "heldout" is scored by the whole diagnosis (the
+rules and the second opinion's forest, which learnt from the design logs only: learned.py); the design logs by the
+rules alone. When no corpus is held out, the report gives LAST_HELD_OUT, the latest held-out score. A log id's
+prefix names its collector, CORPORA its corpus. Beside the diagnosis: a second blind labeller, and what the second
+opinion is worth on every corpus as it was held out. A log is scored with the number of classes its source shows
 (sources.csv), and once more without it, as `diagnose FILE` without --classes does. Leave-one-out over the design
-part re-chooses each constant set on the corpus (TUNED) from a grid without the log it then scores: how much of the
-design accuracy is fitting.
+part re-chooses each constant of the rules set on the corpus (TUNED) from a grid without the log it then scores: how
+much of the design accuracy is fitting.
 """
 from __future__ import annotations
 
@@ -36,15 +37,13 @@ import learned  # noqa: E402
 
 from gridsearch import read_training_log  # noqa: E402
 from gridsearch.diagnosis import rules  # noqa: E402
+from gridsearch.diagnosis.labels import Label  # noqa: E402
 from gridsearch.diagnosis.logs import TrainingLog, diagnose_log  # noqa: E402
+from gridsearch.diagnosis.second_opinion import overrules  # noqa: E402
 
 # The latest score on a held-out corpus, from real/LABELLING.md: reported while no corpus is held out
-LAST_HELD_OUT = ("the pass-9 rules, scored once on the thirteenth corpus: 42/58 right (72%), 3/28 false alarms on its "
-                 "healthy logs (11%): both targets missed")
-# Each corpus' single score while it was held out (real/LABELLING.md), right of labelled
-HELD_OUT_SCORES = {"n": (24, 37), "t": (28, 47), "u": (23, 32), "v": (9, 12), "w": (23, 32), "p": (36, 45),
-                   "y": (41, 50), "g": (42, 56), "d": (28, 36), "b": (33, 40), "i": (39, 50),
-                   "l": (42, 58)}  # by the corpus' first collector prefix
+LAST_HELD_OUT = ("the pass-10 rules, scored once on the fourteenth corpus: 5/10 right (50%), 1/3 false alarms on its "
+                 "healthy logs: both targets missed")
 ACCURACY_TARGET = 0.85
 FALSE_ALARM_TARGET = 0.10
 # The rules' constants set on the real-log corpus' design part (rules.py says from which logs), and the factors
@@ -62,7 +61,7 @@ TENTH = "tenth corpus (design since its score; held out from pass 8)"
 ELEVENTH = "eleventh corpus (design from pass 9; held out from pass 8 with the d008 fix, and from the learned yardstick)"
 TWELFTH = "twelfth corpus (design from pass 9; held out from the same rules and yardstick)"
 THIRTEENTH = "thirteenth corpus (design from pass 10; held out from pass 9 and the learned yardstick)"
-FOURTEENTH = "fourteenth corpus (held out from pass 10 and the learned yardstick)"
+FOURTEENTH = "fourteenth corpus (design since its score; held out from pass 10 and the learned yardstick)"
 CORPORA = {"r": "first corpus (design)", "n": "second corpus (design from pass 3; held out in pass 2)",
            "t": "third corpus (design from pass 4; held out in pass 3)",
            "u": "fourth corpus (design from pass 5; held out in pass 4)",
@@ -95,9 +94,10 @@ def first_epoch(curve: dict) -> int:
     return 1 if curve.get("epoch_base") is None else int(curve["epoch_base"])
 
 
-def predict(curve: dict, with_classes: bool) -> tuple[str, str]:
+def predict(curve: dict, with_classes: bool, second_opinion: bool = True) -> tuple[str, str]:
     log = TrainingLog(curve["columns"], first_epoch(curve))
-    result = diagnose_log(log, curve.get("num_classes") if with_classes else None).diagnosis
+    result = diagnose_log(log, curve.get("num_classes") if with_classes else None,
+                          second_opinion=second_opinion).diagnosis
     return result.label.value, result.cause
 
 
@@ -136,7 +136,7 @@ def leave_one_out(labels: dict, curves: dict, ids: list[str]) -> tuple[int, int]
         for name in TUNED:
             for factor in factors[name]:
                 setattr(rules, name, defaults[name] * factor)
-                right[name, factor] = {i: predict(curves[i], True)[0] == labels[i]["label"] for i in ids}
+                right[name, factor] = {i: rules_alone(curves[i]) == labels[i]["label"] for i in ids}
             setattr(rules, name, defaults[name])
         hits = 0
         for held in ids:
@@ -144,11 +144,15 @@ def leave_one_out(labels: dict, curves: dict, ids: list[str]) -> tuple[int, int]
                 scores = [sum(right[name, f][i] for i in ids if i != held) for f in factors[name]]
                 ties = [f for f, score in zip(factors[name], scores) if score == max(scores)]
                 setattr(rules, name, defaults[name] * ties[len(ties) // 2])
-            hits += predict(curves[held], True)[0] == labels[held]["label"]
+            hits += rules_alone(curves[held]) == labels[held]["label"]
     finally:
         for name, value in defaults.items():
             setattr(rules, name, value)
     return hits, len(ids)
+
+
+def rules_alone(curve: dict) -> str:
+    return predict(curve, True, second_opinion=False)[0]
 
 
 def corpora(ids: Iterable[str]) -> str:
@@ -157,43 +161,47 @@ def corpora(ids: Iterable[str]) -> str:
     return ", ".join(names[:-1]) + " and " + names[-1] if len(names) > 1 else "".join(names) or "none"
 
 
-def yardstick(labels: dict, curves: dict, split: dict, with_c: dict) -> list[str]:
-    """The rules beside a forest that learns from the labels (learned.py), corpus by corpus."""
+def held_out_labels() -> dict[str, tuple[str, str]]:
+    """Each log's label from the rules of the pass its corpus was held out from, and that commit (re-run from the
+    commit's own code on today's curves and labels: every corpus' recorded score reproduced)."""
+    rows = csv.DictReader((REAL / "heldout_predictions.csv").open())
+    return {row["id"]: (row["predicted"], row["commit"]) for row in rows}
+
+
+def second_opinion_worth(labels: dict, curves: dict, split: dict) -> list[str]:
+    """The evidence for the second opinion: on each corpus while it was held out, the rules of that pass, a forest
+    trained on the other corpora (learned.py) and the two combined as the diagnosis combines them."""
     truth = {i: row["label"] for i, row in labels.items()}
     forest = learned.leave_one_corpus_out(curves, truth, {i: corpus_of(i) for i in truth}, split["design"])
-    first_prefix = {name: prefix for prefix, name in reversed(CORPORA.items())}
-    rows, held_total, forest_total = [], [0, 0], [0, 0]
+    then = {i: found for i, found in held_out_labels().items() if i in truth}
+    then |= {i: (rules_alone(curves[i]), "now") for i in split["heldout"] if i in truth and i not in then}
+    combined = {i: forest[i][0] if overrules(Label(label), Label(forest[i][0]), forest[i][1]) else label
+                for i, (label, _) in then.items()}
+    rows, totals = [], {"rules": [], "forest": [], "combined": []}
     for name in dict.fromkeys(CORPORA.values()):
-        ids = [i for i in truth if corpus_of(i) == name]
+        ids = [i for i in then if corpus_of(i) == name]
         if not ids:
             continue
-        held = HELD_OUT_SCORES.get(first_prefix[name]) or (
-            score(ids, labels, with_c) if set(ids) <= set(split["heldout"]) else None)  # held out now
-        forest_right = score(ids, labels, {i: (forest[i],) for i in ids})
-        if held:
-            held_total = [a + b for a, b in zip(held_total, held)]
-            forest_total = [a + b for a, b in zip(forest_total, forest_right)]
-        rows.append([name, pct(*score(ids, labels, with_c)), pct(*held) if held else "", pct(*forest_right)])
-    rows.append(["every corpus once held out", "", pct(*held_total), pct(*forest_total)])
-    healthy = [i for i in truth if truth[i] == "healthy"]
-    alarms = (sum(with_c[i][0] != "healthy" for i in healthy), sum(forest[i] != "healthy" for i in healthy))
-    agreement = []
-    for part, ids in (("held out", [i for i in truth if i in set(split["heldout"])]),
-                      ("design", [i for i in truth if i in set(split["design"])])):
-        agree = [i for i in ids if forest[i] == with_c[i][0]]
-        differ = [i for i in ids if forest[i] != with_c[i][0]]
-        if ids:
-            agreement.append(f"- {part}: where the forest and the rules give the same label ({pct(len(agree), len(ids))}"
-                             f" of the logs) it is right on {pct(*score(agree, labels, with_c))}; where they differ the "
-                             f"rules are right on {pct(*score(differ, labels, with_c))}, the forest on "
-                             f"{pct(sum(forest[i] == truth[i] for i in differ), len(differ))}")
-    return ["## A learned yardstick", "",
-            "A random forest on plain shape measurements (learned.py), each corpus labelled by a forest trained on "
-            "the other corpora's design logs only: what the labels themselves teach, with no threshold set by hand.",
-            ""] + table(["part", "rules now (classes known)", "rules when it was held out", "forest, leave one "
-                         "corpus out"], rows) + [
-        "", f"- false alarms on every healthy log: rules now {pct(alarms[0], len(healthy))}, forest "
-        f"{pct(alarms[1], len(healthy))}", *agreement, ""]
+        commits = ", ".join(dict.fromkeys(then[i][1] for i in ids))
+        scores = {"rules": {i: (then[i][0],) for i in ids}, "forest": {i: forest[i] for i in ids},
+                  "combined": {i: (combined[i],) for i in ids}}
+        rows.append([name, commits, *(pct(*score(ids, labels, scores[k])) for k in totals)])
+        for k in totals:
+            totals[k].append(score(ids, labels, scores[k]))
+    rows.append(["every corpus once held out", "", *(pct(sum(r for r, _ in v), sum(n for _, n in v))
+                                                    for v in totals.values())])
+    healthy = [i for i in then if truth[i] == "healthy"]
+    alarms = [sum(label[i] != "healthy" for i in healthy)
+              for label in ({i: then[i][0] for i in then}, {i: forest[i][0] for i in then}, combined)]
+    return ["## A second opinion", "",
+            "Why the diagnosis asks a forest (gridsearch/diagnosis/second_opinion.py): each corpus as it was held out, "
+            "labelled by the rules of that pass (real/heldout_predictions.csv), by a forest on plain shape "
+            "measurements trained on the other corpora's design logs (learned.py; later corpora included), and by "
+            "the two combined: the forest's label where a majority of its trees gives one and the rules' label is "
+            "a judgment of degree.", ""] + table(
+        ["corpus", "rules of commit", "rules when held out", "forest, leave one corpus out", "combined"], rows) + [
+        "", f"- false alarms on the {len(healthy)} healthy logs among them: rules {alarms[0]}, forest {alarms[1]}, "
+        f"combined {alarms[2]}", ""]
 
 
 def labeller_pairs() -> list[tuple[dict[str, str], dict[str, str]]]:
@@ -208,7 +216,7 @@ def labeller_pairs() -> list[tuple[dict[str, str], dict[str, str]]]:
 
 
 def beside_a_labeller(curves: dict, split: dict, with_c: dict) -> list[str]:
-    """How often the rules give a blind labeller's label, beside how often a second labeller does: the 85% target
+    """How often the diagnosis gives a blind labeller's label, beside how often a second labeller does: the 85% target
     is on the logs two labellers agreed on; this is on every log they labelled."""
     rows = []
     for part, keep in (("held out", set(split["heldout"])), ("design", set(split["design"]))):
@@ -222,22 +230,24 @@ def beside_a_labeller(curves: dict, split: dict, with_c: dict) -> list[str]:
             rows.append([part, pct(counts[0], counts[2]), pct(counts[1], 2 * counts[2])])
     return ["## Beside a second labeller", "",
             "Every log both blind labellers of a corpus labelled, agreed or not: how often the second gives the first's "
-            "label, and how often the rules give either's (the rules were designed on the design part).", ""] + table(
-        ["part", "labeller = the other labeller", "rules = a labeller"], rows) + [""]
+            "label, and how often the diagnosis gives either's (on the design part, which they were designed on: the "
+            "rules alone).", ""] + table(["part", "labeller = the other labeller", "diagnosis = a labeller"], rows) + [""]
 
 
 def report(labels: dict, curves: dict, split: dict, raw_dirs: Sequence[Path], loo: bool = True,
-           learned_yardstick: bool = True) -> list[str]:
-    with_c = {i: predict(curves[i], True) for i in curves}
-    without_c = {i: predict(curves[i], False) for i in labels}
+           forest: bool = True) -> list[str]:
     design = [i for i in split["design"] if i in labels]
     heldout = [i for i in split["heldout"] if i in labels]
+    # the second opinion's forest learnt from the design logs (learned.py): they are scored by the rules alone
+    with_c = {i: predict(curves[i], True, second_opinion=i not in design) for i in curves}
+    without_c = {i: predict(curves[i], False, second_opinion=i not in design) for i in labels}
     held = (f"{len(heldout)} held out (the {corpora(heldout)}: other repositories, labelled blind, scored once after "
             "the rules were final)" if heldout else "none held out from the current rules")
     lines = ["# Diagnosis on real training logs", "",
              f"{len(curves)} public Keras logs (real/sources.csv: repository, path, commit, licence), {len(labels)} "
              f"with a label both blind labellers gave (real/labels.csv): {len(design)} labelled design logs (the "
-             f"{corpora(design)}: the rules were designed on these), {held}; real/LABELLING.md. Regenerate with "
+             f"{corpora(design)}: the rules were designed on these, and the second opinion's forest learnt from them, "
+             f"so they are scored by the rules alone), {held}; real/LABELLING.md. Regenerate with "
              "`python benchmarks/diagnosis/real.py`.", ""]
     read, total, failed = read_files(REAL / "raw")
     lines += ["## Files read", "", f"- the redistributable originals in real/raw: {pct(read, total)}"]
@@ -272,8 +282,8 @@ def report(labels: dict, curves: dict, split: dict, raw_dirs: Sequence[Path], lo
                   f"{pct(*leave_one_out(labels, curves, design))}, against {pct(*score(design, labels, with_c))} "
                   "with the constants as set", ""]
     lines += beside_a_labeller(curves, split, with_c)
-    if learned_yardstick:
-        lines += yardstick(labels, curves, split, with_c)
+    if forest:
+        lines += second_opinion_worth(labels, curves, split)
     roles = [("held out", heldout), ("design", design)] if heldout else [("design", design)]
     for name, ids in roles:
         names = sorted({labels[i]["label"] for i in ids} | {with_c[i][0] for i in ids})
@@ -307,10 +317,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--raw-dir", type=Path, action="append", default=[],
                         help="a folder with original logs kept elsewhere, to count the files read (repeatable)")
     parser.add_argument("--no-loo", action="store_true", help="skip leave-one-out (about 3 minutes on 2 cores)")
-    parser.add_argument("--no-yardstick", action="store_true", help="skip the learned yardstick (about 20 s)")
+    parser.add_argument("--no-forest", action="store_true", help="skip the second opinion's evidence (about 30 s)")
     parser.add_argument("--out", type=Path, default=HERE.parent / "DIAGNOSIS_real.md")
     args = parser.parse_args(argv)
-    lines = report(*load(), args.raw_dir, loo=not args.no_loo, learned_yardstick=not args.no_yardstick)
+    lines = report(*load(), args.raw_dir, loo=not args.no_loo, forest=not args.no_forest)
     print("\n".join(lines))
     args.out.write_text("\n".join(lines) + "\n")
     print(f"\nwrote {args.out}")

@@ -168,6 +168,6 @@ def test_the_real_log_corpus_is_whole_and_its_parts_apart():
 def test_leave_one_out_rechooses_the_constants_and_puts_them_back():
     labels, curves, split = real.load()
     before = {name: getattr(real.rules, name) for name in real.TUNED}
-    right, total = real.leave_one_out(labels, curves, split["design"][:3])
+    right, total = real.leave_one_out(labels, curves, [i for i in split["design"] if i in labels][:3])
     assert total == 3 and 0 <= right <= 3
     assert {name: getattr(real.rules, name) for name in real.TUNED} == before

@@ -81,11 +81,12 @@ class LogDiagnosis:
 
 
 def diagnose_log(log: Mapping[str, Sequence[float]] | str | os.PathLike | TrainingLog,
-                 num_classes: int | None = None) -> LogDiagnosis:
+                 num_classes: int | None = None, *, second_opinion: bool = True) -> LogDiagnosis:
     """Diagnose a history dict (Keras' `history.history`) or a log file/folder, the number of classes optional.
 
     Without `num_classes` it is inferred where the log shows it (curves.infer_num_classes); otherwise the checks
-    that need it are skipped and listed.
+    that need it are skipped and listed. `second_opinion` False: the rules' label alone (rules.diagnose says why
+    a log made elsewhere gets the forest's too, and a gridsearch trial does not).
     """
     if not isinstance(log, TrainingLog):
         log = TrainingLog({k: list(v) for k, v in log.items()}) if isinstance(log, Mapping) else read_training_log(log)
@@ -96,8 +97,9 @@ def diagnose_log(log: Mapping[str, Sequence[float]] | str | os.PathLike | Traini
     if num_classes is None:
         num_classes, classes_from = infer_num_classes(log.history)
     skipped = () if num_classes else tuple(f"{label}: {what}" for label, what in NEEDS_CLASSES.items())
-    result = diagnose(log.history, num_classes, first_epoch=log.first_epoch)
-    binary = None if num_classes else diagnose(log.history, 2, first_epoch=log.first_epoch)
+    result = diagnose(log.history, num_classes, first_epoch=log.first_epoch, second_opinion=second_opinion)
+    binary = None if num_classes else diagnose(log.history, 2, first_epoch=log.first_epoch,
+                                               second_opinion=second_opinion)
     return LogDiagnosis(result, log, num_classes, classes_from, skipped,
                         binary if binary and binary.label != result.label else None)
 

@@ -1,0 +1,74 @@
+"""The second opinion: a forest trained on the real-log corpus may overrule the rules' judgments of degree."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from conftest import REPO
+from gridsearch.diagnosis.curves import Curves
+from gridsearch.diagnosis.labels import Label
+from gridsearch.diagnosis.logs import TrainingLog, diagnose_log
+from gridsearch.diagnosis.rules import ADVICE, diagnose
+from gridsearch.diagnosis.second_opinion import MIN_VOTES, opinion, overrules
+
+CURVES = REPO / "benchmarks" / "diagnosis" / "real" / "curves"
+
+
+def corpus_log(log_id: str) -> tuple[dict, int]:
+    curve = json.loads((CURVES / f"{log_id}.json").read_text())
+    return curve["columns"], curve["num_classes"]
+
+
+@pytest.mark.parametrize("rules_label, forest_label, share, overruled", [
+    (Label.HEALTHY, Label.OVERFITTING, MIN_VOTES, True),
+    (Label.HEALTHY, Label.OVERFITTING, MIN_VOTES - 0.01, False),  # no majority of the trees
+    (Label.TOO_SLOW, Label.STUCK_AT_CHANCE, 0.9, True),  # it may see a stuck run the thresholds missed ...
+    (Label.STUCK_AT_CHANCE, Label.PLATEAU, 0.9, False),  # ... but never takes one away: pruning stops on it
+    (Label.DIVERGING, Label.HEALTHY, 0.9, False),  # a mechanism, not a judgment of degree
+    (Label.HEALTHY, Label.DIVERGING, 0.9, False),
+    (Label.NAN, Label.HEALTHY, 1.0, False),
+    (Label.OVERFITTING, Label.OVERFITTING, 1.0, False),
+])
+def test_the_forest_overrules_only_judgments_of_degree_by_a_majority(rules_label, forest_label, share, overruled):
+    assert overrules(rules_label, forest_label, share) is overruled
+
+
+# Design logs of the corpus on which the forest (which learnt their labels) overrules the rules
+@pytest.mark.parametrize("log_id, rules_label, forest_label", [
+    ("h007", Label.OVERFITTING, Label.HEALTHY),  # healthy: the healthy reading's own advice and evidence
+    ("b003", Label.TOO_SLOW, Label.OVERFITTING),
+])
+def test_an_overruled_label_keeps_the_rules_reading_beside_the_forests(log_id, rules_label, forest_label):
+    history, classes = corpus_log(log_id)
+    rules_only = diagnose(history, classes)
+    assert rules_only.label is rules_label
+    result = diagnose_log(TrainingLog(history), classes).diagnosis
+    assert result.label is forest_label and rules_label in result.flags
+    assert "of the votes of a forest trained on 580 real logs" in result.evidence
+    assert f"the rules read {rules_label}: {rules_only.evidence}" in result.evidence
+    if forest_label is Label.HEALTHY:
+        assert result.advice.startswith("no problem found")
+    else:  # no rule found it: the label's own advice
+        assert forest_label not in rules_only.flags and result.advice == ADVICE[forest_label]
+
+
+def test_a_gridsearch_trial_gets_the_rules_label_and_a_log_made_elsewhere_the_second_opinion():
+    """The rules were designed and scored on gridsearch's trials (benchmarks/DIAGNOSIS.md), the forest on logs."""
+    history, classes = corpus_log("h007")
+    assert diagnose(history, classes).label is Label.OVERFITTING  # what training.fit asks
+    assert diagnose(history, classes, second_opinion=True).label is Label.HEALTHY
+    assert diagnose_log(history, classes).diagnosis.label is Label.HEALTHY
+    assert diagnose_log(history, classes, second_opinion=False).diagnosis.label is Label.OVERFITTING
+
+
+def test_without_the_number_of_classes_the_forest_gives_no_opinion():
+    history, _ = corpus_log("h007")
+    assert opinion(Curves.from_history(history, None)) is None
+    assert diagnose(history, None, second_opinion=True) == diagnose(history, None)
+
+
+def test_layers_that_act_only_in_training_explain_val_above_train_so_the_forest_does_not_name_it():
+    history, classes = corpus_log("h002")  # labelled val_above_train, read healthy by the rules
+    assert diagnose(history, classes, second_opinion=True).label is Label.VAL_ABOVE_TRAIN
+    assert diagnose(history, classes, train_only=("dropout",), second_opinion=True).label is Label.HEALTHY
