@@ -129,6 +129,23 @@ def test_a_pandas_dump_with_an_index_and_an_epoch_column_numbers_epochs_by_the_e
     assert log.history == {"loss": [1.0, 0.5], "accuracy": [0.5, 0.8]} and log.first_epoch == 10
 
 
+@pytest.mark.parametrize("header, epoch_cells, first", [
+    (",epoch,variable,value", lambda i, e: f"{i},{e},", 3),  # pd.melt(history_df.reset_index(), id_vars="epoch")
+    ("metric;value", lambda i, e: "", 1),  # no epoch column: numbered from 1
+])
+def test_a_history_melted_for_plotting_reads_as_one_column_per_metric(tmp_path, header, epoch_cells, first):
+    """The fifteenth corpus' 15a015: one row per metric and epoch (epoch, variable, value), as seaborn plots it."""
+    separator = ";" if ";" in header else ","
+    metrics = {"loss": [1.0, 0.5, 0.25], "accuracy": [0.5, 0.8, 0.9], "val_loss": [1.1, 0.7, 0.6]}
+    rows = [f"{epoch_cells(n, 3 + e)}{name}{separator}{v}" for n, (name, e, v) in
+            enumerate((name, e, v) for name, values in metrics.items() for e, v in enumerate(values))]
+    path = tmp_path / "history_long.csv"
+    path.write_text("\n".join([header, *rows]) + "\n")
+    log = read_training_log(path)
+    assert log.history == metrics and log.first_epoch == first
+    assert log.notes[0].startswith("a long table (") and "one column per metric" in log.notes[0]
+
+
 def test_no_epoch_column_numbers_from_1_and_no_accuracy_or_validation_is_fine(tmp_path):
     path = tmp_path / "log.csv"
     path.write_text("loss\n" + "\n".join(str(2.0 * 0.7 ** e) for e in range(10)) + "\n")

@@ -179,6 +179,11 @@ def _read_csv(path: Path, text: str) -> TrainingLog:
     rows = [(number, [_decimal_point(cell.strip(), separator) for cell in row])
             for (number, _), row in zip(numbered, parsed, strict=False)]
     header = _header(rows[0][1])
+    if (wide := _wide_from_long(header, [cells for _, cells in rows[1:]], separator)) is not None:
+        log = _read_csv(path, wide)
+        return dataclasses.replace(log, notes=(f"a long table ({', '.join(filter(None, header))}): one row per "
+                                                "metric and epoch, "
+                                                "read as one column per metric", *log.notes))
     shown = f"{', '.join(header)}; separator {separator!r}"
     if "loss" not in [canonical_name(column) for column in header]:
         raise ValueError(f"{path}: no 'loss' column (columns: {shown}); expected a Keras CSVLogger log")
@@ -215,6 +220,27 @@ def _read_csv(path: Path, text: str) -> TrainingLog:
     history, column_notes = _columns(path, header, [canonical_name(column) for column in header], run)
     sep_name = {"\t": "tab"}.get(separator, repr(separator))
     return TrainingLog(history, first, f"CSV ({sep_name}-separated)", tuple(notes + column_notes))
+
+
+def _wide_from_long(header: list[str], rows: list[list[str]], separator: str) -> str | None:
+    """A history melted for plotting (pd.melt, seaborn: epoch, variable, value) as the wide table Keras writes; None
+    for any other table. A metric's rows are in epoch order, as melt keeps them."""
+    names = [canonical_name(column) for column in header]
+    key = next((names.index(name) for name in ("variable", "metric") if name in names), None)
+    if key is None or "value" not in names:
+        return None
+    value, epoch = names.index("value"), names.index("epoch") if "epoch" in names else None
+    pairs: dict[str, list[tuple[str, str]]] = {}
+    for cells in rows:
+        if len(cells) > max(key, value, epoch or 0):
+            pairs.setdefault(cells[key], []).append(("" if epoch is None else cells[epoch], cells[value]))
+    columns = {name: [cell for _, cell in got] for name, got in pairs.items()}
+    if epoch is not None and pairs:
+        columns = {"epoch": [number for number, _ in max(pairs.values(), key=len)], **columns}
+    epochs = max(map(len, columns.values()), default=0)
+    table = [list(columns), *([column[i] if i < len(column) else "" for column in columns.values()]
+                              for i in range(epochs))]
+    return "\n".join(separator.join(row) for row in table)
 
 
 def _header(cells: list[str]) -> list[str]:
