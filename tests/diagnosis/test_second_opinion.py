@@ -49,8 +49,9 @@ def test_an_overruled_label_keeps_the_rules_reading_beside_the_forests(log_id, r
     assert f"the rules read {rules_label}: {rules_only.evidence}" in result.evidence
     if forest_label is Label.HEALTHY:
         assert result.advice.startswith("no problem found")
-    else:  # no rule found it: the label's own advice
+    else:  # no rule found it: the label's own advice, which claims nothing of the curve, beside the curve's numbers
         assert forest_label not in rules_only.flags and result.advice == ADVICE[forest_label]
+        assert "val_loss best " in result.evidence.split("; the rules read")[0]
 
 
 def test_a_gridsearch_trial_gets_the_rules_label_and_a_log_made_elsewhere_the_second_opinion():

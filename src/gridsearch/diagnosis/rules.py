@@ -49,15 +49,16 @@ __all__ = ["BAD_INITIAL_LOSS_RATIO", "INPUT_SCALE_LIMIT", "MIN_EPOCHS", "NEEDS_C
            "Diagnosis", "Label", "chance_ceiling", "diagnose", "find_causes", "find_diverging", "find_nan",
            "find_stuck_at_chance", "is_bad_initial_loss"]
 
-# Each label's advice where no number of the run sharpens it (the second opinion names labels no rule found)
+# Each label's advice where no number of the run sharpens it (the second opinion names labels no rule found): what
+# to do, never a claim about the curve, which the evidence beside it may not show
 ADVICE = {
-    Label.OVERFITTING: "stop at the epoch of the lowest val_loss (EarlyStopping with restore_best_weights) and add "
-                       "regularization (dropout, L2, batch normalization, input noise) or more data",
-    Label.TOO_SLOW: "still improving at the last epoch: raise the learning rate (e.g. 3x) or train for more epochs",
+    Label.OVERFITTING: "add regularization (dropout, L2, batch normalization, input noise) or more data, and keep the "
+                       "weights of the best validation epoch (EarlyStopping with restore_best_weights)",
+    Label.TOO_SLOW: "raise the learning rate (e.g. 3x) or train for more epochs",
     Label.PLATEAU: "lower the learning rate 3-10x or the batch size, or add ReduceLROnPlateau; if the training "
                    "accuracy stays low, use a larger model",
-    Label.OSCILLATING: "the validation results swing from epoch to epoch: lower the learning rate 3-10x or use a "
-                       "larger batch, and check that the validation set is not tiny",
+    Label.OSCILLATING: "lower the learning rate 3-10x or use a larger batch, and check that the validation set is not "
+                       "tiny",
     Label.VAL_ABOVE_TRAIN: "the training data is harder than the validation data: check the augmentation, dropout and "
                            "noise that act only in training (too strong?), the training labels (noisy?) and whether "
                            "validation samples also sit in the training set (leaked?)",
@@ -574,7 +575,8 @@ def _oscillating(c: Curves) -> Diagnosis | None:
         return None
     swinging = _val_swings(c)
     if swinging and not _val_loss_doubled_as_train_fell(c):
-        return Diagnosis(Label.OSCILLATING, f"{ADVICE[Label.OSCILLATING]}{c.lr_note()}", swinging[0], swinging[1])
+        return Diagnosis(Label.OSCILLATING, f"the validation results swing from epoch to epoch: "
+                         f"{ADVICE[Label.OSCILLATING]}{c.lr_note()}", swinging[0], swinging[1])
     span = max(TAIL_EPOCHS, c.epochs // 2)
     for name, values in c.losses():
         if name == "val_loss" and c.val_accuracy is not None and np.isfinite(c.val_accuracy).all():
@@ -838,7 +840,7 @@ def _underfitting(c: Curves) -> Diagnosis | None:
                  and is_bad_initial_loss(c.loss[0], c.num_classes) and c.loss[1] <= c.loss[0] / 2)
     if learning:
         advice = ("still improving at the last epoch: train for more epochs" if blew_up_in_epoch_1(c) or bad_start else
-                  ADVICE[Label.TOO_SLOW])
+                  f"still improving at the last epoch: {ADVICE[Label.TOO_SLOW]}")
         return Diagnosis(Label.TOO_SLOW, f"{advice}{c.lr_note()}", evidence, confidence(-slope / FLAT_SLOPE - 1))
     if fit >= CEILING_FIT and not learning and _learned_something(c):
         return None  # flat where a real task may top out: healthy (CEILING_FIT says why)
@@ -890,22 +892,27 @@ def _healthy(c: Curves) -> Diagnosis:
     """No rule holds. "More epochs should help" only while the val loss (else the loss) is still at its lowest in
     the tail and falling there: never beside a best epoch long past (the issue's "best 0.053 at epoch 14, last
     0.103")."""
-    fit, fit_evidence = c.fit()
+    fit, _ = c.fit()
     watched = c.val_loss if c.val_loss is not None else c.loss
     lowest = int(np.argmin(watched))
     slope = c.tail_slope(watched)
     improving = slope <= -FLAT_SLOPE and lowest >= c.epochs - c.tail
-    best = ""
-    if c.val_loss is not None:
-        best = f"val_loss best {c.val_loss[lowest]:.3g} at epoch {c.epoch(lowest)}, last {c.val_loss[-1]:.3g}; "
     name = "val_loss" if c.val_loss is not None else "loss"
     # "over the last N epochs", with its slope: beside a last epoch a little above the best (the twelfth corpus'
     # a002: best at epoch 19 of 20) "at the last epoch" read as a contradiction of the evidence
     return Diagnosis(Label.HEALTHY, "no problem found: keep this setting" +
                      (f"; still improving over the last {c.tail} epochs ({name} {slope:+.1%}/epoch), so more epochs "
                       "should help" if improving else ""),
-                     f"{best}{fit_evidence}",
-                     confidence((fit - CONVERGED_FIT) / (1 - CONVERGED_FIT)))
+                     _summary(c), confidence((fit - CONVERGED_FIT) / (1 - CONVERGED_FIT)))
+
+
+def _summary(c: Curves) -> str:
+    """Where the val loss was best and ended, and how far the accuracy got: the numbers any label is read from."""
+    best = ""
+    if c.val_loss is not None:
+        lowest = int(np.argmin(c.val_loss))
+        best = f"val_loss best {c.val_loss[lowest]:.3g} at epoch {c.epoch(lowest)}, last {c.val_loss[-1]:.3g}; "
+    return best + c.fit()[1]
 
 
 # Plateau and too_slow describe how a working run converges; beside a broken run they only restate it.
@@ -984,7 +991,8 @@ def _second_opinion(primary: Diagnosis, hits: Sequence[Diagnosis], c: Curves) ->
     label, share, trained_on = found
     own = next((hit for hit in hits if hit.label is label), _healthy(c) if label is Label.HEALTHY else None)
     evidence = (f"{share:.0%} of the votes of a forest trained on {trained_on} real logs that two blind labellers "
-                f"agreed on{'; ' + own.evidence if own else ''}; the rules read {primary.label}: {primary.evidence}")
+                f"agreed on; {own.evidence if own else _summary(c)}; the rules read {primary.label}: "
+                f"{primary.evidence}")
     return Diagnosis(label, own.advice if own else ADVICE[label], evidence, round(share, 2),
                      _flags(label, [primary.label, *primary.flags]))
 
