@@ -62,6 +62,7 @@ ELEVENTH = "eleventh corpus (design from pass 9; held out from pass 8 with the d
 TWELFTH = "twelfth corpus (design from pass 9; held out from the same rules and yardstick)"
 THIRTEENTH = "thirteenth corpus (design from pass 10; held out from pass 9 and the learned yardstick)"
 FOURTEENTH = "fourteenth corpus (design since its score; held out from pass 10 and the learned yardstick)"
+FIFTEENTH = "fifteenth corpus (held out from the rules and the second opinion of commit b5e895f)"
 CORPORA = {"r": "first corpus (design)", "n": "second corpus (design from pass 3; held out in pass 2)",
            "t": "third corpus (design from pass 4; held out in pass 3)",
            "u": "fourth corpus (design from pass 5; held out in pass 4)",
@@ -70,7 +71,8 @@ CORPORA = {"r": "first corpus (design)", "n": "second corpus (design from pass 3
            "p": EIGHTH, "q": EIGHTH, "s": EIGHTH,
            "g": NINTH, "h": NINTH, "k": NINTH, "d": TENTH, "e": TENTH, "f": TENTH,
            "b": ELEVENTH, "c": ELEVENTH, "m": ELEVENTH, "i": TWELFTH, "j": TWELFTH, "a": TWELFTH,
-           "l": THIRTEENTH, "o": THIRTEENTH, "14a": FOURTEENTH, "14b": FOURTEENTH, "14c": FOURTEENTH}
+           "l": THIRTEENTH, "o": THIRTEENTH, "14a": FOURTEENTH, "14b": FOURTEENTH, "14c": FOURTEENTH,
+           **dict.fromkeys(("15a", "15b", "15c", "15d", "15e"), FIFTEENTH)}
 # by a log id's prefix, its collector's: a letter until the letters ran out, then the corpus' number and a letter
 FACTORS = (0.5, 0.67, 0.8, 1.0, 1.25, 1.5, 2.0)
 SHARES = ("CONVERGED_FIT", "OVERFIT_TRAIN_STEADY", "OVERFIT_LONG_SINCE", "CONVERGING_MIN_FIT", "CEILING_FIT",

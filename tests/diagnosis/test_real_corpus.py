@@ -8,6 +8,7 @@ import pytest
 
 from conftest import REPO
 from gridsearch import read_training_log
+from gridsearch.diagnosis.curves import canonical_name
 
 REAL = REPO / "benchmarks" / "diagnosis" / "real"
 
@@ -15,7 +16,8 @@ REAL = REPO / "benchmarks" / "diagnosis" / "real"
 @pytest.mark.parametrize("path", sorted((REAL / "raw").iterdir()), ids=lambda p: p.name)
 def test_every_redistributable_original_is_read(path):
     log = read_training_log(path)
-    assert log.epochs >= 3  # the epochs of its loss, under whatever name the file gives it ("Loss", "train_loss")
+    # the epochs of its loss, under whatever name the file gives it ("Loss", "train_loss"); 15b005's last run is 1 epoch
+    assert log.epochs >= 1 and "loss" in map(canonical_name, log.history)
 
 
 @pytest.fixture(scope="module")
