@@ -241,9 +241,11 @@ def report(labels: dict, curves: dict, split: dict, raw_dirs: Sequence[Path], lo
            forest: bool = True) -> list[str]:
     design = [i for i in split["design"] if i in labels]
     heldout = [i for i in split["heldout"] if i in labels]
-    # the second opinion's forest learnt from the design logs (learned.py): they are scored by the rules alone
-    with_c = {i: predict(curves[i], True, second_opinion=i not in design) for i in curves}
-    without_c = {i: predict(curves[i], False, second_opinion=i not in design) for i in labels}
+    # the second opinion's forest learnt from the design logs (learned.py): they, and the design logs the labellers
+    # did not agree on, are scored by the rules alone
+    learnt = set(split["design"])
+    with_c = {i: predict(curves[i], True, second_opinion=i not in learnt) for i in curves}
+    without_c = {i: predict(curves[i], False, second_opinion=i not in learnt) for i in labels}
     held = (f"{len(heldout)} held out (the {corpora(heldout)}: other repositories, labelled blind, scored once after "
             "the rules were final)" if heldout else "none held out from the current rules")
     lines = ["# Diagnosis on real training logs", "",

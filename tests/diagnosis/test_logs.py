@@ -146,6 +146,26 @@ def test_a_history_melted_for_plotting_reads_as_one_column_per_metric(tmp_path, 
     assert log.notes[0].startswith("a long table (") and "one column per metric" in log.notes[0]
 
 
+def test_a_melted_history_puts_each_value_at_the_epoch_its_row_names(tmp_path):
+    """A cut-off row, or val_loss logged every other epoch (validation_freq=2), leaves a gap, not a shifted curve."""
+    rows = ["epoch,variable,value", *(f"{e},loss,{1 - e / 10}" for e in range(5) if e != 2), "2,loss",
+            *(f"{e},val_loss,{1.1 - e / 10}" for e in (0, 2, 4))]
+    path = tmp_path / "history_long.csv"
+    path.write_text("\n".join(rows) + "\n")
+    log = read_training_log(path)
+    assert log.history["loss"][:2] == [1.0, 0.9] and math.isnan(log.history["loss"][2])
+    assert log.history["loss"][3:] == [0.7, 0.6]
+    assert "val_loss" not in log.history  # logged in some epochs only: no curve, as in a wide log
+
+
+def test_a_wide_log_with_columns_named_metric_and_value_is_no_melted_one(tmp_path):
+    path = tmp_path / "training.csv"
+    path.write_text("epoch,loss,val_loss,metric,value\n0,1.0,1.1,0.5,0.53\n1,0.8,0.9,0.6,0.61\n")
+    log = read_training_log(path)
+    assert log.history == {"loss": [1.0, 0.8], "val_loss": [1.1, 0.9], "metric": [0.5, 0.6], "value": [0.53, 0.61]}
+    assert not log.notes
+
+
 def test_no_epoch_column_numbers_from_1_and_no_accuracy_or_validation_is_fine(tmp_path):
     path = tmp_path / "log.csv"
     path.write_text("loss\n" + "\n".join(str(2.0 * 0.7 ** e) for e in range(10)) + "\n")

@@ -224,22 +224,27 @@ def _read_csv(path: Path, text: str) -> TrainingLog:
 
 def _wide_from_long(header: list[str], rows: list[list[str]], separator: str) -> str | None:
     """A history melted for plotting (pd.melt, seaborn: epoch, variable, value) as the wide table Keras writes; None
-    for any other table. A metric's rows are in epoch order, as melt keeps them."""
+    for any other table (one with a loss column is wide already, whatever else it holds). A value goes to the epoch
+    its row names (a cut-off row or a metric logged in some epochs only leaves a gap); without an epoch column, a
+    metric's rows are in epoch order, as melt keeps them."""
     names = [canonical_name(column) for column in header]
     key = next((names.index(name) for name in ("variable", "metric") if name in names), None)
-    if key is None or "value" not in names:
+    if key is None or "value" not in names or "loss" in names:
         return None
     value, epoch = names.index("value"), names.index("epoch") if "epoch" in names else None
-    pairs: dict[str, list[tuple[str, str]]] = {}
+    cells_by_metric: dict[str, dict[str, str]] = {}
     for cells in rows:
         if len(cells) > max(key, value, epoch or 0):
-            pairs.setdefault(cells[key], []).append(("" if epoch is None else cells[epoch], cells[value]))
-    columns = {name: [cell for _, cell in got] for name, got in pairs.items()}
-    if epoch is not None and pairs:
-        columns = {"epoch": [number for number, _ in max(pairs.values(), key=len)], **columns}
-    epochs = max(map(len, columns.values()), default=0)
-    table = [list(columns), *([column[i] if i < len(column) else "" for column in columns.values()]
-                              for i in range(epochs))]
+            metric = cells_by_metric.setdefault(cells[key], {})
+            metric[cells[epoch] if epoch is not None else str(len(metric))] = cells[value]
+    if not cells_by_metric:
+        return None
+    epochs = list(dict.fromkeys(number for metric in cells_by_metric.values() for number in metric))
+    if all(map(_is_number, epochs)):
+        epochs.sort(key=float)
+    table = [["epoch", *cells_by_metric] if epoch is not None else list(cells_by_metric),
+             *([number] * (epoch is not None) + [metric.get(number, "") for metric in cells_by_metric.values()]
+               for number in epochs)]
     return "\n".join(separator.join(row) for row in table)
 
 

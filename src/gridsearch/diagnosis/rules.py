@@ -50,10 +50,10 @@ __all__ = ["BAD_INITIAL_LOSS_RATIO", "INPUT_SCALE_LIMIT", "MIN_EPOCHS", "NEEDS_C
            "find_stuck_at_chance", "is_bad_initial_loss"]
 
 # Each label's advice where no number of the run sharpens it (the second opinion names labels no rule found): what
-# to do, never a claim about the curve, which the evidence beside it may not show
+# to do, and no claim about the curve beyond the label's own meaning, which the evidence beside it may not show
 ADVICE = {
-    Label.OVERFITTING: "add regularization (dropout, L2, batch normalization, input noise) or more data, and keep the "
-                       "weights of the best validation epoch (EarlyStopping with restore_best_weights)",
+    Label.HEALTHY: "no problem found: keep this setting",
+    Label.OVERFITTING: "add regularization (dropout, L2, batch normalization, input noise) or more data",
     Label.TOO_SLOW: "raise the learning rate (e.g. 3x) or train for more epochs",
     Label.PLATEAU: "lower the learning rate 3-10x or the batch size, or add ReduceLROnPlateau; if the training "
                    "accuracy stays low, use a larger model",
@@ -836,16 +836,19 @@ def _underfitting(c: Curves) -> Diagnosis | None:
     # untrained loss an epoch-1 mean far above ln C that halves at once may be that blow-up too; one that falls
     # steadily is the loss' own level (the corpus' r063, labelled too_slow: 5.43, 4.84, ... 0.78 with binary labels,
     # a regularisation term in the loss).
-    bad_start = (c.initial_loss is None and c.num_classes and c.epochs > 1
-                 and is_bad_initial_loss(c.loss[0], c.num_classes) and c.loss[1] <= c.loss[0] / 2)
     if learning:
-        advice = ("still improving at the last epoch: train for more epochs" if blew_up_in_epoch_1(c) or bad_start else
-                  f"still improving at the last epoch: {ADVICE[Label.TOO_SLOW]}")
-        return Diagnosis(Label.TOO_SLOW, f"{advice}{c.lr_note()}", evidence, confidence(-slope / FLAT_SLOPE - 1))
+        return Diagnosis(Label.TOO_SLOW, f"still improving at the last epoch: {_too_slow_advice(c)}{c.lr_note()}",
+                         evidence, confidence(-slope / FLAT_SLOPE - 1))
     if fit >= CEILING_FIT and not learning and _learned_something(c):
         return None  # flat where a real task may top out: healthy (CEILING_FIT says why)
     return Diagnosis(Label.PLATEAU, f"{ADVICE[Label.PLATEAU]}{c.lr_note()}",
                      evidence, confidence((CONVERGED_FIT - fit) / (1 - CONVERGED_FIT)))
+
+
+def _too_slow_advice(c: Curves) -> str:
+    bad_start = (c.initial_loss is None and c.num_classes and c.epochs > 1
+                 and is_bad_initial_loss(c.loss[0], c.num_classes) and c.loss[1] <= c.loss[0] / 2)
+    return "train for more epochs" if blew_up_in_epoch_1(c) or bad_start else ADVICE[Label.TOO_SLOW]
 
 
 def _still_gaining_fast(c: Curves) -> str:
@@ -900,7 +903,7 @@ def _healthy(c: Curves) -> Diagnosis:
     name = "val_loss" if c.val_loss is not None else "loss"
     # "over the last N epochs", with its slope: beside a last epoch a little above the best (the twelfth corpus'
     # a002: best at epoch 19 of 20) "at the last epoch" read as a contradiction of the evidence
-    return Diagnosis(Label.HEALTHY, "no problem found: keep this setting" +
+    return Diagnosis(Label.HEALTHY, ADVICE[Label.HEALTHY] +
                      (f"; still improving over the last {c.tail} epochs ({name} {slope:+.1%}/epoch), so more epochs "
                       "should help" if improving else ""),
                      _summary(c), confidence((fit - CONVERGED_FIT) / (1 - CONVERGED_FIT)))
@@ -982,18 +985,20 @@ def _flags(label: Label, others: Sequence[Label]) -> tuple[Label, ...]:
 
 def _second_opinion(primary: Diagnosis, hits: Sequence[Diagnosis], c: Curves) -> Diagnosis:
     """The forest's label where it overrules the rules' (second_opinion.py), with the rule's own advice and evidence
-    for that label when a rule found it, and the rules' reading kept beside it. Layers that act only in training
-    explain a val_above_train shape (_flag_only): the forest does not name it then."""
+    for that label when a rule found it, else the label's plain advice beside the curve's numbers, and the rules'
+    reading kept beside it. Healthy gets no "more epochs should help": the rules saw something else in that tail.
+    Layers that act only in training explain a val_above_train shape (_flag_only): the forest does not name it then."""
     found = opinion(c)
     if found is None or not overrules(primary.label, found[0], found[1]) or (
             found[0] is Label.VAL_ABOVE_TRAIN and c.train_only):
         return primary
     label, share, trained_on = found
-    own = next((hit for hit in hits if hit.label is label), _healthy(c) if label is Label.HEALTHY else None)
+    own = next((hit for hit in hits if hit.label is label), None)
+    plain = _too_slow_advice(c) if label is Label.TOO_SLOW else ADVICE[label]
     evidence = (f"{share:.0%} of the votes of a forest trained on {trained_on} real logs that two blind labellers "
                 f"agreed on; {own.evidence if own else _summary(c)}; the rules read {primary.label}: "
                 f"{primary.evidence}")
-    return Diagnosis(label, own.advice if own else ADVICE[label], evidence, round(share, 2),
+    return Diagnosis(label, own.advice if own else f"{plain}{c.lr_note()}", evidence, round(share, 2),
                      _flags(label, [primary.label, *primary.flags]))
 
 
