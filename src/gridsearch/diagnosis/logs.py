@@ -179,11 +179,11 @@ def _read_csv(path: Path, text: str) -> TrainingLog:
     rows = [(number, [_decimal_point(cell.strip(), separator) for cell in row])
             for (number, _), row in zip(numbered, parsed, strict=False)]
     header = _header(rows[0][1])
-    if (wide := _wide_from_long(header, [cells for _, cells in rows[1:]], separator)) is not None:
-        log = _read_csv(path, wide)
-        return dataclasses.replace(log, notes=(f"a long table ({', '.join(filter(None, header))}): one row per "
-                                                "metric and epoch, "
-                                                "read as one column per metric", *log.notes))
+    notes = []
+    if (wide := _wide_from_long(header, [cells for _, cells in rows[1:]])) is not None:
+        notes.append(f"a long table ({', '.join(filter(None, header))}): one row per metric and epoch, read as one "
+                     "column per metric")
+        header, rows = wide[0], list(enumerate(wide, start=1))  # a row per epoch, each with every cell
     shown = f"{', '.join(header)}; separator {separator!r}"
     if "loss" not in [canonical_name(column) for column in header]:
         raise ValueError(f"{path}: no 'loss' column (columns: {shown}); expected a Keras CSVLogger log")
@@ -209,7 +209,8 @@ def _read_csv(path: Path, text: str) -> TrainingLog:
                              f"(columns: {shown}; the first: line {malformed[0][0]}, {malformed[0][1]} cells)")
         raise ValueError(f"{path}: a header row ({shown}) and no epochs")
     header, run = runs[-1]
-    notes = [_last_run_note(len(runs), "appended", f"{len(run)} epochs")] if len(runs) > 1 else []
+    if len(runs) > 1:
+        notes.append(_last_run_note(len(runs), "appended", f"{len(run)} epochs"))
     if malformed:
         shown_rows = ", ".join(f"line {number} ({width} cell{'s' * (width != 1)})" for number, width in malformed[:5])
         more = f" and {len(malformed) - 5} more" if len(malformed) > 5 else ""
@@ -222,11 +223,11 @@ def _read_csv(path: Path, text: str) -> TrainingLog:
     return TrainingLog(history, first, f"CSV ({sep_name}-separated)", tuple(notes + column_notes))
 
 
-def _wide_from_long(header: list[str], rows: list[list[str]], separator: str) -> str | None:
-    """A history melted for plotting (pd.melt, seaborn: epoch, variable, value) as the wide table Keras writes; None
-    for any other table (one with a loss column is wide already, whatever else it holds). A value goes to the epoch
-    its row names (a cut-off row or a metric logged in some epochs only leaves a gap); without an epoch column, a
-    metric's rows are in epoch order, as melt keeps them."""
+def _wide_from_long(header: list[str], rows: list[list[str]]) -> list[list[str]] | None:
+    """A history melted for plotting (pd.melt, seaborn: epoch, variable, value) as the wide table Keras writes, header
+    first; None for any other table (one with a loss column is wide already, whatever else it holds). A value goes to
+    the epoch its row names (a cut-off row or a metric logged in some epochs only leaves a gap); without an epoch
+    column, a metric's rows are its epochs 1, 2, ... in order, as melt keeps them."""
     names = [canonical_name(column) for column in header]
     key = next((names.index(name) for name in ("variable", "metric") if name in names), None)
     if key is None or "value" not in names or "loss" in names:
@@ -236,16 +237,12 @@ def _wide_from_long(header: list[str], rows: list[list[str]], separator: str) ->
     for cells in rows:
         if len(cells) > max(key, value, epoch or 0):
             metric = cells_by_metric.setdefault(cells[key], {})
-            metric[cells[epoch] if epoch is not None else str(len(metric))] = cells[value]
-    if not cells_by_metric:
-        return None
+            metric[cells[epoch] if epoch is not None else str(len(metric) + 1)] = cells[value]
     epochs = list(dict.fromkeys(number for metric in cells_by_metric.values() for number in metric))
     if all(map(_is_number, epochs)):
         epochs.sort(key=float)
-    table = [["epoch", *cells_by_metric] if epoch is not None else list(cells_by_metric),
-             *([number] * (epoch is not None) + [metric.get(number, "") for metric in cells_by_metric.values()]
-               for number in epochs)]
-    return "\n".join(separator.join(row) for row in table)
+    return [["epoch", *cells_by_metric], *([number, *(metric.get(number, "") for metric in cells_by_metric.values())]
+                                         for number in epochs)] if epochs else None
 
 
 def _header(cells: list[str]) -> list[str]:

@@ -43,7 +43,7 @@ from gridsearch.diagnosis.curves import (
     smooth,
 )
 from gridsearch.diagnosis.labels import CAUSE_BLEW_UP, CAUSE_UNTRAINED_NAN, PRIORITY, Diagnosis, Label, confidence
-from gridsearch.diagnosis.second_opinion import opinion, overrules
+from gridsearch.diagnosis.second_opinion import OVERRULABLE, opinion, overrules
 
 __all__ = ["BAD_INITIAL_LOSS_RATIO", "INPUT_SCALE_LIMIT", "MIN_EPOCHS", "NEEDS_CLASSES", "PRIORITY", "Curves",
            "Diagnosis", "Label", "chance_ceiling", "diagnose", "find_causes", "find_diverging", "find_nan",
@@ -988,7 +988,7 @@ def _second_opinion(primary: Diagnosis, hits: Sequence[Diagnosis], c: Curves) ->
     for that label when a rule found it, else the label's plain advice beside the curve's numbers, and the rules'
     reading kept beside it. Healthy gets no "more epochs should help": the rules saw something else in that tail.
     Layers that act only in training explain a val_above_train shape (_flag_only): the forest does not name it then."""
-    found = opinion(c)
+    found = opinion(c) if primary.label in OVERRULABLE else None  # a nan or diverging log never fits the forest
     if found is None or not overrules(primary.label, found[0], found[1]) or (
             found[0] is Label.VAL_ABOVE_TRAIN and c.train_only):
         return primary
