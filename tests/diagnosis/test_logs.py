@@ -304,6 +304,91 @@ def test_a_training_loops_own_log_line_per_epoch(tmp_path):
     assert diagnose_log(log, 3).diagnosis.label.value != "unknown"
 
 
+def test_an_epochs_metrics_on_the_lines_after_its_own(tmp_path):
+    """The sixteenth corpus' 16d001: tqdm's TqdmCallback through Python logging logs "Epoch 1:", then the train and
+    the validation metrics on a line each; the batch bars' running metrics around them are no epoch's."""
+    lines = []
+    for epoch, (loss, val_loss) in enumerate([(4.8, 4.4), (3.9, 3.4), (3.1, 3.0)], start=1):
+        lines += [f"2025-06-14 22:5{epoch}:19,981 - INFO - 100%|##| 171/171 [00:25<00:00, accuracy=0.02, loss=9.9]",
+                  f"2025-06-14 22:5{epoch}:21,314 - INFO - Epoch {epoch}: ",
+                  f"2025-06-14 22:5{epoch}:21,315 - INFO - loss={loss:.4f}, accuracy=0.{epoch}, ",
+                  f"2025-06-14 22:5{epoch}:21,315 - INFO - val_loss={val_loss:.4f}, val_accuracy=0.{epoch}",
+                  f"2025-06-14 22:5{epoch}:21,315 - INFO - {epoch}0%| | {epoch}/10 [00:26, loss=8.8, val_loss=8.8]"]
+    path = tmp_path / "train_log.txt"
+    path.write_text("\n".join(lines) + "\n")
+    log = read_training_log(path)
+    assert log.source == "a log line per epoch" and log.first_epoch == 1 and log.notes == ()
+    assert log.history == {"loss": [4.8, 3.9, 3.1], "accuracy": [0.1, 0.2, 0.3], "val_loss": [4.4, 3.4, 3.0],
+                           "val_accuracy": [0.1, 0.2, 0.3]}
+
+
+def test_a_history_printed_inside_a_logging_line(tmp_path):
+    """The sixteenth corpus' 16c001: `logger.info(history.history)` among the run's other log lines; a dict without a
+    loss is no history, and of two histories the last is diagnosed."""
+    first = {"loss": [2.0, 1.5, 1.2], "val_loss": [2.1, 1.9, 1.8]}
+    last = {"val_loss": [1.0, 0.8, 0.7, 0.75], "loss": [0.9, 0.6, 0.5, 0.4], "acc": [0.5, 0.6, 0.7, 0.8]}
+    path = tmp_path / "train.log"
+    path.write_text(f"2018-09-15 22:55:41,317 -keras-INFO-cfg:{{'target_size': [299, 299], 'batch_size': 16}}\n"
+                    f"2018-09-16 19:41:41,939 -keras-INFO-train:{first}\nsomething else\n"
+                    f"2018-09-17 19:41:41,939 -keras-INFO-train:{str(last).replace('0.6', 'np.float64(0.6)')}\n")
+    log = read_training_log(path)
+    assert log.source == "a history dict printed in a text" and log.history == last
+    assert log.notes == ("2 runs in the file (histories printed in the text): the last one, the one at line 4, is "
+                         "diagnosed",)
+
+
+def test_a_table_of_runs_whose_cells_are_lists(tmp_path):
+    """The sixteenth corpus' 16c002: a grid search's histories as a DataFrame, a row per run, written with to_csv;
+    the columns that are not lists are the run's settings."""
+    path = tmp_path / "results.csv"
+    path.write_text(',loss,accuracy,val_loss,activation,batch_size\n'
+                    '0,"[1.0, 0.8, 0.6]","[0.5, 0.6, 0.7]","[1.1, 0.9, 0.8]",relu,32\n'
+                    '1,"[0.9, 0.7, 0.5, 0.4]","[0.5, 0.6, 0.7, 0.8]","[1.0, 0.8, 0.7, 0.7]",tanh,512\n')
+    log = read_training_log(path)
+    assert log.history == {"loss": [0.9, 0.7, 0.5, 0.4], "accuracy": [0.5, 0.6, 0.7, 0.8],
+                           "val_loss": [1.0, 0.8, 0.7, 0.7]} and log.first_epoch == 1
+    assert log.notes == ("a row per run, each cell a list of per-epoch values: read as a run each; per-run settings, "
+                         "not curves, left out: activation, batch_size",
+                         "2 runs in the file (appended): the last one, 4 epochs, is diagnosed")
+
+
+@pytest.mark.parametrize("index", [True, False])
+def test_a_history_printed_by_pandas_as_an_aligned_table(tmp_path, index):
+    """print(pd.DataFrame(history.history)) saved as text: columns padded with spaces, an index column or none, the
+    index's name on a line of its own, and "..." for the rows of a long frame pandas shortens."""
+    pd = pytest.importorskip("pandas")
+    frame = pd.DataFrame({"loss": np.linspace(2.0, 0.5, 80), "val_loss": np.linspace(2.1, 0.7, 80)})
+    frame.insert(0, "epoch", range(1, 81))
+    path = tmp_path / "history.txt"
+    path.write_text(frame.set_index("epoch").to_string() if index else frame.to_string(index=False))
+    log = read_training_log(path)
+    assert log.source == "a whitespace-aligned table" and log.epochs == 80 and log.first_epoch == 1
+    assert np.allclose(log.history["val_loss"], frame["val_loss"]) and log.notes == ()
+    path.write_text(str(frame.drop(columns="epoch")))  # shortened: 5 rows, "...", 5 rows, and "[80 rows x 2 columns]"
+    log = read_training_log(path)
+    assert log.epochs == 10 and log.first_epoch == 0 and log.notes == (
+        "1 line around the table, not its rows, left out",
+        "rows pandas printed as '...' are missing: the epochs are the rows read",
+        "epochs are counted by the rows read: the file's epoch 75 is epoch 5 here")
+
+
+def test_a_logging_report_of_aligned_tables_with_spaces_in_their_names(tmp_path):
+    """The fifteenth corpus' 15c002: a report per run, each a table printed with to_string(index=False) whose
+    names hold a space; the last run is diagnosed."""
+    report = ("=" * 40 + "\nThu Jul 26 16:11:47 2018\nHYPERPARAMETERS:\nlearning-rate =0.001\nTraining Summary:\n"
+              "{header}\n 1.25  0.45  0.50  0.46\n 0.57  0.52  0.79  0.53\n 0.40  0.54  0.84  0.55\n"
+              "Remarks: Highly overfitting\n\n")
+    path = tmp_path / "train.log"
+    path.write_text(report.format(header="train acc    va_acc  train_loss  val_loss") +
+                    report.format(header="train loss  val_loss  train_acc   val_acc"))
+    log = read_training_log(path)
+    assert log.source == "a whitespace-aligned table"
+    assert log.history == {"loss": [1.25, 0.57, 0.40], "val_loss": [0.45, 0.52, 0.54], "accuracy": [0.5, 0.79, 0.84],
+                           "val_accuracy": [0.46, 0.53, 0.55]}
+    assert log.notes == ("12 lines around the table, not its rows, left out",
+                         "2 runs in the file (appended): the last one, 3 epochs, is diagnosed")
+
+
 def test_metric_lists_printed_one_per_line(tmp_path):
     """The twelfth corpus' a009: `for k, v in history.history.items(): print(f"{k}: {v}")` saved as text."""
     path = tmp_path / "history.txt"

@@ -7,7 +7,8 @@ empty or NA cells; decimal commas where the comma separates no cells; Keras 2 na
 without the header's cells, left out and named), a `history.history` dumped as JSON (also as one record per
 epoch, as a summary per metric with its "values" list, or as several runs under names or prefixes of their own: the
 last is diagnosed), a TensorBoard log folder (or one event file), read with TensorBoard's own event reader, and what
-`model.fit` printed, saved as text. Epochs keep the numbers the log gives them (CSVLogger and TensorBoard count from
+`model.fit` printed, saved as text, and other texts a training script leaves (a line per epoch, a history dict
+printed inside a log, a table printed by pandas). Epochs keep the numbers the log gives them (CSVLogger and TensorBoard count from
 0; a file without epoch numbers from 1, as Keras prints them).
 """
 from __future__ import annotations
@@ -15,6 +16,7 @@ from __future__ import annotations
 import ast
 import csv
 import dataclasses
+import itertools
 import json
 import math
 import os
@@ -143,9 +145,17 @@ def read_training_log(path: str | os.PathLike) -> TrainingLog:
         return _read_json(path, text)
     if lists := _metric_lists(text):
         return _from_mapping(path, lists, [], "metric lists, one per line")
+    if printed := _printed_histories(text):
+        notes = [_last_run_note(len(printed), "histories printed in the text", f"the one at line "
+                                f"{text.count(chr(10), 0, printed[-1][0]) + 1}")] if len(printed) > 1 else []
+        return _from_mapping(path, printed[-1][1], notes, "a history dict printed in a text")
     lines = _epoch_lines(text)
     if any(_has_loss(metrics) for _, metrics in lines):
         return _read_epoch_lines(path, lines)
+    if (aligned := _aligned_table(text)) is not None:
+        table, notes = aligned
+        log = _read_csv(path, table)
+        return dataclasses.replace(log, source="a whitespace-aligned table", notes=(*notes, *log.notes))
     return _read_csv(path, text)
 
 
@@ -184,6 +194,11 @@ def _read_csv(path: Path, text: str) -> TrainingLog:
         notes.append(f"a long table ({', '.join(filter(None, header))}): one row per metric and epoch, read as one "
                      "column per metric")
         header, rows = wide[0], list(enumerate(wide, start=1))  # a row per epoch, each with every cell
+    elif (unrolled := _runs_from_list_cells(header, [cells for _, cells in rows[1:]])) is not None:
+        table, settings = unrolled
+        notes.append("a row per run, each cell a list of per-epoch values: read as a run each" + (
+            f"; per-run settings, not curves, left out: {', '.join(settings)}" if settings else ""))
+        header, rows = table[0], list(enumerate(table, start=1))
     shown = f"{', '.join(header)}; separator {separator!r}"
     if "loss" not in [canonical_name(column) for column in header]:
         raise ValueError(f"{path}: no 'loss' column (columns: {shown}); expected a Keras CSVLogger log")
@@ -223,6 +238,50 @@ def _read_csv(path: Path, text: str) -> TrainingLog:
     return TrainingLog(history, first, f"CSV ({sep_name}-separated)", tuple(notes + column_notes))
 
 
+_ALIGNED_GAP = re.compile(r"\s{2,}")  # pandas pads its columns with two spaces or more; a name may hold one
+_ELIDED_ROW = re.compile(r"[\s.]*\.\.\.[\s.]*")  # the "..." row of a long frame pandas prints shortened
+
+
+def _aligned_table(text: str) -> tuple[str, list[str]] | None:
+    """A history printed as a whitespace-aligned table (print(df), df.to_string(), a logging report holding them),
+    as tab-separated text for the CSV reader, with notes on what was not its rows; None for a delimited file (its
+    first line names a loss) or a text holding no such table. Every table is a run, as a repeated CSV header is.
+    Seen in the fifteenth corpus' 15c002: a logging report with a table per run, under "Training Summary:"."""
+    lines = [line.strip() for line in text.splitlines()]
+    first = next((line for line in lines if line), "")
+    if _is_header(next(csv.reader([first], delimiter=max(_SEPARATORS, key=first.count)), [])):
+        return None
+    rows: list[str] = []
+    header, width, elided, other = None, 0, 0, 0
+    for line in lines:
+        cells = line.split()
+        if cells and all(map(_is_number, cells)) and header is not None:
+            if not width:  # the first row says how the header splits: names with single spaces, and an index
+                width = len(cells)
+                names = next((["", *split][-width:] for split in (_ALIGNED_GAP.split(header), header.split())
+                              if len(split) in (width, width - 1)), None)
+                if names is None:
+                    header, width = None, 0
+                    continue
+                rows.append("\t".join(names))
+            rows.append("\t".join(cells))
+        elif cells and (_is_header(_ALIGNED_GAP.split(line)) or _is_header(cells)):
+            header, width = line, 0
+        elif header is not None and not width and len(cells) == 1:  # pandas prints the index's name below
+            header = f"{cells[0]}  {header}"
+        elif _ELIDED_ROW.fullmatch(line) and width:
+            elided += 1
+        else:
+            other += bool(line)
+            header, width = (None, 0) if width else (header, width)
+    if not rows:
+        return None
+    notes = [f"{other} line{'s' * (other != 1)} around the table, not its rows, left out"] if other else []
+    if elided:
+        notes.append("rows pandas printed as '...' are missing: the epochs are the rows read")
+    return "\n".join(rows), notes
+
+
 def _wide_from_long(header: list[str], rows: list[list[str]]) -> list[list[str]] | None:
     """A history melted for plotting (pd.melt, seaborn: epoch, variable, value) as the wide table Keras writes, header
     first; None for any other table (one with a loss column is wide already, whatever else it holds). A value goes to
@@ -243,6 +302,28 @@ def _wide_from_long(header: list[str], rows: list[list[str]]) -> list[list[str]]
         epochs.sort(key=float)
     return [["epoch", *cells_by_metric], *([number, *(metric.get(number, "") for metric in cells_by_metric.values())]
                                          for number in epochs)] if epochs else None
+
+
+def _runs_from_list_cells(header: list[str], rows: list[list[str]]) -> tuple[list[list[str]], list[str]] | None:
+    """A table of runs, one row each, whose loss cell is a list ("[1.08, 0.81, ...]": pd.DataFrame of a grid search's
+    histories written with to_csv; the sixteenth corpus' 16c002), as a table per run, its header repeated as appended
+    runs repeat theirs; with the names of the columns that are not lists (the run's settings). None for any other."""
+    names = [canonical_name(column) for column in header]
+    loss = names.index("loss") if "loss" in names else len(header)
+    if not rows or len(rows[0]) <= loss or not rows[0][loss].startswith("["):
+        return None
+    lists = [col for col, cell in enumerate(rows[0]) if col < len(header) and cell.startswith("[")]
+    table = []
+    for cells in rows:
+        try:
+            values = [ast.literal_eval(_NUMPY_SCALAR.sub(r"\1", cells[col])) for col in lists]
+        except (ValueError, SyntaxError, IndexError):
+            continue  # a row that is not a run's lists: left out, as a row without the header's cells is
+        table.append(["epoch", *(header[col] for col in lists)])
+        table += [[str(epoch), *map(str, epoch_values)]
+                  for epoch, epoch_values in enumerate(itertools.zip_longest(*values, fillvalue=""), start=1)]
+    settings = [header[col] for col in range(len(header)) if col not in lists and names[col] not in _EPOCH_NAMES]
+    return (table, settings) if table else None
 
 
 def _header(cells: list[str]) -> list[str]:
@@ -543,6 +624,25 @@ def _metric_lists(text: str) -> dict[str, list[float]] | None:
         return None
 
 
+_PRINTED_DICT = re.compile(r"""\{\s*['"][A-Za-z][\w ./-]*['"]\s*:\s*\[""")  # "{'loss': [": a history's repr
+_NUMPY_SCALAR = re.compile(r"np\.float(?:32|64)\(([^()]*)\)")  # NumPy 2's repr of a metric: np.float64(0.41)
+
+
+def _printed_histories(text: str) -> list[tuple[int, dict]]:
+    """Each `history.history` printed or logged inside a text (a logging line "...INFO-train:{'val_loss': [...]}",
+    the sixteenth corpus' 16c001), with its offset; only dicts that hold a loss list."""
+    found = []
+    for start in (match.start() for match in _PRINTED_DICT.finditer(text)):
+        end = text.find("}", start)
+        try:
+            data = ast.literal_eval(_NUMPY_SCALAR.sub(r"\1", text[start:end + 1]))
+        except (ValueError, SyntaxError, MemoryError, RecursionError):
+            continue
+        if isinstance(data, dict) and _has_loss(data):
+            found.append((start, data))
+    return found
+
+
 # "2024-10-30 13:34:20 - INFO - Epoch 3/20 - Loss: 0.41, Accuracy: 0.86, Val Loss: 0.45": a training loop's own log
 _EPOCH_LINE = re.compile(r"\bepoch\s*\[?\s*(\d+)\s*(?:/\s*\d+)?\s*\]?\s*[-:,|]?(.*)$", re.IGNORECASE)
 _LINE_METRIC = re.compile(r"([A-Za-z][\w ./-]*?)\s*[:=]\s*(-?(?:\d+(?:\.\d*)?(?:e[-+]?\d+)?|nan|inf))\b",
@@ -550,14 +650,28 @@ _LINE_METRIC = re.compile(r"([A-Za-z][\w ./-]*?)\s*[:=]\s*(-?(?:\d+(?:\.\d*)?(?:
 
 
 def _epoch_lines(text: str) -> list[tuple[int, dict[str, float]]]:
-    """Each line that names an epoch and gives metrics after it ("Loss: 0.41, Val Loss: 0.45"), in file order."""
+    """Each line that names an epoch and gives metrics after it ("Loss: 0.41, Val Loss: 0.45"), or on the lines
+    right after it that hold nothing else (tqdm's TqdmCallback logs "Epoch 1:", then "loss=4.82, accuracy=0.02,",
+    then "val_loss=4.36, ...": the sixteenth corpus' 16d001), in file order."""
     found = []
-    for line in text.splitlines():
+    lines = text.splitlines()
+    for number, line in enumerate(lines):
         if mark := _EPOCH_LINE.search(line):
-            metrics = {name.strip(): float(value) for name, value in _LINE_METRIC.findall(mark.group(2))}
+            metrics = _line_metrics(mark.group(2))
+            prefix = re.compile(re.sub(r"\\?\d", r"\\d", re.escape(line[:mark.start()])))  # a logger's, any time
+            for following in lines[number + 1:]:
+                start = prefix.match(following)
+                more = _line_metrics(following[start.end():]) if start and not _EPOCH_LINE.search(following) else {}
+                if not more or _LINE_METRIC.sub("", following[start.end():]).strip(" ,;|"):
+                    break
+                metrics = more | metrics  # the epoch's own line wins
             if metrics:
                 found.append((int(mark.group(1)), metrics))
     return found
+
+
+def _line_metrics(text: str) -> dict[str, float]:
+    return {name.strip(): float(value) for name, value in _LINE_METRIC.findall(text)}
 
 
 def _read_epoch_lines(path: Path, lines: Sequence[tuple[int, dict[str, float]]]) -> TrainingLog:
