@@ -500,6 +500,20 @@ def test_console_output_of_two_fits_utf16_with_an_unfinished_last_epoch(tmp_path
                          "epoch 3 did not finish (no metrics for the whole epoch): left out")
 
 
+def test_console_output_copied_from_inside_the_first_epoch(tmp_path):
+    """The sixteenth corpus' 16e002: the output starts with epoch 1's last bar, its "Epoch 1/3" line not copied; a
+    bar before the first "Epoch" line with other metrics (an evaluate) is no epoch."""
+    epochs = "".join(KERAS2_EPOCH.format(e=e, loss=1 / e, val=1.1 / e) for e in (1, 2, 3))
+    path = tmp_path / "log.txt"
+    path.write_text(epochs[epochs.index("\n") + 1:])
+    log = read_training_log(path)
+    assert log.history["loss"] == [1.0, 0.5, 1 / 3] and log.first_epoch == 1
+    assert log.notes == ('the output starts inside epoch 1, without its "Epoch 1/N" line: its metrics are read',)
+    path.write_text("4/4 [====] - 1s 250ms/step - loss: 0.9 - acc: 0.5\n" + epochs[epochs.index("Epoch 2"):])
+    log = read_training_log(path)
+    assert log.history["loss"] == [0.5, 1 / 3] and log.first_epoch == 2 and log.notes == ()
+
+
 def test_console_lines_that_are_not_an_epochs_metrics(tmp_path):
     """Metric names with / or -, -inf, a dict printed first, the user's own print with "loss:" in it, and val
     metrics printed every other epoch (validation_freq=2): each read for what it is."""

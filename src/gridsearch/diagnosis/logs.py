@@ -578,12 +578,20 @@ def _read_console(path: Path, text: str) -> TrainingLog:
         runs[-1].append((epoch, metrics))
     if not runs:
         raise ValueError(f"{path}: Keras' \"Epoch k/N\" lines without a line of metrics (\"- loss: ...\") after any")
+    notes = []
+    first_epoch, first_metrics = runs[0][0]
+    cut = _epoch_metrics(text[:marks[0].start()]) if first_epoch > 1 else None
+    if cut is not None and cut.keys() == first_metrics.keys():  # copied from inside epoch k - 1 (16e002)
+        runs[0].insert(0, (first_epoch - 1, cut))
+        notes.append(f"the output starts inside epoch {first_epoch - 1}, without its \"Epoch {first_epoch - 1}/N\" "
+                     "line: its metrics are read")
     run = runs[-1]
     names = list(dict.fromkeys(name for _, metrics in run for name in metrics))
     partial = [name for name in names if not all(name in metrics for _, metrics in run)]
     if "loss" not in names or "loss" in partial:
         raise ValueError(f"{path}: Keras' console output without a number for 'loss' in every epoch of the last run")
-    notes = [_last_run_note(len(runs), "fit called again", f"{len(run)} epochs")] if len(runs) > 1 else []
+    if len(runs) > 1:
+        notes.append(_last_run_note(len(runs), "fit called again", f"{len(run)} epochs"))
     if unfinished:
         notes.append(f"epoch {', '.join(map(str, unfinished))} did not finish (no metrics for the whole epoch): left out")
     if partial:  # validation_freq > 1: no curve to read
