@@ -112,6 +112,17 @@ def test_accuracies_written_as_percentages(tmp_path):
                               "val_accuracy": [0.5825, 0.8]}) and log.notes == ()
 
 
+def test_columns_named_in_percent(tmp_path):
+    """The sixteenth corpus' 16e006: "Training Accuracy (%)" holds 49.7 for 0.497; a cell with its own % sign is
+    read once, not twice."""
+    path = tmp_path / "history.csv"
+    path.write_text("Epoch,Training Accuracy (%),Training Loss,Validation Accuracy [%]\n1,49.5,1.75,85.0\n"
+                    "2,70.0,0.9,88.5%\n")
+    log = read_training_log(path)
+    assert log.history == {"accuracy": [0.495, 0.7], "loss": [1.75, 0.9], "val_accuracy": [0.85, 0.885]}
+    assert log.notes == ("percentages, read as shares (/ 100): Training Accuracy (%), Validation Accuracy [%]",)
+
+
 def test_a_pandas_dump_with_an_index_column_and_spelled_out_names(tmp_path):
     path = tmp_path / "history.csv"
     path.write_text(",Train Loss,Validation Loss,Train Accuracy,Validation Accuracy\n0,1.0,1.1,0.5,0.4\n1,0.5,0.6,0.8,0.7\n")

@@ -233,11 +233,13 @@ def _read_csv(path: Path, text: str) -> TrainingLog:
     epoch_col = _epoch_column(header)
     first = _first_epoch(run, epoch_col)
     notes += _renumbered(run, epoch_col, first)
-    history, column_notes = _columns(path, header, [canonical_name(column) for column in header], run)
+    history, column_notes = _columns(path, header, [canonical_name(_PERCENT_MARK.sub("", column)) for column in header],
+                                     run)
     sep_name = {"\t": "tab"}.get(separator, repr(separator))
     return TrainingLog(history, first, f"CSV ({sep_name}-separated)", tuple(notes + column_notes))
 
 
+_PERCENT_MARK = re.compile(r"\s*[(\[]%[)\]]\s*$|\s*%$")  # a column named in percent: "Accuracy (%)", "acc%"
 _ALIGNED_GAP = re.compile(r"\s{2,}")  # pandas pads its columns with two spaces or more; a name may hold one
 _ELIDED_ROW = re.compile(r"[\s.]*\.\.\.[\s.]*")  # the "..." row of a long frame pandas prints shortened
 
@@ -385,7 +387,7 @@ def _first_epoch(run: list[list[str]], epoch_col: int | None) -> int:
 def _columns(path: Path, header: list[str], names: list[str],
              run: list[list[str]]) -> tuple[dict[str, list[float]], list[str]]:
     history: dict[str, list[float]] = {}
-    skipped, partial, empty, notes = [], [], [], []
+    skipped, partial, empty, percent, notes = [], [], [], [], []
     for col, name in enumerate(names):
         if name in _EPOCH_NAMES or name in history:  # epoch numbers and row indexes are no curves
             continue
@@ -394,8 +396,11 @@ def _columns(path: Path, header: list[str], names: list[str],
         if missing and name != "loss":  # logged in some epochs only (validation_freq > 1), or never: no curve
             (empty if len(missing) == len(cells) else partial).append(header[col])
             continue
+        if in_percent := bool(_PERCENT_MARK.search(header[col])):  # "Training Accuracy (%)": sixteenth corpus' 16e006
+            cells = [cell if cell.endswith("%") or cell.lower() in _MISSING_CELLS else cell + "%" for cell in cells]
         try:
             history[name] = [math.nan if i in set(missing) else _number(cell) for i, cell in enumerate(cells)]
+            percent += [header[col]] * in_percent
         except ValueError as exc:
             if name == "loss":
                 raise ValueError(f"{path}: column {header[col]!r} holds a non-number: {exc}") from None
@@ -410,6 +415,8 @@ def _columns(path: Path, header: list[str], names: list[str],
         notes.append(f"empty in every epoch, left out: {', '.join(empty)}")
     if skipped:
         notes.append(f"not per-epoch numbers, left out: {', '.join(skipped)}")
+    if percent:
+        notes.append(f"percentages, read as shares (/ 100): {', '.join(percent)}")
     return history, notes
 
 
