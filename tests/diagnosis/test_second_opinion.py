@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 
 from conftest import REPO
@@ -10,7 +11,7 @@ from gridsearch.diagnosis.curves import Curves
 from gridsearch.diagnosis.labels import Label
 from gridsearch.diagnosis.logs import TrainingLog, diagnose_log
 from gridsearch.diagnosis.rules import ADVICE, diagnose
-from gridsearch.diagnosis.second_opinion import MIN_VOTES, TABLE, opinion, overrules
+from gridsearch.diagnosis.second_opinion import MIN_VOTES, TABLE, measurements, opinion, overrules
 
 CURVES = REPO / "benchmarks" / "diagnosis" / "real" / "curves"
 
@@ -72,3 +73,42 @@ def test_layers_that_act_only_in_training_explain_val_above_train_so_the_forest_
     history, classes = corpus_log("h002")  # labelled val_above_train, read healthy by the rules
     assert diagnose(history, classes, second_opinion=True).label is Label.VAL_ABOVE_TRAIN
     assert diagnose(history, classes, train_only=("dropout",), second_opinion=True).label is Label.HEALTHY
+
+
+def test_the_trend_measurements_tell_a_val_loss_that_climbs_back_from_noise_around_a_flat_one():
+    """A val loss that falls to 0.5 by epoch 10 and climbs steadily back to 0.9, against one that wobbles +-0.02
+    around 0.5 after the same fall: the climb is most of the fall, far above its noise, and starts after the train
+    loss' knee; the wobble is none of these. A NaN epoch is read at the curve's worst value, not left out."""
+    epochs = np.arange(30)
+    loss = 0.2 + 1.8 * np.exp(-epochs / 4)
+    loss[20] = np.nan
+    fall = 0.5 + 1.5 * np.exp(-epochs / 3)
+    climbing = np.where(epochs < 10, fall, 0.5 + 0.02 * (epochs - 10))
+    wobbling = fall + 0.02 * (-1.0) ** epochs * (epochs >= 10)
+    measured = [measurements(Curves.from_history({"loss": list(loss), "val_loss": list(val)}, 10))
+                for val in (climbing, wobbling)]
+    assert measured[0]["val_rise_over_fall"] > 0.2 > measured[1]["val_rise_over_fall"]
+    assert measured[0]["val_trend_to_noise"] > 10 > measured[1]["val_trend_to_noise"]
+    assert measured[0]["val_rising_share_after_min"] > 0.9 and measured[0]["val_min_after_knee"] > 0
+    assert measured[0]["val_smooth_last_min"] > 1.5 and measured[1]["val_smooth_last_min"] < 1.1
+    assert all(np.isfinite(list(m.values())).all() for m in measured)
+
+
+def test_threads_asking_at_once_share_one_fitted_forest(monkeypatch):
+    """The forest is fitted once per process (about 3 s): threads diagnosing at once wait for that one fit."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from gridsearch.diagnosis import second_opinion
+
+    fit, fits = second_opinion.forest, []
+
+    def counted(*args):
+        fits.append(args)
+        return fit(*args)
+
+    monkeypatch.setattr(second_opinion, "forest", counted)
+    second_opinion._fitted.cache_clear()  # the one fit now is this test's (and the same forest as before)
+    history, classes = corpus_log("h007")
+    with ThreadPoolExecutor(4) as pool:
+        labels = list(pool.map(lambda _: diagnose(history, classes, second_opinion=True).label, range(4)))
+    assert len(fits) == 1 and labels == [Label.HEALTHY] * 4
