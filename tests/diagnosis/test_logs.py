@@ -383,6 +383,64 @@ def test_a_history_printed_by_pandas_as_an_aligned_table(tmp_path, index):
         "epochs are counted by the rows read: the file's epoch 75 is epoch 5 here")
 
 
+def test_a_wide_history_pandas_wrapped_into_blocks_or_shortened_by_columns(tmp_path):
+    """A frame wider than the display: to_string(line_width=...) prints blocks of columns one under the other, each
+    header but the last ending in a backslash; print(df) may instead hide middle columns as "..."."""
+    pd = pytest.importorskip("pandas")
+    names = ["loss", "accuracy", "val_loss", "val_accuracy", "auc", "val_auc", "precision", "val_precision", "recall",
+             "learning_rate", "f1", "val_f1"]
+    frame = pd.DataFrame({name: np.round(np.linspace(1.0, 0.5, 8) * (k + 1), 4) for k, name in enumerate(names)})
+    frame.insert(0, "epoch", range(1, 9))
+    path = tmp_path / "history.txt"
+    for indexed in (frame.set_index("epoch"), frame.drop(columns="epoch")):
+        path.write_text(indexed.to_string(line_width=60))
+        log = read_training_log(path)
+        assert list(log.history) == names and log.notes == ()
+        assert all(np.allclose(log.history[name], frame[name]) for name in names)  # no column shifted
+    with pd.option_context("display.width", 60, "display.max_columns", 6):
+        path.write_text(str(frame.drop(columns="epoch")))
+    log = read_training_log(path)
+    assert list(log.history) == [*names[:3], *names[-3:]] and np.allclose(log.history["val_f1"], frame["val_f1"])
+    assert "columns pandas printed as '...' are missing" in log.notes
+
+
+def test_what_python_prints_of_a_diverged_run_nan_and_inf(tmp_path):
+    """str(history.history) prints a diverged run's losses as nan and inf: read as numbers, in a printed dict, a list
+    printed per line and a table of runs; the dict may hold another dict; a row without a list of losses is named."""
+    path = tmp_path / "train.log"
+    path.write_text("INFO train:{'loss': [2.0, 1.5, 1.2], 'val_loss': [2.1, 1.9, 1.8]}\n"
+                    "INFO train:{'loss': [1.0, nan, inf], 'val_loss': [np.float32(1.1), -inf, nan], "
+                    "'params': {'epochs': 3}}\n")
+    log = read_training_log(path)
+    assert log.history["loss"] == [1.0, pytest.approx(math.nan, nan_ok=True), math.inf]
+    assert log.history["val_loss"][1] == -math.inf and math.isnan(log.history["val_loss"][2])
+    assert log.notes[0].startswith("2 runs in the file") and log.notes[1] == "not per-epoch lists, left out: params"
+    path.write_text("loss: [1.0, nan]\nval_loss: [np.float32(1.1), inf]\n")
+    assert read_training_log(path).history["val_loss"] == [1.1, math.inf]
+    path = tmp_path / "runs.csv"
+    path.write_text(',loss,val_loss,layers,lr\n0,"[1.0, 0.8, 0.6]","[1.1, 0.9, 0.8]","[64, 32]",0.1\n'
+                    '1,"[0.9 nan nan]","[1.0 nan nan]","[64, 32]",1.0\n2,diverged,,,\n')
+    log = read_training_log(path)
+    assert log.history["loss"][0] == 0.9 and math.isnan(log.history["loss"][2]) and set(log.history) == {
+        "loss", "val_loss"}
+    assert log.notes[0] == ("a row per run, each cell a list of per-epoch values: read as a run each; per-run "
+                            "settings, not curves, left out: layers, lr; 1 row without a list of losses left out")
+
+
+def test_a_printed_dict_is_read_only_where_nothing_else_is(tmp_path):
+    """An evaluate() printed as a dict after a log line per epoch, and a CSV with a dict in a cell, stay what they
+    are; lines of running batch metrics after "Epoch N" are no epoch's metrics: the file is refused."""
+    path = tmp_path / "train.log"
+    path.write_text("".join(f"Epoch {e} - loss: {1 / e:.2f}, val_loss: {1.1 / e:.2f}\n" for e in (1, 2, 3)) +
+                    "evaluate: {'loss': [0.55], 'accuracy': [0.9]}\n")
+    assert read_training_log(path).history["loss"] == [1.0, 0.5, 0.33]
+    path.write_text('epoch,loss,config\n0,1.0,"{\'loss\': [0.1, 0.01]}"\n1,0.8,x\n2,0.6,x\n')
+    assert read_training_log(path).history == {"loss": [1.0, 0.8, 0.6]}
+    path.write_text("Epoch 1\nloss: 3.0\nloss: 2.9\nEpoch 2\nloss: 1.5\nloss: 1.4\n")
+    with pytest.raises(ValueError, match="no 'loss' column"):
+        read_training_log(path)
+
+
 def test_a_logging_report_of_aligned_tables_with_spaces_in_their_names(tmp_path):
     """The fifteenth corpus' 15c002: a report per run, each a table printed with to_string(index=False) whose
     names hold a space; the last run is diagnosed."""
@@ -523,6 +581,12 @@ def test_console_output_copied_from_inside_the_first_epoch(tmp_path):
     path.write_text("4/4 [====] - 1s 250ms/step - loss: 0.9 - acc: 0.5\n" + epochs[epochs.index("Epoch 2"):])
     log = read_training_log(path)
     assert log.history["loss"] == [0.5, 1 / 3] and log.first_epoch == 2 and log.notes == ()
+    without_val = KERAS2_EPOCH.replace(" - val_loss: {val} - val_acc: 0.6", "")
+    resumed = "".join(without_val.format(e=e, loss=1 / e) for e in (2, 3))  # fit(initial_epoch=1) after evaluate()
+    evaluate = "2/2 [==============================] - 0s 5ms/step - loss: 0.9000 - acc: 0.5000 - lr: 1.0000e-03\n"
+    path.write_text(evaluate + resumed)
+    log = read_training_log(path)
+    assert log.first_epoch == 2 and len(log.history["loss"]) == 2 and log.notes == ()  # its bar is no epoch's
 
 
 def test_console_lines_that_are_not_an_epochs_metrics(tmp_path):

@@ -16,7 +16,6 @@ from __future__ import annotations
 import ast
 import csv
 import dataclasses
-import itertools
 import json
 import math
 import os
@@ -145,10 +144,6 @@ def read_training_log(path: str | os.PathLike) -> TrainingLog:
         return _read_json(path, text)
     if lists := _metric_lists(text):
         return _from_mapping(path, lists, [], "metric lists, one per line")
-    if printed := _printed_histories(text):
-        notes = [_last_run_note(len(printed), "histories printed in the text", f"the one at line "
-                                f"{text.count(chr(10), 0, printed[-1][0]) + 1}")] if len(printed) > 1 else []
-        return _from_mapping(path, printed[-1][1], notes, "a history dict printed in a text")
     lines = _epoch_lines(text)
     if any(_has_loss(metrics) for _, metrics in lines):
         return _read_epoch_lines(path, lines)
@@ -156,7 +151,14 @@ def read_training_log(path: str | os.PathLike) -> TrainingLog:
         table, notes = aligned
         log = _read_csv(path, table)
         return dataclasses.replace(log, source="a whitespace-aligned table", notes=(*notes, *log.notes))
-    return _read_csv(path, text)
+    try:
+        return _read_csv(path, text)
+    except ValueError:
+        if not (printed := _printed_histories(text)):  # last: a CSV cell or an evaluate() may print a dict too
+            raise
+    notes = [_last_run_note(len(printed), "histories printed in the text", f"the one at line "
+                            f"{text.count(chr(10), 0, printed[-1][0]) + 1}")] if len(printed) > 1 else []
+    return _from_mapping(path, printed[-1][1], notes, "a history dict printed in a text")
 
 
 def _has_loss(history: Mapping) -> bool:
@@ -195,9 +197,10 @@ def _read_csv(path: Path, text: str) -> TrainingLog:
                      "column per metric")
         header, rows = wide[0], list(enumerate(wide, start=1))  # a row per epoch, each with every cell
     elif (unrolled := _runs_from_list_cells(header, [cells for _, cells in rows[1:]])) is not None:
-        table, settings = unrolled
+        table, settings, dropped = unrolled
         notes.append("a row per run, each cell a list of per-epoch values: read as a run each" + (
-            f"; per-run settings, not curves, left out: {', '.join(settings)}" if settings else ""))
+            f"; per-run settings, not curves, left out: {', '.join(settings)}" if settings else "") + (
+            f"; {dropped} row{'s' * (dropped != 1)} without a list of losses left out" if dropped else ""))
         header, rows = table[0], list(enumerate(table, start=1))
     shown = f"{', '.join(header)}; separator {separator!r}"
     if "loss" not in [canonical_name(column) for column in header]:
@@ -254,14 +257,16 @@ def _aligned_table(text: str) -> tuple[str, list[str]] | None:
     if _is_header(next(csv.reader([first], delimiter=max(_SEPARATORS, key=first.count)), [])):
         return None
     rows: list[str] = []
-    header, width, elided, other = None, 0, 0, 0
-    for line in lines:
-        cells = line.split()
+    header, width, elided, other, hidden = None, 0, 0, 0, False
+    for line in _unwrapped(lines):
+        cells = [cell for cell in line.split() if cell != "..."]  # "...": columns pandas did not print
+        hidden |= len(cells) < len(line.split()) and not _ELIDED_ROW.fullmatch(line)
         if cells and all(map(_is_number, cells)) and header is not None:
             if not width:  # the first row says how the header splits: names with single spaces, and an index
                 width = len(cells)
-                names = next((["", *split][-width:] for split in (_ALIGNED_GAP.split(header), header.split())
-                              if len(split) in (width, width - 1)), None)
+                names = next((["", *split][-width:] for split in (
+                    [name for name in _ALIGNED_GAP.split(header) if name != "..."],
+                    [name for name in header.split() if name != "..."]) if len(split) in (width, width - 1)), None)
                 if names is None:
                     header, width = None, 0
                     continue
@@ -281,7 +286,30 @@ def _aligned_table(text: str) -> tuple[str, list[str]] | None:
     notes = [f"{other} line{'s' * (other != 1)} around the table, not its rows, left out"] if other else []
     if elided:
         notes.append("rows pandas printed as '...' are missing: the epochs are the rows read")
+    if hidden:
+        notes.append("columns pandas printed as '...' are missing")
     return "\n".join(rows), notes
+
+
+def _unwrapped(lines: list[str]) -> list[str]:
+    """pandas wraps a frame wider than its display into blocks of columns, one under the other, each header but the
+    last ending in "\\": the blocks side by side again, a block's index (printed again on each) kept once."""
+    lines = list(lines)
+    at = 0
+    while at < len(lines):
+        if not lines[at].endswith("\\"):
+            at += 1
+            continue
+        lines[at] = lines[at][:-1].rstrip()
+        end = next((i for i in range(at, len(lines)) if not lines[i]), len(lines))
+        after = next((i for i in range(end + 1, len(lines)) if not lines[i]), len(lines))
+        block, more = lines[at:end], lines[end + 1:after]
+        if len(block) != len(more) or len(block) < 2:
+            continue  # not a wrap that can be joined: read as it is
+        indexed = len(more[-1].split()) == len(_ALIGNED_GAP.split(more[0].rstrip("\\").strip())) + 1
+        rows = [right.split(None, 1)[1] if " " in right else "" for right in more[1:]] if indexed else more[1:]
+        lines[at:after] = [f"{left}  {right}".strip() for left, right in zip(block, [more[0], *rows])]
+    return lines
 
 
 def _wide_from_long(header: list[str], rows: list[list[str]]) -> list[list[str]] | None:
@@ -306,26 +334,43 @@ def _wide_from_long(header: list[str], rows: list[list[str]]) -> list[list[str]]
                                          for number in epochs)] if epochs else None
 
 
-def _runs_from_list_cells(header: list[str], rows: list[list[str]]) -> tuple[list[list[str]], list[str]] | None:
+def _runs_from_list_cells(header: list[str], rows: list[list[str]]) -> tuple[list[list[str]], list[str], int] | None:
     """A table of runs, one row each, whose loss cell is a list ("[1.08, 0.81, ...]": pd.DataFrame of a grid search's
     histories written with to_csv; the sixteenth corpus' 16c002), as a table per run, its header repeated as appended
-    runs repeat theirs; with the names of the columns that are not lists (the run's settings). None for any other."""
+    runs repeat theirs; with the names of the columns that are no curves (the run's settings, a list of another
+    length among them: layers "[64, 32]") and the number of rows whose loss is no list. None for any other table."""
     names = [canonical_name(column) for column in header]
     loss = names.index("loss") if "loss" in names else len(header)
     if not rows or len(rows[0]) <= loss or not rows[0][loss].startswith("["):
         return None
-    lists = [col for col, cell in enumerate(rows[0]) if col < len(header) and cell.startswith("[")]
-    table = []
+    table, settings, dropped = [], set(), 0
     for cells in rows:
+        lists = {col: _list_cell(cell) for col, cell in enumerate(cells[:len(header)])}
+        epochs = len(lists.get(loss) or ())
+        curves = [col for col, values in lists.items() if values is not None and len(values) == epochs]
+        if not epochs:
+            dropped += 1  # a row that is not a run's lists: left out and counted
+            continue
+        settings |= {col for col in lists if col not in curves and names[col] not in _EPOCH_NAMES}
+        table.append(["epoch", *(header[col] for col in curves)])
+        table += [[str(epoch), *("nan" if lists[col][epoch - 1] is None else str(lists[col][epoch - 1])
+                                 for col in curves)] for epoch in range(1, epochs + 1)]
+    return (table, [header[col] for col in sorted(settings)], dropped) if table else None
+
+
+def _list_cell(cell: str) -> list | None:
+    """A cell's list of per-epoch numbers, as Python prints a list (or NumPy an array: "[1.08 0.81 0.6 ]"); None
+    for any other cell."""
+    if not cell.startswith("["):
+        return None
+    for text in (cell, re.sub(r"(?<=[\d.nf])\s+(?=[-\d.ni])", ", ", cell.strip())):
         try:
-            values = [ast.literal_eval(_NUMPY_SCALAR.sub(r"\1", cells[col])) for col in lists]
-        except (ValueError, SyntaxError, IndexError):
-            continue  # a row that is not a run's lists: left out, as a row without the header's cells is
-        table.append(["epoch", *(header[col] for col in lists)])
-        table += [[str(epoch), *map(str, epoch_values)]
-                  for epoch, epoch_values in enumerate(itertools.zip_longest(*values, fillvalue=""), start=1)]
-    settings = [header[col] for col in range(len(header)) if col not in lists and names[col] not in _EPOCH_NAMES]
-    return (table, settings) if table else None
+            values = _python_literal(text)
+        except (ValueError, SyntaxError, MemoryError, RecursionError):
+            continue
+        if isinstance(values, list) and all(v is None or isinstance(v, (int, float)) for v in values):
+            return values
+    return None
 
 
 def _header(cells: list[str]) -> list[str]:
@@ -586,12 +631,11 @@ def _read_console(path: Path, text: str) -> TrainingLog:
     if not runs:
         raise ValueError(f"{path}: Keras' \"Epoch k/N\" lines without a line of metrics (\"- loss: ...\") after any")
     notes = []
-    first_epoch, first_metrics = runs[0][0]
-    cut = _epoch_metrics(text[:marks[0].start()]) if first_epoch > 1 else None
-    if cut is not None and cut.keys() == first_metrics.keys():  # copied from inside epoch k - 1 (16e002)
-        runs[0].insert(0, (first_epoch - 1, cut))
-        notes.append(f"the output starts inside epoch {first_epoch - 1}, without its \"Epoch {first_epoch - 1}/N\" "
-                     "line: its metrics are read")
+    before, first = text[:marks[0].start()], text[marks[0].end():marks[1].start() if len(marks) > 1 else len(text)]
+    cut = _epoch_metrics(before) if runs[0][0][0] == 2 else None
+    if cut is not None and cut.keys() == runs[0][0][1].keys() and _bar_total(before) == _bar_total(first):
+        runs[0].insert(0, (1, cut))  # copied from inside epoch 1 (16e002), not an evaluate() before a resumed fit
+        notes.append('the output starts inside epoch 1, without its "Epoch 1/N" line: its metrics are read')
     run = runs[-1]
     names = list(dict.fromkeys(name for _, metrics in run for name in metrics))
     partial = [name for name in names if not all(name in metrics for _, metrics in run)]
@@ -605,6 +649,12 @@ def _read_console(path: Path, text: str) -> TrainingLog:
         notes.append(f"printed in some epochs only, left out: {', '.join(partial)}")
     history = {name: [metrics[name] for _, metrics in run] for name in names if name not in partial}
     return TrainingLog(history, run[0][0], "Keras console output", tuple(notes))
+
+
+def _bar_total(segment: str) -> int | None:
+    """The number of batches of the last bar in a segment ("972/972 ━━━ ..."): an epoch's, or an evaluate()'s."""
+    totals = re.findall(r"^\s*\d+/(\d+)\b", segment, re.MULTILINE)
+    return int(totals[-1]) if totals else None
 
 
 def _epoch_metrics(segment: str) -> dict[str, float] | None:
@@ -633,14 +683,32 @@ def _metric_lists(text: str) -> dict[str, list[float]] | None:
     if not lines or not all(matches):
         return None
     try:
-        return {m[1]: [float(v) for v in m[2].replace("np.float64(", "").replace(")", "").split(",") if v.strip()]
-                for m in matches}
-    except ValueError:
+        return {m[1]: [math.nan if v is None else float(v) for v in _python_literal(f"[{m[2]}]")] for m in matches}
+    except (ValueError, SyntaxError, TypeError):
         return None
 
 
 _PRINTED_DICT = re.compile(r"""\{\s*['"][A-Za-z][\w ./-]*['"]\s*:\s*\[""")  # "{'loss': [": a history's repr
 _NUMPY_SCALAR = re.compile(r"np\.float(?:32|64)\(([^()]*)\)")  # NumPy 2's repr of a metric: np.float64(0.41)
+_NON_FINITE = {"nan": "None", "inf": "1e999", "-inf": "-1e999"}  # how Python prints them; None reads as NaN
+_NON_FINITE_WORD = re.compile(r"-?\b(?:nan|inf)\b")
+
+
+def _python_literal(text: str) -> Any:
+    """A value Python printed (`str(history.history)`): NumPy 2's np.float64(0.41) and a diverged run's nan and inf
+    read as numbers; ValueError or SyntaxError where it is none."""
+    text = _NUMPY_SCALAR.sub(r"\1", text)
+    return ast.literal_eval(_NON_FINITE_WORD.sub(lambda word: _NON_FINITE[word[0]], text))
+
+
+def _closing_brace(text: str, start: int) -> int:
+    """Where the dict that opens at start closes: it may hold another ({'params': {'epochs': 3}})."""
+    depth = 0
+    for at in range(start, len(text)):
+        depth += {"{": 1, "}": -1}.get(text[at], 0)
+        if not depth:
+            return at
+    return len(text)
 
 
 def _printed_histories(text: str) -> list[tuple[int, dict]]:
@@ -648,9 +716,8 @@ def _printed_histories(text: str) -> list[tuple[int, dict]]:
     the sixteenth corpus' 16c001), with its offset; only dicts that hold a loss list."""
     found = []
     for start in (match.start() for match in _PRINTED_DICT.finditer(text)):
-        end = text.find("}", start)
         try:
-            data = ast.literal_eval(_NUMPY_SCALAR.sub(r"\1", text[start:end + 1]))
+            data = _python_literal(text[start:_closing_brace(text, start) + 1])
         except (ValueError, SyntaxError, MemoryError, RecursionError):
             continue
         if isinstance(data, dict) and _has_loss(data):
@@ -672,14 +739,18 @@ def _epoch_lines(text: str) -> list[tuple[int, dict[str, float]]]:
     lines = text.splitlines()
     for number, line in enumerate(lines):
         if mark := _EPOCH_LINE.search(line):
-            metrics = _line_metrics(mark.group(2))
+            metrics, after = _line_metrics(mark.group(2)), {}
             prefix = re.compile(re.sub(r"\\?\d", r"\\d", re.escape(line[:mark.start()])))  # a logger's, any time
             for following in lines[number + 1:]:
                 start = prefix.match(following)
                 more = _line_metrics(following[start.end():]) if start and not _EPOCH_LINE.search(following) else {}
                 if not more or _LINE_METRIC.sub("", following[start.end():]).strip(" ,;|"):
+                    break  # a line that holds more than metrics ends the epoch's
+                if more.keys() & (metrics.keys() | after.keys()):
+                    after = {}  # a name again: lines of running batch metrics, none of them the epoch's
                     break
-                metrics = more | metrics  # the epoch's own line wins
+                after |= more
+            metrics |= after
             if metrics:
                 found.append((int(mark.group(1)), metrics))
     return found

@@ -55,8 +55,6 @@ def _sign_changes(values: np.ndarray) -> float:
 
 def _moving_mean(values: np.ndarray, window: int) -> np.ndarray:
     """A centred mean, the ends padded with their own values: the trend a labeller's eye draws through a noisy curve."""
-    if len(values) < 3 or window < 2:
-        return values
     padded = np.pad(values, (window // 2, window - 1 - window // 2), mode="edge")
     return np.convolve(padded, np.ones(window) / window, mode="valid")
 
@@ -87,11 +85,11 @@ def _trend_measurements(curves: Curves) -> dict[str, float]:
     loss, n = _filled(curves.loss), curves.epochs
     if loss is None:
         return {}
-    window, tail = max(3, n // 10), max(2, n // 5)
+    window, tail = max(3, n // 10), max(2, n // 5)  # 3 epochs or more (_filled): the tail leaves one before it
     low, fall = loss.min(), max(loss[0] - loss.min(), 1e-9)
     knee = int(np.argmax(loss <= low + 0.1 * fall))  # the epoch by which 90% of the train loss' fall is done
     m = {"train_knee_at": knee / max(n - 1, 1),
-         "loss_tail_fall_share": (loss[-tail - 1] - loss[-1]) / fall if n > tail else 1.0,
+         "loss_tail_fall_share": (loss[-tail - 1] - loss[-1]) / fall,
          "train_noise": float(np.std(loss[n // 2:] - _moving_mean(loss, window)[n // 2:])) / fall}
     if (val_loss := _filled(curves.val_loss)) is not None:
         trend = _moving_mean(val_loss, window)
@@ -107,12 +105,12 @@ def _trend_measurements(curves: Curves) -> dict[str, float]:
               "val_end_over_knee": val_loss[-1] / max(val_loss[min(knee, n - 1)], 1e-9)}
     if (accuracy := _filled(curves.accuracy, np.min)) is not None:
         train = curves.range_share(accuracy)
-        m["acc_tail_gain_share"] = (train[-1] - train[-tail - 1]) / max(train.max() - train[0], 1e-3) if n > tail else 1.0
+        m["acc_tail_gain_share"] = (train[-1] - train[-tail - 1]) / max(train.max() - train[0], 1e-3)
         if (val_accuracy := _filled(curves.val_accuracy, np.min)) is not None:
             val = _moving_mean(curves.range_share(val_accuracy), window)
             gain = max(val.max() - val[0], 0.02)
             m |= {"val_acc_drop_over_gain": (val.max() - val[-1]) / gain,
-                  "val_acc_tail_gain_share": (val[-1] - val[-tail - 1]) / gain if n > tail else 1.0}
+                  "val_acc_tail_gain_share": (val[-1] - val[-tail - 1]) / gain}
     return {name: float(value) for name, value in m.items()}
 
 
