@@ -65,6 +65,7 @@ THIRTEENTH = "thirteenth corpus (design from pass 10; held out from pass 9 and t
 FOURTEENTH = "fourteenth corpus (design since its score; held out from pass 10 and the learned yardstick)"
 FIFTEENTH = "fifteenth corpus (design since its score; held out from the rules and the second opinion of commit b5e895f)"
 SIXTEENTH = "sixteenth corpus (design since its score; held out from the rules and the second opinion of commit 341a201)"
+SEVENTEENTH = "seventeenth corpus (held out from the rules and the second opinion of commit 26ce340)"
 CORPORA = {"r": "first corpus (design)", "n": "second corpus (design from pass 3; held out in pass 2)",
            "t": "third corpus (design from pass 4; held out in pass 3)",
            "u": "fourth corpus (design from pass 5; held out in pass 4)",
@@ -75,7 +76,8 @@ CORPORA = {"r": "first corpus (design)", "n": "second corpus (design from pass 3
            "b": ELEVENTH, "c": ELEVENTH, "m": ELEVENTH, "i": TWELFTH, "j": TWELFTH, "a": TWELFTH,
            "l": THIRTEENTH, "o": THIRTEENTH, "14a": FOURTEENTH, "14b": FOURTEENTH, "14c": FOURTEENTH,
            **dict.fromkeys(("15a", "15b", "15c", "15d", "15e"), FIFTEENTH),
-           **dict.fromkeys(("16a", "16b", "16c", "16d", "16e"), SIXTEENTH)}
+           **dict.fromkeys(("16a", "16b", "16c", "16d", "16e"), SIXTEENTH),
+           **dict.fromkeys(("17a", "17b", "17c", "17d"), SEVENTEENTH)}
 # by a log id's prefix, its collector's: a letter until the letters ran out, then the corpus' number and a letter
 FACTORS = (0.5, 0.67, 0.8, 1.0, 1.25, 1.5, 2.0)
 SHARES = ("CONVERGED_FIT", "OVERFIT_TRAIN_STEADY", "OVERFIT_LONG_SINCE", "CONVERGING_MIN_FIT", "CEILING_FIT",
