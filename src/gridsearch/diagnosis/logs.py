@@ -186,7 +186,7 @@ def _read_csv(path: Path, text: str) -> TrainingLog:
     numbered = [(number, line) for number, line in enumerate(text.splitlines(), start=1) if line.strip()]
     if not numbered:
         raise ValueError(f"{path}: empty file; expected a Keras CSVLogger log with a header row")
-    separator = max(_SEPARATORS, key=numbered[0][1].count)
+    separator = _separator(numbered[0][1])
     parsed = csv.reader([line for _, line in numbered], delimiter=separator)
     rows = [(number, [_decimal_point(cell.strip(), separator) for cell in row])
             for (number, _), row in zip(numbered, parsed, strict=False)]
@@ -247,6 +247,11 @@ _ALIGNED_GAP = re.compile(r"\s{2,}")  # pandas pads its columns with two spaces 
 _ELIDED_ROW = re.compile(r"[\s.]*\.\.\.[\s.]*")  # the "..." row of a long frame pandas prints shortened
 
 
+def _separator(line: str) -> str:
+    """A delimited file's separator: the one its header line holds most of."""
+    return max(_SEPARATORS, key=line.count)
+
+
 def _aligned_table(text: str) -> tuple[str, list[str]] | None:
     """A history printed as a whitespace-aligned table (print(df), df.to_string(), a logging report holding them),
     as tab-separated text for the CSV reader, with notes on what was not its rows; None for a delimited file (its
@@ -254,19 +259,20 @@ def _aligned_table(text: str) -> tuple[str, list[str]] | None:
     Seen in the fifteenth corpus' 15c002: a logging report with a table per run, under "Training Summary:"."""
     lines = [line.strip() for line in text.splitlines()]
     first = next((line for line in lines if line), "")
-    if _is_header(next(csv.reader([first], delimiter=max(_SEPARATORS, key=first.count)), [])):
+    if _is_header(next(csv.reader([first], delimiter=_separator(first)), [])):
         return None
     rows: list[str] = []
     header, width, elided, other, hidden = None, 0, 0, 0, False
     for line in _unwrapped(lines):
-        cells = [cell for cell in line.split() if cell != "..."]  # "...": columns pandas did not print
-        hidden |= len(cells) < len(line.split()) and not _ELIDED_ROW.fullmatch(line)
+        tokens = line.split()
+        cells = [cell for cell in tokens if cell != "..."]  # "...": columns pandas did not print
+        hidden |= len(cells) < len(tokens) and not _ELIDED_ROW.fullmatch(line)
         if cells and all(map(_is_number, cells)) and header is not None:
             if not width:  # the first row says how the header splits: names with single spaces, and an index
                 width = len(cells)
-                names = next((["", *split][-width:] for split in (
-                    [name for name in _ALIGNED_GAP.split(header) if name != "..."],
-                    [name for name in header.split() if name != "..."]) if len(split) in (width, width - 1)), None)
+                splits = ([name for name in split if name != "..."] for split in (_ALIGNED_GAP.split(header),
+                                                                                   header.split()))
+                names = next((["", *split][-width:] for split in splits if len(split) in (width, width - 1)), None)
                 if names is None:
                     header, width = None, 0
                     continue
