@@ -569,6 +569,63 @@ def test_console_output_of_two_fits_utf16_with_an_unfinished_last_epoch(tmp_path
                          "epoch 3 did not finish (no metrics for the whole epoch): left out")
 
 
+def _notebook(*cells: tuple[str, list[dict]]) -> str:
+    """A Jupyter notebook (nbformat 4) of code cells, each its source and its saved outputs."""
+    return json.dumps({"nbformat": 4, "nbformat_minor": 5, "metadata": {}, "cells": [
+        {"cell_type": "markdown", "metadata": {}, "source": ["# Training"]},
+        *({"cell_type": "code", "execution_count": count, "metadata": {}, "source": [source], "outputs": outputs}
+          for count, (source, outputs) in enumerate(cells, start=1))]}, indent=1)
+
+
+def _stream(text: str) -> dict:
+    return {"output_type": "stream", "name": "stdout", "text": text.splitlines(keepends=True)}
+
+
+def test_a_jupyter_notebooks_last_cell_with_a_training_log_is_read(tmp_path):
+    """The eighteenth corpus' notebooks: model.fit's output saved in a cell, then an evaluate and a plot, then a
+    second fit (fine-tuning) in a cell of its own: that last one is diagnosed, and the note names its cell."""
+    first = "".join(KERAS2_EPOCH.format(e=e, loss=1 / e, val=1.1 / e) for e in (1, 2, 3))
+    second = "".join(KERAS2_EPOCH.format(e=e, loss=0.2 / e, val=0.3 / e) for e in (1, 2))
+    path = tmp_path / "train.ipynb"
+    path.write_text(_notebook(
+        ("import keras", []),
+        ("history = model.fit(...)", [_stream(first)]),
+        ("model.evaluate(x, y)", [_stream("4/4 [====] - 0s 2ms/step - loss: 0.5 - acc: 0.8\n"),
+                                  {"output_type": "execute_result", "execution_count": 3, "metadata": {},
+                                   "data": {"text/plain": ["[0.5, 0.8]"]}}]),
+        ("plt.plot(history.history['loss'])", [{"output_type": "display_data", "metadata": {},
+                                                "data": {"image/png": "iVBORw0KGgo=", "text/plain": ["<Figure>"]}}]),
+        ("history_fine = model.fit(...)", [_stream(second)])))
+    log = read_training_log(path)
+    assert log.history["loss"] == [0.2, 0.1] and log.history["val_loss"] == [0.3, 0.15] and log.first_epoch == 1
+    assert log.source == "Keras console output in a Jupyter notebook's cell 6 (In [5])"
+    assert log.notes == ("2 runs in the file (notebook cells with a training log): the last one, cell 6 (In [5]), "
+                         "is diagnosed",)
+
+
+def test_a_history_dict_shown_as_a_notebook_cells_value(tmp_path):
+    """`history.history` as the last line of a cell: the notebook keeps its repr as the cell's text/plain value."""
+    path = tmp_path / "history.ipynb"
+    value = "{'loss': [1.0, 0.8, 0.6], 'accuracy': [0.5, 0.6, 0.7],\n 'val_loss': [1.1, 0.9, 0.8]}"
+    path.write_text(_notebook(("history.history", [{"output_type": "execute_result", "execution_count": 1,
+                                                    "metadata": {}, "data": {"text/plain": value}}])))
+    log = read_training_log(path)
+    assert log.history == {"loss": [1.0, 0.8, 0.6], "accuracy": [0.5, 0.6, 0.7], "val_loss": [1.1, 0.9, 0.8]}
+    assert log.notes == () and log.source == "history JSON in a Jupyter notebook's cell 2 (In [1])"
+    assert diagnose_log(path).diagnosis.label.value  # a readable notebook gets a diagnosis
+
+
+def test_a_notebook_without_a_training_log_says_what_it_found(tmp_path):
+    path = tmp_path / "eda.ipynb"
+    path.write_text(_notebook(("df.head()", [{"output_type": "execute_result", "execution_count": 1, "metadata": {},
+                                              "data": {"text/plain": ["   a  b\n0  1  2"]}}]),
+                              ("model.fit(x, y)", [{"output_type": "error", "ename": "ValueError", "evalue": "shapes",
+                                                    "traceback": ["Epoch 1/3", "loss: 0.5"]}])))
+    with pytest.raises(ValueError, match=r"eda\.ipynb: a Jupyter notebook without a training log in the saved outputs "
+                                         r"of its 1 code cell with output"):
+        read_training_log(path)
+
+
 def test_console_output_copied_from_inside_the_first_epoch(tmp_path):
     """The sixteenth corpus' 16e002: the output starts with epoch 1's last bar, its "Epoch 1/3" line not copied; a
     bar before the first "Epoch" line with other metrics (an evaluate) is no epoch."""

@@ -8,8 +8,9 @@ without the header's cells, left out and named), a `history.history` dumped as J
 epoch, as a summary per metric with its "values" list, or as several runs under names or prefixes of their own: the
 last is diagnosed), a TensorBoard log folder (or one event file), read with TensorBoard's own event reader, and what
 `model.fit` printed, saved as text, and other texts a training script leaves (a line per epoch, a history dict
-printed inside a log, a table printed by pandas). Epochs keep the numbers the log gives them (CSVLogger and TensorBoard count from
-0; a file without epoch numbers from 1, as Keras prints them).
+printed inside a log, a table printed by pandas), also among a Jupyter notebook's saved cell outputs. Epochs keep the
+numbers the log gives them (CSVLogger and TensorBoard count from 0; a file without epoch numbers from 1, as Keras
+prints them).
 """
 from __future__ import annotations
 
@@ -138,6 +139,13 @@ def read_training_log(path: str | os.PathLike) -> TrainingLog:
     text = _decode(data)
     if "\0" in text[:1024]:
         raise ValueError(f"{path}: a binary file; expected a CSV log, a history JSON or a TensorBoard folder")
+    if (cells := _notebook_outputs(text)) is not None:
+        return _read_notebook(path, cells)
+    return _read_text(path, text)
+
+
+def _read_text(path: Path, text: str) -> TrainingLog:
+    """A log by its content: console output, JSON, metric lists, a line per epoch, a printed table, a CSV."""
     if _CONSOLE_EPOCH.search(plain := _ANSI_ESCAPE.sub("", text)):  # before JSON: a script may print a dict first
         return _read_console(path, plain)
     if _JSON_START.match(text) or _python_repr_in_json(text) is not None:
@@ -159,6 +167,48 @@ def read_training_log(path: str | os.PathLike) -> TrainingLog:
     notes = [_last_run_note(len(printed), "histories printed in the text", f"the one at line "
                             f"{text.count(chr(10), 0, printed[-1][0]) + 1}")] if len(printed) > 1 else []
     return _from_mapping(path, printed[-1][1], notes, "a history dict printed in a text")
+
+
+def _notebook_outputs(text: str) -> list[tuple[int, int | None, str]] | None:
+    """The saved outputs of a Jupyter notebook's code cells, as (cell number, execution count, text), or None if
+    the text is no notebook. A cell's printed output and its value's text form join in order, as the notebook shows
+    them; tracebacks, images and HTML are left out."""
+    if not text.lstrip().startswith("{") or '"nbformat"' not in text:  # at the end: Jupyter sorts the keys
+        return None
+    try:
+        notebook = json.loads(text)
+    except json.JSONDecodeError:
+        return None
+    if not isinstance(notebook, dict) or "nbformat" not in notebook:
+        return None
+    cells = notebook.get("cells") or [cell for sheet in notebook.get("worksheets", []) for cell in sheet["cells"]]
+    found = []
+    for number, cell in enumerate(cells, start=1):
+        if cell.get("cell_type") != "code":
+            continue
+        texts = [output.get("text") or output.get("data", {}).get("text/plain", "") for output in cell.get("outputs", [])
+                 if output.get("output_type") in ("stream", "execute_result", "pyout", "display_data")]
+        if joined := "".join("".join(text) if isinstance(text, list) else text for text in texts):
+            found.append((number, cell.get("execution_count", cell.get("prompt_number")), joined))
+    return found
+
+
+def _read_notebook(path: Path, cells: Sequence[tuple[int, int | None, str]]) -> TrainingLog:
+    """A Jupyter notebook (the eighteenth corpus' ipynb files): the training log among its cells' saved outputs.
+    As for runs appended to a CSV, the last cell that holds one is diagnosed and the note says so."""
+    logs = []
+    for number, count, text in cells:
+        try:
+            logs.append((f"cell {number}" + (f" (In [{count}])" if count else ""), _read_text(path, text)))
+        except ValueError:
+            continue
+    if not logs:
+        raise ValueError(f"{path}: a Jupyter notebook without a training log in the saved outputs of its "
+                         f"{len(cells)} code cell{'s' * (len(cells) != 1)} with output; expected what model.fit "
+                         "printed, or a printed history.history")
+    where, log = logs[-1]
+    notes = [_last_run_note(len(logs), "notebook cells with a training log", where)] if len(logs) > 1 else []
+    return dataclasses.replace(log, source=f"{log.source} in a Jupyter notebook's {where}", notes=(*notes, *log.notes))
 
 
 def _has_loss(history: Mapping) -> bool:
