@@ -585,7 +585,7 @@ def test_a_jupyter_notebooks_last_cell_with_a_training_log_is_read(tmp_path):
     """The eighteenth corpus' notebooks: model.fit's output saved in a cell, then an evaluate and a plot, then a
     second fit (fine-tuning) in a cell of its own: that last one is diagnosed, and the note names its cell."""
     first = "".join(KERAS2_EPOCH.format(e=e, loss=1 / e, val=1.1 / e) for e in (1, 2, 3))
-    second = "".join(KERAS2_EPOCH.format(e=e, loss=0.2 / e, val=0.3 / e) for e in (1, 2))
+    second = "".join(KERAS2_EPOCH.format(e=e, loss=0.6 / e, val=0.3 * e) for e in (1, 2, 3))
     path = tmp_path / "train.ipynb"
     path.write_text(_notebook(
         ("import keras", []),
@@ -595,12 +595,17 @@ def test_a_jupyter_notebooks_last_cell_with_a_training_log_is_read(tmp_path):
                                    "data": {"text/plain": ["[0.5, 0.8]"]}}]),
         ("plt.plot(history.history['loss'])", [{"output_type": "display_data", "metadata": {},
                                                 "data": {"image/png": "iVBORw0KGgo=", "text/plain": ["<Figure>"]}}]),
-        ("history_fine = model.fit(...)", [_stream(second)])))
+        ("history_fine = model.fit(...)", [_stream(second + second)]),
+        ("model.fit(x, y, epochs=3)  # stopped by hand", [_stream(KERAS2_EPOCH.format(e=1, loss=9, val=9) + "Epoch 2/3\n"),
+                                                          {"output_type": "error", "ename": "KeyboardInterrupt",
+                                                           "evalue": "", "traceback": []}])))
     log = read_training_log(path)
-    assert log.history["loss"] == [0.2, 0.1] and log.history["val_loss"] == [0.3, 0.15] and log.first_epoch == 1
+    assert np.allclose(log.history["loss"], [0.6, 0.3, 0.2]) and np.allclose(log.history["val_loss"], [0.3, 0.6, 0.9])
+    assert log.first_epoch == 1
     assert log.source == "Keras console output in a Jupyter notebook's cell 6 (In [5])"
-    assert log.notes == ("2 runs in the file (notebook cells with a training log): the last one, cell 6 (In [5]), "
-                         "is diagnosed",)
+    assert log.notes == ("3 runs in the file (notebook cells with a training log): the last one, cell 6 (In [5]) "
+                         "(later ones too short for a curve's shape, left out: cell 7 (In [6]) (1 epoch)), is diagnosed",
+                         "2 runs in the file (fit called again): the last one, 3 epochs, is diagnosed")
 
 
 def test_a_history_dict_shown_as_a_notebook_cells_value(tmp_path):
@@ -613,6 +618,21 @@ def test_a_history_dict_shown_as_a_notebook_cells_value(tmp_path):
     assert log.history == {"loss": [1.0, 0.8, 0.6], "accuracy": [0.5, 0.6, 0.7], "val_loss": [1.1, 0.9, 0.8]}
     assert log.notes == () and log.source == "history JSON in a Jupyter notebook's cell 2 (In [1])"
     assert diagnose_log(path).diagnosis.label.value  # a readable notebook gets a diagnosis
+
+
+def test_what_a_carriage_return_left_of_a_longer_bar_after_an_epochs_line(tmp_path):
+    """The eighteenth corpus' 18a007: a notebook keeps the tail of an ETA bar the shorter final line overwrote."""
+    path = tmp_path / "out.txt"
+    path.write_text("".join(f"Epoch {e}/3\n12/12 [======] - 0s 3ms/step - loss: {1 / e:.4f} - accuracy: 0.{e}000"
+                            + (": 1s - loss: 9.9000 - accuracy: \n" if e == 2 else "\n") for e in (1, 2, 3)))
+    log = read_training_log(path)
+    assert log.history == {"loss": [1.0, 0.5, 0.3333], "accuracy": [0.1, 0.2, 0.3]} and log.notes == ()
+
+
+def test_a_zero_width_space_after_a_history_dict(tmp_path):
+    path = tmp_path / "train_results.txt"
+    path.write_text("{'loss': [1.0, 0.8, 0.6],\n 'val_loss': [1.1, 0.9, 0.8]}\n\u200b")
+    assert read_training_log(path).history == {"loss": [1.0, 0.8, 0.6], "val_loss": [1.1, 0.9, 0.8]}
 
 
 def test_a_notebook_without_a_training_log_says_what_it_found(tmp_path):

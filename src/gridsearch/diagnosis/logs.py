@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from gridsearch.diagnosis.curves import canonical_name, infer_num_classes
+from gridsearch.diagnosis.curves import MIN_EPOCHS, canonical_name, infer_num_classes
 from gridsearch.diagnosis.labels import Diagnosis
 from gridsearch.diagnosis.rules import NEEDS_CLASSES, diagnose
 
@@ -42,8 +42,10 @@ _JSON_START = re.compile(r"\s*(\{|\[\s*[{\[\]])")  # a dict, or a list of record
 _ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")  # the colours of Keras 3's progress bar
 _CONSOLE_EPOCH = re.compile(r"^Epoch (\d+)/\d+\s*$", re.MULTILINE)
 _CONSOLE_STEP = re.compile(r"(\d+)/(\d+)")  # "972/972 ━━━ 89s 75ms/step - ...": the batch the bar stands at
-# " - head/f1-score: 0.81 - ": one metric between Keras' separators (not "ETA: 2s", not "my test loss: 0.9")
-_CONSOLE_METRIC = re.compile(r"\s*([^\s:]+): (-?(?:\d+(?:\.\d*)?(?:e[-+]?\d+)?|nan|inf))\s*", re.IGNORECASE)
+# " - head/f1-score: 0.81 - ": one metric between Keras' separators (not "ETA: 2s", not "my test loss: 0.9"); what
+# follows a colon after it is the rest of an overwritten bar
+_CONSOLE_METRIC = re.compile(r"\s*([^\s:]+): (-?(?:\d+(?:\.\d*)?(?:e[-+]?\d+)?|nan|inf))(?:\s*|:.*)",
+                             re.IGNORECASE | re.DOTALL)
 
 
 @dataclass(frozen=True)
@@ -195,7 +197,8 @@ def _notebook_outputs(text: str) -> list[tuple[int, int | None, str]] | None:
 
 def _read_notebook(path: Path, cells: Sequence[tuple[int, int | None, str]]) -> TrainingLog:
     """A Jupyter notebook (the eighteenth corpus' ipynb files): the training log among its cells' saved outputs.
-    As for runs appended to a CSV, the last cell that holds one is diagnosed and the note says so."""
+    As for runs appended to a CSV, the last cell that holds one is diagnosed and the note says so; a later one too
+    short to have a curve's shape (a fit stopped by hand after an epoch: 18b006) is named, not diagnosed."""
     logs = []
     for number, count, text in cells:
         try:
@@ -206,8 +209,11 @@ def _read_notebook(path: Path, cells: Sequence[tuple[int, int | None, str]]) -> 
         raise ValueError(f"{path}: a Jupyter notebook without a training log in the saved outputs of its "
                          f"{len(cells)} code cell{'s' * (len(cells) != 1)} with output; expected what model.fit "
                          "printed, or a printed history.history")
-    where, log = logs[-1]
-    notes = [_last_run_note(len(logs), "notebook cells with a training log", where)] if len(logs) > 1 else []
+    chosen = max((at for at, (_, log) in enumerate(logs) if log.epochs >= MIN_EPOCHS), default=len(logs) - 1)
+    where, log = logs[chosen]
+    short = [f"{later} ({later_log.epochs} epoch{'s' * (later_log.epochs != 1)})" for later, later_log in logs[chosen + 1:]]
+    last = f"{where} (later ones too short for a curve's shape, left out: {', '.join(short)})" if short else where
+    notes = [_last_run_note(len(logs), "notebook cells with a training log", last)] if len(logs) > 1 else []
     return dataclasses.replace(log, source=f"{log.source} in a Jupyter notebook's {where}", notes=(*notes, *log.notes))
 
 
@@ -223,11 +229,11 @@ def _last_run_note(count: int, how: str, last: str) -> str:
 def _decode(data: bytes) -> str:
     """UTF-8 (with or without a byte-order mark), UTF-16 with its mark (a PowerShell `>` redirect writes it; a file
     cut off mid-character keeps what it has), else Latin-1: any byte decodes, so a line written in Windows' cp1252
-    (an em dash) cannot hide the numbers around it."""
+    (an em dash) cannot hide the numbers around it. Zero-width spaces, which no log means, are dropped."""
     if data[:2] in (b"\xff\xfe", b"\xfe\xff"):
         return data.decode("utf-16", errors="replace")
     try:
-        return data.decode("utf-8-sig")
+        return data.decode("utf-8-sig").replace("\u200b", "")  # a zero-width space pasted after a dict (18e003)
     except UnicodeDecodeError:
         return data.decode("latin-1")
 
@@ -716,13 +722,17 @@ def _bar_total(segment: str) -> int | None:
 def _epoch_metrics(segment: str) -> dict[str, float] | None:
     """The metrics of the whole epoch among the lines after its "Epoch k/N": of the lines whose bar is full (or that
     have no bar: verbose=2), the first with the most metrics. The full bar before validation has fewer than the one
-    after it, and an evaluate() printed after the last epoch has no val_ metrics. None if the epoch did not finish."""
+    after it, and an evaluate() printed after the last epoch has no val_ metrics. A notebook keeps what a carriage
+    return left of a longer bar after the line that overwrote it ("accuracy: 0.8512: 2s - loss: 0.41 - accuracy: ",
+    the eighteenth corpus' 18a007): the line's own metrics come first. None if the epoch did not finish."""
     best: dict[str, float] = {}
     for line in re.split(r"[\r\n\b]+", segment):
         pieces = line.split(" - ")
         bar = pieces[0].split()
         step = _CONSOLE_STEP.fullmatch(bar[0]) if bar else None
-        metrics = {m[1]: float(m[2]) for m in map(_CONSOLE_METRIC.fullmatch, pieces[1:]) if m}
+        metrics: dict[str, float] = {}
+        for match in filter(None, map(_CONSOLE_METRIC.fullmatch, pieces[1:])):
+            metrics.setdefault(match[1], float(match[2]))  # a name again: the rest of a longer bar it overwrote
         if "loss" in metrics and (step is None or step[1] == step[2]) and len(metrics) > len(best):
             best = metrics
     return best or None
