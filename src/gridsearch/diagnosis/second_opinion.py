@@ -14,7 +14,7 @@ rules' evidence stays in the message.
 
 The forest is fitted on first use from real_logs.csv (derived numbers only: one row of measurements per labelled
 design log of benchmarks/diagnosis/real, written by `python benchmarks/diagnosis/learned.py`); about 3.5 s on 2
-cores (1.6 s to import scikit-learn, 2.0 s for 500 trees on 724 rows), then 40 ms a log.
+cores (1.6 s to import scikit-learn, 2.0 s for 500 trees on 746 rows), then 40 ms a log.
 """
 from __future__ import annotations
 
