@@ -66,6 +66,7 @@ FOURTEENTH = "fourteenth corpus (design since its score; held out from pass 10 a
 FIFTEENTH = "fifteenth corpus (design since its score; held out from the rules and the second opinion of commit b5e895f)"
 SIXTEENTH = "sixteenth corpus (design since its score; held out from the rules and the second opinion of commit 341a201)"
 SEVENTEENTH = "seventeenth corpus (design since its score; held out from the rules and the second opinion of commit 26ce340)"
+EIGHTEENTH = "eighteenth corpus (held out from the rules and the second opinion of commit 60864f4)"
 CORPORA = {"r": "first corpus (design)", "n": "second corpus (design from pass 3; held out in pass 2)",
            "t": "third corpus (design from pass 4; held out in pass 3)",
            "u": "fourth corpus (design from pass 5; held out in pass 4)",
@@ -77,7 +78,8 @@ CORPORA = {"r": "first corpus (design)", "n": "second corpus (design from pass 3
            "l": THIRTEENTH, "o": THIRTEENTH, "14a": FOURTEENTH, "14b": FOURTEENTH, "14c": FOURTEENTH,
            **dict.fromkeys(("15a", "15b", "15c", "15d", "15e"), FIFTEENTH),
            **dict.fromkeys(("16a", "16b", "16c", "16d", "16e"), SIXTEENTH),
-           **dict.fromkeys(("17a", "17b", "17c", "17d"), SEVENTEENTH)}
+           **dict.fromkeys(("17a", "17b", "17c", "17d"), SEVENTEENTH),
+           **dict.fromkeys(("18a", "18b", "18c", "18d", "18e"), EIGHTEENTH)}
 # by a log id's prefix, its collector's: a letter until the letters ran out, then the corpus' number and a letter
 FACTORS = (0.5, 0.67, 0.8, 1.0, 1.25, 1.5, 2.0)
 SHARES = ("CONVERGED_FIT", "OVERFIT_TRAIN_STEADY", "OVERFIT_LONG_SINCE", "CONVERGING_MIN_FIT", "CEILING_FIT",
@@ -208,7 +210,9 @@ def second_opinion_worth(labels: dict, curves: dict, split: dict) -> list[str]:
             "a judgment of degree.", ""] + table(
         ["corpus", "rules of commit", "rules when held out", "forest, leave one corpus out", "combined"], rows) + [
         "", f"- false alarms on the {len(healthy)} healthy logs among them: rules {alarms[0]}, forest {alarms[1]}, "
-        f"combined {alarms[2]}", ""]
+        f"combined {alarms[2]}",
+        f"- combined, by the labellers' confidence (high or medium = sure): "
+        f"{by_confidence(then, labels, {i: (label,) for i, label in combined.items()})}", ""]
 
 
 def labeller_pairs() -> list[tuple[dict[str, str], dict[str, str]]]:
@@ -220,6 +224,27 @@ def labeller_pairs() -> list[tuple[dict[str, str], dict[str, str]]]:
                   for path in sorted(folder.glob("labeller_*.csv"))]
         pairs += [(a, b) for n, a in enumerate(sheets) for b in sheets[n + 1:] if set(a) & set(b)]
     return pairs
+
+
+def labeller_confidence() -> dict[str, list[str]]:
+    """Each log's confidences (high, medium, low) as its blind labellers wrote them (real/*_corpus/labeller_*.csv;
+    the first corpora kept none)."""
+    given: dict[str, list[str]] = {}
+    for path in sorted(REAL.glob("*_corpus/labeller_*.csv")):
+        for row in csv.DictReader(path.open()):
+            if row.get("confidence", "").strip():
+                given.setdefault(row["id"], []).append(row["confidence"].strip().lower())
+    return given
+
+
+def by_confidence(ids: Iterable[str], labels: dict, predicted: dict) -> str:
+    """Accuracy on the logs both labellers were sure of (high or medium) and on those one called low: the boundary
+    cases a 85% target counts alike."""
+    given, parts = labeller_confidence(), {"both labellers sure": [], "a labeller unsure": [], "not recorded": []}
+    for i in ids:
+        sure = [c != "low" for c in given.get(i, [])]
+        parts["not recorded" if len(sure) < 2 else "both labellers sure" if all(sure) else "a labeller unsure"].append(i)
+    return "; ".join(f"{name} {pct(*score(part, labels, predicted))}" for name, part in parts.items() if part)
 
 
 def beside_a_labeller(curves: dict, split: dict, with_c: dict) -> list[str]:
@@ -282,7 +307,9 @@ def report(labels: dict, curves: dict, split: dict, raw_dirs: Sequence[Path], lo
         lines += ["", f"- held-out accuracy >= {ACCURACY_TARGET:.0%}: {pct(right, n)}, "
                   f"{'met' if n and right / n >= ACCURACY_TARGET else 'MISSED'}",
                   f"- false alarms on held-out healthy logs <= {FALSE_ALARM_TARGET:.0%}: {pct(alarms, len(healthy))}, "
-                  f"{'met' if not healthy or alarms / len(healthy) <= FALSE_ALARM_TARGET else 'MISSED'}", ""]
+                  f"{'met' if not healthy or alarms / len(healthy) <= FALSE_ALARM_TARGET else 'MISSED'}",
+                  f"- held out, by the labellers' confidence (high or medium = sure): "
+                  f"{by_confidence(heldout, labels, with_c)}", ""]
     else:
         lines += ["", f"- no corpus is held out from these rules; the latest held-out score: {LAST_HELD_OUT}", ""]
     if loo:
