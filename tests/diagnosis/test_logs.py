@@ -705,6 +705,9 @@ def test_prefixed_keys_of_a_models_outputs_are_no_runs(tmp_path):
                                                         r"metrics"),
     ("[2025-12-19 00:09:32] start\n0,0.28,1.27\n", r"log\.csv: no 'loss' column \(columns: \[2025-12-19"),
     ("{'loss': [0.5", r"log\.csv: not valid JSON \(.*\), nor a Python dict literal"),
+    ('epoch,"loss\n' + "0.5,\n" * 200_000, r"log\.csv: not a CSV log \(field larger than field limit"),
+    ("epoch,accuracy," + "x" * 5000 + "\n0,0.5,1\n", r"log\.csv: no 'loss' column \(columns: epoch, accuracy, x+\.\.\. "
+                                                     r"\(5017 characters\); separator ','\)"),
 ])
 def test_what_cannot_be_read_says_what_it_found(tmp_path, text, message):
     path = tmp_path / "log.csv"

@@ -43,9 +43,10 @@ _ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")  # the colours of Keras 3's 
 _CONSOLE_EPOCH = re.compile(r"^Epoch (\d+)/\d+\s*$", re.MULTILINE)
 _CONSOLE_STEP = re.compile(r"(\d+)/(\d+)")  # "972/972 ━━━ 89s 75ms/step - ...": the batch the bar stands at
 # " - head/f1-score: 0.81 - ": one metric between Keras' separators (not "ETA: 2s", not "my test loss: 0.9"); what
-# follows a colon after it is the rest of an overwritten bar
-_CONSOLE_METRIC = re.compile(r"\s*([^\s:]+): (-?(?:\d+(?:\.\d*)?(?:e[-+]?\d+)?|nan|inf))(?:\s*|:.*)",
+# follows the number, from a colon or a letter on, is the rest of an overwritten bar ("0.8512: 2s", "0.8512ccuracy: 0.8")
+_CONSOLE_METRIC = re.compile(r"\s*([^\s:]+): (-?(?:\d+(?:\.\d*)?(?:e[-+]?\d+)?|nan|inf))(?:\s*|:.*|[A-Za-z_].*)",
                              re.IGNORECASE | re.DOTALL)
+_STEP_TIME = re.compile(r"\d[\d.]*\s*[mµu]?s/(?:step|sample)\b")  # "96s 40ms/step": the epoch is over, its metrics follow
 
 
 @dataclass(frozen=True)
@@ -244,8 +245,11 @@ def _read_csv(path: Path, text: str) -> TrainingLog:
         raise ValueError(f"{path}: empty file; expected a Keras CSVLogger log with a header row")
     separator = _separator(numbered[0][1])
     parsed = csv.reader([line for _, line in numbered], delimiter=separator)
-    rows = [(number, [_decimal_point(cell.strip(), separator) for cell in row])
-            for (number, _), row in zip(numbered, parsed, strict=False)]
+    try:
+        rows = [(number, [_decimal_point(cell.strip(), separator) for cell in row])
+                for (number, _), row in zip(numbered, parsed, strict=False)]
+    except csv.Error as exc:  # a quote never closed: the rest of the file in one cell (a notebook's text, 19e002)
+        raise ValueError(f"{path}: not a CSV log ({exc}; its first line: {numbered[0][1][:80]!r})") from None
     header = _header(rows[0][1])
     notes = []
     if (wide := _wide_from_long(header, [cells for _, cells in rows[1:]])) is not None:
@@ -258,7 +262,8 @@ def _read_csv(path: Path, text: str) -> TrainingLog:
             f"; per-run settings, not curves, left out: {', '.join(settings)}" if settings else "") + (
             f"; {dropped} row{'s' * (dropped != 1)} without a list of losses left out" if dropped else ""))
         header, rows = table[0], list(enumerate(table, start=1))
-    shown = f"{', '.join(header)}; separator {separator!r}"
+    names = ", ".join(header)
+    shown = f"{names if len(names) <= 300 else names[:300] + f'... ({len(names)} characters)'}; separator {separator!r}"
     if "loss" not in [canonical_name(column) for column in header]:
         raise ValueError(f"{path}: no 'loss' column (columns: {shown}); expected a Keras CSVLogger log")
     runs, run, malformed = [], [], []
@@ -314,7 +319,7 @@ def _aligned_table(text: str) -> tuple[str, list[str]] | None:
     first line names a loss) or a text holding no such table. Every table is a run, as a repeated CSV header is.
     Seen in the fifteenth corpus' 15c002: a logging report with a table per run, under "Training Summary:"."""
     lines = [line.strip() for line in text.splitlines()]
-    first = next((line for line in lines if line), "")
+    first = next((line for line in lines if line), "")[:10_000]  # a header's length: not a notebook's 2 MB line
     if _is_header(next(csv.reader([first], delimiter=_separator(first)), [])):
         return None
     rows: list[str] = []
@@ -722,14 +727,22 @@ def _bar_total(segment: str) -> int | None:
 def _epoch_metrics(segment: str) -> dict[str, float] | None:
     """The metrics of the whole epoch among the lines after its "Epoch k/N": of the lines whose bar is full (or that
     have no bar: verbose=2), the first with the most metrics. The full bar before validation has fewer than the one
-    after it, and an evaluate() printed after the last epoch has no val_ metrics. A notebook keeps what a carriage
-    return left of a longer bar after the line that overwrote it ("accuracy: 0.8512: 2s - loss: 0.41 - accuracy: ",
-    the eighteenth corpus' 18a007): the line's own metrics come first. None if the epoch did not finish."""
+    after it, and an evaluate() printed after the last epoch has no val_ metrics; a line that still shows an ETA is
+    no epoch's end (the nineteenth corpus' 19e012: the data ran out before validation). A notebook keeps what a
+    carriage return left of a longer bar after the line that overwrote it ("accuracy: 0.8512: 2s - loss: 0.41 - ",
+    18a007; "val_accuracy: 0.8512ccuracy: 0.8", 19d010): the line's own metrics come first. One that lost its
+    backspaces runs every update of the epoch into one line, its end after the last step time (19c008). None if the
+    epoch did not finish."""
     best: dict[str, float] = {}
     for line in re.split(r"[\r\n\b]+", segment):
         pieces = line.split(" - ")
         bar = pieces[0].split()
         step = _CONSOLE_STEP.fullmatch(bar[0]) if bar else None
+        timed = [at for at, piece in enumerate(pieces) if at and _STEP_TIME.search(piece)]
+        if timed and any(piece.lstrip().startswith("ETA") for piece in pieces[1:timed[-1]]):
+            pieces, step = pieces[timed[-1]:], None  # the updates before the step time are the epoch's past
+        if any(piece.lstrip().startswith("ETA") for piece in pieces[1:]):
+            continue
         metrics: dict[str, float] = {}
         for match in filter(None, map(_CONSOLE_METRIC.fullmatch, pieces[1:])):
             metrics.setdefault(match[1], float(match[2]))  # a name again: the rest of a longer bar it overwrote
