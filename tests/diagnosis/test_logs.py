@@ -629,6 +629,24 @@ def test_what_a_carriage_return_left_of_a_longer_bar_after_an_epochs_line(tmp_pa
     assert log.history == {"loss": [1.0, 0.5, 0.3333], "accuracy": [0.1, 0.2, 0.3]} and log.notes == ()
 
 
+def test_a_bars_updates_run_into_one_line_and_a_line_still_showing_an_eta(tmp_path):
+    """The nineteenth corpus' 19c008: a notebook that lost its backspaces runs every update of an epoch into one line,
+    the epoch's own metrics after the last step time; 18a007: a full bar still showing an ETA is an update, not the
+    epoch's end; 19d010: a longer bar's rest glued to the last number."""
+    updates = " - ETA: 1:05 - loss: 9.1000 - binary_accuracy: 0.10 - ETA: 40s - loss: 8.2000 - binary_accuracy: 0.20"
+    path = tmp_path / "out.txt"
+    path.write_text(
+        "Epoch 1/3\n 10/100 [==>.....]" + updates + " - 96s 1s/step - loss: 0.5000 - binary_accuracy: 0.7000 - "
+        "val_loss: 0.6000 - val_binary_accuracy: 0.6500\n"
+        "Epoch 2/3\n100/100 [==========] - ETA: 0s - loss: 0.4100 - binary_accuracy: 0.79 - 0s 2ms/step - loss: "
+        "0.4000 - binary_accuracy: 0.8000 - val_loss: 0.5000 - val_binary_accuracy: 0.7500\n"
+        "Epoch 3/3\n100/100 [==========] - 3s 30ms/step - loss: 0.3000 - binary_accuracy: 0.8500 - val_loss: 0.4500 - "
+        "val_binary_accuracy: 0.8000ccuracy: 0.8\n")
+    log = read_training_log(path)
+    assert log.history == {"loss": [0.5, 0.4, 0.3], "binary_accuracy": [0.7, 0.8, 0.85], "val_loss": [0.6, 0.5, 0.45],
+                           "val_binary_accuracy": [0.65, 0.75, 0.8]} and log.notes == ()
+
+
 def test_a_zero_width_space_after_a_history_dict(tmp_path):
     path = tmp_path / "train_results.txt"
     path.write_text("{'loss': [1.0, 0.8, 0.6],\n 'val_loss': [1.1, 0.9, 0.8]}\n\u200b")
