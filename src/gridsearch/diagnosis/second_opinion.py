@@ -8,13 +8,14 @@ Where the rules' label is one of those judgments and a majority of the trees vot
 wins: on the same 505 held-out logs that gives 400 right (79%) and 21 false alarms on 226 healthy logs (9%), against
 the rules' 373 and 40 (benchmarks/diagnosis/real.py, "A second opinion"). Scored once on each corpus collected after
 it was set: the fifteenth 58/76 (76%), the rules alone 57; the sixteenth 54/68 (79%), the rules alone 50; with the trend
-measurements, the seventeenth 17/22 (77%), the rules alone 15. The rules keep every label with a mechanism behind it
+measurements, the seventeenth 17/22 (77%), the rules alone 15; the eighteenth (72 of its 80 logs Jupyter notebooks)
+55/74 (74%), the rules alone 50. The rules keep every label with a mechanism behind it
 (nan, diverging, a stuck run pruning stops on), a blow-up in epoch 1 stays the cause whatever the label, and the
 rules' evidence stays in the message.
 
 The forest is fitted on first use from real_logs.csv (derived numbers only: one row of measurements per labelled
 design log of benchmarks/diagnosis/real, written by `python benchmarks/diagnosis/learned.py`); about 3.5 s on 2
-cores (1.6 s to import scikit-learn, 2.0 s for 500 trees on 746 rows), then 40 ms a log.
+cores (1.6 s to import scikit-learn, 2.0 s for 500 trees on 820 rows), then 40 ms a log.
 """
 from __future__ import annotations
 
