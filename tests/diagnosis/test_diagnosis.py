@@ -428,6 +428,20 @@ def test_a_val_accuracy_that_never_changes_is_one_class_for_every_sample_even_in
     assert diagnose(history, None, first_epoch=10).label is not Label.STUCK_AT_CHANCE
 
 
+def test_a_train_accuracy_that_never_changes_after_epoch_1_without_validation_is_one_class():
+    """18b001: a binary task logged without validation, accuracy 0.7964 (the majority share) from epoch 2 on while the
+    loss still fell; an accuracy that moves, or a perfect one, is no such evidence."""
+    history = {"loss": [0.62, 0.52, 0.515, 0.511, 0.509, 0.508, 0.507],
+               "accuracy": [0.781, 0.7964, 0.7964, 0.7964, 0.7964, 0.7964, 0.7964]}
+    for classes in (2, None):
+        result = diagnose(history, classes)
+        assert result.label is Label.STUCK_AT_CHANCE and "every training sample" in result.evidence, result
+    moving = dict(history, accuracy=[0.781, 0.7964, 0.7971, 0.7964, 0.7989, 0.8012, 0.8033])
+    assert diagnose(moving, 2).label is not Label.STUCK_AT_CHANCE
+    perfect = dict(history, accuracy=[0.9, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0])
+    assert diagnose(perfect, 2).label is not Label.STUCK_AT_CHANCE
+
+
 def test_a_constant_val_accuracy_beside_a_train_accuracy_that_moves_but_fits_little_is_stuck():
     """o008 (9 classes, 6 epochs, labelled stuck_at_chance: val accuracy 0.25 in every epoch, train 0.17-0.31 as the
     losses fell) and o021 (3 epochs at one val accuracy); a train accuracy that rises to a fit is no one-class model."""

@@ -331,7 +331,8 @@ def _stuck_over_the_run(c: Curves) -> Diagnosis | None:
     """Stuck, judged on a whole run (never by pruning, which sees a prefix: a slow learner's first epochs look
     like this): flat accuracies at the majority share (no C needed), or losses that never leave ln C."""
     c, _ = _after_blow_ups(c)
-    return _stuck(c, _at_majority_share(c) or _one_class_on_validation(c) or _at_chance_loss(c))
+    return _stuck(c, _at_majority_share(c) or _one_class_on_validation(c) or _one_class_in_training(c)
+                  or _at_chance_loss(c))
 
 
 def _falling_share(values: np.ndarray) -> float:
@@ -465,6 +466,23 @@ def _one_class_on_validation(c: Curves) -> tuple[str, float] | None:
         return None
     return (f"val_accuracy {val[0]:.4g} in all {c.epochs} epochs, accuracy within {width:.3f} from epoch {c.epoch(1)} "
             "on: every validation sample gets the same class", confidence(1 - min(width / STUCK_ACC_RANGE, 1)))
+
+
+def _one_class_in_training(c: Curves) -> tuple[str, float] | None:
+    """A log without validation whose train accuracy is the same (to 4 decimals) in every epoch from the second on,
+    below 1: every training sample gets the same class, whatever the loss does (a learning model's accuracy over the
+    whole training set moves from epoch to epoch). The eighteenth corpus' 18b001 and 18b002 (labelled
+    stuck_at_chance: 0.7964 of a binary task for 6 epochs, the majority share, as the loss fell: read too_slow). In
+    every corpus, the logs with validation whose train accuracy never moved after epoch 1 were labelled
+    stuck_at_chance too (18b017, d018, p011, r041), or nan.
+    """
+    if c.val_accuracy is not None or c.accuracy is None or c.epochs <= MIN_EPOCHS:
+        return None
+    kept = np.round(c.accuracy[1:], 4)
+    if not np.isfinite(kept).all() or np.ptp(kept) > 0 or not 0 < kept[0] < 1:
+        return None
+    return (f"accuracy {kept[0]:.4g} in every epoch from epoch {c.epoch(1)} on ({c.epochs} epochs, no validation): "
+            "every training sample gets the same class", confidence(1.0))
 
 
 def blew_up_in_epoch_1(c: Curves) -> str:
