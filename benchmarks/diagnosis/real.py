@@ -66,6 +66,7 @@ FIFTEENTH = "fifteenth corpus (design since its score; held out from the rules a
 SIXTEENTH = "sixteenth corpus (design since its score; held out from the rules and the second opinion of commit 341a201)"
 SEVENTEENTH = "seventeenth corpus (design since its score; held out from the rules and the second opinion of commit 26ce340)"
 EIGHTEENTH = "eighteenth corpus (design since its score; held out from the rules and the second opinion of commit 60864f4)"
+NINETEENTH = "nineteenth corpus (held out from the rules and the second opinion of commit 8b9e17d)"
 CORPORA = {"r": "first corpus (design)", "n": "second corpus (design from pass 3; held out in pass 2)",
            "t": "third corpus (design from pass 4; held out in pass 3)",
            "u": "fourth corpus (design from pass 5; held out in pass 4)",
@@ -78,7 +79,8 @@ CORPORA = {"r": "first corpus (design)", "n": "second corpus (design from pass 3
            **dict.fromkeys(("15a", "15b", "15c", "15d", "15e"), FIFTEENTH),
            **dict.fromkeys(("16a", "16b", "16c", "16d", "16e"), SIXTEENTH),
            **dict.fromkeys(("17a", "17b", "17c", "17d"), SEVENTEENTH),
-           **dict.fromkeys(("18a", "18b", "18c", "18d", "18e"), EIGHTEENTH)}
+           **dict.fromkeys(("18a", "18b", "18c", "18d", "18e"), EIGHTEENTH),
+           **dict.fromkeys(("19a", "19b", "19c", "19d", "19e"), NINETEENTH)}
 # by a log id's prefix, its collector's: a letter until the letters ran out, then the corpus' number and a letter
 FACTORS = (0.5, 0.67, 0.8, 1.0, 1.25, 1.5, 2.0)
 SHARES = ("CONVERGED_FIT", "OVERFIT_TRAIN_STEADY", "OVERFIT_LONG_SINCE", "CONVERGING_MIN_FIT", "CEILING_FIT",
