@@ -440,6 +440,8 @@ def test_a_train_accuracy_that_never_changes_after_epoch_1_without_validation_is
     assert diagnose(moving, 2).label is not Label.STUCK_AT_CHANCE
     perfect = dict(history, accuracy=[0.9, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0])
     assert diagnose(perfect, 2).label is not Label.STUCK_AT_CHANCE
+    two_decimals = {"loss": [0.35, 0.2, 0.12, 0.07, 0.045, 0.03, 0.022, 0.018], "accuracy": [0.91] + [0.99] * 7}
+    assert diagnose(two_decimals, None).label is not Label.STUCK_AT_CHANCE  # a loss no one-class output reaches
 
 
 def test_a_constant_val_accuracy_beside_a_train_accuracy_that_moves_but_fits_little_is_stuck():

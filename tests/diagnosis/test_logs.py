@@ -603,8 +603,9 @@ def test_a_jupyter_notebooks_last_cell_with_a_training_log_is_read(tmp_path):
     assert np.allclose(log.history["loss"], [0.6, 0.3, 0.2]) and np.allclose(log.history["val_loss"], [0.3, 0.6, 0.9])
     assert log.first_epoch == 1
     assert log.source == "Keras console output in a Jupyter notebook's cell 6 (In [5])"
-    assert log.notes == ("3 runs in the file (notebook cells with a training log): the last one, cell 6 (In [5]) "
-                         "(later ones too short for a curve's shape, left out: cell 7 (In [6]) (1 epoch)), is diagnosed",
+    assert log.notes == ("3 runs in the file (notebook cells with a training log): the last one, cell 6 (In [5]), the "
+                         "last long enough for a curve's shape (left out, too short: cell 7 (In [6]) (1 epoch)), is "
+                         "diagnosed",
                          "2 runs in the file (fit called again): the last one, 3 epochs, is diagnosed")
 
 
@@ -651,6 +652,50 @@ def test_a_zero_width_space_after_a_history_dict(tmp_path):
     path = tmp_path / "train_results.txt"
     path.write_text("{'loss': [1.0, 0.8, 0.6],\n 'val_loss': [1.1, 0.9, 0.8]}\n\u200b")
     assert read_training_log(path).history == {"loss": [1.0, 0.8, 0.6], "val_loss": [1.1, 0.9, 0.8]}
+
+
+def test_a_later_cell_showing_part_of_the_history_or_its_summary_is_not_the_log(tmp_path):
+    """hist.tail() after the fit (the TensorFlow tutorials), describe(), and a figure's text with no newline before
+    the next cell output's "Epoch 1/N": the fit's own output is diagnosed, every epoch of it."""
+    epochs = "".join(KERAS2_EPOCH.format(e=e, loss=1 / e, val=1.1 / e) for e in (1, 2, 3)).replace("/3\n", "/5\n")
+    epochs += "".join(KERAS2_EPOCH.format(e=e, loss=1 / e, val=1.1 / e).replace(f"{e}/3", f"{e}/5") for e in (4, 5))
+    tail = "      loss  acc  val_loss  val_acc     lr  epoch\n2  0.333333  0.5  0.366667  0.6  0.001  2\n" \
+           "3  0.250000  0.5  0.275000  0.6  0.001  3\n4  0.200000  0.5  0.220000  0.6  0.001  4"
+    summary = "        loss   val_loss\ncount  5.000000  5.000000\nmean  0.456667  0.502333\nstd  0.3  0.33\n" \
+              "min  0.2  0.22\n25%  0.25  0.275\n50%  0.333  0.3667\n75%  0.5  0.55\nmax  1.0  1.1"
+    figure = {"output_type": "display_data", "metadata": {}, "data": {"text/plain": "<Figure size 640x480>"}}
+    path = tmp_path / "tutorial.ipynb"
+    path.write_text(_notebook(("history = model.fit(...)", [figure, _stream(epochs)]),
+                              ("pd.DataFrame(history.history).tail(3)", [
+                                  {"output_type": "execute_result", "execution_count": 2, "metadata": {},
+                                   "data": {"text/plain": tail}}]),
+                              ("pd.DataFrame(history.history).describe()", [
+                                  {"output_type": "execute_result", "execution_count": 3, "metadata": {},
+                                   "data": {"text/plain": summary}}])))
+    log = read_training_log(path)
+    assert log.epochs == 5 and log.first_epoch == 1 and log.source.endswith("cell 2 (In [1])")
+    assert log.notes == ("showing part of an earlier cell's history (its head or tail), left out: cell 3 (In [2])",)
+
+
+@pytest.mark.parametrize("cells", [{"a": 1}, [1], [{"cell_type": "code", "outputs": None}],
+                                   [{"cell_type": "code", "outputs": [{"output_type": "stream", "text": 5}]}]])
+def test_a_broken_notebook_is_refused_with_a_value_error(tmp_path, cells):
+    path = tmp_path / "broken.ipynb"
+    path.write_text(json.dumps({"nbformat": 4, "cells": cells}))
+    with pytest.raises(ValueError):
+        read_training_log(path)
+
+
+def test_updates_of_an_epoch_of_unknown_length_run_into_one_line(tmp_path):
+    """The first epoch of a tf.data pipeline counts its steps ("10/Unknown"), no ETA: the epoch's metrics follow the
+    last step time, as Keras 2 and 3 print them."""
+    first = "".join(f"{10 * i:7d}/Unknown - {i}s 50ms/step - loss: {2 - i / 10:.4f} - accuracy: {0.1 + i / 20:.4f}"
+                    for i in range(1, 10))
+    path = tmp_path / "out.txt"
+    path.write_text("Epoch 1/3\n" + first + "     100/Unknown - 10s 50ms/step - loss: 0.5000 - accuracy: 0.7000\n"
+                    + "".join(f"Epoch {e}/3\n100/100 [====] - 5s 50ms/step - loss: {0.5 / e:.4f} - accuracy: 0.8000\n"
+                              for e in (2, 3)))
+    assert read_training_log(path).history == {"loss": [0.5, 0.25, 0.1667], "accuracy": [0.7, 0.8, 0.8]}
 
 
 def test_a_notebook_without_a_training_log_says_what_it_found(tmp_path):

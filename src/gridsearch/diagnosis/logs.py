@@ -184,14 +184,28 @@ def _notebook_outputs(text: str) -> list[tuple[int, int | None, str]] | None:
         return None
     if not isinstance(notebook, dict) or "nbformat" not in notebook:
         return None
-    cells = notebook.get("cells") or [cell for sheet in notebook.get("worksheets", []) for cell in sheet["cells"]]
+    try:
+        return _cell_outputs(notebook)
+    except (AttributeError, TypeError, KeyError):  # "nbformat" in a JSON that is no notebook, or a broken one
+        return None
+
+
+def _cell_outputs(notebook: dict) -> list[tuple[int, int | None, str]]:
+    cells = notebook.get("cells") or [cell for sheet in notebook.get("worksheets") or [] for cell in sheet["cells"]]
     found = []
     for number, cell in enumerate(cells, start=1):
         if cell.get("cell_type") != "code":
             continue
-        texts = [output.get("text") or output.get("data", {}).get("text/plain", "") for output in cell.get("outputs", [])
-                 if output.get("output_type") in ("stream", "execute_result", "pyout", "display_data")]
-        if joined := "".join("".join(text) if isinstance(text, list) else text for text in texts):
+        joined = ""
+        for output in cell.get("outputs") or []:
+            kind = output.get("output_type")
+            text = output.get("text") if kind == "stream" else (output.get("data") or {}).get("text/plain", "") if kind in (
+                "execute_result", "display_data") else output.get("text", "") if kind == "pyout" else ""
+            text = "".join(text) if isinstance(text, list) else text
+            if kind != "stream" and text:  # a value's text stands on lines of its own, not inside a stream's line
+                text = ("" if joined.endswith("\n") or not joined else "\n") + text + "\n"
+            joined += text
+        if joined:
             found.append((number, cell.get("execution_count", cell.get("prompt_number")), joined))
     return found
 
@@ -210,12 +224,25 @@ def _read_notebook(path: Path, cells: Sequence[tuple[int, int | None, str]]) -> 
         raise ValueError(f"{path}: a Jupyter notebook without a training log in the saved outputs of its "
                          f"{len(cells)} code cell{'s' * (len(cells) != 1)} with output; expected what model.fit "
                          "printed, or a printed history.history")
+    views = [where for at, (where, log) in enumerate(logs) if any(_part_of(log, earlier) for _, earlier in logs[:at])]
+    logs = [(where, log) for where, log in logs if where not in views]
     chosen = max((at for at, (_, log) in enumerate(logs) if log.epochs >= MIN_EPOCHS), default=len(logs) - 1)
     where, log = logs[chosen]
     short = [f"{later} ({later_log.epochs} epoch{'s' * (later_log.epochs != 1)})" for later, later_log in logs[chosen + 1:]]
-    last = f"{where} (later ones too short for a curve's shape, left out: {', '.join(short)})" if short else where
+    last = (f"{where}, the last long enough for a curve's shape (left out, too short: {', '.join(short)})" if short
+            else where)
     notes = [_last_run_note(len(logs), "notebook cells with a training log", last)] if len(logs) > 1 else []
+    if views:  # hist.tail() after the fit: the TensorFlow tutorials' habit
+        notes.append(f"showing part of an earlier cell's history (its head or tail), left out: {', '.join(views)}")
     return dataclasses.replace(log, source=f"{log.source} in a Jupyter notebook's {where}", notes=(*notes, *log.notes))
+
+
+def _part_of(log: TrainingLog, earlier: TrainingLog) -> bool:
+    """Whether a log's losses are a stretch of an earlier log's, as printed again (rounded to 4 decimals or 6 digits)."""
+    part, whole = (np.asarray(next(v for k, v in x.history.items() if canonical_name(k) == "loss"), dtype=float)
+                   for x in (log, earlier))
+    return len(part) < len(whole) and any(np.allclose(whole[at:at + len(part)], part, rtol=1e-3, atol=1e-4,
+                                                      equal_nan=True) for at in range(len(whole) - len(part) + 1))
 
 
 def _has_loss(history: Mapping) -> bool:
@@ -232,11 +259,13 @@ def _decode(data: bytes) -> str:
     cut off mid-character keeps what it has), else Latin-1: any byte decodes, so a line written in Windows' cp1252
     (an em dash) cannot hide the numbers around it. Zero-width spaces, which no log means, are dropped."""
     if data[:2] in (b"\xff\xfe", b"\xfe\xff"):
-        return data.decode("utf-16", errors="replace")
-    try:
-        return data.decode("utf-8-sig").replace("\u200b", "")  # a zero-width space pasted after a dict (18e003)
-    except UnicodeDecodeError:
-        return data.decode("latin-1")
+        text = data.decode("utf-16", errors="replace")
+    else:
+        try:
+            text = data.decode("utf-8-sig")
+        except UnicodeDecodeError:
+            text = data.decode("latin-1")
+    return text.replace("\u200b", "")  # a zero-width space pasted after a dict (18e003)
 
 
 def _read_csv(path: Path, text: str) -> TrainingLog:
@@ -305,6 +334,7 @@ def _read_csv(path: Path, text: str) -> TrainingLog:
 
 _PERCENT_MARK = re.compile(r"\s*[(\[]%[)\]]\s*$|\s*%$")  # a column named in percent: "Accuracy (%)", "acc%"
 _ALIGNED_GAP = re.compile(r"\s{2,}")  # pandas pads its columns with two spaces or more; a name may hold one
+_SUMMARY_ROWS = {"count", "mean", "std", "min", "max"}
 _ELIDED_ROW = re.compile(r"[\s.]*\.\.\.[\s.]*")  # the "..." row of a long frame pandas prints shortened
 
 
@@ -319,6 +349,8 @@ def _aligned_table(text: str) -> tuple[str, list[str]] | None:
     first line names a loss) or a text holding no such table. Every table is a run, as a repeated CSV header is.
     Seen in the fifteenth corpus' 15c002: a logging report with a table per run, under "Training Summary:"."""
     lines = [line.strip() for line in text.splitlines()]
+    if _SUMMARY_ROWS <= {line.split(maxsplit=1)[0] for line in lines if line}:
+        return None  # df.describe(): count, mean, std, quartiles and max of each column, no epochs
     first = next((line for line in lines if line), "")[:10_000]  # a header's length: not a notebook's 2 MB line
     if _is_header(next(csv.reader([first], delimiter=_separator(first)), [])):
         return None
@@ -739,8 +771,8 @@ def _epoch_metrics(segment: str) -> dict[str, float] | None:
         bar = pieces[0].split()
         step = _CONSOLE_STEP.fullmatch(bar[0]) if bar else None
         timed = [at for at, piece in enumerate(pieces) if at and _STEP_TIME.search(piece)]
-        if timed and any(piece.lstrip().startswith("ETA") for piece in pieces[1:timed[-1]]):
-            pieces, step = pieces[timed[-1]:], None  # the updates before the step time are the epoch's past
+        if len(timed) > 1 or timed and any(piece.lstrip().startswith("ETA") for piece in pieces[1:timed[-1]]):
+            pieces, step = pieces[timed[-1]:], None  # the updates before the last step time are the epoch's past
         if any(piece.lstrip().startswith("ETA") for piece in pieces[1:]):
             continue
         metrics: dict[str, float] = {}

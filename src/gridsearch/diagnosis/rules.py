@@ -9,9 +9,9 @@ a blow-up in epoch 1 under any later curve) were designed on the real-log corpus
 (benchmarks/diagnosis/real; its held-out part scores them).
 
 When several labels hold, the first in PRIORITY is the primary one and the others are flags. On a log made
-elsewhere, where that label is a judgment of degree (healthy, overfitting, too_slow, ...), a forest trained on real
-logs may overrule it (second_opinion.py: why, and how that scored on held-out logs); the rules' label and evidence
-stay in the message.
+elsewhere, unless a mechanism decided that label (nan, diverging, too few epochs), a forest trained on real logs may
+overrule it (second_opinion.py: why, and how that scored on held-out logs); the rules' label and evidence stay in
+the message.
 Given probes.py's stats of a fixed probe batch, causes.find_causes adds cause flags (vanishing or exploding
 gradients, dead or saturated units); they are never primary. A diagnosis also names its `cause` when the
 evidence tells (labels.CAUSE_*): a blow-up in epoch 1 whatever the curve does afterwards, dead units, a stuck
@@ -474,13 +474,16 @@ def _one_class_in_training(c: Curves) -> tuple[str, float] | None:
     whole training set moves from epoch to epoch). The eighteenth corpus' 18b001 and 18b002 (labelled
     stuck_at_chance: 0.7964 of a binary task for 6 epochs, the majority share, as the loss fell: read too_slow). In
     every corpus, the logs with validation whose train accuracy never moved after epoch 1 were labelled
-    stuck_at_chance too (18b017, d018, p011, r041), or nan.
+    stuck_at_chance too (18b017, d018, p011, r041), or nan. A loss below what fixed class shares cost (_prior_cost)
+    learned something all the same.
     """
     if c.val_accuracy is not None or c.accuracy is None or c.epochs <= MIN_EPOCHS:
         return None
     kept = np.round(c.accuracy[1:], 4)
     if not np.isfinite(kept).all() or np.ptp(kept) > 0 or not 0 < kept[0] < 1:
         return None
+    if float(np.min(smooth(c.loss))) < (1 - CHANCE_MARGIN) * _prior_cost(float(kept[0])):
+        return None  # a loss no one-class output reaches: a fit logged to 2 decimals ("acc=0.99"), or k/N of a few
     return (f"accuracy {kept[0]:.4g} in every epoch from epoch {c.epoch(1)} on ({c.epochs} epochs, no validation): "
             "every training sample gets the same class", confidence(1.0))
 

@@ -4,8 +4,8 @@ Why: hand-set thresholds fit the logs they were set on. Over ten passes the rule
 74% (373/505) on each real-log corpus while it was held out; a forest on plain shape measurements, each corpus
 scored by a forest trained on the others, scored 78% (396/505), and the two disagree where the boundaries are a
 matter of degree (how far a val loss may rise before it is overfitting, how steep a still-falling loss is too slow).
-Where the rules' label is one of those judgments and a majority of the trees votes for another, the forest's label
-wins: on the same 505 held-out logs that gives 400 right (79%) and 21 false alarms on 226 healthy logs (9%), against
+Where the rules' label was one of those judgments and a majority of the trees voted for another, the forest's label
+won: on the same 505 held-out logs that gives 400 right (79%) and 21 false alarms on 226 healthy logs (9%), against
 the rules' 373 and 40 (benchmarks/diagnosis/real.py, "A second opinion"). Scored once on each corpus collected after
 it was set: the fifteenth 58/76 (76%), the rules alone 57; the sixteenth 54/68 (79%), the rules alone 50; with the trend
 measurements, the seventeenth 17/22 (77%), the rules alone 15; the eighteenth (72 of its 80 logs Jupyter notebooks)
