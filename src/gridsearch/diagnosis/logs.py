@@ -198,16 +198,26 @@ def _cell_outputs(notebook: dict) -> list[tuple[int, int | None, str]]:
             continue
         joined = ""
         for output in cell.get("outputs") or []:
-            kind = output.get("output_type")
-            text = output.get("text") if kind == "stream" else (output.get("data") or {}).get("text/plain", "") if kind in (
-                "execute_result", "display_data") else output.get("text", "") if kind == "pyout" else ""
-            text = "".join(text) if isinstance(text, list) else text
-            if kind != "stream" and text:  # a value's text stands on lines of its own, not inside a stream's line
+            text = _output_text(output)
+            if output.get("output_type") != "stream" and text:  # a value's text: lines of its own, not a stream's
                 text = ("" if joined.endswith("\n") or not joined else "\n") + text + "\n"
             joined += text
         if joined:
             found.append((number, cell.get("execution_count", cell.get("prompt_number")), joined))
     return found
+
+
+def _output_text(output: dict) -> str:
+    """What a cell output shows as text: printed (stream), or a value's plain form (nbformat 4's execute_result and
+    display_data, 3's pyout); "" for tracebacks, images and HTML alone."""
+    kind = output.get("output_type")
+    if kind in ("stream", "pyout"):
+        text = output.get("text", "")
+    elif kind in ("execute_result", "display_data"):
+        text = (output.get("data") or {}).get("text/plain", "")
+    else:
+        return ""
+    return "".join(text) if isinstance(text, list) else text
 
 
 def _read_notebook(path: Path, cells: Sequence[tuple[int, int | None, str]]) -> TrainingLog:
@@ -239,8 +249,7 @@ def _read_notebook(path: Path, cells: Sequence[tuple[int, int | None, str]]) -> 
 
 def _part_of(log: TrainingLog, earlier: TrainingLog) -> bool:
     """Whether a log's losses are a stretch of an earlier log's, as printed again (rounded to 4 decimals or 6 digits)."""
-    part, whole = (np.asarray(next(v for k, v in x.history.items() if canonical_name(k) == "loss"), dtype=float)
-                   for x in (log, earlier))
+    part, whole = (np.asarray(x.history[_loss_key(x.history)], dtype=float) for x in (log, earlier))
     return len(part) < len(whole) and any(np.allclose(whole[at:at + len(part)], part, rtol=1e-3, atol=1e-4,
                                                       equal_nan=True) for at in range(len(whole) - len(part) + 1))
 
@@ -771,9 +780,9 @@ def _epoch_metrics(segment: str) -> dict[str, float] | None:
         bar = pieces[0].split()
         step = _CONSOLE_STEP.fullmatch(bar[0]) if bar else None
         timed = [at for at, piece in enumerate(pieces) if at and _STEP_TIME.search(piece)]
-        if len(timed) > 1 or timed and any(piece.lstrip().startswith("ETA") for piece in pieces[1:timed[-1]]):
+        if len(timed) > 1 or timed and _shows_eta(pieces[1:timed[-1]]):
             pieces, step = pieces[timed[-1]:], None  # the updates before the last step time are the epoch's past
-        if any(piece.lstrip().startswith("ETA") for piece in pieces[1:]):
+        if _shows_eta(pieces[1:]):
             continue
         metrics: dict[str, float] = {}
         for match in filter(None, map(_CONSOLE_METRIC.fullmatch, pieces[1:])):
@@ -781,6 +790,10 @@ def _epoch_metrics(segment: str) -> dict[str, float] | None:
         if "loss" in metrics and (step is None or step[1] == step[2]) and len(metrics) > len(best):
             best = metrics
     return best or None
+
+
+def _shows_eta(pieces: Sequence[str]) -> bool:
+    return any(piece.lstrip().startswith("ETA") for piece in pieces)
 
 
 _METRIC_LIST_LINE = re.compile(r"""\s*['"]?([A-Za-z][\w ./-]*?)['"]?\s*[:=]\s*\[([^\[\]]*)\]\s*,?\s*""")

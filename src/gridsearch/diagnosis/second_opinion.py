@@ -44,12 +44,11 @@ MISSING = -9.0  # a measurement a log lacks (no validation, no accuracy): outsid
 # (0.5: 596 and 24). Scored once, after, on the nineteenth corpus (benchmarks/diagnosis/real/LABELLING.md).
 MAX_FEATURES = 0.33
 MIN_VOTES = 0.4
-# What the forest may overrule and name: every label but those a mechanism decides (a NaN, a training loss climbing
+# What the forest may overrule, and name instead: every label but those a mechanism decides (a NaN, a training loss climbing
 # back, too few epochs to judge), which its shape measurements cannot see. Only a log made elsewhere asks it (trials
 # keep the rules alone, and pruning its own stuck rule), so a stuck reading may go too.
 OVERRULABLE = (Label.HEALTHY, Label.OVERFITTING, Label.PLATEAU, Label.TOO_SLOW, Label.OSCILLATING,
                Label.VAL_ABOVE_TRAIN, Label.STUCK_AT_CHANCE, Label.DATA_SUSPECT, Label.BAD_INITIAL_LOSS)
-NAMEABLE = OVERRULABLE
 
 
 def _slope(values: np.ndarray) -> float:
@@ -210,7 +209,7 @@ def _votes(row: tuple[float, ...]) -> tuple[tuple[str, float], ...]:
 def overrules(rules_label: Label, forest_label: Label, share: float) -> bool:
     """Whether the forest's label replaces the rules' one."""
     return (forest_label is not rules_label and share >= MIN_VOTES and rules_label in OVERRULABLE
-            and forest_label in NAMEABLE)
+            and forest_label in OVERRULABLE)
 
 
 def opinion(curves: Curves) -> tuple[Label, float, int] | None:
