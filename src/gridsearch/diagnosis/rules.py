@@ -201,6 +201,16 @@ OVERFIT_TRAIN_FALL = 0.05
 # grew 0.016; the overfitting ones 0.034 (r054) and up. A val loss that left its best long ago makes even a stable
 # gap overfitting (benchmark tiny_wide_overfit on digits: train 1.0, val 0.85 from epoch 19 of 40, val loss +18%).
 OVERFIT_GAP_GROWTH = 0.025
+# A val loss that stalled (falling less than STALLED_VAL_SLOPE per epoch over the last third) while the train loss
+# still fell STALLED_TRAIN_FALL per epoch and the train-val accuracy gap grew OVERFIT_GAP_GROWTH to STALLED_GAP is the
+# gap opening before the val loss turns up. Pass 14, from all nineteen corpora: six logs labelled overfitting by both
+# labellers were read too_slow (15b006, 15d001, 16b004, 19b016, 19d005, 19e013: val -0.9% to +0.1%/epoch, train -2.6%
+# to -24%/epoch, gaps 0.076-0.115), the underfitting rule taking the falling train loss for slow learning; no log
+# labelled otherwise holds all three (at a gap of 0.05 the healthy 18d011 would, at a train fall of 1.5% the healthy
+# 19b014).
+STALLED_VAL_SLOPE = 0.01
+STALLED_TRAIN_FALL = 0.025
+STALLED_GAP = 0.075
 # Converged: 80% of the chance-to-perfect accuracy range fitted (AUTOTRAINER: Theta 0.6-0.7). It was 90% until pass
 # 4: on real tasks that left healthy runs under it (the third corpus' t024 and t030, cats vs dogs at 0.93-0.94 =
 # 86-87%, t026 at 0.84 of 13 classes = 82%: labelled healthy, read as too_slow or plateau); the generated shapes
@@ -684,6 +694,8 @@ def _overfitting(c: Curves) -> Diagnosis | None:
         evidence, excess = memorised
     elif turning := _turning(c, best):
         evidence, excess = turning
+    elif stalled := _val_stalled_as_train_fell(c):
+        evidence, excess = stalled
     elif _gap_opening(c, best):
         val_slope = c.late_slope(c.val_loss)
         evidence = (f"val_loss best {c.val_loss[best]:.3g} at epoch {c.epoch(best)}, then {val_slope:+.1%}/epoch over "
@@ -773,6 +785,21 @@ def _last_epoch_jump(c: Curves, best: int) -> tuple[str, float] | None:
     return (f"val_loss best {c.val_loss[best]:.3g} at epoch {c.epoch(best)}, then {c.val_loss[-1]:.3g} (+{rise:.0%}) "
             f"in the last epoch as val_accuracy fell to {c.val_accuracy[-1]:.3g} and loss to {c.loss[-1]:.3g}",
             confidence(rise / OVERFIT_RISE - 1))
+
+
+def _val_stalled_as_train_fell(c: Curves) -> tuple[str, float] | None:
+    """The val loss stalled while the train loss kept falling fast and the accuracy gap opened (STALLED_GAP says
+    from which logs): the model learns its training set only, though the val loss has not risen yet."""
+    if c.accuracy is None or c.val_accuracy is None:
+        return None
+    val_slope, train_slope = c.late_slope(c.val_loss), c.late_slope(c.loss)
+    gaps = smooth(c.accuracy) - smooth(c.val_accuracy)
+    span = min(c.epochs, c.last_third)
+    if (val_slope <= -STALLED_VAL_SLOPE or train_slope > -STALLED_TRAIN_FALL or gaps[-1] < STALLED_GAP
+            or gaps[-1] - gaps[-span] < OVERFIT_GAP_GROWTH):
+        return None
+    return (f"val_loss {val_slope:+.1%}/epoch over the last {span} epochs while loss fell {train_slope:+.1%}/epoch and "
+            f"the accuracy gap grew {gaps[-span]:.2f} -> {gaps[-1]:.2f}", confidence(gaps[-1] / STALLED_GAP - 1))
 
 
 def _gap_opening(c: Curves, best: int) -> bool:
