@@ -68,6 +68,7 @@ SIXTEENTH = "sixteenth corpus (design since its score; held out from the rules a
 SEVENTEENTH = "seventeenth corpus (design since its score; held out from the rules and the second opinion of commit 26ce340)"
 EIGHTEENTH = "eighteenth corpus (design since its score; held out from the rules and the second opinion of commit 60864f4)"
 NINETEENTH = "nineteenth corpus (design since its score; held out from the rules and the second opinion of commit 8b9e17d)"
+TWENTIETH = "twentieth corpus (held out from the rules and the second opinion of commit 1d5c078)"
 CORPORA = {"r": "first corpus (design)", "n": "second corpus (design from pass 3; held out in pass 2)",
            "t": "third corpus (design from pass 4; held out in pass 3)",
            "u": "fourth corpus (design from pass 5; held out in pass 4)",
@@ -81,7 +82,8 @@ CORPORA = {"r": "first corpus (design)", "n": "second corpus (design from pass 3
            **dict.fromkeys(("16a", "16b", "16c", "16d", "16e"), SIXTEENTH),
            **dict.fromkeys(("17a", "17b", "17c", "17d"), SEVENTEENTH),
            **dict.fromkeys(("18a", "18b", "18c", "18d", "18e"), EIGHTEENTH),
-           **dict.fromkeys(("19a", "19b", "19c", "19d", "19e"), NINETEENTH)}
+           **dict.fromkeys(("19a", "19b", "19c", "19d", "19e"), NINETEENTH),
+           **dict.fromkeys(("20a", "20b", "20c", "20d", "20e"), TWENTIETH)}
 # by a log id's prefix, its collector's: a letter until the letters ran out, then the corpus' number and a letter
 FACTORS = (0.5, 0.67, 0.8, 1.0, 1.25, 1.5, 2.0)
 SHARES = ("CONVERGED_FIT", "OVERFIT_TRAIN_STEADY", "OVERFIT_LONG_SINCE", "CONVERGING_MIN_FIT", "CEILING_FIT",
