@@ -913,12 +913,16 @@ def test_a_loss_of_exactly_zero_in_every_epoch_is_no_training_to_diagnose():
 def test_a_val_loss_that_stalled_as_the_train_loss_kept_falling_and_the_gap_opened_is_overfitting():
     """19b016: 10 classes, 10 epochs; the val loss stalls near 0.85 from epoch 5 while the train loss falls 8%/epoch
     and the accuracy gap opens to 0.1; read too_slow before STALLED_GAP. The same curves with the val accuracy
-    keeping up (no gap) are still learning."""
+    keeping up, or a gap that does not grow, or none to read at the end, are still learning."""
     history = {"loss": [1.731, 1.165, 0.997, 0.892, 0.825, 0.754, 0.7, 0.64, 0.594, 0.565],
                "val_loss": [1.175, 1.142, 0.961, 1.019, 0.878, 0.916, 0.838, 0.823, 0.898, 0.882],
                "accuracy": [0.36, 0.586, 0.648, 0.688, 0.713, 0.736, 0.756, 0.777, 0.794, 0.8],
                "val_accuracy": [0.576, 0.603, 0.664, 0.647, 0.692, 0.686, 0.715, 0.714, 0.694, 0.705]}
     result = diagnose(history, 10)
     assert result.label is Label.OVERFITTING and "gap grew" in result.evidence, result
-    history["val_accuracy"] = [a - 0.01 for a in history["accuracy"]]
-    assert diagnose(history, 10).label is not Label.OVERFITTING
+    stalled_val_accuracy = history["val_accuracy"]
+    for keeping_up in ([a - 0.01 for a in history["accuracy"]],  # no gap
+                       [a - 0.1 for a in history["accuracy"]],  # a gap of 0.1 that does not grow
+                       [*stalled_val_accuracy[:8], math.nan, math.nan]):  # no accuracy to show a gap at the end
+        history["val_accuracy"] = keeping_up
+        assert diagnose(history, 10).label is Label.TOO_SLOW, keeping_up

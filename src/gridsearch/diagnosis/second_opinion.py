@@ -16,7 +16,8 @@ the label, and the rules' evidence stays in the message.
 
 The forest is fitted on first use from real_logs.csv (derived numbers only: one row of measurements per labelled
 design log of benchmarks/diagnosis/real, written by `python benchmarks/diagnosis/learned.py`); about 5.5 s on 2
-cores (2.2 s to import scikit-learn, 3.2 s for 500 trees on 820 rows on both cores; 892 rows since), then 50 ms a log.
+cores (2.2 s to import scikit-learn, 3.2 s for 500 trees on 820 rows on both cores; 1.1 s and 1.7 s on 892 rows
+on a quieter day), then 50 ms a log.
 """
 from __future__ import annotations
 
