@@ -772,8 +772,9 @@ def _epoch_metrics(segment: str) -> dict[str, float] | None:
     no epoch's end (the nineteenth corpus' 19e012: the data ran out before validation). A notebook keeps what a
     carriage return left of a longer bar after the line that overwrote it ("accuracy: 0.8512: 2s - loss: 0.41 - ",
     18a007; "val_accuracy: 0.8512ccuracy: 0.8", 19d010): the line's own metrics come first. One that lost its
-    backspaces runs every update of the epoch into one line, its end after the last step time (19c008). None if the
-    epoch did not finish."""
+    backspaces runs every update of the epoch into one line, its end after the last step time (19c008). A bar may run
+    past its total ("133/132": Keras 2's fit_generator with steps_per_epoch rounded down, the twenty-first corpus'
+    21d008): full too. None if the epoch did not finish."""
     best: dict[str, float] = {}
     for line in re.split(r"[\r\n\b]+", segment):
         pieces = line.split(" - ")
@@ -787,7 +788,7 @@ def _epoch_metrics(segment: str) -> dict[str, float] | None:
         metrics: dict[str, float] = {}
         for match in filter(None, map(_CONSOLE_METRIC.fullmatch, pieces[1:])):
             metrics.setdefault(match[1], float(match[2]))  # a name again: the rest of a longer bar it overwrote
-        if "loss" in metrics and (step is None or step[1] == step[2]) and len(metrics) > len(best):
+        if "loss" in metrics and (step is None or int(step[1]) >= int(step[2])) and len(metrics) > len(best):
             best = metrics
     return best or None
 
