@@ -555,7 +555,8 @@ KERAS2_EPOCH = ("Epoch {e}/3\n 1/4 [======>.......] - ETA: 2s - loss: 9.9 - acc:
 
 
 def test_console_output_of_two_fits_utf16_with_an_unfinished_last_epoch(tmp_path):
-    """Keras 2's bar (backspaces, ETA), a second fit (fine-tuning) counting from 1 again, the epoch Ctrl-C cut short,
+    """Keras 2's bar (backspaces, ETA), a second fit (fine-tuning) counting from 1 again, the epoch Ctrl-C cut short
+    (left with 2 epochs, too few for a shape: the first fit is read, as in 23d004),
     and PowerShell's UTF-16 with a byte-order mark (`python train.py > log.txt`), as in the seventh corpus' y003."""
     first = "".join(KERAS2_EPOCH.format(e=e, loss=1 / e, val=1.1 / e) for e in (1, 2, 3))
     second = "".join(KERAS2_EPOCH.format(e=e, loss=0.2 / e, val=0.3 / e) for e in (1, 2))
@@ -563,9 +564,10 @@ def test_console_output_of_two_fits_utf16_with_an_unfinished_last_epoch(tmp_path
     path = tmp_path / "log.txt"
     path.write_bytes(("Found 64 images belonging to 2 classes.\n" + first + second + cut).encode("utf-16"))
     log = read_training_log(path)
-    assert log.history["loss"] == [0.2, 0.1] and log.history["val_loss"] == [0.3, 0.15]
-    assert set(log.history) == {"loss", "acc", "val_loss", "val_acc", "lr"} and log.history["lr"] == [0.001] * 2
-    assert log.notes == ("2 runs in the file (fit called again): the last one, 2 epochs, is diagnosed",
+    assert np.allclose(log.history["loss"], [1, 1 / 2, 1 / 3]) and np.allclose(log.history["val_loss"], [1.1, 0.55, 1.1 / 3])
+    assert set(log.history) == {"loss", "acc", "val_loss", "val_acc", "lr"} and log.history["lr"] == [0.001] * 3
+    assert log.notes == ("2 runs in the file (fit called again): the last one, run 1, 3 epochs, the last long enough "
+                         "for a curve's shape (left out, too short: run 2, 2 epochs), is diagnosed",
                          "epoch 3 did not finish (no metrics for the whole epoch): left out")
 
 
@@ -603,10 +605,10 @@ def test_a_jupyter_notebooks_last_cell_with_a_training_log_is_read(tmp_path):
     assert np.allclose(log.history["loss"], [0.6, 0.3, 0.2]) and np.allclose(log.history["val_loss"], [0.3, 0.6, 0.9])
     assert log.first_epoch == 1
     assert log.source == "Keras console output in a Jupyter notebook's cell 6 (In [5])"
-    assert log.notes == ("3 runs in the file (notebook cells with a training log): the last one, cell 6 (In [5]), the "
-                         "last long enough for a curve's shape (left out, too short: cell 7 (In [6]) (1 epoch)), is "
-                         "diagnosed",
-                         "2 runs in the file (fit called again): the last one, 3 epochs, is diagnosed")
+    assert log.notes == ("3 runs in the file (notebook cells with a training log): the last one, cell 6 (In [5]), 3 "
+                         "epochs, the last long enough for a curve's shape (left out, too short: cell 7 (In [6]), 1 "
+                         "epoch), is diagnosed",
+                         "2 runs in the file (fit called again): the last one, run 2, 3 epochs, is diagnosed")
 
 
 def test_a_history_dict_shown_as_a_notebook_cells_value(tmp_path):

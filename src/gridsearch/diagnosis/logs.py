@@ -236,12 +236,8 @@ def _read_notebook(path: Path, cells: Sequence[tuple[int, int | None, str]]) -> 
                          "printed, or a printed history.history")
     views = [where for at, (where, log) in enumerate(logs) if any(_part_of(log, earlier) for _, earlier in logs[:at])]
     logs = [(where, log) for where, log in logs if where not in views]
-    chosen = max((at for at, (_, log) in enumerate(logs) if log.epochs >= MIN_EPOCHS), default=len(logs) - 1)
+    chosen, notes = _chosen_run([(where, log.epochs) for where, log in logs], "notebook cells with a training log")
     where, log = logs[chosen]
-    short = [f"{later} ({later_log.epochs} epoch{'s' * (later_log.epochs != 1)})" for later, later_log in logs[chosen + 1:]]
-    last = (f"{where}, the last long enough for a curve's shape (left out, too short: {', '.join(short)})" if short
-            else where)
-    notes = [_last_run_note(len(logs), "notebook cells with a training log", last)] if len(logs) > 1 else []
     if views:  # hist.tail() after the fit: the TensorFlow tutorials' habit
         notes.append(f"showing part of an earlier cell's history (its head or tail), left out: {', '.join(views)}")
     return dataclasses.replace(log, source=f"{log.source} in a Jupyter notebook's {where}", notes=(*notes, *log.notes))
@@ -261,6 +257,17 @@ def _has_loss(history: Mapping) -> bool:
 def _last_run_note(count: int, how: str, last: str) -> str:
     """What a reader says when a file holds several runs: the last one is diagnosed, as Keras' own last fit."""
     return f"{count} runs in the file ({how}): the last one, {last}, is diagnosed"
+
+
+def _chosen_run(runs: Sequence[tuple[str, int]], how: str) -> tuple[int, list[str]]:
+    """Of several runs (name, epochs), the last long enough for a curve's shape, and the note that says so: a later
+    one too short (a fit stopped by hand after an epoch or two: 18b006's cell, 23d004's second fit in one cell) is
+    named, not diagnosed."""
+    chosen = max((at for at, (_, epochs) in enumerate(runs) if epochs >= MIN_EPOCHS), default=len(runs) - 1)
+    named = [f"{name}, {epochs} epoch{'s' * (epochs != 1)}" for name, epochs in runs]
+    last = (f"{named[chosen]}, the last long enough for a curve's shape (left out, too short: "
+            f"{'; '.join(named[chosen + 1:])})" if chosen < len(runs) - 1 else named[chosen])
+    return chosen, [_last_run_note(len(runs), how, last)] if len(runs) > 1 else []
 
 
 def _decode(data: bytes) -> str:
@@ -744,13 +751,13 @@ def _read_console(path: Path, text: str) -> TrainingLog:
     if cut is not None and cut.keys() == runs[0][0][1].keys() and _bar_total(before) == _bar_total(first):
         runs[0].insert(0, (1, cut))  # copied from inside epoch 1 (16e002), not an evaluate() before a resumed fit
         notes.append('the output starts inside epoch 1, without its "Epoch 1/N" line: its metrics are read')
-    run = runs[-1]
+    chosen, chosen_note = _chosen_run([(f"run {at + 1}", len(run)) for at, run in enumerate(runs)], "fit called again")
+    run = runs[chosen]
     names = list(dict.fromkeys(name for _, metrics in run for name in metrics))
     partial = [name for name in names if not all(name in metrics for _, metrics in run)]
     if "loss" not in names or "loss" in partial:
-        raise ValueError(f"{path}: Keras' console output without a number for 'loss' in every epoch of the last run")
-    if len(runs) > 1:
-        notes.append(_last_run_note(len(runs), "fit called again", f"{len(run)} epochs"))
+        raise ValueError(f"{path}: Keras' console output without a number for 'loss' in every epoch of the run read")
+    notes += chosen_note
     if unfinished:
         notes.append(f"epoch {', '.join(map(str, unfinished))} did not finish (no metrics for the whole epoch): left out")
     if partial:  # validation_freq > 1: no curve to read
