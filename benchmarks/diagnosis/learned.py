@@ -1,11 +1,12 @@
 """The forest behind the diagnosis' second opinion (gridsearch/diagnosis/second_opinion.py): its training table, and
 the leave-one-corpus-out scores that say what it is worth on logs it never saw.
 
-    python benchmarks/diagnosis/learned.py     # rewrites src/gridsearch/diagnosis/real_logs.csv from real/
+    python benchmarks/diagnosis/learned.py     # rewrites src/gridsearch/diagnosis/real_logs*.csv from real/
 
-The table holds one row of measurements (second_opinion.measurements) per labelled design log of the real-log
-corpus (real/split.json), scaled with the number of classes its source shows: derived numbers only, as real/curves/
-is. Rewrite it when a held-out corpus becomes design data, never while one is being scored.
+A table holds one row of measurements (second_opinion.measurements) per labelled design log of the real-log
+corpus (real/split.json): real_logs.csv scaled with the number of classes its source shows, real_logs_without_classes
+.csv measured as if it were unknown (a log diagnosed without --classes). Derived numbers only, as real/curves/ is.
+Rewrite them when a held-out corpus becomes design data, never while one is being scored.
 """
 from __future__ import annotations
 
@@ -23,9 +24,10 @@ from gridsearch.diagnosis import second_opinion  # noqa: E402
 from gridsearch.diagnosis.curves import Curves  # noqa: E402
 
 
-def measured(curve: dict) -> dict[str, float]:
+def measured(curve: dict, with_classes: bool = True) -> dict[str, float]:
     """A log of real/curves/ measured as the diagnosis measures it (C = 2 where the source gave none)."""
-    return second_opinion.measurements(Curves.from_history(curve["columns"], curve.get("num_classes") or 2))
+    classes = curve.get("num_classes") or 2 if with_classes else None
+    return second_opinion.measurements(Curves.from_history(curve["columns"], classes))
 
 
 def matrix(logs: Iterable[dict]) -> np.ndarray:
@@ -52,8 +54,8 @@ def leave_one_corpus_out(curves: dict[str, dict], labels: dict[str, str], corpus
 
 
 def write_table(curves: dict[str, dict], labels: dict[str, str], design: Iterable[str],
-                path: Path = second_opinion.TABLE) -> int:
-    rows = {i: measured(curves[i]) for i in sorted(design) if i in labels}
+                path: Path = second_opinion.TABLE, with_classes: bool = True) -> int:
+    rows = {i: measured(curves[i], with_classes) for i in sorted(design) if i in labels}
     names = sorted({name for row in rows.values() for name in row})
     with path.open("w", newline="") as file:
         writer = csv.writer(file, lineterminator="\n")
@@ -67,5 +69,6 @@ if __name__ == "__main__":
     import real
 
     labels, curves, split = real.load()
-    count = write_table(curves, {i: row["label"] for i, row in labels.items()}, split["design"])
-    print(f"wrote {count} design logs to {second_opinion.TABLE}")
+    for path, with_classes in ((second_opinion.TABLE, True), (second_opinion.TABLE_WITHOUT_CLASSES, False)):
+        count = write_table(curves, {i: row["label"] for i, row in labels.items()}, split["design"], path, with_classes)
+        print(f"wrote {count} design logs to {path}")

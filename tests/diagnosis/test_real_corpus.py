@@ -68,15 +68,17 @@ def test_the_second_opinion_is_weighed_on_each_corpus_by_a_forest_that_never_saw
     assert "| every corpus once held out |  | 52/84 (62%) |" in text
 
 
-def test_the_shipped_forest_learnt_from_the_design_logs_of_today(real, tmp_path):
+@pytest.mark.parametrize("with_classes", [True, False])
+def test_the_shipped_forests_learnt_from_the_design_logs_of_today(real, tmp_path, with_classes):
     import learned
 
     labels, curves, split = real.load()
+    shipped = learned.second_opinion.TABLE if with_classes else learned.second_opinion.TABLE_WITHOUT_CLASSES
     written = learned.write_table(curves, {i: row["label"] for i, row in labels.items()}, split["design"],
-                                  tmp_path / "real_logs.csv")
+                                  tmp_path / shipped.name, with_classes)
     assert written == len([i for i in split["design"] if i in labels])
     written, shipped = ([row.split(",") for row in path.read_text().splitlines()]
-                        for path in (tmp_path / "real_logs.csv", learned.second_opinion.TABLE))
+                        for path in (tmp_path / shipped.name, shipped))
     assert written[0] == shipped[0] and [row[0] for row in written] == [row[0] for row in shipped]  # else: learned.py
     assert np.allclose(*(np.array([[float(cell or "nan") for cell in row[1:]] for row in table[1:]])
                          for table in (written, shipped)), equal_nan=True)  # the measurements, to numpy's last digits

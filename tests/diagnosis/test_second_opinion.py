@@ -11,7 +11,8 @@ from gridsearch.diagnosis.curves import Curves
 from gridsearch.diagnosis.labels import Label
 from gridsearch.diagnosis.logs import TrainingLog, diagnose_log
 from gridsearch.diagnosis.rules import ADVICE, diagnose
-from gridsearch.diagnosis.second_opinion import MIN_VOTES, TABLE, measurements, opinion, overrules
+from gridsearch.diagnosis.second_opinion import (MIN_VOTES, TABLE, TABLE_WITHOUT_CLASSES, measurements, opinion,
+                                                 overrules, table_for)
 
 CURVES = REPO / "benchmarks" / "diagnosis" / "real" / "curves"
 
@@ -63,10 +64,18 @@ def test_a_gridsearch_trial_gets_the_rules_label_and_a_log_made_elsewhere_the_se
     assert diagnose_log(history, classes, second_opinion=False).diagnosis.label is Label.OVERFITTING
 
 
-def test_without_the_number_of_classes_the_forest_gives_no_opinion():
-    history, _ = corpus_log("h007")
-    assert opinion(Curves.from_history(history, None)) is None
-    assert diagnose(history, None, second_opinion=True) == diagnose(history, None)
+def test_without_the_number_of_classes_a_forest_measured_without_it_gives_the_opinion():
+    """What is scaled by ln C is missing then, in the curves and in the table the forest learnt from, so the label
+    does not hang on a guessed C (h007: overfitting by the rules, healthy by its labellers, with C or without)."""
+    history, classes = corpus_log("h007")
+    with_c, without_c = (measurements(Curves.from_history(history, c)) for c in (classes, None))
+    assert np.isfinite(with_c["loss_min_ln_c"]) and np.isnan(without_c["loss_min_ln_c"])
+    assert without_c["val_loss_tail_slope"] == with_c["val_loss_tail_slope"]  # a shape, not a level: the same
+    assert opinion(Curves.from_history(history, None))[0] is Label.HEALTHY
+    assert table_for(Curves.from_history(history, None)) == TABLE_WITHOUT_CLASSES != TABLE
+    result = diagnose(history, None, second_opinion=True)
+    assert result.label is Label.HEALTHY and Label.OVERFITTING in result.flags
+    assert "(measured without the number of classes, as this log is)" in result.evidence
 
 
 def test_layers_that_act_only_in_training_explain_val_above_train_so_the_forest_does_not_name_it():

@@ -1046,8 +1046,9 @@ def _second_opinion(primary: Diagnosis, hits: Sequence[Diagnosis], c: Curves) ->
     label, share, trained_on = found
     own = next((hit for hit in hits if hit.label is label), None)
     plain = _too_slow_advice(c) if label is Label.TOO_SLOW else ADVICE[label]
+    measured = "" if c.num_classes else " (measured without the number of classes, as this log is)"
     evidence = (f"{share:.0%} of the votes of a forest trained on {trained_on} real logs that two blind labellers "
-                f"agreed on; {own.evidence if own else _summary(c)}; the rules read {primary.label}: "
+                f"agreed on{measured}; {own.evidence if own else _summary(c)}; the rules read {primary.label}: "
                 f"{primary.evidence}")
     return Diagnosis(label, own.advice if own else f"{plain}{c.lr_note()}", evidence, round(share, 2),
                      _flags(label, [primary.label, *primary.flags]))
