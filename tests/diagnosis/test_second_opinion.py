@@ -11,8 +11,15 @@ from gridsearch.diagnosis.curves import Curves
 from gridsearch.diagnosis.labels import Label
 from gridsearch.diagnosis.logs import TrainingLog, diagnose_log
 from gridsearch.diagnosis.rules import ADVICE, diagnose
-from gridsearch.diagnosis.second_opinion import (MIN_VOTES, TABLE, TABLE_WITHOUT_CLASSES, measurements, opinion,
-                                                 overrules, table_for)
+from gridsearch.diagnosis.second_opinion import (
+    MIN_VOTES,
+    TABLE,
+    TABLE_WITHOUT_CLASSES,
+    measurements,
+    opinion,
+    overrules,
+    table_for,
+)
 
 CURVES = REPO / "benchmarks" / "diagnosis" / "real" / "curves"
 
