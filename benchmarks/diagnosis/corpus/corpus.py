@@ -1,0 +1,248 @@
+"""Run one real-log corpus: folder layout, briefs, import, labellers' sheets and plots, batches, agreed labels.
+
+    python benchmarks/diagnosis/corpus/corpus.py new DIR --excluded-from benchmarks/diagnosis/real/sources.csv
+    python benchmarks/diagnosis/corpus/corpus.py brief DIR collector 24a --listings a.ipynb,b.ipynb --stop-at 18:00
+    python benchmarks/diagnosis/corpus/corpus.py import DIR
+    python benchmarks/diagnosis/corpus/corpus.py sheets DIR
+    python benchmarks/diagnosis/corpus/corpus.py batches DIR --pairs 3
+    python benchmarks/diagnosis/corpus/corpus.py brief DIR labeller a --batch 1
+    python benchmarks/diagnosis/corpus/corpus.py agree DIR
+
+README.md beside this file gives the steps in order and what may be committed.
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import math
+import shutil
+from collections.abc import Sequence
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+LABELS_MD = HERE.parent / "real" / "LABELS.md"
+FOLDERS = ("private", "curves", "sheets", "plots", "batches", "labels", "prompts")
+LEARNING_RATES = {"lr", "learning_rate"}
+
+
+def new(folder: Path, excluded_from: Path, also_claimed: Sequence[Path] = ()) -> None:
+    """Make an empty corpus folder. The repositories of every earlier corpus (the repo's sources.csv) and those
+    claimed by collectors of corpora not yet merged are excluded, so that no repository is sampled twice."""
+    if (folder / "CLAIMED.txt").exists():
+        raise SystemExit(f"{folder} already holds a corpus (CLAIMED.txt): not overwritten")
+    for name in FOLDERS:
+        (folder / name).mkdir(parents=True, exist_ok=True)
+    with excluded_from.open(newline="") as f:
+        repos = {row["repo"].strip().lower() for row in csv.DictReader(f)}
+    for earlier in also_claimed:
+        lines = (earlier / "CLAIMED.txt").read_text().splitlines()
+        repos |= {line.split()[0].lower() for line in lines if line.strip()}
+    (folder / "EXCLUDED_REPOS.txt").write_text("".join(f"{r}\n" for r in sorted(repos)))
+    (folder / "CLAIMED.txt").write_text("")
+    shutil.copyfile(LABELS_MD, folder / "LABELS.md")  # the labellers read this copy, never the repository
+    print(f"{folder}: {len(repos)} repositories excluded")
+
+
+def fill_brief(folder: Path, role: str, name: str, **values: str) -> Path:
+    """Write briefs/<role>.md filled in as DIR/prompts/<role>_<name>.md: every collector and labeller gets the
+    same rules, only the placeholders differ."""
+    template = (HERE / "briefs" / f"{role}.md").read_text()
+    text = template.format(corpus_dir=folder.resolve(), work_dir=folder.resolve().parent, **values)
+    out = folder / "prompts" / f"{role}_{name}.md"
+    out.parent.mkdir(exist_ok=True)
+    out.write_text(text)
+    return out
+
+
+def read_sources(folder: Path) -> list[dict[str, str]]:
+    """The rows of every collector's DIR/sources_*.csv; they must share one header, the repo's sources.csv's."""
+    rows: list[dict[str, str]] = []
+    header: list[str] | None = None
+    for path in sorted(folder.glob("sources_*.csv")):
+        with path.open(newline="") as f:
+            reader = csv.DictReader(f)
+            if header is not None and reader.fieldnames != header:
+                raise SystemExit(f"{path.name}: header {reader.fieldnames} differs from {header}")
+            header = list(reader.fieldnames or [])
+            rows += list(reader)
+    return rows
+
+
+def import_corpus(folder: Path) -> list[str]:
+    """Read every private original with gridsearch's own reader (the reader the diagnosis uses) into
+    curves/<id>.json, and merge the collectors' sources into sources.csv. Returns the files that failed."""
+    from gridsearch import read_training_log
+
+    rows = read_sources(folder)
+    by_id = {row["id"]: row for row in rows}
+    failed = []
+    for path in sorted((folder / "private").iterdir()):
+        if path.stem not in by_id:
+            failed.append(f"{path.name}: no row in any sources_*.csv")
+            continue
+        try:
+            log = read_training_log(path)
+        except Exception as exc:  # any reader failure is reported, the other files still imported
+            failed.append(f"{path.name}: {exc}")
+            continue
+        classes = by_id[path.stem]["num_classes"].strip()
+        curve = {"id": path.stem, "columns": {k: [float(v) for v in vs] for k, vs in log.history.items()},
+                 "epoch_base": log.first_epoch, "num_classes": int(classes) if classes.isdigit() else None}
+        (folder / "curves" / f"{path.stem}.json").write_text(json.dumps(curve))
+        print(f"{path.stem}: {log.epochs} epochs, {list(log.history)}" + "".join(f"\n    {n}" for n in log.notes))
+    if rows:
+        with (folder / "sources.csv").open("w", newline="") as f:  # csv defaults: CRLF, as real/sources.csv
+            writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+            writer.writeheader()
+            writer.writerows(sorted(rows, key=lambda row: row["id"]))
+    print(f"{len(rows)} source rows, {len(list((folder / 'curves').glob('*.json')))} curves, {len(failed)} failed"
+          + "".join(f"\n  {f}" for f in failed))
+    return failed
+
+
+def sheet(curve: dict) -> str:
+    """The numbers a labeller reads: no source, no tool's answer; C with ln C and chance, epochs as in the file."""
+    columns, classes = curve["columns"], curve["num_classes"]
+    n = max(len(values) for values in columns.values())
+    epochs = range(curve["epoch_base"], curve["epoch_base"] + n)
+    known = f"{classes} (ln C = {math.log(classes):.3f}, chance accuracy ~ {1 / classes:.3f})" if classes else "unknown"
+    lines = [f"log {curve['id']}", f"number of classes C: {known}",
+             f"epochs {epochs[0]}..{epochs[-1]} ({n}), numbered as in the file", "", "\t".join(["epoch", *columns])]
+    for k, epoch in enumerate(epochs):
+        lines.append("\t".join([str(epoch), *(f"{v[k]:.6g}" if k < len(v) else "" for v in columns.values())]))
+    return "\n".join(lines) + "\n"
+
+
+def plot(curve: dict, path: Path) -> None:
+    """One row of panels: loss, accuracy and other metrics, learning rate (log scale) where logged."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    columns, base = curve["columns"], curve["epoch_base"]
+    groups = [(title, names) for title, names in [
+        ("loss", [m for m in columns if "loss" in m.lower()]),
+        ("accuracy / other metrics", [m for m in columns if "loss" not in m.lower() and m.lower() not in LEARNING_RATES]),
+        ("learning rate", [m for m in columns if m.lower() in LEARNING_RATES])] if names]
+    fig, axes = plt.subplots(1, len(groups), figsize=(5.5 * len(groups), 4), squeeze=False)
+    for ax, (title, names) in zip(axes[0], groups):
+        for m in names:
+            values = columns[m]
+            ax.plot(range(base, base + len(values)), values, marker="." if len(values) <= 60 else None, label=m)
+        ax.set(title=f"{curve['id']}: {title}", xlabel="epoch")
+        ax.legend(fontsize=7)
+        ax.grid(alpha=0.3)
+        if title == "learning rate":
+            ax.set_yscale("log")
+    fig.tight_layout()
+    fig.savefig(path, dpi=80)
+    plt.close(fig)
+
+
+def sheets(folder: Path) -> None:
+    """Write what the blind labellers see, sheets/<id>.txt and plots/<id>.png, from curves/ only."""
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        raise SystemExit("the plots need matplotlib: pip install matplotlib") from None
+    curves = [json.loads(p.read_text()) for p in sorted((folder / "curves").glob("*.json"))]
+    for curve in curves:
+        (folder / "sheets" / f"{curve['id']}.txt").write_text(sheet(curve))
+        plot(curve, folder / "plots" / f"{curve['id']}.png")
+    print(f"{len(curves)} sheets and plots")
+
+
+def batches(folder: Path, pairs: int) -> None:
+    """Split the curve ids round-robin into batches/batch1.txt ... batchN.txt, one per pair of labellers, so that
+    each batch mixes the collectors (ids are grouped by collector)."""
+    ids = sorted(p.stem for p in (folder / "curves").glob("*.json"))
+    for k in range(pairs):
+        (folder / "batches" / f"batch{k + 1}.txt").write_text("".join(f"{i}\n" for i in ids[k::pairs]))
+    print(f"{len(ids)} ids in {pairs} batches")
+
+
+def read_labels(path: Path) -> dict[str, dict[str, str]]:
+    with path.open(newline="") as f:
+        return {row["id"]: row for row in csv.DictReader(f)}
+
+
+def agree(folder: Path) -> list[dict[str, str]]:
+    """Pair the labellers by batch (the two who labelled one batch's ids) and keep the ids whose primary labels
+    both gave, with the cause where both gave it: agreed.csv, the rows for real/labels.csv."""
+    batch_of = {i: path.stem for path in sorted((folder / "batches").glob("batch*.txt"))
+                for i in path.read_text().split()}
+    by_batch: dict[str, list[tuple[str, dict[str, dict[str, str]]]]] = {}
+    for path in sorted((folder / "labels").glob("labeller_*.csv")):
+        labels = read_labels(path)
+        batch = {batch_of.get(i, "no batch") for i in labels}
+        if len(batch) != 1:
+            raise SystemExit(f"{path.name}: its ids are not those of one batch ({sorted(batch)})")
+        by_batch.setdefault(batch.pop(), []).append((path.stem.removeprefix("labeller_"), labels))
+    agreed, total = [], 0
+    for batch, pair in sorted(by_batch.items()):
+        if len(pair) != 2:
+            raise SystemExit(f"{batch}: {len(pair)} labellers ({', '.join(n for n, _ in pair)}), expected 2")
+        (a, first), (b, second) = pair
+        ids = sorted(set(first) | set(second))
+        same = [i for i in ids if i in first and i in second and first[i]["label"] == second[i]["label"]]
+        for i in same:
+            cause = first[i]["cause"] if first[i]["cause"] == second[i]["cause"] else ""
+            agreed.append({"id": i, "label": first[i]["label"], "cause": cause})
+        total += len(ids)
+        print(f"{batch} ({a} and {b}): {len(same)} of {len(ids)} agree")
+    with (folder / "agreed.csv").open("w", newline="") as f:  # csv defaults: CRLF, as real/labels.csv
+        writer = csv.DictWriter(f, fieldnames=["id", "label", "cause"])
+        writer.writeheader()
+        writer.writerows(sorted(agreed, key=lambda row: row["id"]))
+    print(f"overall: {len(agreed)} of {total} agree")
+    return agreed
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("new", help="make the folder layout, EXCLUDED_REPOS.txt, CLAIMED.txt, LABELS.md")
+    p.add_argument("dir", type=Path)
+    p.add_argument("--excluded-from", type=Path, required=True, help="the repo's real/sources.csv")
+    p.add_argument("--also-claimed", type=Path, nargs="*", default=[], help="earlier corpus folders not yet merged")
+    p = sub.add_parser("brief", help="write a filled brief to DIR/prompts/")
+    p.add_argument("dir", type=Path)
+    roles = p.add_subparsers(dest="role", required=True)
+    c = roles.add_parser("collector")
+    c.add_argument("name", help="the collector's id prefix, e.g. 24a")
+    c.add_argument("--listings", required=True, help="comma-separated file names to walk with find_files, in order")
+    c.add_argument("--stop-at", required=True, help="HH:MM UTC")
+    c.add_argument("--max-accepted", type=int, default=16)
+    lab = roles.add_parser("labeller")
+    lab.add_argument("name", help="the labeller's letter, e.g. a")
+    lab.add_argument("--batch", type=int, required=True)
+    for name in ("import", "sheets", "agree"):
+        sub.add_parser(name).add_argument("dir", type=Path)
+    p = sub.add_parser("batches")
+    p.add_argument("dir", type=Path)
+    p.add_argument("--pairs", type=int, default=3)
+    args = parser.parse_args(argv)
+
+    if args.command == "new":
+        new(args.dir, args.excluded_from, args.also_claimed)
+    elif args.command == "brief" and args.role == "collector":
+        listings = "\n".join(f"- {name.strip()}" for name in args.listings.split(",") if name.strip())
+        print(fill_brief(args.dir, "collector", args.name, collector_id=args.name, listings=listings,
+                         stop_at=args.stop_at, max_accepted=str(args.max_accepted)))
+    elif args.command == "brief":
+        print(fill_brief(args.dir, "labeller", args.name, labeller=args.name, batch=str(args.batch)))
+    elif args.command == "import":
+        return 1 if import_corpus(args.dir) else 0
+    elif args.command == "sheets":
+        sheets(args.dir)
+    elif args.command == "batches":
+        batches(args.dir, args.pairs)
+    else:
+        agree(args.dir)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

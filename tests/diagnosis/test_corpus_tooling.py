@@ -1,0 +1,152 @@
+"""The corpus tooling (benchmarks/diagnosis/corpus/corpus.py): one tiny corpus run from an empty folder to
+agreed.csv, with two originals written here (a CSVLogger file and Keras console output), no network."""
+from __future__ import annotations
+
+import csv
+import importlib.util
+import json
+import re
+
+import pytest
+
+from conftest import REPO
+
+CORPUS = REPO / "benchmarks" / "diagnosis" / "corpus"
+HEADER = "id,repo,path,commit,license,redistributable,format,num_classes,classes_evidence,task,epochs,notes"
+
+CSV_LOG = """epoch,accuracy,loss,lr,val_accuracy,val_loss
+0,0.5,0.9,0.001,0.55,0.85
+1,0.6,0.7,0.001,0.62,0.72
+2,0.7,0.5,0.0001,0.66,0.6
+"""
+BAR = "10/10 [==============================] - 0s 5ms/step"
+CONSOLE_LOG = "".join(f"Epoch {e}/3\n{BAR} - loss: {loss} - accuracy: {acc} - val_loss: {vl} - val_accuracy: {va}\n"
+                      for e, loss, acc, vl, va in [(1, 2.2, 0.2, 2.1, 0.25), (2, 1.5, 0.5, 1.6, 0.45),
+                                                   (3, 1.0, 0.7, 1.2, 0.6)])
+
+
+@pytest.fixture(scope="module")
+def corpus():
+    spec = importlib.util.spec_from_file_location("corpus_tooling", CORPUS / "corpus.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture
+def folder(tmp_path, corpus):
+    """A new corpus whose two collectors saved one original each (99b's num_classes unknown)."""
+    (tmp_path / "sources.csv").write_text(f"{HEADER}\nr001,Owner/Old-Repo,log.csv,abc,MIT,yes,csv_comma,3,,,3,\n")
+    earlier = tmp_path / "corpus98"
+    earlier.mkdir()
+    (earlier / "CLAIMED.txt").write_text("Someone/Claimed 98a\n\n")
+    folder = tmp_path / "corpus99"
+    corpus.main(["new", str(folder), "--excluded-from", str(tmp_path / "sources.csv"), "--also-claimed", str(earlier)])
+    (folder / "private" / "99a001.csv").write_text(CSV_LOG)
+    (folder / "private" / "99b001.txt").write_text(CONSOLE_LOG)
+    (folder / "sources_99b.csv").write_text(f'{HEADER}\n99b001,c/d,train.ipynb,def,NONE,no,ipynb,?,"none, sadly",x,3,\n')
+    (folder / "sources_99a.csv").write_text(f"{HEADER}\n99a001,a/b,train.ipynb,abc,MIT,yes,ipynb,10,Dense(10),y,3,\n")
+    return folder
+
+
+def test_new_makes_the_layout_and_excludes_earlier_and_claimed_repositories(folder):
+    assert all((folder / name).is_dir() for name in ("private", "curves", "sheets", "plots", "batches", "labels"))
+    assert (folder / "EXCLUDED_REPOS.txt").read_text() == "owner/old-repo\nsomeone/claimed\n"
+    assert (folder / "CLAIMED.txt").read_text() == ""
+    assert (folder / "LABELS.md").read_text() == (REPO / "benchmarks/diagnosis/real/LABELS.md").read_text()
+
+
+def test_new_never_overwrites_a_corpus_under_way(folder, corpus):
+    with pytest.raises(SystemExit, match="already holds a corpus"):
+        corpus.new(folder, folder.parent / "sources.csv")
+
+
+def test_import_writes_the_curves_and_merges_the_sources(folder, corpus, capsys):
+    assert corpus.main(["import", str(folder)]) == 0
+    a = json.loads((folder / "curves" / "99a001.json").read_text())
+    assert a == {"id": "99a001", "columns": {"accuracy": [0.5, 0.6, 0.7], "loss": [0.9, 0.7, 0.5],
+                                             "learning_rate": [0.001, 0.001, 0.0001], "val_accuracy": [0.55, 0.62, 0.66],
+                                             "val_loss": [0.85, 0.72, 0.6]}, "epoch_base": 0, "num_classes": 10}
+    b = json.loads((folder / "curves" / "99b001.json").read_text())
+    assert b["epoch_base"] == 1 and b["num_classes"] is None and b["columns"]["loss"] == [2.2, 1.5, 1.0]
+    merged = (folder / "sources.csv").read_bytes().decode()
+    assert merged.startswith(HEADER + "\r\n") and merged.count("\r\n") == 3
+    assert [row["id"] for row in csv.DictReader(merged.splitlines())] == ["99a001", "99b001"]
+    out = capsys.readouterr().out
+    assert "99a001: 3 epochs" in out and "0 failed" in out
+
+
+def test_import_reports_a_file_it_cannot_read_and_goes_on(folder, corpus, capsys):
+    (folder / "private" / "99a002.csv").write_text("nothing here\n")
+    with (folder / "sources_99a.csv").open("a") as f:
+        f.write("99a002,e/f,x.csv,0,NONE,no,csv,2,,,3,\n")
+    assert corpus.main(["import", str(folder)]) == 1
+    assert "1 failed\n  99a002.csv: " in capsys.readouterr().out
+    assert (folder / "curves" / "99b001.json").exists() and not (folder / "curves" / "99a002.json").exists()
+
+
+def test_the_sheet_gives_classes_chance_and_the_epochs_as_numbered_in_the_file(folder, corpus):
+    corpus.import_corpus(folder)
+    lines = corpus.sheet(json.loads((folder / "curves" / "99a001.json").read_text())).splitlines()
+    assert lines[:5] == ["log 99a001", "number of classes C: 10 (ln C = 2.303, chance accuracy ~ 0.100)",
+                         "epochs 0..2 (3), numbered as in the file", "",
+                         "epoch\taccuracy\tloss\tlearning_rate\tval_accuracy\tval_loss"]
+    assert lines[5:] == ["0\t0.5\t0.9\t0.001\t0.55\t0.85", "1\t0.6\t0.7\t0.001\t0.62\t0.72", "2\t0.7\t0.5\t0.0001\t0.66\t0.6"]
+    b = corpus.sheet(json.loads((folder / "curves" / "99b001.json").read_text())).splitlines()
+    assert b[1] == "number of classes C: unknown" and b[2] == "epochs 1..3 (3), numbered as in the file"
+
+
+def test_sheets_writes_a_sheet_and_a_plot_per_curve(folder, corpus):
+    pytest.importorskip("matplotlib")
+    corpus.import_corpus(folder)
+    corpus.main(["sheets", str(folder)])
+    for i in ("99a001", "99b001"):
+        assert (folder / "sheets" / f"{i}.txt").exists()
+        assert (folder / "plots" / f"{i}.png").read_bytes().startswith(b"\x89PNG")
+
+
+def test_batches_deal_the_ids_round_robin(folder, corpus):
+    for i in ("99a002", "99a003", "99b002"):
+        (folder / "curves" / f"{i}.json").write_text("{}")
+    corpus.import_corpus(folder)
+    corpus.main(["batches", str(folder), "--pairs", "2"])
+    assert (folder / "batches" / "batch1.txt").read_text().split() == ["99a001", "99a003", "99b002"]
+    assert (folder / "batches" / "batch2.txt").read_text().split() == ["99a002", "99b001"]
+
+
+def write_labels(folder, labeller: str, rows: list[str]) -> None:
+    (folder / "labels" / f"labeller_{labeller}.csv").write_text(
+        "id,label,cause,confidence,reason\n" + "".join(f'{row},high,"why, with numbers"\n' for row in rows))
+
+
+def test_agree_pairs_the_labellers_by_batch_and_leaves_disagreements_out(folder, corpus, capsys):
+    (folder / "batches" / "batch1.txt").write_text("x1\nx2\n")
+    (folder / "batches" / "batch2.txt").write_text("y1\n")
+    write_labels(folder, "a", ["x1,healthy,", "x2,plateau,blew_up"])
+    write_labels(folder, "c", ["y1,overfitting,blew_up"])
+    write_labels(folder, "b", ["x1,healthy,", "x2,too_slow,blew_up"])
+    write_labels(folder, "d", ["y1,overfitting,"])
+    corpus.main(["agree", str(folder)])
+    assert (folder / "agreed.csv").read_bytes() == b"id,label,cause\r\nx1,healthy,\r\ny1,overfitting,\r\n"
+    out = capsys.readouterr().out
+    assert "batch1 (a and b): 1 of 2 agree" in out and "batch2 (c and d): 1 of 1 agree" in out
+    assert "overall: 2 of 3 agree" in out
+
+
+def test_agree_refuses_a_batch_without_a_pair(folder, corpus):
+    (folder / "batches" / "batch1.txt").write_text("x1\n")
+    write_labels(folder, "a", ["x1,healthy,"])
+    with pytest.raises(SystemExit, match="1 labellers"):
+        corpus.agree(folder)
+
+
+def test_the_briefs_are_filled_with_no_placeholder_left(folder, corpus):
+    corpus.main(["brief", str(folder), "collector", "99a", "--listings", "a.ipynb, b.ipynb", "--stop-at", "18:12"])
+    corpus.main(["brief", str(folder), "labeller", "c", "--batch", "2"])
+    collector = (folder / "prompts" / "collector_99a.md").read_text()
+    labeller = (folder / "prompts" / "labeller_c.md").read_text()
+    for text in (collector, labeller):
+        assert not re.search(r"[{}]", text)
+    assert "- a.ipynb\n- b.ipynb\n" in collector and "**18:12 UTC**" in collector and "sources_99a.csv" in collector
+    assert f"{folder}/batches/batch2.txt" in labeller and f"{folder}/LABELS.md" in labeller
+    assert f"{folder}/labels/labeller_c.csv" in labeller and '"labeller c: N of N rows written"' in labeller
