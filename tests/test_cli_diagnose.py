@@ -13,6 +13,7 @@ import pytest
 
 from conftest import REPO
 from gridsearch.cli import main
+from gridsearch.diagnosis import second_opinion
 
 EPOCHS = 12
 
@@ -93,14 +94,16 @@ def test_classes_is_optional_and_at_least_2(tmp_path, capsys):
     assert "at least 2 classes" in capsys.readouterr().err
 
 
-def test_without_classes_a_label_that_differs_for_a_binary_task_is_shown_beside_it(tmp_path, capsys):
-    """Accuracy levelling off at 0.80: 80% of the range with chance read as 0 (a task's ceiling, healthy), 60% of
-    it for a binary task (chance 0.5: a plateau). At 0.72 the forest measured without C already calls it a plateau."""
+def test_without_classes_a_label_that_differs_for_a_binary_task_is_shown_beside_it(tmp_path, capsys, monkeypatch):
+    """Accuracy levelling off at 0.72: 72% of the range with chance read as 0 (a task's ceiling, healthy), 44% of
+    it for a binary task (chance 0.5: a plateau). The rules' readings: the forest may not overrule here, as its
+    votes on so ambiguous a curve move with each corpus it learns (35-45% healthy or plateau without C)."""
+    monkeypatch.setattr(second_opinion, "MIN_VOTES", 1.01)
     rng, epochs = np.random.default_rng(0), np.arange(20)
     levelling = {"loss": 0.5 + 0.2 * np.exp(-epochs / 3) + rng.normal(0, 0.003, 20),
                  "val_loss": 0.52 + 0.18 * np.exp(-epochs / 3) + rng.normal(0, 0.004, 20),
-                 "accuracy": 0.80 - 0.2 * np.exp(-epochs / 3) + rng.normal(0, 0.004, 20),
-                 "val_accuracy": 0.79 - 0.18 * np.exp(-epochs / 3) + rng.normal(0, 0.006, 20)}
+                 "accuracy": 0.72 - 0.2 * np.exp(-epochs / 3) + rng.normal(0, 0.004, 20),
+                 "val_accuracy": 0.71 - 0.18 * np.exp(-epochs / 3) + rng.normal(0, 0.006, 20)}
     log = write_log(tmp_path / "log.csv", {name: list(values) for name, values in levelling.items()})
     assert main(["diagnose", log]) == 0
     out = capsys.readouterr().out
