@@ -38,7 +38,7 @@ def test_the_report_scores_every_labelled_log_and_says_whether_the_targets_are_m
     assert "## Confusion matrix (design)" in text
     second = text.split("## Beside a second labeller")[1].split("\n## ")[0]
     assert "| design | " in second  # the labellers' agreement beside the rules'
-    held = bool(split["heldout"])
+    held = bool(set(split["heldout"]) & set(labels))  # a held-out corpus whose labels are not yet read: the latest score
     assert ("held-out accuracy >= 85%" in text) is held and ("the latest held-out score: " in text) is not held
     sixth = [i for i in labels if i[0] in "wx"]  # the other branch: a corpus held out from the rules
     split = {"design": [i for i in split["design"] if i not in sixth], "heldout": sixth}
