@@ -193,7 +193,12 @@ def test_appended_runs_diagnose_the_last_and_say_so(tmp_path, repeat_header):
     path.write_text("epoch,accuracy,loss\n" + first + ("epoch,accuracy,loss\n" if repeat_header else "") + second)
     log = read_training_log(path)
     assert len(log.history["loss"]) == 6 and log.history["loss"][0] == 1.5
-    assert log.notes == ("2 runs in the file (appended): the last one, 6 epochs, is diagnosed",)
+    assert log.notes == ("2 runs in the file (appended): the last one, run 2, 6 epochs, is diagnosed",)
+    path.write_text("epoch,accuracy,loss\n" + second + ("epoch,accuracy,loss\n" if repeat_header else "") + first)
+    log = read_training_log(path)  # a rerun stopped after 2 epochs: too short for a shape, the run before is read
+    assert len(log.history["loss"]) == 6 and log.notes == (
+        "2 runs in the file (appended): run 1, 6 epochs, the last long enough for a curve's shape, is diagnosed (left "
+        "out, too short: run 2, 2 epochs)",)
 
 
 def test_history_json_plain_wrapped_per_epoch_records_and_per_metric_summaries(tmp_path):
@@ -295,7 +300,7 @@ def test_a_json_list_of_histories_diagnoses_the_last_and_says_so(tmp_path):
                                 {"loss": [0.9, 0.4, 0.3, 0.2], "val_loss": [1.0, 0.5, 0.4, 0.35]}]))
     log = read_training_log(path)
     assert log.history == {"loss": [0.9, 0.4, 0.3, 0.2], "val_loss": [1.0, 0.5, 0.4, 0.35]} and log.epochs == 4
-    assert log.notes == ("2 runs in the file (a JSON list of histories): the last one, run 2, is diagnosed",)
+    assert log.notes == ("2 runs in the file (a JSON list of histories): the last one, run 2, 4 epochs, is diagnosed",)
 
 
 def test_a_training_loops_own_log_line_per_epoch(tmp_path):
@@ -311,7 +316,7 @@ def test_a_training_loops_own_log_line_per_epoch(tmp_path):
     assert log.source == "a log line per epoch" and log.first_epoch == 1
     assert log.history == {"Loss": [0.6, 0.5, 0.45, 0.4], "Accuracy": [0.5, 0.6, 0.7, 0.8],
                            "Val Loss": [0.7, 0.6, 0.55, 0.5], "Val Accuracy": [0.5] * 4}
-    assert log.notes == ("2 runs in the file (the epoch count starts again): the last one, 4 epochs, is diagnosed",)
+    assert log.notes == ("2 runs in the file (the epoch count starts again): the last one, run 2, 4 epochs, is diagnosed",)
     assert diagnose_log(log, 3).diagnosis.label.value != "unknown"
 
 
@@ -360,7 +365,7 @@ def test_a_table_of_runs_whose_cells_are_lists(tmp_path):
                            "val_loss": [1.0, 0.8, 0.7, 0.7]} and log.first_epoch == 1
     assert log.notes == ("a row per run, each cell a list of per-epoch values: read as a run each; per-run settings, "
                          "not curves, left out: activation, batch_size",
-                         "2 runs in the file (appended): the last one, 4 epochs, is diagnosed")
+                         "2 runs in the file (appended): the last one, run 2, 4 epochs, is diagnosed")
 
 
 @pytest.mark.parametrize("index", [True, False])
@@ -455,7 +460,7 @@ def test_a_logging_report_of_aligned_tables_with_spaces_in_their_names(tmp_path)
     assert log.history == {"loss": [1.25, 0.57, 0.40], "val_loss": [0.45, 0.52, 0.54], "accuracy": [0.5, 0.79, 0.84],
                            "val_accuracy": [0.46, 0.53, 0.55]}
     assert log.notes == ("12 lines around the table, not its rows, left out",
-                         "2 runs in the file (appended): the last one, 3 epochs, is diagnosed")
+                         "2 runs in the file (appended): the last one, run 2, 3 epochs, is diagnosed")
 
 
 def test_metric_lists_printed_one_per_line(tmp_path):
@@ -566,9 +571,8 @@ def test_console_output_of_two_fits_utf16_with_an_unfinished_last_epoch(tmp_path
     log = read_training_log(path)
     assert np.allclose(log.history["loss"], [1, 1 / 2, 1 / 3]) and np.allclose(log.history["val_loss"], [1.1, 0.55, 1.1 / 3])
     assert set(log.history) == {"loss", "acc", "val_loss", "val_acc", "lr"} and log.history["lr"] == [0.001] * 3
-    assert log.notes == ("2 runs in the file (fit called again): the last one, run 1, 3 epochs, the last long enough "
-                         "for a curve's shape (left out, too short: run 2, 2 epochs), is diagnosed",
-                         "epoch 3 did not finish (no metrics for the whole epoch): left out")
+    assert log.notes == ("2 runs in the file (fit called again): run 1, 3 epochs, the last long enough for a curve's "
+                         "shape, is diagnosed (left out, too short: run 2, 2 epochs)",)  # run 2's cut epoch 3 with it
 
 
 def _notebook(*cells: tuple[str, list[dict]]) -> str:
@@ -605,9 +609,8 @@ def test_a_jupyter_notebooks_last_cell_with_a_training_log_is_read(tmp_path):
     assert np.allclose(log.history["loss"], [0.6, 0.3, 0.2]) and np.allclose(log.history["val_loss"], [0.3, 0.6, 0.9])
     assert log.first_epoch == 1
     assert log.source == "Keras console output in a Jupyter notebook's cell 6 (In [5])"
-    assert log.notes == ("3 runs in the file (notebook cells with a training log): the last one, cell 6 (In [5]), 3 "
-                         "epochs, the last long enough for a curve's shape (left out, too short: cell 7 (In [6]), 1 "
-                         "epoch), is diagnosed",
+    assert log.notes == ("3 runs in the file (notebook cells with a training log): cell 6 (In [5]), 3 epochs, the last "
+                         "long enough for a curve's shape, is diagnosed (left out, too short: cell 7 (In [6]), 1 epoch)",
                          "2 runs in the file (fit called again): the last one, run 2, 3 epochs, is diagnosed")
 
 

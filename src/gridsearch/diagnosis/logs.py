@@ -262,12 +262,16 @@ def _last_run_note(count: int, how: str, last: str) -> str:
 def _chosen_run(runs: Sequence[tuple[str, int]], how: str) -> tuple[int, list[str]]:
     """Of several runs (name, epochs), the last long enough for a curve's shape, and the note that says so: a later
     one too short (a fit stopped by hand after an epoch or two: 18b006's cell, 23d004's second fit in one cell) is
-    named, not diagnosed."""
+    named, not diagnosed. Runs kept under names of their own (training phases) and histories printed in a text keep
+    the last: their names, not their lengths, say which is which."""
     chosen = max((at for at, (_, epochs) in enumerate(runs) if epochs >= MIN_EPOCHS), default=len(runs) - 1)
     named = [f"{name}, {epochs} epoch{'s' * (epochs != 1)}" for name, epochs in runs]
-    last = (f"{named[chosen]}, the last long enough for a curve's shape (left out, too short: "
-            f"{'; '.join(named[chosen + 1:])})" if chosen < len(runs) - 1 else named[chosen])
-    return chosen, [_last_run_note(len(runs), how, last)] if len(runs) > 1 else []
+    if len(runs) < 2:
+        return chosen, []
+    if chosen == len(runs) - 1:
+        return chosen, [_last_run_note(len(runs), how, named[chosen])]
+    return chosen, [f"{len(runs)} runs in the file ({how}): {named[chosen]}, the last long enough for a curve's "
+                    f"shape, is diagnosed (left out, too short: {'; '.join(named[chosen + 1:])})"]
 
 
 def _decode(data: bytes) -> str:
@@ -332,9 +336,9 @@ def _read_csv(path: Path, text: str) -> TrainingLog:
             raise ValueError(f"{path}: none of its {len(malformed)} data rows has the header's {len(header)} cells "
                              f"(columns: {shown}; the first: line {malformed[0][0]}, {malformed[0][1]} cells)")
         raise ValueError(f"{path}: a header row ({shown}) and no epochs")
-    header, run = runs[-1]
-    if len(runs) > 1:
-        notes.append(_last_run_note(len(runs), "appended", f"{len(run)} epochs"))
+    chosen, chosen_note = _chosen_run([(f"run {at + 1}", len(rows)) for at, (_, rows) in enumerate(runs)], "appended")
+    header, run = runs[chosen]
+    notes += chosen_note
     if malformed:
         shown_rows = ", ".join(f"line {number} ({width} cell{'s' * (width != 1)})" for number, width in malformed[:5])
         more = f" and {len(malformed) - 5} more" if len(malformed) > 5 else ""
@@ -623,9 +627,10 @@ def _read_json(path: Path, text: str) -> TrainingLog:
         data = data["history"]  # {"history": {...}, "params": ...}
     if isinstance(data, list) and data and all(isinstance(row, Mapping) and isinstance(row.get(_loss_key(row)), list)
                                                for row in data):  # one history per run: [{...}, {...}]
-        if len(data) > 1:
-            notes.append(_last_run_note(len(data), "a JSON list of histories", f"run {len(data)}"))
-        data = data[-1]
+        chosen, chosen_note = _chosen_run([(f"run {at + 1}", len(row[_loss_key(row)])) for at, row in enumerate(data)],
+                                          "a JSON list of histories")
+        notes += chosen_note
+        data = data[chosen]
     if isinstance(data, list) and data and all(isinstance(row, Mapping) for row in data):  # one record per epoch
         data = {key: [row.get(key) for row in data] for key in dict.fromkeys(k for row in data for k in row)}
     if not isinstance(data, Mapping):
@@ -730,15 +735,16 @@ def _named_runs(data: Mapping) -> list[tuple[str, Mapping]]:
 def _read_console(path: Path, text: str) -> TrainingLog:
     """What `model.fit(verbose=1 or 2)` printed, saved as text: an "Epoch k/N" line, then progress lines, one of
     which holds the whole epoch's metrics (" - loss: 0.52 - accuracy: 0.81 - val_loss: ..."). A count that starts
-    again (a second fit: fine-tuning) begins a new run; the last run is diagnosed, as for a CSV log."""
+    again (a second fit: fine-tuning) begins a new run; the last one long enough for a curve's shape is diagnosed,
+    as for a CSV log (_chosen_run)."""
     runs: list[list[tuple[int, dict[str, float]]]] = []
     unfinished = []
     marks = list(_CONSOLE_EPOCH.finditer(text))
     for mark, after in zip(marks, [*marks[1:], None], strict=True):
         epoch = int(mark.group(1))
         metrics = _epoch_metrics(text[mark.end():after.start() if after else len(text)])
-        if metrics is None:
-            unfinished.append(epoch)
+        if metrics is None:  # the run it belongs to: the one it continues, else the next
+            unfinished.append((len(runs) - 1 if runs and epoch > runs[-1][-1][0] else len(runs), epoch))
             continue
         if not runs or epoch <= runs[-1][-1][0]:
             runs.append([])
@@ -758,8 +764,8 @@ def _read_console(path: Path, text: str) -> TrainingLog:
     if "loss" not in names or "loss" in partial:
         raise ValueError(f"{path}: Keras' console output without a number for 'loss' in every epoch of the run read")
     notes += chosen_note
-    if unfinished:
-        notes.append(f"epoch {', '.join(map(str, unfinished))} did not finish (no metrics for the whole epoch): left out")
+    if cut_short := [str(epoch) for at, epoch in unfinished if at == chosen]:
+        notes.append(f"epoch {', '.join(cut_short)} did not finish (no metrics for the whole epoch): left out")
     if partial:  # validation_freq > 1: no curve to read
         notes.append(f"printed in some epochs only, left out: {', '.join(partial)}")
     history = {name: [metrics[name] for _, metrics in run] for name in names if name not in partial}
@@ -894,16 +900,17 @@ def _line_metrics(text: str) -> dict[str, float]:
 
 def _read_epoch_lines(path: Path, lines: Sequence[tuple[int, dict[str, float]]]) -> TrainingLog:
     """A hand-written training loop's log, one line per epoch: as for Keras' console output, a count that starts
-    again begins a new run, and the last run is diagnosed."""
+    again begins a new run, and the last one long enough for a curve's shape is diagnosed (_chosen_run)."""
     runs: list[list[tuple[int, dict[str, float]]]] = []
     for epoch, metrics in lines:
         if not runs or epoch <= runs[-1][-1][0]:
             runs.append([])
         runs[-1].append((epoch, metrics))
-    run = runs[-1]
+    chosen, notes = _chosen_run([(f"run {at + 1}", len(run)) for at, run in enumerate(runs)],
+                                "the epoch count starts again")
+    run = runs[chosen]
     names = [name for name in dict.fromkeys(n for _, metrics in run for n in metrics)
              if all(name in metrics for _, metrics in run)]
-    notes = [_last_run_note(len(runs), "the epoch count starts again", f"{len(run)} epochs")] if len(runs) > 1 else []
     history = {"epoch": [epoch for epoch, _ in run]} | {name: [metrics[name] for _, metrics in run] for name in names}
     return _from_mapping(path, history, notes, "a log line per epoch")
 
