@@ -133,6 +133,16 @@ def test_agree_pairs_the_labellers_by_batch_and_leaves_disagreements_out(folder,
     assert "overall: 2 of 3 agree" in out
 
 
+def test_agree_reads_labels_as_written_by_hand_and_counts_an_id_left_out(folder, corpus, capsys):
+    (folder / "batches" / "batch1.txt").write_text("x1\nx2\nx3\n")
+    write_labels(folder, "a", ["x1,Healthy ,", "x2,plateau,"])  # x3 left out by a
+    write_labels(folder, "b", ["x1,healthy,", "x2,plateau,", "x3,plateau,"])
+    corpus.agree(folder)
+    assert (folder / "agreed.csv").read_bytes() == b"id,label,cause\r\nx1,healthy,\r\nx2,plateau,\r\n"
+    out = capsys.readouterr().out
+    assert "batch1: not labelled by both: x3" in out and "batch1 (a and b): 2 of 3 agree" in out
+
+
 def test_agree_refuses_a_batch_without_a_pair(folder, corpus):
     (folder / "batches" / "batch1.txt").write_text("x1\n")
     write_labels(folder, "a", ["x1,healthy,"])

@@ -58,13 +58,13 @@ def fill_brief(folder: Path, role: str, name: str, **values: str) -> Path:
 def read_sources(folder: Path) -> list[dict[str, str]]:
     """The rows of every collector's DIR/sources_*.csv; they must share one header, the repo's sources.csv's."""
     rows: list[dict[str, str]] = []
-    header: list[str] | None = None
+    with (HERE.parent / "real" / "sources.csv").open(newline="") as f:
+        header = next(csv.reader(f))  # their rows are appended to it as they are
     for path in sorted(folder.glob("sources_*.csv")):
         with path.open(newline="") as f:
             reader = csv.DictReader(f)
-            if header is not None and reader.fieldnames != header:
-                raise SystemExit(f"{path.name}: header {reader.fieldnames} differs from {header}")
-            header = list(reader.fieldnames or [])
+            if reader.fieldnames != header:
+                raise SystemExit(f"{path.name}: header {reader.fieldnames} differs from real/sources.csv's {header}")
             rows += list(reader)
     return rows
 
@@ -158,21 +158,25 @@ def batches(folder: Path, pairs: int) -> None:
     """Split the curve ids round-robin into batches/batch1.txt ... batchN.txt, one per pair of labellers, so that
     each batch mixes the collectors (ids are grouped by collector)."""
     ids = sorted(p.stem for p in (folder / "curves").glob("*.json"))
+    for old in (folder / "batches").glob("batch*.txt"):  # a batch of an earlier split would be labelled too
+        old.unlink()
     for k in range(pairs):
         (folder / "batches" / f"batch{k + 1}.txt").write_text("".join(f"{i}\n" for i in ids[k::pairs]))
     print(f"{len(ids)} ids in {pairs} batches")
 
 
 def read_labels(path: Path) -> dict[str, dict[str, str]]:
+    """A labeller's rows by id, label and cause as written by hand ("Healthy ") in the form LABELS.md gives."""
     with path.open(newline="") as f:
-        return {row["id"]: row for row in csv.DictReader(f)}
+        return {row["id"].strip(): row | {key: row[key].strip().lower() for key in ("label", "cause")}
+                for row in csv.DictReader(f)}
 
 
 def agree(folder: Path) -> list[dict[str, str]]:
     """Pair the labellers by batch (the two who labelled one batch's ids) and keep the ids whose primary labels
     both gave, with the cause where both gave it: agreed.csv, the rows for real/labels.csv."""
-    batch_of = {i: path.stem for path in sorted((folder / "batches").glob("batch*.txt"))
-                for i in path.read_text().split()}
+    in_batch = {path.stem: path.read_text().split() for path in sorted((folder / "batches").glob("batch*.txt"))}
+    batch_of = {i: batch for batch, ids in in_batch.items() for i in ids}
     by_batch: dict[str, list[tuple[str, dict[str, dict[str, str]]]]] = {}
     for path in sorted((folder / "labels").glob("labeller_*.csv")):
         labels = read_labels(path)
@@ -185,7 +189,9 @@ def agree(folder: Path) -> list[dict[str, str]]:
         if len(pair) != 2:
             raise SystemExit(f"{batch}: {len(pair)} labellers ({', '.join(n for n, _ in pair)}), expected 2")
         (a, first), (b, second) = pair
-        ids = sorted(set(first) | set(second))
+        ids = in_batch[batch]  # an id a labeller left out counts as not agreed, and is named
+        if missing := [i for i in ids if i not in first or i not in second]:
+            print(f"{batch}: not labelled by both: {', '.join(missing)}")
         same = [i for i in ids if i in first and i in second and first[i]["label"] == second[i]["label"]]
         for i in same:
             cause = first[i]["cause"] if first[i]["cause"] == second[i]["cause"] else ""
