@@ -26,7 +26,7 @@ from gridsearch.diagnosis.curves import Curves  # noqa: E402
 
 def measured(curve: dict, with_classes: bool = True) -> dict[str, float]:
     """A log of real/curves/ measured as the diagnosis measures it (C = 2 where the source gave none)."""
-    classes = curve.get("num_classes") or 2 if with_classes else None
+    classes = (curve.get("num_classes") or 2) if with_classes else None
     return second_opinion.measurements(Curves.from_history(curve["columns"], classes))
 
 

@@ -77,8 +77,9 @@ def test_the_shipped_forests_learnt_from_the_design_logs_of_today(real, tmp_path
     written = learned.write_table(curves, {i: row["label"] for i, row in labels.items()}, split["design"],
                                   tmp_path / shipped.name, with_classes)
     assert written == len([i for i in split["design"] if i in labels])
-    written, shipped = ([row.split(",") for row in path.read_text().splitlines()]
-                        for path in (tmp_path / shipped.name, shipped))
-    assert written[0] == shipped[0] and [row[0] for row in written] == [row[0] for row in shipped]  # else: learned.py
+    written, shipped_rows = ([row.split(",") for row in path.read_text().splitlines()]
+                             for path in (tmp_path / shipped.name, shipped))
+    assert written[0] == shipped_rows[0]  # else: python benchmarks/diagnosis/learned.py
+    assert [row[0] for row in written] == [row[0] for row in shipped_rows]
     assert np.allclose(*(np.array([[float(cell or "nan") for cell in row[1:]] for row in table[1:]])
-                         for table in (written, shipped)), equal_nan=True)  # the measurements, to numpy's last digits
+                         for table in (written, shipped_rows)), equal_nan=True)  # the measurements, to numpy's last digits

@@ -43,7 +43,7 @@ from gridsearch.diagnosis.curves import (
     smooth,
 )
 from gridsearch.diagnosis.labels import CAUSE_BLEW_UP, CAUSE_UNTRAINED_NAN, PRIORITY, Diagnosis, Label, confidence
-from gridsearch.diagnosis.second_opinion import OVERRULABLE, opinion, overrules
+from gridsearch.diagnosis.second_opinion import OVERRULABLE, TABLE_WITHOUT_CLASSES, opinion, overrules, table_for
 
 __all__ = ["BAD_INITIAL_LOSS_RATIO", "INPUT_SCALE_LIMIT", "MIN_EPOCHS", "NEEDS_CLASSES", "PRIORITY", "Curves",
            "Diagnosis", "Label", "chance_ceiling", "diagnose", "find_causes", "find_diverging", "find_nan",
@@ -1046,7 +1046,8 @@ def _second_opinion(primary: Diagnosis, hits: Sequence[Diagnosis], c: Curves) ->
     label, share, trained_on = found
     own = next((hit for hit in hits if hit.label is label), None)
     plain = _too_slow_advice(c) if label is Label.TOO_SLOW else ADVICE[label]
-    measured = "" if c.num_classes else " (measured without the number of classes, as this log is)"
+    without_c = table_for(c) == TABLE_WITHOUT_CLASSES
+    measured = " (measured without the number of classes, as this log is)" if without_c else ""
     evidence = (f"{share:.0%} of the votes of a forest trained on {trained_on} real logs that two blind labellers "
                 f"agreed on{measured}; {own.evidence if own else _summary(c)}; the rules read {primary.label}: "
                 f"{primary.evidence}")
