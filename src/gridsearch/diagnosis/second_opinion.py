@@ -14,7 +14,8 @@ any reading but those a mechanism decides (nan, diverging, unknown): the setting
 60/72 (83%), the rules alone 58, the twentieth 53/62 (85%), the rules alone 47, the twenty-first 48/60 (80%), the rules alone 37, and, at
 35% and learning from 1014 logs, the twenty-second 48/58 (83%), the rules alone 44; learning from 1072, the
 twenty-third 58/69 (84%), the rules alone 55; learning from 1141, the twenty-fourth 51/72 (71%), the rules alone
-51. A blow-up in epoch 1 stays the cause whatever the label, and the rules' evidence stays in the message.
+51; learning from 1213, the twenty-fifth 25/35 (71%), the rules alone 22. A blow-up in epoch 1 stays the cause
+whatever the label, and the rules' evidence stays in the message.
 
 The forest is fitted on first use from real_logs.csv (derived numbers only: one row of measurements per labelled
 design log of benchmarks/diagnosis/real, written by `python benchmarks/diagnosis/learned.py`); about 5.5 s on 2
