@@ -468,11 +468,11 @@ def build_parser() -> argparse.ArgumentParser:
     diagnose = commands.add_parser(
         "diagnose", help="diagnose a training log made elsewhere (CSVLogger file, history JSON, TensorBoard folder)",
         description="Label a training run from its per-epoch log: a Keras CSVLogger file (any separator, runs "
-                    "appended: the last one), a history.history dumped as JSON, or a TensorBoard log folder. It needs "
-                    "a loss; val_loss, accuracy, val_accuracy, learning_rate are read when present (Keras 2's acc and "
-                    "lr, sparse_categorical_accuracy and the like are understood). Prints the label, its confidence, "
-                    "the cause when the evidence names one, the advice, the numbers that decided it and the other "
-                    "labels that also hold; epochs are numbered as in the log.")
+                    "appended: the last of 3 epochs or more), a history.history dumped as JSON, or a TensorBoard log "
+                    "folder. It needs a loss; val_loss, accuracy, val_accuracy, learning_rate are read when present "
+                    "(Keras 2's acc and lr, sparse_categorical_accuracy and the like are understood). Prints the "
+                    "label, its confidence, the cause when the evidence names one, the advice, the numbers that "
+                    "decided it and the other labels that also hold; epochs are numbered as in the log.")
     diagnose.add_argument("file", help="the CSV or JSON log, or the TensorBoard folder")
     diagnose.add_argument("--classes", type=int, metavar="N",
                           help="number of classes of the task. Chance accuracy is 1/N and an untrained model's loss "

@@ -2,15 +2,15 @@
 `gridsearch.diagnose_log` do.
 
 Read without options: a Keras CSVLogger file (any separator of , ; tab |, CR/LF/CRLF line ends, a byte-order mark,
-runs appended by `append=True` with or without a repeated header: the last run is diagnosed and the note says so;
-empty or NA cells; decimal commas where the comma separates no cells; Keras 2 names; a pandas index column; rows
-without the header's cells, left out and named), a `history.history` dumped as JSON (also as one record per
-epoch, as a summary per metric with its "values" list, or as several runs under names or prefixes of their own: the
-last is diagnosed), a TensorBoard log folder (or one event file), read with TensorBoard's own event reader, and what
-`model.fit` printed, saved as text, and other texts a training script leaves (a line per epoch, a history dict
-printed inside a log, a table printed by pandas), also among a Jupyter notebook's saved cell outputs. Epochs keep the
-numbers the log gives them (CSVLogger and TensorBoard count from 0; a file without epoch numbers from 1, as Keras
-prints them).
+runs appended by `append=True` with or without a repeated header: the last run of MIN_EPOCHS or more is diagnosed
+and the note says so; empty or NA cells; decimal commas where the comma separates no cells; Keras 2 names; a pandas
+index column; rows without the header's cells, left out and named), a `history.history` dumped as JSON (also as one
+record per epoch, as a summary per metric with its "values" list, or as several runs under names or prefixes of
+their own: the last is diagnosed), a TensorBoard log folder (or one event file), read with TensorBoard's own event
+reader, and what `model.fit` printed, saved as text, and other texts a training script leaves (a line per epoch, a
+history dict printed inside a log, a table printed by pandas), also among a Jupyter notebook's saved cell outputs.
+Epochs keep the numbers the log gives them (CSVLogger and TensorBoard count from 0; a file without epoch numbers
+from 1, as Keras prints them).
 """
 from __future__ import annotations
 
