@@ -23,7 +23,6 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 LABELS_MD = HERE.parent / "real" / "LABELS.md"
 FOLDERS = ("private", "curves", "sheets", "plots", "batches", "labels", "prompts")
-LEARNING_RATES = {"lr", "learning_rate"}
 
 
 def new(folder: Path, excluded_from: Path, also_claimed: Sequence[Path] = ()) -> None:
@@ -121,11 +120,14 @@ def plot(curve: dict, path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    from gridsearch.diagnosis.curves import canonical_name  # the diagnosis' own names: lr is learning_rate
+
     columns, base = curve["columns"], curve["epoch_base"]
+    rates = [m for m in columns if canonical_name(m) == "learning_rate"]
     groups = [(title, names) for title, names in [
         ("loss", [m for m in columns if "loss" in m.lower()]),
-        ("accuracy / other metrics", [m for m in columns if "loss" not in m.lower() and m.lower() not in LEARNING_RATES]),
-        ("learning rate", [m for m in columns if m.lower() in LEARNING_RATES])] if names]
+        ("accuracy / other metrics", [m for m in columns if "loss" not in m.lower() and m not in rates]),
+        ("learning rate", rates)] if names]
     fig, axes = plt.subplots(1, len(groups), figsize=(5.5 * len(groups), 4), squeeze=False)
     for ax, (title, names) in zip(axes[0], groups):
         for m in names:

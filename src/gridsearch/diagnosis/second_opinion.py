@@ -7,15 +7,15 @@ matter of degree (how far a val loss may rise before it is overfitting, how stee
 Where the rules' label was one of those judgments and a majority of the trees voted for another, the forest's label
 won: on the same 505 held-out logs that gives 400 right (79%) and 21 false alarms on 226 healthy logs (9%), against
 the rules' 373 and 40 (benchmarks/diagnosis/real.py, "A second opinion"). Scored once on each corpus collected after
-it was set: the fifteenth 58/76 (76%), the rules alone 57; the sixteenth 54/68 (79%), the rules alone 50; with the trend
-measurements, the seventeenth 17/22 (77%), the rules alone 15; the eighteenth (72 of its 80 logs Jupyter notebooks)
-55/74 (74%), the rules alone 50. Since the eighteenth, a plurality of 40% (35% since the twenty-first) may overrule
-any reading but those a mechanism decides (nan, diverging, unknown): the settings below say why; then the nineteenth
-60/72 (83%), the rules alone 58, the twentieth 53/62 (85%), the rules alone 47, the twenty-first 48/60 (80%), the rules alone 37, and, at
-35% and learning from 1014 logs, the twenty-second 48/58 (83%), the rules alone 44; learning from 1072, the
-twenty-third 58/69 (84%), the rules alone 55; learning from 1141, the twenty-fourth 51/72 (71%), the rules alone
-51; learning from 1213, the twenty-fifth 25/35 (71%), the rules alone 22. A blow-up in epoch 1 stays the cause
-whatever the label, and the rules' evidence stays in the message.
+it was set: the fifteenth 58/76 (76%), the rules alone 57; the sixteenth 54/68 (79%), the rules alone 50; with the
+trend measurements, the seventeenth 17/22 (77%), the rules alone 15; the eighteenth (72 of its 80 logs Jupyter
+notebooks) 55/74 (74%), the rules alone 50. Since the eighteenth, a plurality of 40% (35% since the twenty-first)
+may overrule any reading but those a mechanism decides (nan, diverging, unknown): the settings below say why; then
+the nineteenth 60/72 (83%), the rules alone 58, the twentieth 53/62 (85%), the rules alone 47, the twenty-first
+48/60 (80%), the rules alone 37, and, at 35% and learning from 1014 logs, the twenty-second 48/58 (83%), the rules
+alone 44; learning from 1072, the twenty-third 58/69 (84%), the rules alone 55; learning from 1141, the
+twenty-fourth 51/72 (71%), the rules alone 51; learning from 1213, the twenty-fifth 25/35 (71%), the rules alone 22.
+A blow-up in epoch 1 stays the cause whatever the label, and the rules' evidence stays in the message.
 
 The forest is fitted on first use from real_logs.csv (derived numbers only: one row of measurements per labelled
 design log of benchmarks/diagnosis/real, written by `python benchmarks/diagnosis/learned.py`); about 5.5 s on 2
