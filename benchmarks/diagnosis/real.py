@@ -123,6 +123,10 @@ def first_epoch(curve: dict) -> int:
     return 1 if curve.get("epoch_base") is None else int(curve["epoch_base"])
 
 
+def curves_of(curve: dict) -> rules.Curves:
+    return rules.Curves.from_history(curve["columns"], curve.get("num_classes"), first_epoch=first_epoch(curve))
+
+
 def predict(curve: dict, with_classes: bool, second_opinion: bool = True) -> tuple[str, str]:
     log = TrainingLog(curve["columns"], first_epoch(curve))
     result = diagnose_log(log, curve.get("num_classes") if with_classes else None,
@@ -204,7 +208,8 @@ def second_opinion_worth(labels: dict, curves: dict, split: dict) -> list[str]:
     forest = learned.leave_one_corpus_out(curves, truth, {i: corpus_of(i) for i in truth}, split["design"])
     then = {i: found for i, found in held_out_labels().items() if i in truth}
     then |= {i: (rules_alone(curves[i]), "now") for i in split["heldout"] if i in truth and i not in then}
-    combined = {i: forest[i][0] if overrules(Label(label), Label(forest[i][0]), forest[i][1]) else label
+    combined = {i: forest[i][0] if overrules(Label(label), Label(forest[i][0]), forest[i][1])
+                and rules.forest_may_judge(Label(label), curves_of(curves[i])) else label
                 for i, (label, _) in then.items()}
     rows, totals = [], {"rules": [], "forest": [], "combined": []}
     for name in dict.fromkeys(CORPORA.values()):

@@ -131,3 +131,21 @@ def test_threads_asking_at_once_share_one_fitted_forest(monkeypatch):
     with ThreadPoolExecutor(4) as pool:
         labels = list(pool.map(lambda _: diagnose(history, classes, second_opinion=True).label, range(4)))
     assert len(fits) == 1 and labels == [Label.HEALTHY] * 4
+
+
+def test_one_class_for_every_sample_is_a_mechanism_no_forest_overrules(monkeypatch):
+    """A val accuracy that never changes from epoch 2 on: the model gives every sample one class, whatever a forest
+    votes. One that moves within the majority share's range is a judgment of degree the forest may overrule."""
+    from gridsearch.diagnosis import rules
+    monkeypatch.setattr(rules, "opinion", lambda c: (Label.TOO_SLOW, 0.9, 1000))
+    history = {"loss": [0.70, 0.66, 0.655, 0.652, 0.650, 0.649, 0.648, 0.647],
+               "accuracy": [0.60, 0.64, 0.64, 0.64, 0.64, 0.64, 0.64, 0.64],
+               "val_loss": [0.67, 0.655, 0.653, 0.652, 0.652, 0.651, 0.651, 0.651],
+               "val_accuracy": [0.62, 0.64, 0.64, 0.64, 0.64, 0.64, 0.64, 0.64]}
+    assert diagnose(history, 2).label is Label.STUCK_AT_CHANCE
+    assert diagnose(history, 2, second_opinion=True).label is Label.STUCK_AT_CHANCE
+    history["val_accuracy"] = [0.62, 0.64, 0.65, 0.64, 0.63, 0.64, 0.65, 0.64]
+    assert diagnose(history, 2).label is Label.STUCK_AT_CHANCE
+    assert diagnose(history, 2, second_opinion=True).label is Label.TOO_SLOW
+    without_validation = {"loss": history["loss"], "accuracy": history["accuracy"]}
+    assert diagnose(without_validation, 2, second_opinion=True).label is Label.STUCK_AT_CHANCE

@@ -47,7 +47,7 @@ from gridsearch.diagnosis.second_opinion import OVERRULABLE, TABLE_WITHOUT_CLASS
 
 __all__ = ["BAD_INITIAL_LOSS_RATIO", "INPUT_SCALE_LIMIT", "MIN_EPOCHS", "NEEDS_CLASSES", "PRIORITY", "Curves",
            "Diagnosis", "Label", "chance_ceiling", "diagnose", "find_causes", "find_diverging", "find_nan",
-           "find_stuck_at_chance", "is_bad_initial_loss"]
+           "find_stuck_at_chance", "forest_may_judge", "is_bad_initial_loss"]
 
 # Each label's advice where no number of the run sharpens it (the second opinion names labels no rule found): what
 # to do, and no claim about the curve beyond the label's own meaning, which the evidence beside it may not show
@@ -491,13 +491,30 @@ def _one_class_in_training(c: Curves) -> tuple[str, float] | None:
     """
     if c.val_accuracy is not None or c.accuracy is None or c.epochs <= MIN_EPOCHS:
         return None
-    kept = np.round(c.accuracy[1:], 4)
-    if not np.isfinite(kept).all() or np.ptp(kept) > 0 or not 0 < kept[0] < 1:
+    if (kept := _same_from_epoch_2(c.accuracy)) is None:
         return None
-    if float(np.min(smooth(c.loss))) < (1 - CHANCE_MARGIN) * _prior_cost(float(kept[0])):
+    if float(np.min(smooth(c.loss))) < (1 - CHANCE_MARGIN) * _prior_cost(kept):
         return None  # a loss no one-class output reaches: a fit logged to 2 decimals ("acc=0.99"), or k/N of a few
-    return (f"accuracy {kept[0]:.4g} in every epoch from epoch {c.epoch(1)} on ({c.epochs} epochs, no validation): "
+    return (f"accuracy {kept:.4g} in every epoch from epoch {c.epoch(1)} on ({c.epochs} epochs, no validation): "
             "every training sample gets the same class", confidence(1.0))
+
+
+def _same_from_epoch_2(accuracy: np.ndarray) -> float | None:
+    """The accuracy if it is the same (to 4 decimals) in every epoch from the second on and below 1, else None."""
+    kept = np.round(accuracy[1:], 4)
+    return float(kept[0]) if np.isfinite(kept).all() and np.ptp(kept) == 0 and 0 < kept[0] < 1 else None
+
+
+def forest_may_judge(label: Label, c: Curves) -> bool:
+    """Whether the second opinion may overrule this reading: a judgment of degree (OVERRULABLE), not a mechanism.
+    Besides nan, diverging and unknown, a stuck reading whose val accuracy (without validation, the train accuracy)
+    never changes from epoch 2 on is one: the model gives every sample one class. On every corpus as it was held out
+    (1173 logs, each pass' rules), keeping such readings from the forest makes 5 logs right that it had overruled
+    (p011, d018, 20d013, 23c007, 25b003: labelled stuck_at_chance, read healthy, overfitting or too_slow) and 1 wrong
+    (x012: a memorised run that pass read stuck, today's rules overfitting); 15a010 (plateau) stays wrong."""
+    shown = c.val_accuracy if c.val_accuracy is not None else c.accuracy
+    one_class = shown is not None and c.epochs > MIN_EPOCHS and _same_from_epoch_2(shown) is not None
+    return label in OVERRULABLE and not (label is Label.STUCK_AT_CHANCE and one_class)
 
 
 def blew_up_in_epoch_1(c: Curves) -> str:
@@ -1039,7 +1056,7 @@ def _second_opinion(primary: Diagnosis, hits: Sequence[Diagnosis], c: Curves) ->
     for that label when a rule found it, else the label's plain advice beside the curve's numbers, and the rules'
     reading kept beside it. Healthy gets no "more epochs should help": the rules saw something else in that tail.
     Layers that act only in training explain a val_above_train shape (_flag_only): the forest does not name it then."""
-    found = opinion(c) if primary.label in OVERRULABLE else None  # a nan or diverging log never fits the forest
+    found = opinion(c) if forest_may_judge(primary.label, c) else None  # a nan or diverging log never fits it
     if found is None or not overrules(primary.label, found[0], found[1]) or (
             found[0] is Label.VAL_ABOVE_TRAIN and c.train_only):
         return primary
