@@ -491,7 +491,7 @@ def _one_class_in_training(c: Curves) -> tuple[str, float] | None:
     """
     if c.val_accuracy is not None or c.accuracy is None or c.epochs <= MIN_EPOCHS:
         return None
-    if (kept := _same_from_epoch_2(c.accuracy)) is None:
+    if (kept := _constant_after_first(c.accuracy)) is None:
         return None
     if float(np.min(smooth(c.loss))) < (1 - CHANCE_MARGIN) * _prior_cost(kept):
         return None  # a loss no one-class output reaches: a fit logged to 2 decimals ("acc=0.99"), or k/N of a few
@@ -499,8 +499,8 @@ def _one_class_in_training(c: Curves) -> tuple[str, float] | None:
             "every training sample gets the same class", confidence(1.0))
 
 
-def _same_from_epoch_2(accuracy: np.ndarray) -> float | None:
-    """The accuracy if it is the same (to 4 decimals) in every epoch from the second on and below 1, else None."""
+def _constant_after_first(accuracy: np.ndarray) -> float | None:
+    """The accuracy if it is the same (to 4 decimals) in every epoch logged after the first and below 1, else None."""
     kept = np.round(accuracy[1:], 4)
     return float(kept[0]) if np.isfinite(kept).all() and np.ptp(kept) == 0 and 0 < kept[0] < 1 else None
 
@@ -508,12 +508,14 @@ def _same_from_epoch_2(accuracy: np.ndarray) -> float | None:
 def forest_may_judge(label: Label, c: Curves) -> bool:
     """Whether the second opinion may overrule this reading: a judgment of degree (OVERRULABLE), not a mechanism.
     Besides nan, diverging and unknown, a stuck reading whose val accuracy (without validation, the train accuracy)
-    never changes from epoch 2 on is one: the model gives every sample one class. On every corpus as it was held out
-    (1173 logs, each pass' rules), keeping such readings from the forest makes 5 logs right that it had overruled
-    (p011, d018, 20d013, 23c007, 25b003: labelled stuck_at_chance, read healthy, overfitting or too_slow) and 1 wrong
-    (x012: a memorised run that pass read stuck, today's rules overfitting); 15a010 (plateau) stays wrong."""
-    shown = c.val_accuracy if c.val_accuracy is not None else c.accuracy
-    one_class = shown is not None and c.epochs > MIN_EPOCHS and _same_from_epoch_2(shown) is not None
+    never changes after the first epoch logged, over more than MIN_EPOCHS epochs, is one: the model gives every
+    sample one class. On every corpus as it was held out (1173 logs, each pass' rules), keeping such readings from the
+    forest makes 5 logs right that it had overruled (p011, d018, 20d013, 23c007, 25b003: labelled stuck_at_chance,
+    read healthy, overfitting or too_slow) and 1 wrong (x012: a memorised run that pass read stuck, today's rules
+    overfitting); 15a010 (plateau) stays wrong. Held out after, the twenty-sixth corpus had one such reading (26e004,
+    labelled plateau), which the forest would not have overruled either."""
+    accuracy = c.val_accuracy if c.val_accuracy is not None else c.accuracy
+    one_class = accuracy is not None and c.epochs > MIN_EPOCHS and _constant_after_first(accuracy) is not None
     return label in OVERRULABLE and not (label is Label.STUCK_AT_CHANCE and one_class)
 
 
@@ -1056,7 +1058,7 @@ def _second_opinion(primary: Diagnosis, hits: Sequence[Diagnosis], c: Curves) ->
     for that label when a rule found it, else the label's plain advice beside the curve's numbers, and the rules'
     reading kept beside it. Healthy gets no "more epochs should help": the rules saw something else in that tail.
     Layers that act only in training explain a val_above_train shape (_flag_only): the forest does not name it then."""
-    found = opinion(c) if forest_may_judge(primary.label, c) else None  # a nan or diverging log never fits it
+    found = opinion(c) if forest_may_judge(primary.label, c) else None  # nan, diverging, one class: never fitted
     if found is None or not overrules(primary.label, found[0], found[1]) or (
             found[0] is Label.VAL_ABOVE_TRAIN and c.train_only):
         return primary

@@ -11,11 +11,12 @@ it was set: the fifteenth 58/76 (76%), the rules alone 57; the sixteenth 54/68 (
 trend measurements, the seventeenth 17/22 (77%), the rules alone 15; the eighteenth (72 of its 80 logs Jupyter
 notebooks) 55/74 (74%), the rules alone 50. Since the eighteenth, a plurality of 40% (35% since the twenty-first,
 30% since the twenty-fifth) may overrule any reading but those a mechanism decides (nan, diverging, unknown, one
-class for every sample): the settings below say why; then
-the nineteenth 60/72 (83%), the rules alone 58, the twentieth 53/62 (85%), the rules alone 47, the twenty-first
-48/60 (80%), the rules alone 37, and, at 35% and learning from 1014 logs, the twenty-second 48/58 (83%), the rules
-alone 44; learning from 1072, the twenty-third 58/69 (84%), the rules alone 55; learning from 1141, the
-twenty-fourth 51/72 (71%), the rules alone 51; learning from 1213, the twenty-fifth 25/35 (71%), the rules alone 22.
+class for every sample: rules.forest_may_judge): the settings below say why; then the nineteenth 60/72 (83%), the
+rules alone 58, the twentieth 53/62 (85%), the rules alone 47, the twenty-first 48/60 (80%), the rules alone 37,
+and, at 35% and learning from 1014 logs, the twenty-second 48/58 (83%), the rules alone 44; learning from 1072, the
+twenty-third 58/69 (84%), the rules alone 55; learning from 1141, the twenty-fourth 51/72 (71%), the rules alone
+51; learning from 1213, the twenty-fifth 25/35 (71%), the rules alone 22; at 30% and learning from 1248, the
+twenty-sixth 93/118 (79%), the rules alone 90 (95 at 35%).
 A blow-up in epoch 1 stays the cause whatever the label, and the rules' evidence stays in the message.
 
 The forest is fitted on first use from real_logs.csv (derived numbers only: one row of measurements per labelled
