@@ -689,7 +689,27 @@ def test_a_later_cell_showing_part_of_the_history_or_its_summary_is_not_the_log(
                                    "data": {"text/plain": summary}}])))
     log = read_training_log(path)
     assert log.epochs == 5 and log.first_epoch == 1 and log.source.endswith("cell 2 (In [1])")
-    assert log.notes == ("showing part of an earlier cell's history (its head or tail), left out: cell 3 (In [2])",)
+    assert log.notes == ("showing part of earlier cells' histories (a head or tail), left out: cell 3 (In [2])",)
+
+
+def test_a_table_of_several_fits_histories_is_not_a_run_of_its_own(tmp_path):
+    """The twenty-seventh corpus' 27d011: fits continued in three cells, then the tail of a DataFrame joining their
+    histories, whose rows span the last two fits: the last fit is diagnosed, not the table."""
+    def fit(losses):
+        return "".join(KERAS2_EPOCH.format(e=e, loss=loss, val=loss + 0.1).replace(f"{e}/3", f"{e}/{len(losses)}")
+                       for e, loss in enumerate(losses, start=1))
+    table = "      loss  val_loss\n5  0.400000  0.500000\n6  0.350000  0.450000\n7  0.300000  0.400000\n" \
+            "8  0.280000  0.380000"
+    path = tmp_path / "continued.ipynb"
+    path.write_text(_notebook(("model.fit(epochs=4)", [_stream(fit([0.9, 0.7, 0.6, 0.5]))]),
+                              ("model.fit(epochs=2)", [_stream(fit([0.45, 0.4]))]),
+                              ("model.fit(epochs=3)", [_stream(fit([0.35, 0.3, 0.28]))]),
+                              ("pd.concat(histories).tail(4)", [
+                                  {"output_type": "execute_result", "execution_count": 4, "metadata": {},
+                                   "data": {"text/plain": table}}])))
+    log = read_training_log(path)
+    assert log.history["loss"] == [0.35, 0.3, 0.28] and log.source.endswith("cell 4 (In [3])")
+    assert "showing part of earlier cells' histories (a head or tail), left out: cell 5 (In [4])" in log.notes
 
 
 @pytest.mark.parametrize("cells", [{"a": 1}, [1], [{"cell_type": "code", "outputs": None}],

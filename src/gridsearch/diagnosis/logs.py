@@ -234,20 +234,24 @@ def _read_notebook(path: Path, cells: Sequence[tuple[int, int | None, str]]) -> 
         raise ValueError(f"{path}: a Jupyter notebook without a training log in the saved outputs of its "
                          f"{len(cells)} code cell{'s' * (len(cells) != 1)} with output; expected what model.fit "
                          "printed, or a printed history.history")
-    views = [where for at, (where, log) in enumerate(logs) if any(_part_of(log, earlier) for _, earlier in logs[:at])]
+    views = [where for at, (where, log) in enumerate(logs) if _shown_before(log, [earlier for _, earlier in logs[:at]])]
     logs = [(where, log) for where, log in logs if where not in views]
     chosen, notes = _chosen_run([(where, log.epochs) for where, log in logs], "notebook cells with a training log")
     where, log = logs[chosen]
     if views:  # hist.tail() after the fit: the TensorFlow tutorials' habit
-        notes.append(f"showing part of an earlier cell's history (its head or tail), left out: {', '.join(views)}")
+        notes.append(f"showing part of earlier cells' histories (a head or tail), left out: {', '.join(views)}")
     return dataclasses.replace(log, source=f"{log.source} in a Jupyter notebook's {where}", notes=(*notes, *log.notes))
 
 
-def _part_of(log: TrainingLog, earlier: TrainingLog) -> bool:
-    """Whether a log's losses are a stretch of an earlier log's, as printed again (rounded to 4 decimals or 6 digits)."""
-    part, whole = (np.asarray(x.history[_loss_key(x.history)], dtype=float) for x in (log, earlier))
-    return len(part) < len(whole) and any(np.allclose(whole[at:at + len(part)], part, rtol=1e-3, atol=1e-4,
-                                                      equal_nan=True) for at in range(len(whole) - len(part) + 1))
+def _shown_before(log: TrainingLog, earlier: Sequence[TrainingLog]) -> bool:
+    """Whether every loss of a log was printed in earlier cells (rounded to 4 decimals or 6 digits), with fewer
+    epochs than they hold: a history printed again, not a training. A stretch of one fit's (hist.tail()), or rows of
+    several fits' (the twenty-seventh corpus' 27d011: a DataFrame of four fits' histories, its tail)."""
+    part = np.asarray(log.history[_loss_key(log.history)], dtype=float)
+    seen = [np.asarray(x.history[_loss_key(x.history)], dtype=float) for x in earlier]
+    seen_all = np.concatenate(seen) if seen else np.empty(0)
+    return len(part) < len(seen_all) and all(np.isclose(seen_all, loss, rtol=1e-3, atol=1e-4, equal_nan=True).any()
+                                              for loss in part)
 
 
 def _has_loss(history: Mapping) -> bool:
