@@ -575,6 +575,32 @@ def test_console_output_of_two_fits_utf16_with_an_unfinished_last_epoch(tmp_path
                          "shape, is diagnosed (left out, too short: run 2, 2 epochs)",)  # run 2's cut epoch 3 with it
 
 
+
+def test_an_epoch_cut_short_after_its_last_step_but_before_validation_is_left_out(tmp_path):
+    """The twenty-seventh corpus' 27f004: Ctrl-C during epoch 4's validation leaves a full bar with a loss and no
+    val_ metrics. It is no whole epoch: left out and named, the val columns of the others kept."""
+    epochs = "".join(KERAS2_EPOCH.format(e=e, loss=1 / e, val=1.1 / e).replace(f"{e}/3", f"{e}/9") for e in (1, 2, 3))
+    cut = "Epoch 4/9\n4/4 [==============================] - 1s 250ms/step - loss: 0.2400 - acc: 0.5000\nKeyboardInterrupt\n"
+    path = tmp_path / "log.txt"
+    path.write_text(epochs + cut)
+    log = read_training_log(path)
+    assert log.epochs == 3 and np.allclose(log.history["val_loss"], [1.1, 0.55, 1.1 / 3])
+    assert log.notes == ("epoch 4 did not finish (no metrics for the whole epoch): left out",)
+
+
+def test_an_epoch_line_run_into_the_bar_before_it_still_starts_its_epoch(tmp_path):
+    """The twenty-seventh corpus' 27a009: epoch 1's last bar lost its line end ("accuracy: 0.5123Epoch 2/100") and
+    its own metrics were never saved: epochs 2 on keep their numbers, epoch 1 is named as left out."""
+    text = ("Epoch 1/5\n2/8 [======>.......] - ETA: 3s - loss: 0.9000 - accuracy: 0.5123Epoch 2/5\n" +
+            "".join(f"8/8 [==============================] - 2s 200ms/step - loss: {1 / e:.4f} - accuracy: 0.6000 - "
+                    f"val_loss: {1.1 / e:.4f} - val_accuracy: 0.5500\n" + (f"Epoch {e + 1}/5\n" if e < 5 else "")
+                    for e in (2, 3, 4, 5)))
+    path = tmp_path / "log.txt"
+    path.write_text(text)
+    log = read_training_log(path)
+    assert log.first_epoch == 2 and log.history["loss"] == [0.5, 0.3333, 0.25, 0.2]
+    assert log.notes == ("epoch 1 did not finish (no metrics for the whole epoch): left out",)
+
 def _notebook(*cells: tuple[str, list[dict]]) -> str:
     """A Jupyter notebook (nbformat 4) of code cells, each its source and its saved outputs."""
     return json.dumps({"nbformat": 4, "nbformat_minor": 5, "metadata": {}, "cells": [

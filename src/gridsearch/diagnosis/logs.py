@@ -40,7 +40,9 @@ _OUTPUT_ACCURACY_SUFFIXES = ("_sparse_categorical_accuracy", "_categorical_accur
 _EPOCH_NAMES = {"epoch", "epochs", "", "unnamed:_0", "index"}  # pandas writes its index with an empty name
 _JSON_START = re.compile(r"\s*(\{|\[\s*[{\[\]])")  # a dict, or a list of records: not "[2025-12-19 00:09] Epoch 1"
 _ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")  # the colours of Keras 3's progress bar
-_CONSOLE_EPOCH = re.compile(r"^Epoch (\d+)/\d+\s*$", re.MULTILINE)
+# "Epoch k/N" ends its line; it may start one or follow a bar that lost its line end (the twenty-seventh corpus'
+# 27a009: "- accuracy: 0.5123Epoch 2/100", so that epoch 1's own metrics were never saved)
+_CONSOLE_EPOCH = re.compile(r"Epoch (\d+)/\d+[ \t]*$", re.MULTILINE)
 _CONSOLE_STEP = re.compile(r"(\d+)/(\d+)")  # "972/972 ━━━ 89s 75ms/step - ...": the batch the bar stands at
 # " - head/f1-score: 0.81 - ": one metric between Keras' separators (not "ETA: 2s", not "my test loss: 0.9"); what
 # follows the number, from a colon or a letter on, is the rest of an overwritten bar ("0.8512: 2s", "0.8512ccuracy: 0.8")
@@ -763,6 +765,11 @@ def _read_console(path: Path, text: str) -> TrainingLog:
         notes.append('the output starts inside epoch 1, without its "Epoch 1/N" line: its metrics are read')
     chosen, chosen_note = _chosen_run([(f"run {at + 1}", len(run)) for at, run in enumerate(runs)], "fit called again")
     run = runs[chosen]
+    if len(run) > 2 and not set(run[-1][1]) >= set.intersection(*(set(metrics) for _, metrics in run[:-1])):
+        # the last epoch lacks what every earlier one has (its val_ metrics): cut short by hand after its last step,
+        # before validation (the twenty-seventh corpus' 27f004, Ctrl-C in epoch 4): no whole epoch. Two earlier
+        # epochs or more, both validated: validation_freq > 1 leaves some of them without val_ metrics too
+        unfinished.append((chosen, run.pop()[0]))
     names = list(dict.fromkeys(name for _, metrics in run for name in metrics))
     partial = [name for name in names if not all(name in metrics for _, metrics in run)]
     if "loss" not in names or "loss" in partial:
