@@ -92,6 +92,10 @@ def test_small_subset_wide_model_many_epochs_overfits(tmp_path, capsys, digits_s
     result = diagnosed(tmp_path, capsys, fit, 10)
     assert result["label"] == "overfitting", result
     assert "val_loss" in result["advice"] and "regularization" in result["advice"]
+    monkeypatch.undo()  # the whole diagnosis: overfitting, or another label that keeps it as the rules' reading
+    assert main(["diagnose", str(tmp_path / "training.csv"), "--classes", "10", "--format", "json"]) == 0
+    whole = json.loads(capsys.readouterr().out)
+    assert whole["label"] == "overfitting" or "overfitting" in whole["flags"], whole
 
 
 def test_binary_task_with_unscaled_inputs_collapses_to_one_class(tmp_path, capsys):

@@ -575,7 +575,6 @@ def test_console_output_of_two_fits_utf16_with_an_unfinished_last_epoch(tmp_path
                          "shape, is diagnosed (left out, too short: run 2, 2 epochs)",)  # run 2's cut epoch 3 with it
 
 
-
 def test_an_epoch_cut_short_after_its_last_step_but_before_validation_is_left_out(tmp_path):
     """The twenty-seventh corpus' 27f004: Ctrl-C during epoch 4's validation leaves a full bar with a loss and no
     val_ metrics. It is no whole epoch: left out and named, the val columns of the others kept."""
@@ -600,6 +599,7 @@ def test_an_epoch_line_run_into_the_bar_before_it_still_starts_its_epoch(tmp_pat
     log = read_training_log(path)
     assert log.first_epoch == 2 and log.history["loss"] == [0.5, 0.3333, 0.25, 0.2]
     assert log.notes == ("epoch 1 did not finish (no metrics for the whole epoch): left out",)
+
 
 def _notebook(*cells: tuple[str, list[dict]]) -> str:
     """A Jupyter notebook (nbformat 4) of code cells, each its source and its saved outputs."""
@@ -719,8 +719,9 @@ def test_a_later_cell_showing_part_of_the_history_or_its_summary_is_not_the_log(
 
 
 def test_a_table_of_several_fits_histories_is_not_a_run_of_its_own(tmp_path):
-    """The twenty-seventh corpus' 27d011: fits continued in three cells, then the tail of a DataFrame joining their
-    histories, whose rows span the last two fits: the last fit is diagnosed, not the table."""
+    """Fits continued in three cells, then the tail of a DataFrame joining their histories, whose rows span the last
+    two fits (as in the twenty-seventh corpus' 27d011): the last fit is diagnosed, not the table. A short fit whose
+    losses sit among earlier ones, but not with their val losses, is a run of its own."""
     def fit(losses):
         return "".join(KERAS2_EPOCH.format(e=e, loss=loss, val=loss + 0.1).replace(f"{e}/3", f"{e}/{len(losses)}")
                        for e, loss in enumerate(losses, start=1))
@@ -736,6 +737,25 @@ def test_a_table_of_several_fits_histories_is_not_a_run_of_its_own(tmp_path):
     log = read_training_log(path)
     assert log.history["loss"] == [0.35, 0.3, 0.28] and log.source.endswith("cell 4 (In [3])")
     assert "showing part of earlier cells' histories (a head or tail), left out: cell 5 (In [4])" in log.notes
+    again = "".join(KERAS2_EPOCH.format(e=e, loss=loss, val=val)  # the first fit's losses, not its val losses
+                    for e, (loss, val) in enumerate([(0.7, 0.95), (0.6, 0.9), (0.5, 0.85)], start=1))
+    path.write_text(_notebook(("model.fit(epochs=4)", [_stream(fit([0.9, 0.7, 0.6, 0.5]))]),
+                              ("model.fit(epochs=3)", [_stream(again)])))
+    assert read_training_log(path).source.endswith("cell 3 (In [2])")
+
+
+def test_console_output_with_windows_line_ends_and_a_short_last_run_cut_before_validation(tmp_path):
+    """CRLF line ends (a log saved on Windows); a fine-tuning run whose third epoch Ctrl-C cut before validation
+    keeps 2 whole epochs, too few for a shape: the first run is read, and the note says so."""
+    first = "".join(KERAS2_EPOCH.format(e=e, loss=1 / e, val=1.1 / e) for e in (1, 2, 3))
+    second = "".join(KERAS2_EPOCH.format(e=e, loss=0.2 / e, val=0.3 / e) for e in (1, 2))
+    cut = "Epoch 3/3\n4/4 [==============================] - 1s 250ms/step - loss: 0.0500 - acc: 0.9800\n"
+    path = tmp_path / "log.txt"
+    path.write_bytes((first + second + cut).replace("\n", "\r\n").encode())
+    log = read_training_log(path)
+    assert log.epochs == 3 and np.allclose(log.history["val_loss"], [1.1, 0.55, 1.1 / 3])
+    assert log.notes == ("2 runs in the file (fit called again): run 1, 3 epochs, the last long enough for a curve's "
+                         "shape, is diagnosed (left out, too short: run 2, 2 epochs)",)
 
 
 @pytest.mark.parametrize("cells", [{"a": 1}, [1], [{"cell_type": "code", "outputs": None}],

@@ -40,9 +40,9 @@ _OUTPUT_ACCURACY_SUFFIXES = ("_sparse_categorical_accuracy", "_categorical_accur
 _EPOCH_NAMES = {"epoch", "epochs", "", "unnamed:_0", "index"}  # pandas writes its index with an empty name
 _JSON_START = re.compile(r"\s*(\{|\[\s*[{\[\]])")  # a dict, or a list of records: not "[2025-12-19 00:09] Epoch 1"
 _ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")  # the colours of Keras 3's progress bar
-# "Epoch k/N" ends its line; it may start one or follow a bar that lost its line end (the twenty-seventh corpus'
-# 27a009: "- accuracy: 0.5123Epoch 2/100", so that epoch 1's own metrics were never saved)
-_CONSOLE_EPOCH = re.compile(r"Epoch (\d+)/\d+[ \t]*$", re.MULTILINE)
+# "Epoch k/N" ends its line; it starts one, or follows the last number of a bar that lost its line end (the
+# twenty-seventh corpus' 27a009: "- accuracy: 0.5123Epoch 2/100", so that epoch 1's own metrics were never saved)
+_CONSOLE_EPOCH = re.compile(r"(?:^|(?<=\d))Epoch (\d+)/\d+[ \t\r]*$", re.MULTILINE)
 _CONSOLE_STEP = re.compile(r"(\d+)/(\d+)")  # "972/972 ━━━ 89s 75ms/step - ...": the batch the bar stands at
 # " - head/f1-score: 0.81 - ": one metric between Keras' separators (not "ETA: 2s", not "my test loss: 0.9"); what
 # follows the number, from a colon or a letter on, is the rest of an overwritten bar ("0.8512: 2s", "0.8512ccuracy: 0.8")
@@ -246,14 +246,26 @@ def _read_notebook(path: Path, cells: Sequence[tuple[int, int | None, str]]) -> 
 
 
 def _shown_before(log: TrainingLog, earlier: Sequence[TrainingLog]) -> bool:
-    """Whether every loss of a log was printed in earlier cells (rounded to 4 decimals or 6 digits), with fewer
-    epochs than they hold: a history printed again, not a training. A stretch of one fit's (hist.tail()), or rows of
-    several fits' (the twenty-seventh corpus' 27d011: a DataFrame of four fits' histories, its tail)."""
-    part = np.asarray(log.history[_loss_key(log.history)], dtype=float)
-    seen = [np.asarray(x.history[_loss_key(x.history)], dtype=float) for x in earlier]
-    seen_all = np.concatenate(seen) if seen else np.empty(0)
-    return len(part) < len(seen_all) and all(np.isclose(seen_all, loss, rtol=1e-3, atol=1e-4, equal_nan=True).any()
-                                              for loss in part)
+    """Whether a log's epochs were all printed, in order, in earlier cells (loss and val loss alike, rounded to 4
+    decimals or 6 digits), with fewer epochs than they hold: a history printed again, not a training. A stretch of
+    one fit's (hist.tail()), or rows of several fits' (a DataFrame joining the histories of fits continued in later
+    cells). In order and with the val loss, as a review asked: a short fit near an earlier plateau repeats neither."""
+    def rows(x: TrainingLog) -> np.ndarray:
+        val = x.history.get("val_loss")
+        return np.column_stack([np.asarray(x.history[_loss_key(x.history)], dtype=float),
+                                np.asarray(val if val is not None else [math.nan] * x.epochs, dtype=float)])
+    part = rows(log)
+    seen = np.concatenate([rows(x) for x in earlier]) if earlier else np.empty((0, 2))
+    if not 0 < len(part) < len(seen):
+        return False
+    at = -1
+    for loss, val in part:
+        same = np.isclose(seen[at + 1:, 0], loss, rtol=1e-3, atol=1e-4) & (
+            np.isnan(seen[at + 1:, 1]) | np.isnan(val) | np.isclose(seen[at + 1:, 1], val, rtol=1e-3, atol=1e-4))
+        if not same.any():
+            return False
+        at += 1 + int(np.argmax(same))
+    return True
 
 
 def _has_loss(history: Mapping) -> bool:
@@ -763,13 +775,14 @@ def _read_console(path: Path, text: str) -> TrainingLog:
     if cut is not None and cut.keys() == runs[0][0][1].keys() and _bar_total(before) == _bar_total(first):
         runs[0].insert(0, (1, cut))  # copied from inside epoch 1 (16e002), not an evaluate() before a resumed fit
         notes.append('the output starts inside epoch 1, without its "Epoch 1/N" line: its metrics are read')
+    for at, run in enumerate(runs):
+        if len(run) > 2 and not set(run[-1][1]) >= set.intersection(*(set(metrics) for _, metrics in run[:-1])):
+            # the last epoch lacks what every earlier one has (its val_ metrics): cut short by hand after its last
+            # step, before validation (the twenty-seventh corpus' 27f004, Ctrl-C in epoch 4): no whole epoch. Two
+            # earlier epochs or more, each validated: validation_freq > 1 leaves some of them without val_ metrics
+            unfinished.append((at, run.pop()[0]))
     chosen, chosen_note = _chosen_run([(f"run {at + 1}", len(run)) for at, run in enumerate(runs)], "fit called again")
     run = runs[chosen]
-    if len(run) > 2 and not set(run[-1][1]) >= set.intersection(*(set(metrics) for _, metrics in run[:-1])):
-        # the last epoch lacks what every earlier one has (its val_ metrics): cut short by hand after its last step,
-        # before validation (the twenty-seventh corpus' 27f004, Ctrl-C in epoch 4): no whole epoch. Two earlier
-        # epochs or more, both validated: validation_freq > 1 leaves some of them without val_ metrics too
-        unfinished.append((chosen, run.pop()[0]))
     names = list(dict.fromkeys(name for _, metrics in run for name in metrics))
     partial = [name for name in names if not all(name in metrics for _, metrics in run)]
     if "loss" not in names or "loss" in partial:

@@ -502,7 +502,9 @@ def _one_class_in_training(c: Curves) -> tuple[str, float] | None:
 def _constant_after_first(accuracy: np.ndarray) -> float | None:
     """The accuracy if it is the same (to 4 decimals) in every epoch logged after the first and below 1, else None."""
     kept = np.round(accuracy[1:], 4)
-    return float(kept[0]) if np.isfinite(kept).all() and np.ptp(kept) == 0 and 0 < kept[0] < 1 else None
+    if len(kept) == 0 or not np.isfinite(kept).all():
+        return None
+    return float(kept[0]) if np.ptp(kept) == 0 and 0 < kept[0] < 1 else None
 
 
 def forest_may_judge(label: Label, c: Curves) -> bool:
@@ -1058,7 +1060,7 @@ def _second_opinion(primary: Diagnosis, hits: Sequence[Diagnosis], c: Curves) ->
     for that label when a rule found it, else the label's plain advice beside the curve's numbers, and the rules'
     reading kept beside it. Healthy gets no "more epochs should help": the rules saw something else in that tail.
     Layers that act only in training explain a val_above_train shape (_flag_only): the forest does not name it then."""
-    found = opinion(c) if forest_may_judge(primary.label, c) else None  # nan, diverging, one class: never fitted
+    found = opinion(c) if forest_may_judge(primary.label, c) else None  # mechanisms its measurements cannot see
     if found is None or not overrules(primary.label, found[0], found[1]) or (
             found[0] is Label.VAL_ABOVE_TRAIN and c.train_only):
         return primary

@@ -10,7 +10,7 @@ the rules' 373 and 40 (benchmarks/diagnosis/real.py, "A second opinion"). Scored
 it was set: the fifteenth 58/76 (76%), the rules alone 57; the sixteenth 54/68 (79%), the rules alone 50; with the
 trend measurements, the seventeenth 17/22 (77%), the rules alone 15; the eighteenth (72 of its 80 logs Jupyter
 notebooks) 55/74 (74%), the rules alone 50. Since the eighteenth, a plurality of 40% (35% since the twenty-first,
-30% since the twenty-fifth) may overrule any reading but those a mechanism decides (nan, diverging, unknown, one
+30% from the twenty-sixth) may overrule any reading but those a mechanism decides (nan, diverging, unknown, one
 class for every sample: rules.forest_may_judge): the settings below say why; then the nineteenth 60/72 (83%), the
 rules alone 58, the twentieth 53/62 (85%), the rules alone 47, the twenty-first 48/60 (80%), the rules alone 37,
 and, at 35% and learning from 1014 logs, the twenty-second 48/58 (83%), the rules alone 44; learning from 1072, the
