@@ -39,7 +39,7 @@ from gridsearch import read_training_log  # noqa: E402
 from gridsearch.diagnosis import rules  # noqa: E402
 from gridsearch.diagnosis.labels import Label  # noqa: E402
 from gridsearch.diagnosis.logs import TrainingLog, diagnose_log  # noqa: E402
-from gridsearch.diagnosis.second_opinion import MIN_VOTES, overrules  # noqa: E402
+from gridsearch.diagnosis.second_opinion import MIN_VOTES  # noqa: E402
 
 # The latest score on a held-out corpus, from real/LABELLING.md: reported while no corpus is held out
 LAST_HELD_OUT = ("the rules and the second opinions of commit f08a208, scored once on the twenty-seventh corpus: "
@@ -130,7 +130,7 @@ def first_epoch(curve: dict) -> int:
 
 
 def curves_of(curve: dict) -> rules.Curves:
-    """The curves a log's diagnosis reads, for the checks real.py repeats outside it (whether the forest may judge)."""
+    """The curves a log's diagnosis reads, for the checks real.py makes outside it (whether the forest overrules)."""
     return rules.Curves.from_history(curve["columns"], curve.get("num_classes"), first_epoch=first_epoch(curve))
 
 
@@ -215,8 +215,8 @@ def second_opinion_worth(labels: dict, curves: dict, split: dict) -> list[str]:
     forest = learned.leave_one_corpus_out(curves, truth, {i: corpus_of(i) for i in truth}, split["design"])
     then = {i: found for i, found in held_out_labels().items() if i in truth}
     then |= {i: (rules_alone(curves[i]), "now") for i in split["heldout"] if i in truth and i not in then}
-    combined = {i: forest[i][0] if overrules(Label(label), Label(forest[i][0]), forest[i][1])
-                and rules.forest_may_judge(Label(label), curves_of(curves[i])) else label
+    combined = {i: forest[i][0] if rules.forest_overrules(Label(label), Label(forest[i][0]), forest[i][1],
+                                                          curves_of(curves[i])) else label
                 for i, (label, _) in then.items()}
     rows, totals = [], {"rules": [], "forest": [], "combined": []}
     for name in dict.fromkeys(CORPORA.values()):
@@ -239,7 +239,7 @@ def second_opinion_worth(labels: dict, curves: dict, split: dict) -> list[str]:
             "labelled by the rules of that pass (real/heldout_predictions.csv), by a forest on plain shape "
             "measurements trained on the other corpora's design logs (learned.py; later corpora included), and by "
             f"the two combined: the forest's label where {MIN_VOTES:.0%} or more of its trees give one and the rules' "
-            "label is a judgment of degree (rules.forest_may_judge).", ""] + table(
+            "label is a judgment of degree (rules.forest_overrules).", ""] + table(
         ["corpus", "rules of commit", "rules when held out", "forest, leave one corpus out", "combined"], rows) + [
         "", f"- false alarms on the {len(healthy)} healthy logs among them: rules {alarms[0]}, forest {alarms[1]}, "
         f"combined {alarms[2]}",

@@ -249,7 +249,7 @@ def _shown_before(log: TrainingLog, earlier: Sequence[TrainingLog]) -> bool:
     """Whether a log's epochs were all printed, in order, in earlier cells (loss and val loss alike, rounded to 4
     decimals or 6 digits), with fewer epochs than they hold: a history printed again, not a training. A stretch of
     one fit's (hist.tail()), or rows of several fits' (a DataFrame joining the histories of fits continued in later
-    cells). In order and with the val loss, as a review asked: a short fit near an earlier plateau repeats neither."""
+    cells). In order and with the val loss: a short fit near an earlier plateau repeats neither."""
     def rows(x: TrainingLog) -> np.ndarray:
         val = x.history.get("val_loss")
         return np.column_stack([np.asarray(x.history[_loss_key(x.history)], dtype=float),

@@ -47,7 +47,7 @@ from gridsearch.diagnosis.second_opinion import OVERRULABLE, TABLE_WITHOUT_CLASS
 
 __all__ = ["BAD_INITIAL_LOSS_RATIO", "INPUT_SCALE_LIMIT", "MIN_EPOCHS", "NEEDS_CLASSES", "PRIORITY", "Curves",
            "Diagnosis", "Label", "chance_ceiling", "diagnose", "find_causes", "find_diverging", "find_nan",
-           "find_stuck_at_chance", "forest_may_judge", "is_bad_initial_loss"]
+           "find_stuck_at_chance", "forest_may_judge", "forest_overrules", "is_bad_initial_loss"]
 
 # Each label's advice where no number of the run sharpens it (the second opinion names labels no rule found): what
 # to do, and no claim about the curve beyond the label's own meaning, which the evidence beside it may not show
@@ -1055,14 +1055,20 @@ def _flags(label: Label, others: Sequence[Label]) -> tuple[Label, ...]:
     return tuple(other for other in others if other is not label and not (label in _BROKEN and other in _CONVERGENCE))
 
 
+def forest_overrules(label: Label, forest_label: Label, share: float, c: Curves) -> bool:
+    """Whether the forest's label replaces the rules' on these curves: one test for the diagnosis and for the real-log
+    benchmark (real.py) that weighs it. Layers that act only in training explain a val_above_train shape
+    (_flag_only): the forest does not name it then."""
+    return (forest_may_judge(label, c) and overrules(label, forest_label, share)
+            and not (forest_label is Label.VAL_ABOVE_TRAIN and c.train_only))
+
+
 def _second_opinion(primary: Diagnosis, hits: Sequence[Diagnosis], c: Curves) -> Diagnosis:
     """The forest's label where it overrules the rules' (second_opinion.py), with the rule's own advice and evidence
     for that label when a rule found it, else the label's plain advice beside the curve's numbers, and the rules'
-    reading kept beside it. Healthy gets no "more epochs should help": the rules saw something else in that tail.
-    Layers that act only in training explain a val_above_train shape (_flag_only): the forest does not name it then."""
+    reading kept beside it. Healthy gets no "more epochs should help": the rules saw something else in that tail."""
     found = opinion(c) if forest_may_judge(primary.label, c) else None  # mechanisms its measurements cannot see
-    if found is None or not overrules(primary.label, found[0], found[1]) or (
-            found[0] is Label.VAL_ABOVE_TRAIN and c.train_only):
+    if found is None or not forest_overrules(primary.label, found[0], found[1], c):
         return primary
     label, share, trained_on = found
     own = next((hit for hit in hits if hit.label is label), None)
