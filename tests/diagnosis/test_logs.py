@@ -601,6 +601,18 @@ def test_an_epoch_line_run_into_the_bar_before_it_still_starts_its_epoch(tmp_pat
     assert log.notes == ("epoch 1 did not finish (no metrics for the whole epoch): left out",)
 
 
+def test_an_epoch_line_printed_twice_is_one_epoch(tmp_path):
+    """The twenty-eighth corpus' 28d008: tqdm's TqdmCallback prints "Epoch k/N" and an empty bar beside Keras' own
+    line, so each epoch's line comes twice; only the last epoch, its lines printed before a traceback, is unfinished."""
+    text = "".join(f"Epoch {e}/9\n0/8 \u2026\nEpoch {e}/9\n8/8 - 2s - loss: {1 / e:.4f} - accuracy: 0.6000 - val_loss: "
+                   f"{1.1 / e:.4f} - val_accuracy: 0.5500 - 2s/epoch - 250ms/step\n" for e in (1, 2, 3, 4))
+    path = tmp_path / "log.txt"
+    path.write_text(text + "Epoch 5/9\n0/8 \u2026\nEpoch 5/9\nTraceback (most recent call last):\n")
+    log = read_training_log(path)
+    assert log.history["loss"] == [1.0, 0.5, 0.3333, 0.25] and log.first_epoch == 1
+    assert log.notes == ("epoch 5 did not finish (no metrics for the whole epoch): left out",)
+
+
 def _notebook(*cells: tuple[str, list[dict]]) -> str:
     """A Jupyter notebook (nbformat 4) of code cells, each its source and its saved outputs."""
     return json.dumps({"nbformat": 4, "nbformat_minor": 5, "metadata": {}, "cells": [

@@ -761,6 +761,8 @@ def _read_console(path: Path, text: str) -> TrainingLog:
     for mark, after in zip(marks, [*marks[1:], None], strict=True):
         epoch = int(mark.group(1))
         metrics = _epoch_metrics(text[mark.end():after.start() if after else len(text)])
+        if metrics is None and after and after[1] == mark[1]:
+            continue  # its line again, after a callback's empty bar (tqdm's TqdmCallback, 28d008): one epoch
         if metrics is None:  # the run it belongs to: the one it continues, else the next
             unfinished.append((len(runs) - 1 if runs and epoch > runs[-1][-1][0] else len(runs), epoch))
             continue
