@@ -613,6 +613,37 @@ def test_an_epoch_line_printed_twice_is_one_epoch(tmp_path):
     assert log.notes == ("epoch 5 did not finish (no metrics for the whole epoch): left out",)
 
 
+def test_epochs_in_which_the_input_ran_out_of_data_are_left_out(tmp_path):
+    """The twenty-ninth corpus' 29b004 (Keras 3, steps_per_epoch=len(generator) without a repeat): every second epoch
+    ran no batch and prints a loss and accuracy of 0 without validation. They are left out and named; the val
+    columns of the others are kept."""
+    def epoch(e: int) -> str:
+        if e % 2 == 0:
+            return (f"Epoch {e}/8\n8/8 \u2501\u2501\u2501 0s 40us/step - accuracy: 0.0000e+00 - loss: 0.0000e+00 - "
+                    f"learning_rate: 1.0000e-03\n")
+        return (f"Epoch {e}/8\n8/8 \u2501\u2501\u2501 2s 250ms/step - accuracy: 0.6000 - loss: {1 / e:.4f} - val_accuracy: "
+                f"0.5500 - val_loss: {1.1 / e:.4f} - learning_rate: 1.0000e-03\n")
+    path = tmp_path / "log.txt"
+    path.write_text("".join(map(epoch, range(1, 9))))
+    log = read_training_log(path)
+    assert log.history["loss"] == [1.0, 0.3333, 0.2, 0.1429] and len(log.history["val_loss"]) == 4
+    assert log.notes == ("epoch 2, 4, 6, 8 ran out of data (every metric 0, no batch ran): left out, the curve's epochs "
+                         "counted without them",)
+
+
+def test_what_a_longer_bar_left_after_an_epochs_last_line_is_not_its_metrics(tmp_path):
+    """The twenty-ninth corpus' 29h010 (Keras 2 in a notebook): a carriage return left the end of a longer progress
+    line after the epoch's last one ("val_acc: 0.9400- ETA: 0s - loss: ...", "val_acc: 0.9400: 1s - - ETA: ..."): the
+    epoch is over at its step time, and its own metrics come first."""
+    tails = ["", "- ETA: 0s - loss: 0.9000", ": 1s -  - ETA: 1s - loss: 0.9000 - acc: - ETA: 2s - loss", "A:  - ETA: 1s"]
+    text = "".join(f"Epoch {e}/4\n9000/9000 [==============================] - 3s 300us/step - loss: {1 / e:.4f} - acc: "
+                   f"0.8000 - val_loss: {1.1 / e:.4f} - val_acc: 0.9400{tails[e - 1]}\n" for e in (1, 2, 3, 4))
+    path = tmp_path / "log.txt"
+    path.write_text(text)
+    log = read_training_log(path)
+    assert log.history["loss"] == [1.0, 0.5, 0.3333, 0.25] and log.history["val_acc"] == [0.94] * 4 and not log.notes
+
+
 def _notebook(*cells: tuple[str, list[dict]]) -> str:
     """A Jupyter notebook (nbformat 4) of code cells, each its source and its saved outputs."""
     return json.dumps({"nbformat": 4, "nbformat_minor": 5, "metadata": {}, "cells": [

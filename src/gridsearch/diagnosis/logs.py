@@ -45,8 +45,9 @@ _ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")  # the colours of Keras 3's 
 _CONSOLE_EPOCH = re.compile(r"(?:^|(?<=\d))Epoch (\d+)/\d+[ \t\r]*$", re.MULTILINE)
 _CONSOLE_STEP = re.compile(r"(\d+)/(\d+)")  # "972/972 ━━━ 89s 75ms/step - ...": the batch the bar stands at
 # " - head/f1-score: 0.81 - ": one metric between Keras' separators (not "ETA: 2s", not "my test loss: 0.9"); what
-# follows the number, from a colon or a letter on, is the rest of an overwritten bar ("0.8512: 2s", "0.8512ccuracy: 0.8")
-_CONSOLE_METRIC = re.compile(r"\s*([^\s:]+): (-?(?:\d+(?:\.\d*)?(?:e[-+]?\d+)?|nan|inf))(?:\s*|:.*|[A-Za-z_].*)",
+# follows the number, from a colon, a letter or a dash on, is the rest of an overwritten bar ("0.8512: 2s",
+# "0.8512ccuracy: 0.8", "0.8512- ETA: 0s")
+_CONSOLE_METRIC = re.compile(r"\s*([^\s:]+): (-?(?:\d+(?:\.\d*)?(?:e[-+]?\d+)?|nan|inf))(?:\s*|[:\-].*|[A-Za-z_].*)",
                              re.IGNORECASE | re.DOTALL)
 _STEP_TIME = re.compile(r"\d[\d.]*\s*[mµu]?s/(?:step|sample)\b")  # "96s 40ms/step": the epoch is over, its metrics follow
 
@@ -771,9 +772,13 @@ def _read_console(path: Path, text: str) -> TrainingLog:
         runs[-1].append((epoch, metrics))
     if not runs:
         raise ValueError(f"{path}: Keras' \"Epoch k/N\" lines without a line of metrics (\"- loss: ...\") after any")
+    empty = [[epoch for epoch, metrics in run if _no_batch_ran(metrics)] for run in runs]
+    runs = [[(epoch, metrics) for epoch, metrics in run if not _no_batch_ran(metrics)] for run in runs]
+    if not any(runs):
+        raise ValueError(f"{path}: Keras' console output whose every epoch has a loss of 0 and no batch: no training")
     notes = []
     before, first = text[:marks[0].start()], text[marks[0].end():marks[1].start() if len(marks) > 1 else len(text)]
-    cut = _epoch_metrics(before) if runs[0][0][0] == 2 else None
+    cut = _epoch_metrics(before) if runs[0] and runs[0][0][0] == 2 else None
     if cut is not None and cut.keys() == runs[0][0][1].keys() and _bar_total(before) == _bar_total(first):
         runs[0].insert(0, (1, cut))  # copied from inside epoch 1 (16e002), not an evaluate() before a resumed fit
         notes.append('the output starts inside epoch 1, without its "Epoch 1/N" line: its metrics are read')
@@ -792,10 +797,28 @@ def _read_console(path: Path, text: str) -> TrainingLog:
     notes += chosen_note
     if cut_short := [str(epoch) for at, epoch in unfinished if at == chosen]:
         notes.append(f"epoch {', '.join(cut_short)} did not finish (no metrics for the whole epoch): left out")
+    if empty[chosen]:
+        notes.append(f"epoch {_ranges(empty[chosen])} ran out of data (every metric 0, no batch ran): left out, the curve's "
+                     f"epochs counted without them")
     if partial:  # validation_freq > 1: no curve to read
         notes.append(f"printed in some epochs only, left out: {', '.join(partial)}")
     history = {name: [metrics[name] for _, metrics in run] for name in names if name not in partial}
     return TrainingLog(history, run[0][0], "Keras console output", tuple(notes))
+
+
+def _no_batch_ran(metrics: Mapping[str, float]) -> bool:
+    """An epoch in which the input ran out before its first batch: Keras prints a loss and every metric of 0 (a real
+    loss of 0 comes with an accuracy of 1). Keras 3 with `steps_per_epoch=len(generator)` and a generator that does
+    not repeat empties every second epoch ("Your input ran out of data", keras-team/keras-io#285): the twenty-ninth
+    corpus' 29b004."""
+    return "loss" in metrics and all(value == 0 for name, value in metrics.items()
+                                     if canonical_name(name) != "learning_rate")
+
+
+def _ranges(epochs: Sequence[int]) -> str:
+    """Epoch numbers for a note, at most 6 of them named: "2, 4, 6, ..., 58 (29 epochs)"."""
+    shown = ", ".join(map(str, epochs)) if len(epochs) <= 6 else f"{epochs[0]}, {epochs[1]}, {epochs[2]}, ..., {epochs[-1]}"
+    return shown if len(epochs) <= 6 else f"{shown} ({len(epochs)} epochs)"
 
 
 def _bar_total(segment: str) -> int | None:
@@ -822,6 +845,8 @@ def _epoch_metrics(segment: str) -> dict[str, float] | None:
         timed = [at for at, piece in enumerate(pieces) if at and _STEP_TIME.search(piece)]
         if len(timed) > 1 or timed and _shows_eta(pieces[1:timed[-1]]):
             pieces, step = pieces[timed[-1]:], None  # the updates before the last step time are the epoch's past
+        if timed:  # an ETA after the epoch's step time is what the carriage return left of a longer bar (29h010)
+            pieces = pieces[:next((at for at, piece in enumerate(pieces) if at and _shows_eta([piece])), None)]
         if _shows_eta(pieces[1:]):
             continue
         metrics: dict[str, float] = {}
