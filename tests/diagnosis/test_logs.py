@@ -613,14 +613,15 @@ def test_an_epoch_line_printed_twice_is_one_epoch(tmp_path):
     assert log.notes == ("epoch 5 did not finish (no metrics for the whole epoch): left out",)
 
 
-def test_epochs_in_which_the_input_ran_out_of_data_are_left_out(tmp_path):
+@pytest.mark.parametrize("validated", ["", " - val_accuracy: 0.0000e+00 - val_loss: 0.0000e+00"])
+def test_epochs_in_which_the_input_ran_out_of_data_are_left_out(tmp_path, validated):
     """The twenty-ninth corpus' 29b004 (Keras 3, steps_per_epoch=len(generator) without a repeat): every second epoch
-    ran no batch and prints a loss and accuracy of 0 without validation. They are left out and named; the val
-    columns of the others are kept."""
+    ran no batch and prints a loss and accuracy of 0, without validation or with val_ metrics of 0 (24e002, 27e005).
+    They are left out and named; the val columns of the others are kept."""
     def epoch(e: int) -> str:
         if e % 2 == 0:
-            return (f"Epoch {e}/8\n8/8 \u2501\u2501\u2501 0s 40us/step - accuracy: 0.0000e+00 - loss: 0.0000e+00 - "
-                    f"learning_rate: 1.0000e-03\n")
+            return (f"Epoch {e}/8\n8/8 \u2501\u2501\u2501 0s 40us/step - accuracy: 0.0000e+00 - loss: 0.0000e+00"
+                    f"{validated} - learning_rate: 1.0000e-03\n")
         return (f"Epoch {e}/8\n8/8 \u2501\u2501\u2501 2s 250ms/step - accuracy: 0.6000 - loss: {1 / e:.4f} - val_accuracy: "
                 f"0.5500 - val_loss: {1.1 / e:.4f} - learning_rate: 1.0000e-03\n")
     path = tmp_path / "log.txt"
@@ -629,6 +630,22 @@ def test_epochs_in_which_the_input_ran_out_of_data_are_left_out(tmp_path):
     assert log.history["loss"] == [1.0, 0.3333, 0.2, 0.1429] and len(log.history["val_loss"]) == 4
     assert log.notes == ("epoch 2, 4, 6, 8 ran out of data (every metric 0, no batch ran): left out, the curve's epochs "
                          "counted without them",)
+
+
+def test_a_loss_of_0_is_an_empty_epoch_only_beside_an_accuracy_of_0_or_a_later_loss(tmp_path):
+    """Without an accuracy, a model that reached a loss of 0 (a regression fit to the last digit) keeps its epochs;
+    a second fit whose every epoch ran no batch is no run, and the first is read."""
+    def log(losses: list[float]) -> str:
+        return "".join(f"Epoch {e}/{len(losses)}\n4/4 - 1s - loss: {loss:.4e} - mae: {loss:.4e}\n"
+                       for e, loss in enumerate(losses, start=1))
+    converged = tmp_path / "converged.txt"
+    converged.write_text(log([0.5, 0.1, 0.01, 0.0, 0.0]))
+    assert read_training_log(converged).history["loss"] == [0.5, 0.1, 0.01, 0.0, 0.0]
+    emptied = tmp_path / "emptied.txt"
+    emptied.write_text(log([0.5, 0.1, 0.02]) + "".join(f"Epoch {e}/3\n4/4 - 0s - loss: 0.0000e+00 - accuracy: "
+                                                          f"0.0000e+00\n" for e in (1, 2, 3)))
+    log_read = read_training_log(emptied)
+    assert log_read.history["loss"] == [0.5, 0.1, 0.02] and not log_read.notes
 
 
 def test_what_a_longer_bar_left_after_an_epochs_last_line_is_not_its_metrics(tmp_path):

@@ -762,7 +762,7 @@ def _read_console(path: Path, text: str) -> TrainingLog:
     for mark, after in zip(marks, [*marks[1:], None], strict=True):
         epoch = int(mark.group(1))
         metrics = _epoch_metrics(text[mark.end():after.start() if after else len(text)])
-        if metrics is None and after and after[1] == mark[1]:
+        if metrics is None and after and after.group(1) == mark.group(1):
             continue  # its line again, after a callback's empty bar (tqdm's TqdmCallback, 28d008): one epoch
         if metrics is None:  # the run it belongs to: the one it continues, else the next
             unfinished.append((len(runs) - 1 if runs and epoch > runs[-1][-1][0] else len(runs), epoch))
@@ -772,13 +772,16 @@ def _read_console(path: Path, text: str) -> TrainingLog:
         runs[-1].append((epoch, metrics))
     if not runs:
         raise ValueError(f"{path}: Keras' \"Epoch k/N\" lines without a line of metrics (\"- loss: ...\") after any")
-    empty = [[epoch for epoch, metrics in run if _no_batch_ran(metrics)] for run in runs]
-    runs = [[(epoch, metrics) for epoch, metrics in run if not _no_batch_ran(metrics)] for run in runs]
-    if not any(runs):
+    no_batch = [_no_batch_epochs(run) for run in runs]
+    kept = [at for at, run in enumerate(runs) if len(run) > len(no_batch[at])]  # a run of empty epochs is no run
+    if not kept:
         raise ValueError(f"{path}: Keras' console output whose every epoch has a loss of 0 and no batch: no training")
+    runs = [[(epoch, metrics) for epoch, metrics in runs[at] if epoch not in no_batch[at]] for at in kept]
+    no_batch = [no_batch[at] for at in kept]
+    unfinished = [(kept.index(at), epoch) for at, epoch in unfinished if at in kept]
     notes = []
     before, first = text[:marks[0].start()], text[marks[0].end():marks[1].start() if len(marks) > 1 else len(text)]
-    cut = _epoch_metrics(before) if runs[0] and runs[0][0][0] == 2 else None
+    cut = _epoch_metrics(before) if runs[0][0][0] == 2 else None
     if cut is not None and cut.keys() == runs[0][0][1].keys() and _bar_total(before) == _bar_total(first):
         runs[0].insert(0, (1, cut))  # copied from inside epoch 1 (16e002), not an evaluate() before a resumed fit
         notes.append('the output starts inside epoch 1, without its "Epoch 1/N" line: its metrics are read')
@@ -797,25 +800,34 @@ def _read_console(path: Path, text: str) -> TrainingLog:
     notes += chosen_note
     if cut_short := [str(epoch) for at, epoch in unfinished if at == chosen]:
         notes.append(f"epoch {', '.join(cut_short)} did not finish (no metrics for the whole epoch): left out")
-    if empty[chosen]:
-        notes.append(f"epoch {_ranges(empty[chosen])} ran out of data (every metric 0, no batch ran): left out, the curve's "
-                     f"epochs counted without them")
+    if no_batch[chosen]:
+        notes.append(f"epoch {_epoch_list(no_batch[chosen])} ran out of data (every metric 0, no batch ran): left out, "
+                     f"the curve's epochs counted without them")
     if partial:  # validation_freq > 1: no curve to read
         notes.append(f"printed in some epochs only, left out: {', '.join(partial)}")
     history = {name: [metrics[name] for _, metrics in run] for name in names if name not in partial}
     return TrainingLog(history, run[0][0], "Keras console output", tuple(notes))
 
 
-def _no_batch_ran(metrics: Mapping[str, float]) -> bool:
-    """An epoch in which the input ran out before its first batch: Keras prints a loss and every metric of 0 (a real
-    loss of 0 comes with an accuracy of 1). Keras 3 with `steps_per_epoch=len(generator)` and a generator that does
-    not repeat empties every second epoch ("Your input ran out of data", keras-team/keras-io#285): the twenty-ninth
-    corpus' 29b004."""
-    return "loss" in metrics and all(value == 0 for name, value in metrics.items()
-                                     if canonical_name(name) != "learning_rate")
+def _no_batch_epochs(run: Sequence[tuple[int, Mapping[str, float]]]) -> list[int]:
+    """The epochs of a run in which the input ran out before its first batch: Keras prints a loss and every metric of
+    0, val_ metrics too when it validates. Keras 3 with `steps_per_epoch=len(generator)` and a generator that does not
+    repeat empties every second epoch ("Your input ran out of data", keras-team/keras-io#285): the twenty-ninth
+    corpus' 29b004; 24e002, 27e005 and 28f009 with val_ metrics of 0. A model can reach a loss of 0, but not with an
+    accuracy of 0, and it does not climb back from it in the next epoch: without an accuracy, only a zero epoch that a
+    later non-zero loss follows is empty."""
+    empty = []
+    for at, (epoch, metrics) in enumerate(run):
+        if metrics.get("loss") != 0 or any(value for name, value in metrics.items()
+                                           if canonical_name(name) != "learning_rate"):
+            continue
+        if (any(canonical_name(name).endswith("accuracy") for name in metrics)
+                or any(later.get("loss") for _, later in run[at + 1:])):
+            empty.append(epoch)
+    return empty
 
 
-def _ranges(epochs: Sequence[int]) -> str:
+def _epoch_list(epochs: Sequence[int]) -> str:
     """Epoch numbers for a note, at most 6 of them named: "2, 4, 6, ..., 58 (29 epochs)"."""
     shown = ", ".join(map(str, epochs)) if len(epochs) <= 6 else f"{epochs[0]}, {epochs[1]}, {epochs[2]}, ..., {epochs[-1]}"
     return shown if len(epochs) <= 6 else f"{shown} ({len(epochs)} epochs)"
