@@ -810,12 +810,11 @@ def _read_console(path: Path, text: str) -> TrainingLog:
 
 
 def _no_batch_epochs(run: Sequence[tuple[int, Mapping[str, float]]]) -> list[int]:
-    """The epochs of a run in which the input ran out before its first batch: Keras prints a loss and every metric of
-    0, val_ metrics too when it validates. Keras 3 with `steps_per_epoch=len(generator)` and a generator that does not
-    repeat empties every second epoch ("Your input ran out of data", keras-team/keras-io#285): the twenty-ninth
-    corpus' 29b004; 24e002, 27e005 and 28f009 with val_ metrics of 0. A model can reach a loss of 0, but not with an
-    accuracy of 0, and it does not climb back from it in the next epoch: without an accuracy, only a zero epoch that a
-    later non-zero loss follows is empty."""
+    """The epochs of a run in which the input ran out before its first batch, printed as a loss and every metric of 0
+    (val_ ones too when it validates): Keras 3 with `steps_per_epoch=len(generator)` and a generator that does not
+    repeat empties every second epoch ("Your input ran out of data", keras-team/keras-io#285; 29b004, 24e002, 27e005,
+    28f009). A model can reach a loss of 0, but not with an accuracy of 0, nor climb back from it in the next epoch:
+    without an accuracy, only a zero epoch that a later non-zero loss follows is empty."""
     empty = []
     for at, (epoch, metrics) in enumerate(run):
         if metrics.get("loss") != 0 or any(value for name, value in metrics.items()
@@ -829,8 +828,9 @@ def _no_batch_epochs(run: Sequence[tuple[int, Mapping[str, float]]]) -> list[int
 
 def _epoch_list(epochs: Sequence[int]) -> str:
     """Epoch numbers for a note, at most 6 of them named: "2, 4, 6, ..., 58 (29 epochs)"."""
-    shown = ", ".join(map(str, epochs)) if len(epochs) <= 6 else f"{epochs[0]}, {epochs[1]}, {epochs[2]}, ..., {epochs[-1]}"
-    return shown if len(epochs) <= 6 else f"{shown} ({len(epochs)} epochs)"
+    if len(epochs) <= 6:
+        return ", ".join(map(str, epochs))
+    return f"{epochs[0]}, {epochs[1]}, {epochs[2]}, ..., {epochs[-1]} ({len(epochs)} epochs)"
 
 
 def _bar_total(segment: str) -> int | None:
