@@ -64,30 +64,29 @@ ELEVENTH = "eleventh corpus (design from pass 9; held out from pass 8 with the d
 TWELFTH = "twelfth corpus (design from pass 9; held out from the same rules and yardstick)"
 THIRTEENTH = "thirteenth corpus (design from pass 10; held out from pass 9 and the learned yardstick)"
 FOURTEENTH = "fourteenth corpus (design since its score; held out from pass 10 and the learned yardstick)"
-FIFTEENTH = "fifteenth corpus (design since its score; held out from the rules and the second opinion of commit b5e895f)"
-SIXTEENTH = "sixteenth corpus (design since its score; held out from the rules and the second opinion of commit 341a201)"
-SEVENTEENTH = "seventeenth corpus (design since its score; held out from the rules and the second opinion of commit 26ce340)"
-EIGHTEENTH = "eighteenth corpus (design since its score; held out from the rules and the second opinion of commit 60864f4)"
-NINETEENTH = "nineteenth corpus (design since its score; held out from the rules and the second opinion of commit 8b9e17d)"
-TWENTIETH = "twentieth corpus (design since its score; held out from the rules and the second opinion of commit 1d5c078)"
-TWENTY_FIRST = ("twenty-first corpus (design since its score; held out from the rules and the second opinion of commit "
-                "41bc89c: 1d5c078's with fixes that move no label)")
-TWENTY_SECOND = ("twenty-second corpus (design since its score; held out from the rules and the second opinion of commit "
-                 "129e4d6)")
-TWENTY_THIRD = ("twenty-third corpus (design since its score; held out from the rules and the second opinions of commit "
-                "071af72)")
-TWENTY_FOURTH = ("twenty-fourth corpus (design since its score; held out from the rules and the second opinions of "
-                 "commit 7bc0195)")
-TWENTY_FIFTH = ("twenty-fifth corpus (design since its score; held out from the rules and the second opinions of "
-                "commit efbee9e)")
-TWENTY_SIXTH = ("twenty-sixth corpus (design since its score; held out from the rules and the second opinions of "
-                "commit d4d4c2f)")
-TWENTY_SEVENTH = ("twenty-seventh corpus (design since its score; held out from the rules and the second opinions "
-                  "of commit f08a208)")
-TWENTY_EIGHTH = ("twenty-eighth corpus (design since its score; held out from the rules and the second opinions "
-                 "of commit 95238ff)")
-TWENTY_NINTH = ("twenty-ninth corpus (design since its score; held out from the rules and the second opinions "
-                "of commit 8e939d5)")
+
+
+def _scored_then_designed(ordinal: str, commit: str, opinion: str = "second opinions") -> str:
+    """A corpus held out from one commit's diagnosis, scored once, then designed on (from the fifteenth on)."""
+    return f"{ordinal} corpus (design since its score; held out from the rules and the {opinion} of commit {commit})"
+
+
+FIFTEENTH = _scored_then_designed("fifteenth", "b5e895f", "second opinion")
+SIXTEENTH = _scored_then_designed("sixteenth", "341a201", "second opinion")
+SEVENTEENTH = _scored_then_designed("seventeenth", "26ce340", "second opinion")
+EIGHTEENTH = _scored_then_designed("eighteenth", "60864f4", "second opinion")
+NINETEENTH = _scored_then_designed("nineteenth", "8b9e17d", "second opinion")
+TWENTIETH = _scored_then_designed("twentieth", "1d5c078", "second opinion")
+TWENTY_FIRST = _scored_then_designed("twenty-first", "41bc89c: 1d5c078's with fixes that move no label", "second opinion")
+TWENTY_SECOND = _scored_then_designed("twenty-second", "129e4d6", "second opinion")
+TWENTY_THIRD = _scored_then_designed("twenty-third", "071af72")
+TWENTY_FOURTH = _scored_then_designed("twenty-fourth", "7bc0195")
+TWENTY_FIFTH = _scored_then_designed("twenty-fifth", "efbee9e")
+TWENTY_SIXTH = _scored_then_designed("twenty-sixth", "d4d4c2f")
+TWENTY_SEVENTH = _scored_then_designed("twenty-seventh", "f08a208")
+TWENTY_EIGHTH = _scored_then_designed("twenty-eighth", "95238ff")
+TWENTY_NINTH = _scored_then_designed("twenty-ninth", "8e939d5")
+
 CORPORA = {"r": "first corpus (design)", "n": "second corpus (design from pass 3; held out in pass 2)",
            "t": "third corpus (design from pass 4; held out in pass 3)",
            "u": "fourth corpus (design from pass 5; held out in pass 4)",
