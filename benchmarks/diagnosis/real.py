@@ -217,7 +217,7 @@ def second_opinion_worth(labels: dict, curves: dict, split: dict) -> list[str]:
     """The evidence for the second opinion: on each corpus while it was held out, the rules of that pass, a forest
     trained on the other corpora (learned.py) and the two combined as the diagnosis combines them."""
     truth = {i: row["label"] for i, row in labels.items()}
-    forest = learned.leave_one_corpus_out(curves, truth, {i: corpus_of(i) for i in truth}, split["design"])
+    forest = learned.leave_one_corpus_out(curves, truth, corpus_of, split["design"], disagreed(labels, curves))
     then = {i: found for i, found in held_out_labels().items() if i in truth}
     then |= {i: (rules_alone(curves[i]), "now") for i in split["heldout"] if i in truth and i not in then}
     combined = {i: forest[i][0] if rules.forest_overrules(Label(label), Label(forest[i][0]), forest[i][1],
@@ -261,6 +261,12 @@ def labeller_pairs() -> list[tuple[dict[str, str], dict[str, str]]]:
                   for path in sorted(folder.glob("labeller_*.csv"))]
         pairs += [(a, b) for n, a in enumerate(sheets) for b in sheets[n + 1:] if set(a) & set(b)]
     return pairs
+
+
+def disagreed(labels: dict, curves: dict) -> dict[str, tuple[str, str]]:
+    """The logs two blind labellers gave different labels, so in no labels.csv: {id: (one's label, the other's)}."""
+    return {i: (a[i], b[i]) for a, b in labeller_pairs() for i in sorted(set(a) & set(b))
+            if a[i] != b[i] and i not in labels and i in curves}
 
 
 def labeller_confidence() -> dict[str, list[str]]:

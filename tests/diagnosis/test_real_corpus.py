@@ -58,7 +58,7 @@ def test_the_second_opinion_is_weighed_on_each_corpus_by_a_forest_that_never_saw
     # the second corpus is held out: forests trained on the first and third only label it; each design corpus is
     # labelled by a forest trained on the other design corpus
     design = [i for i in truth if i[0] != "n"]
-    predicted = learned.leave_one_corpus_out(curves, truth, {i: i[0] for i in truth}, design)
+    predicted = learned.leave_one_corpus_out(curves, truth, lambda i: i[0], design, {})
     assert set(predicted) == set(truth) and {label for label, _ in predicted.values()} <= set(truth.values())
     assert all(0 < share <= 1 for _, share in predicted.values())
     right = sum(predicted[i][0] == truth[i] for i in truth) / len(truth)
@@ -74,12 +74,30 @@ def test_the_shipped_forests_learnt_from_the_design_logs_of_today(real, tmp_path
 
     labels, curves, split = real.load()
     shipped = learned.second_opinion.TABLE if with_classes else learned.second_opinion.TABLE_WITHOUT_CLASSES
-    written = learned.write_table(curves, {i: row["label"] for i, row in labels.items()}, split["design"],
-                                  tmp_path / shipped.name, with_classes)
-    assert written == len([i for i in split["design"] if i in labels])
+    disagreed = real.disagreed(labels, curves)
+    rows = learned.training_rows({i: row["label"] for i, row in labels.items()}, disagreed, split["design"])
+    written = learned.write_table(curves, rows, tmp_path / shipped.name, with_classes)
+    assert written == len([i for i in split["design"] if i in labels or i in disagreed])
     written, shipped_rows = ([row.split(",") for row in path.read_text().splitlines()]
                              for path in (tmp_path / shipped.name, shipped))
     assert written[0] == shipped_rows[0]  # else: python benchmarks/diagnosis/learned.py
     assert [row[0] for row in written] == [row[0] for row in shipped_rows]
     assert np.allclose(*(np.array([[float(cell or "nan") for cell in row[1:]] for row in table[1:]])
                          for table in (written, shipped_rows)), equal_nan=True)  # the measurements, to numpy's last digits
+
+
+def test_the_forest_learns_a_log_its_labellers_disagreed_on_under_both_labels_at_half_weight(real):
+    import learned
+
+    labels, curves, split = real.load()
+    disagreed = real.disagreed(labels, curves)
+    some = next(i for i in disagreed if i in split["design"])
+    assert len(set(disagreed[some])) == 2 and some not in labels  # two labels, so in no labels.csv
+    truth = {i: row["label"] for i, row in labels.items()}
+    rows = learned.training_rows(truth, disagreed, split["design"])
+    assert [(label, weight) for i, label, weight in rows if i == some] == [(disagreed[some][0], 0.5),
+                                                                          (disagreed[some][1], 0.5)]
+    agreed = next(i for i in split["design"] if i in truth)
+    assert [(label, weight) for i, label, weight in rows if i == agreed] == [(truth[agreed], 1.0)]
+    without_29 = [i for i in split["design"] if not i.startswith("29")]  # as if the twenty-ninth were held out
+    assert not [i for i, _, _ in learned.training_rows(truth, disagreed, without_29) if i.startswith("29")]

@@ -1,4 +1,5 @@
-"""A second opinion on the rules' label: a random forest trained on real logs that two blind labellers agreed on.
+"""A second opinion on the rules' label: a random forest trained on real logs labelled by two blind labellers (both
+labels at half weight where they disagreed: benchmarks/diagnosis/learned.py, training_rows).
 
 Why: hand-set thresholds fit the logs they were set on. Over ten passes the rules scored 86% on their design logs and
 74% (373/505) on each real-log corpus while it was held out; a forest on plain shape measurements, each corpus
@@ -18,13 +19,15 @@ twenty-third 58/69 (84%), the rules alone 55; learning from 1141, the twenty-fou
 51; learning from 1213, the twenty-fifth 25/35 (71%), the rules alone 22; at 30% and learning from 1248, the
 twenty-sixth 93/118 (79%), the rules alone 90 (95 at 35%); with leaves of one log and learning from 1366, the
 twenty-seventh 58/77 (75%), the rules alone 51 (58 with leaves of 2 too); learning from 1443, the twenty-eighth
-54/67 (81%), the rules alone 47; learning from 1510, the twenty-ninth 65/87 (75%), the rules alone 57.
+54/67 (81%), the rules alone 47; learning from 1510, the twenty-ninth 65/87 (75%), the rules alone 57. Since the
+twenty-ninth the forest also learns the design logs the labellers disagreed on (learned.training_rows).
 A blow-up in epoch 1 stays the cause whatever the label, and the rules' evidence stays in the message.
 
 The forest is fitted on first use from real_logs.csv (derived numbers only: one row of measurements per labelled
-design log of benchmarks/diagnosis/real, written by `python benchmarks/diagnosis/learned.py`); about 5.5 s on 2
+design log of benchmarks/diagnosis/real, two at half weight per one its labellers disagreed on, written by `python
+benchmarks/diagnosis/learned.py`); about 5.5 s on 2
 cores (2.2 s to import scikit-learn, 3.2 s for 500 trees on 820 rows on both cores; 1.1 s and 1.7 s on 892 rows
-on a quieter day; 1597 rows since; a second forest for logs without C, on first use too), then 50 ms a log.
+on a quieter day; 4.3 s for 1881 rows of 1739 logs since; a second forest for logs without C, on first use too), then 50 ms a log.
 """
 from __future__ import annotations
 
@@ -199,10 +202,11 @@ def as_row(measured: dict[str, float], names: list[str]) -> list[float]:
     return [value if math.isfinite(value) else MISSING for value in values]
 
 
-def forest(features: np.ndarray, labels: np.ndarray):
+def forest(features: np.ndarray, labels: np.ndarray, weights: np.ndarray):
     from sklearn.ensemble import RandomForestClassifier  # a second to import: only when a diagnosis needs it
     model = RandomForestClassifier(TREES, min_samples_leaf=MIN_LEAF, max_features=MAX_FEATURES, random_state=SEED,
-                                   n_jobs=-1).fit(features, labels)  # the same trees on any number of cores
+                                   n_jobs=-1)  # the same trees on any number of cores
+    model.fit(features, labels, sample_weight=weights)
     return model.set_params(n_jobs=1)  # one log at a time: a pool per prediction would cost more than it saves
 
 
@@ -223,9 +227,10 @@ def _trained(table: Path) -> tuple[object, list[str], int]:
 def _fitted(table: Path) -> tuple[object, list[str], int]:
     with table.open(newline="") as file:
         rows = list(csv.DictReader(file))
-    names = [name for name in rows[0] if name != "label"]
+    names = [name for name in rows[0] if name not in ("label", "weight")]
     features = np.array([as_row({k: float(row[k]) if row[k] else math.nan for k in names}, names) for row in rows])
-    return forest(features, np.array([row["label"] for row in rows])), names, len(rows)
+    weights = np.array([float(row["weight"]) for row in rows])  # a log labelled twice weighs 1 in all
+    return forest(features, np.array([row["label"] for row in rows]), weights), names, round(weights.sum())
 
 
 @functools.lru_cache(maxsize=4096)
