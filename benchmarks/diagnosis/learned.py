@@ -4,7 +4,8 @@ the leave-one-corpus-out scores that say what it is worth on logs it never saw.
     python benchmarks/diagnosis/learned.py     # rewrites src/gridsearch/diagnosis/real_logs*.csv from real/
 
 A table holds one row of measurements (second_opinion.measurements) per labelled design log of the real-log
-corpus (real/split.json), and two at half weight per design log its labellers disagreed on (training_rows):
+corpus (real/split.json), and two at half weight per design log its labellers disagreed on (training_rows; the
+first two corpora kept only the labels both gave):
 real_logs.csv scaled with the number of classes its source shows, real_logs_without_classes.csv measured as if it
 were unknown (a log diagnosed without --classes). Derived numbers only, as real/curves/ is.
 Rewrite them when a held-out corpus becomes design data, never while one is being scored.
@@ -82,10 +83,10 @@ def write_table(curves: dict[str, dict], rows: list[tuple[str, str, float]], pat
     names = sorted({name for row in measured_logs.values() for name in row})
     with path.open("w", newline="") as file:
         writer = csv.writer(file, lineterminator="\n")
-        writer.writerow(["label", "weight", *names])
+        writer.writerow(["log", "label", "weight", *names])
         for log_id, label, weight in rows:
             row = measured_logs[log_id]
-            writer.writerow([label, weight, *(repr(float(row[name])) if name in row else "" for name in names)])
+            writer.writerow([log_id, label, weight, *(repr(float(row[name])) if name in row else "" for name in names)])
     return len(measured_logs)
 
 

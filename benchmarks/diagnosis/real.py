@@ -268,7 +268,7 @@ def labeller_pairs() -> list[tuple[dict[str, str], dict[str, str]]]:
 
 
 def disagreed(labels: dict, curves: dict) -> dict[str, tuple[str, str]]:
-    """The logs two blind labellers gave different labels, so in no labels.csv: {id: (one's label, the other's)}."""
+    """The logs two blind labellers gave different labels, and in no labels.csv: {id: (one's label, the other's)}."""
     return {i: (a[i], b[i]) for a, b in labeller_pairs() for i in sorted(set(a) & set(b))
             if a[i] != b[i] and i not in labels and i in curves}
 
@@ -327,8 +327,9 @@ def report(labels: dict, curves: dict, split: dict, raw_dirs: Sequence[Path], lo
     lines = ["# Diagnosis on real training logs", "",
              f"{len(curves)} public Keras logs (real/sources.csv: repository, path, commit, licence), {len(labels)} "
              f"with a label both blind labellers gave (real/labels.csv): {len(design)} labelled design logs (the "
-             f"{corpora(design)}: the rules were designed on these, and the second opinion's forest learnt from them, "
-             f"so they are scored by the rules alone), {held}; real/LABELLING.md. Regenerate with "
+             f"{corpora(design)}: the rules were designed on these, and the second opinion's forest learnt from them "
+             "and, at half weight, from the design logs the labellers disagreed on, so they are scored by the rules "
+             f"alone), {held}; real/LABELLING.md. Regenerate with "
              "`python benchmarks/diagnosis/real.py`.", ""]
     read, total, failed = read_files(REAL / "raw")
     lines += ["## Files read", "", f"- the redistributable originals in real/raw: {pct(read, total)}"]

@@ -81,8 +81,8 @@ def test_the_shipped_forests_learnt_from_the_design_logs_of_today(real, tmp_path
     written, shipped_rows = ([row.split(",") for row in path.read_text().splitlines()]
                              for path in (tmp_path / shipped.name, shipped))
     assert written[0] == shipped_rows[0]  # else: python benchmarks/diagnosis/learned.py
-    assert [row[0] for row in written] == [row[0] for row in shipped_rows]
-    assert np.allclose(*(np.array([[float(cell or "nan") for cell in row[1:]] for row in table[1:]])
+    assert [row[:3] for row in written] == [row[:3] for row in shipped_rows]  # log, label, weight
+    assert np.allclose(*(np.array([[float(cell or "nan") for cell in row[3:]] for row in table[1:]])
                          for table in (written, shipped_rows)), equal_nan=True)  # the measurements, to numpy's last digits
 
 
@@ -92,7 +92,6 @@ def test_the_forest_learns_a_log_its_labellers_disagreed_on_under_both_labels_at
     labels, curves, split = real.load()
     disagreed = real.disagreed(labels, curves)
     some = next(i for i in disagreed if i in split["design"])
-    assert len(set(disagreed[some])) == 2 and some not in labels  # two labels, so in no labels.csv
     truth = {i: row["label"] for i, row in labels.items()}
     rows = learned.training_rows(truth, disagreed, split["design"])
     assert [(label, weight) for i, label, weight in rows if i == some] == [(disagreed[some][0], 0.5),
@@ -101,3 +100,27 @@ def test_the_forest_learns_a_log_its_labellers_disagreed_on_under_both_labels_at
     assert [(label, weight) for i, label, weight in rows if i == agreed] == [(truth[agreed], 1.0)]
     without_29 = [i for i in split["design"] if not i.startswith("29")]  # as if the twenty-ninth were held out
     assert not [i for i, _, _ in learned.training_rows(truth, disagreed, without_29) if i.startswith("29")]
+
+
+def test_a_corpus_is_scored_by_forests_that_learnt_none_of_its_logs_agreed_or_not(real, monkeypatch):
+    import learned
+
+    from gridsearch.diagnosis import second_opinion
+
+    monkeypatch.setattr(second_opinion, "TREES", 10)
+    fit, learnt = second_opinion.forest, []
+
+    def recorded(features, labels, weights):
+        learnt.append(sorted(weights))
+        return fit(features, labels, weights)
+
+    monkeypatch.setattr(second_opinion, "forest", recorded)
+    labels, curves, _ = real.load()
+    truth = {i: row["label"] for i, row in labels.items() if i[0] in "nt"}
+    moot = next(i for i in truth if i[0] == "t")  # a log of the third corpus, as if its labellers had disagreed
+    disagreed = {moot: ("healthy", "overfitting")}
+    del truth[moot]
+    learned.leave_one_corpus_out(curves, truth, lambda i: i[0], list(truth) + [moot], disagreed)
+    by_corpus = dict(zip(dict.fromkeys(i[0] for i in sorted(truth)), learnt))
+    assert by_corpus["n"].count(0.5) == 2  # the second corpus' forest learnt the third's disagreed log twice ...
+    assert 0.5 not in by_corpus["t"]  # ... the third's own forest not at all

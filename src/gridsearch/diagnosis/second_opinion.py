@@ -26,7 +26,8 @@ thirty-first 45/47 (96%), the rules alone 33 (44 with the forest before).
 A blow-up in epoch 1 stays the cause whatever the label, and the rules' evidence stays in the message.
 
 The forest is fitted on first use from real_logs.csv (derived numbers only: one row of measurements per labelled
-design log of benchmarks/diagnosis/real, two at half weight per one its labellers disagreed on, written by `python
+design log of benchmarks/diagnosis/real, two at half weight per one its labellers disagreed on (the first two
+corpora kept only the labels both gave), written by `python
 benchmarks/diagnosis/learned.py`); about 5.5 s on 2 cores (2.2 s to import scikit-learn, 3.2 s for 500 trees on 820
 rows on both cores; 1.1 s and 1.7 s on 892 rows on a quieter day; 4.3 s for 1881 rows of 1739 logs; 2020 rows of
 1870 since; a second forest for logs without C, on first use too), then 50 ms a log.
@@ -229,10 +230,11 @@ def _trained(table: Path) -> tuple[object, list[str], int]:
 def _fitted(table: Path) -> tuple[object, list[str], int]:
     with table.open(newline="") as file:
         rows = list(csv.DictReader(file))
-    names = [name for name in rows[0] if name not in ("label", "weight")]
+    names = [name for name in rows[0] if name not in ("log", "label", "weight")]
     features = np.array([as_row({k: float(row[k]) if row[k] else math.nan for k in names}, names) for row in rows])
-    weights = np.array([float(row["weight"]) for row in rows])  # a log labelled twice weighs 1 in all
-    return forest(features, np.array([row["label"] for row in rows]), weights), names, round(weights.sum())
+    weights = np.array([float(row["weight"]) for row in rows])
+    logs = len({row["log"] for row in rows})  # a disagreed log has a row per label
+    return forest(features, np.array([row["label"] for row in rows]), weights), names, logs
 
 
 @functools.lru_cache(maxsize=4096)
