@@ -5,9 +5,8 @@ the leave-one-corpus-out scores that say what it is worth on logs it never saw.
 
 A table holds one row of measurements (second_opinion.measurements) per labelled design log of the real-log
 corpus (real/split.json), and two at half weight per design log its labellers disagreed on (training_rows; the
-first two corpora kept only the labels both gave):
-real_logs.csv scaled with the number of classes its source shows, real_logs_without_classes.csv measured as if it
-were unknown (a log diagnosed without --classes). Derived numbers only, as real/curves/ is.
+first two corpora kept only the labels both gave): real_logs.csv scaled with the number of classes its source shows,
+real_logs_without_classes.csv measured as if it were unknown (a log diagnosed without --classes). Derived numbers only, as real/curves/ is.
 Rewrite them when a held-out corpus becomes design data, never while one is being scored.
 """
 from __future__ import annotations
