@@ -613,6 +613,32 @@ def test_an_epoch_line_printed_twice_is_one_epoch(tmp_path):
     assert log.notes == ("epoch 5 did not finish (no metrics for the whole epoch): left out",)
 
 
+@pytest.mark.parametrize("line_end", ["", "\n"])
+def test_the_epoch_1_line_tf_1_15_prints_as_validation_starts_is_no_new_fit(tmp_path, line_end):
+    """The thirty-third corpus' 33g008 (tensorflow/tensorflow#34619): fit_generator prints "Epoch 1/N" again in every
+    epoch as validation starts, after the training bar (glued to its last number, or on a line of its own), before
+    the epoch's line of metrics. Each epoch is one epoch of one fit, not a fit started again."""
+    text = "".join(f"Epoch {e}/4\n5/6 [====>.] - ETA: 1s - loss: {1 / e:.4f} - acc: 0.6000{line_end}Epoch 1/4\n"
+                   f"6/6 [=====] - 9s 2s/step - loss: {1 / e:.4f} - acc: 0.6000 - val_loss: {1.1 / e:.4f} - val_acc: "
+                   f"0.5500\n" for e in (1, 2, 3, 4))
+    path = tmp_path / "log.txt"
+    path.write_text(text)
+    log = read_training_log(path)
+    assert log.history["loss"] == [1.0, 0.5, 0.3333, 0.25] and log.first_epoch == 1 and log.notes == ()
+
+
+def test_a_fit_started_again_after_an_unfinished_epoch_is_a_new_fit(tmp_path):
+    """One "Epoch 1/N" after an epoch without metrics is not TF 1.15's stray line (it recurs): a run killed in its
+    third epoch, then started again in the same log, gives two fits, and the second is read."""
+    def epochs(numbers, scale):
+        return "".join(f"Epoch {e}/5\n4/4 - 1s - loss: {scale / e:.4f} - accuracy: 0.6000\n" for e in numbers)
+    path = tmp_path / "log.txt"
+    path.write_text(epochs((1, 2), 1) + "Epoch 3/5\n2/4 [==>..] - ETA: 1s - loss: 0.3000\n" + epochs((1, 2, 3, 4, 5), 2))
+    log = read_training_log(path)
+    assert log.history["loss"] == [2.0, 1.0, 0.6667, 0.5, 0.4]
+    assert "fit called again" in " ".join(log.notes)
+
+
 @pytest.mark.parametrize("validated", ["", " - val_accuracy: 0.0000e+00 - val_loss: 0.0000e+00"])
 def test_epochs_in_which_the_input_ran_out_of_data_are_left_out(tmp_path, validated):
     """The twenty-ninth corpus' 29b004 (Keras 3, steps_per_epoch=len(generator) without a repeat): every second epoch

@@ -42,7 +42,7 @@ _JSON_START = re.compile(r"\s*(\{|\[\s*[{\[\]])")  # a dict, or a list of record
 _ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")  # the colours of Keras 3's progress bar
 # "Epoch k/N" ends its line; it starts one, or follows the last number of a bar that lost its line end (the
 # twenty-seventh corpus' 27a009: "- accuracy: 0.5123Epoch 2/100", so that epoch 1's own metrics were never saved)
-_CONSOLE_EPOCH = re.compile(r"(?:^|(?<=\d))Epoch (\d+)/\d+[ \t\r]*$", re.MULTILINE)
+_CONSOLE_EPOCH = re.compile(r"(?:^|(?<=\d))Epoch (\d+)/(\d+)[ \t\r]*$", re.MULTILINE)
 _CONSOLE_STEP = re.compile(r"(\d+)/(\d+)")  # "972/972 ━━━ 89s 75ms/step - ...": the batch the bar stands at
 # " - head/f1-score: 0.81 - ": one metric between Keras' separators (not "ETA: 2s", not "my test loss: 0.9"); what
 # follows the number, from a colon, a letter or a dash on, is the rest of an overwritten bar ("0.8512: 2s",
@@ -758,7 +758,7 @@ def _read_console(path: Path, text: str) -> TrainingLog:
     as for a CSV log (_chosen_run)."""
     runs: list[list[tuple[int, dict[str, float]]]] = []
     unfinished = []
-    marks = list(_CONSOLE_EPOCH.finditer(text))
+    marks = _without_validation_strays(text, list(_CONSOLE_EPOCH.finditer(text)))
     for mark, after in zip(marks, [*marks[1:], None], strict=True):
         epoch = int(mark.group(1))
         metrics = _epoch_metrics(text[mark.end():after.start() if after else len(text)])
@@ -807,6 +807,17 @@ def _read_console(path: Path, text: str) -> TrainingLog:
         notes.append(f"printed in some epochs only, left out: {', '.join(partial)}")
     history = {name: [metrics[name] for _, metrics in run] for name in names if name not in partial}
     return TrainingLog(history, run[0][0], "Keras console output", tuple(notes))
+
+
+def _without_validation_strays(text: str, marks: list[re.Match]) -> list[re.Match]:
+    """The "Epoch k/N" lines less those TF 1.15's fit_generator prints as validation starts: "Epoch 1/N" again in
+    every epoch, after the epoch's own line and its training bar, before its line of metrics (tensorflow/tensorflow
+    #34619; the thirty-third corpus' 33g008). Read as they are, each epoch would start a new fit. Only where it
+    recurs: one "Epoch 1/N" after an unfinished epoch is a fit started again (a killed run, then a new one)."""
+    strays = {at for at in range(1, len(marks))
+              if marks[at].group(1) == "1" != marks[at - 1].group(1) and marks[at].group(2) == marks[at - 1].group(2)
+              and _epoch_metrics(text[marks[at - 1].end():marks[at].start()]) is None}
+    return [mark for at, mark in enumerate(marks) if at not in strays] if len(strays) > 1 else marks
 
 
 def _no_batch_epochs(run: Sequence[tuple[int, Mapping[str, float]]]) -> list[int]:
