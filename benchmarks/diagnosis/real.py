@@ -6,7 +6,7 @@
 real/sources.csv records every log's repository, path, commit and licence; real/raw/ keeps the files whose
 licence allows it, real/curves/ the per-epoch numbers derived from every file (what the labellers saw, and what
 is scored: the run of a file that holds several is the one labelled). real/labels.csv keeps the logs whose
-primary label both labellers gave. Thirty-four corpora, each from repositories the earlier ones do not hold
+primary label both labellers gave. Thirty-five corpora, each from repositories the earlier ones do not hold
 (real/LABELLING.md): each of the second to thirty-fourth was first scored once as the held-out part of a pass, then
 designed on (the eleventh and twelfth together); real/heldout_predictions.csv keeps each log's label from the rules
 of the commit it was held out from. A corpus in real/split.json's "heldout" is scored by the whole diagnosis (the
@@ -92,6 +92,7 @@ THIRTY_FIRST = _scored_then_designed("thirty-first", "cc0b41a")
 THIRTY_SECOND = _scored_then_designed("thirty-second", "2bb5ba2")
 THIRTY_THIRD = _scored_then_designed("thirty-third", "8d375c5")
 THIRTY_FOURTH = _scored_then_designed("thirty-fourth", "515874f")
+THIRTY_FIFTH = "thirty-fifth corpus (held out from the rules and the second opinions of commit 16adeda)"
 
 CORPORA = {"r": "first corpus (design)", "n": "second corpus (design from pass 3; held out in pass 2)",
            "t": "third corpus (design from pass 4; held out in pass 3)",
@@ -121,7 +122,8 @@ CORPORA = {"r": "first corpus (design)", "n": "second corpus (design from pass 3
            **dict.fromkeys(("31a", "31b", "31c", "31d", "31e"), THIRTY_FIRST),
            **dict.fromkeys(("32a", "32b", "32c", "32d"), THIRTY_SECOND),
            **dict.fromkeys(("33a", "33b", "33c", "33d", "33e", "33f", "33g", "33h"), THIRTY_THIRD),
-           **dict.fromkeys(("34a", "34b", "34c", "34d", "34e", "34f"), THIRTY_FOURTH)}
+           **dict.fromkeys(("34a", "34b", "34c", "34d", "34e", "34f"), THIRTY_FOURTH),
+           **dict.fromkeys(("35a", "35b", "35c"), THIRTY_FIFTH)}
 # by a log id's prefix, its collector's: a letter until the letters ran out, then the corpus' number and a letter
 FACTORS = (0.5, 0.67, 0.8, 1.0, 1.25, 1.5, 2.0)
 SHARES = ("CONVERGED_FIT", "OVERFIT_TRAIN_STEADY", "OVERFIT_LONG_SINCE", "CONVERGING_MIN_FIT", "CEILING_FIT",
