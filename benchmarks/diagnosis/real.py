@@ -12,8 +12,8 @@ designed on (the eleventh and twelfth together); real/heldout_predictions.csv ke
 of the commit it was held out from. A corpus in real/split.json's "heldout" is scored by the whole diagnosis (the
 rules and the second opinion's forest, which learnt from the design logs only: learned.py); the design logs by the
 rules alone. When no corpus is held out, the report gives LAST_HELD_OUT, the latest held-out score. A log id's
-prefix names its collector, CORPORA its corpus. Beside the diagnosis: a second blind labeller, and what the second
-opinion is worth on every corpus as it was held out. A log is scored with the number of classes its source shows
+prefix names its collector, CORPORA its corpus (LATER_CORPORA from the fifteenth on). Beside the diagnosis: a second
+blind labeller, and what the second opinion is worth on every corpus as it was held out. A log is scored with the number of classes its source shows
 (sources.csv), and once more without it, as `diagnose FILE` without --classes does. Leave-one-out over the design
 part re-chooses each constant of the rules set on the corpus (TUNED) from a grid without the log it then scores: how
 much of the design accuracy is fitting.
@@ -67,32 +67,31 @@ THIRTEENTH = "thirteenth corpus (design from pass 10; held out from pass 9 and t
 FOURTEENTH = "fourteenth corpus (design since its score; held out from pass 10 and the learned yardstick)"
 
 
-def _scored_then_designed(ordinal: str, commit: str, opinion: str = "second opinions") -> str:
-    """A corpus held out from one commit's diagnosis, scored once, then designed on (from the fifteenth on)."""
-    return f"{ordinal} corpus (design since its score; held out from the rules and the {opinion} of commit {commit})"
+# From the fifteenth on, each corpus was held out from one commit's diagnosis and scored once, then designed on: its
+# ordinal, that commit and its number of collectors, whose log-id prefixes are the corpus' number and a letter (15a,
+# 15b, ...). A corpus is named held out while real/split.json holds its logs there.
+LATER_CORPORA = (("fifteenth", "b5e895f", 5), ("sixteenth", "341a201", 5), ("seventeenth", "26ce340", 4),
+                 ("eighteenth", "60864f4", 5), ("nineteenth", "8b9e17d", 5), ("twentieth", "1d5c078", 5),
+                 ("twenty-first", "41bc89c: 1d5c078's with fixes that move no label", 5),
+                 ("twenty-second", "129e4d6", 5), ("twenty-third", "071af72", 5), ("twenty-fourth", "7bc0195", 5),
+                 ("twenty-fifth", "efbee9e", 5), ("twenty-sixth", "d4d4c2f", 10), ("twenty-seventh", "f08a208", 7),
+                 ("twenty-eighth", "95238ff", 8), ("twenty-ninth", "8e939d5", 8), ("thirtieth", "953b4de", 8),
+                 ("thirty-first", "cc0b41a", 5), ("thirty-second", "2bb5ba2", 4), ("thirty-third", "8d375c5", 8),
+                 ("thirty-fourth", "515874f", 6), ("thirty-fifth", "16adeda", 3))
+TWO_FORESTS_FROM = 23  # the forest for logs without C came with pass 16, which the twenty-third was held out from
 
 
-FIFTEENTH = _scored_then_designed("fifteenth", "b5e895f", "second opinion")
-SIXTEENTH = _scored_then_designed("sixteenth", "341a201", "second opinion")
-SEVENTEENTH = _scored_then_designed("seventeenth", "26ce340", "second opinion")
-EIGHTEENTH = _scored_then_designed("eighteenth", "60864f4", "second opinion")
-NINETEENTH = _scored_then_designed("nineteenth", "8b9e17d", "second opinion")
-TWENTIETH = _scored_then_designed("twentieth", "1d5c078", "second opinion")
-TWENTY_FIRST = _scored_then_designed("twenty-first", "41bc89c: 1d5c078's with fixes that move no label", "second opinion")
-TWENTY_SECOND = _scored_then_designed("twenty-second", "129e4d6", "second opinion")
-TWENTY_THIRD = _scored_then_designed("twenty-third", "071af72")
-TWENTY_FOURTH = _scored_then_designed("twenty-fourth", "7bc0195")
-TWENTY_FIFTH = _scored_then_designed("twenty-fifth", "efbee9e")
-TWENTY_SIXTH = _scored_then_designed("twenty-sixth", "d4d4c2f")
-TWENTY_SEVENTH = _scored_then_designed("twenty-seventh", "f08a208")
-TWENTY_EIGHTH = _scored_then_designed("twenty-eighth", "95238ff")
-TWENTY_NINTH = _scored_then_designed("twenty-ninth", "8e939d5")
-THIRTIETH = _scored_then_designed("thirtieth", "953b4de")
-THIRTY_FIRST = _scored_then_designed("thirty-first", "cc0b41a")
-THIRTY_SECOND = _scored_then_designed("thirty-second", "2bb5ba2")
-THIRTY_THIRD = _scored_then_designed("thirty-third", "8d375c5")
-THIRTY_FOURTH = _scored_then_designed("thirty-fourth", "515874f")
-THIRTY_FIFTH = _scored_then_designed("thirty-fifth", "16adeda")
+def _later_corpora(held_out: set[str]) -> dict[str, str]:
+    """LATER_CORPORA by collector prefix: {"15a": "fifteenth corpus (design since its score; held out from ...)"}."""
+    named = {}
+    for number, (ordinal, commit, collectors) in enumerate(LATER_CORPORA, start=15):
+        opinion = "second opinions" if number >= TWO_FORESTS_FROM else "second opinion"
+        prefixes = [f"{number}{letter}" for letter in "abcdefghijklmnopqrstuvwxyz"[:collectors]]
+        state = "" if any(i.rstrip("0123456789") in prefixes for i in held_out) else "design since its score; "
+        named |= dict.fromkeys(prefixes, f"{ordinal} corpus ({state}held out from the rules and the {opinion} of commit "
+                                         f"{commit})")
+    return named
+
 
 CORPORA = {"r": "first corpus (design)", "n": "second corpus (design from pass 3; held out in pass 2)",
            "t": "third corpus (design from pass 4; held out in pass 3)",
@@ -103,27 +102,7 @@ CORPORA = {"r": "first corpus (design)", "n": "second corpus (design from pass 3
            "g": NINTH, "h": NINTH, "k": NINTH, "d": TENTH, "e": TENTH, "f": TENTH,
            "b": ELEVENTH, "c": ELEVENTH, "m": ELEVENTH, "i": TWELFTH, "j": TWELFTH, "a": TWELFTH,
            "l": THIRTEENTH, "o": THIRTEENTH, "14a": FOURTEENTH, "14b": FOURTEENTH, "14c": FOURTEENTH,
-           **dict.fromkeys(("15a", "15b", "15c", "15d", "15e"), FIFTEENTH),
-           **dict.fromkeys(("16a", "16b", "16c", "16d", "16e"), SIXTEENTH),
-           **dict.fromkeys(("17a", "17b", "17c", "17d"), SEVENTEENTH),
-           **dict.fromkeys(("18a", "18b", "18c", "18d", "18e"), EIGHTEENTH),
-           **dict.fromkeys(("19a", "19b", "19c", "19d", "19e"), NINETEENTH),
-           **dict.fromkeys(("20a", "20b", "20c", "20d", "20e"), TWENTIETH),
-           **dict.fromkeys(("21a", "21b", "21c", "21d", "21e"), TWENTY_FIRST),
-           **dict.fromkeys(("22a", "22b", "22c", "22d", "22e"), TWENTY_SECOND),
-           **dict.fromkeys(("23a", "23b", "23c", "23d", "23e"), TWENTY_THIRD),
-           **dict.fromkeys(("24a", "24b", "24c", "24d", "24e"), TWENTY_FOURTH),
-           **dict.fromkeys(("25a", "25b", "25c", "25d", "25e"), TWENTY_FIFTH),
-           **dict.fromkeys(("26a", "26b", "26c", "26d", "26e", "26f", "26g", "26h", "26i", "26j"), TWENTY_SIXTH),
-           **dict.fromkeys(("27a", "27b", "27c", "27d", "27e", "27f", "27g"), TWENTY_SEVENTH),
-           **dict.fromkeys(("28a", "28b", "28c", "28d", "28e", "28f", "28g", "28h"), TWENTY_EIGHTH),
-           **dict.fromkeys(("29a", "29b", "29c", "29d", "29e", "29f", "29g", "29h"), TWENTY_NINTH),
-           **dict.fromkeys(("30a", "30b", "30c", "30d", "30e", "30f", "30g", "30h"), THIRTIETH),
-           **dict.fromkeys(("31a", "31b", "31c", "31d", "31e"), THIRTY_FIRST),
-           **dict.fromkeys(("32a", "32b", "32c", "32d"), THIRTY_SECOND),
-           **dict.fromkeys(("33a", "33b", "33c", "33d", "33e", "33f", "33g", "33h"), THIRTY_THIRD),
-           **dict.fromkeys(("34a", "34b", "34c", "34d", "34e", "34f"), THIRTY_FOURTH),
-           **dict.fromkeys(("35a", "35b", "35c"), THIRTY_FIFTH)}
+           **_later_corpora(set(json.loads((REAL / "split.json").read_text())["heldout"]))}
 # by a log id's prefix, its collector's: a letter until the letters ran out, then the corpus' number and a letter
 FACTORS = (0.5, 0.67, 0.8, 1.0, 1.25, 1.5, 2.0)
 SHARES = ("CONVERGED_FIT", "OVERFIT_TRAIN_STEADY", "OVERFIT_LONG_SINCE", "CONVERGING_MIN_FIT", "CEILING_FIT",

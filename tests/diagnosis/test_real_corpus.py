@@ -46,6 +46,17 @@ def test_the_report_scores_every_labelled_log_and_says_whether_the_targets_are_m
     assert "held-out accuracy >= 85%" in text and "## Confusion matrix (held out)" in text
 
 
+def test_every_log_has_a_corpus_named_held_out_while_split_json_holds_it_there(real):
+    """A corpus from the fifteenth on is one row of LATER_CORPORA: its collectors' prefixes, and its name says held
+    out or designed on from real/split.json, so a corpus moving to design changes no name by hand."""
+    _, curves, _ = real.load()
+    assert all(real.corpus_of(i) for i in curves)
+    held = real._later_corpora({"35a001"})
+    assert held["35c"] == "thirty-fifth corpus (held out from the rules and the second opinions of commit 16adeda)"
+    assert real._later_corpora(set())["35c"].startswith("thirty-fifth corpus (design since its score; held out from")
+    assert held["15e"].endswith("the second opinion of commit b5e895f)") and "16f" not in held
+
+
 def test_the_second_opinion_is_weighed_on_each_corpus_by_a_forest_that_never_saw_it(real, monkeypatch):
     import learned  # real.py put benchmarks/diagnosis on the path
 
