@@ -613,6 +613,28 @@ def test_an_epoch_line_printed_twice_is_one_epoch(tmp_path):
     assert log.notes == ("epoch 5 did not finish (no metrics for the whole epoch): left out",)
 
 
+def test_a_stream_doubled_one_line_late_is_one_epoch_per_metrics_line(tmp_path):
+    """The thirty-sixth corpus' 36c002: every line of fit's output came twice, the copy one line late, so after each
+    "Epoch k/N" comes the last epoch's metrics again, then "Epoch k/N" again and epoch k's own. Read as printed,
+    each repeated line started a new fit and one epoch was left; each epoch is its own metrics, once."""
+    def metrics(e: int) -> str:
+        return f"9/9 [=====] - 3s 300ms/step - loss: {1 / e:.4f} - accuracy: 0.6000 - val_loss: {1.1 / e:.4f}\n"
+    text = "Epoch 1/9\n" + metrics(1) + "".join(f"Epoch {e}/9\n{metrics(e - 1)}Epoch {e}/9\n{metrics(e)}"
+                                                for e in (2, 3, 4, 5))
+    path = tmp_path / "log.txt"
+    path.write_text(text + "Epoch 5: early stopping\n" + metrics(5) + "Epoch 5: early stopping\n")
+    log = read_training_log(path)
+    assert log.history["loss"] == [1.0, 0.5, 0.3333, 0.25, 0.2] and log.first_epoch == 1 and log.notes == ()
+
+
+def test_a_stuck_epoch_printed_alike_is_still_an_epoch(tmp_path):
+    """Only a repeated "Epoch k/N" line makes equal metrics a copy: a stuck model prints the same line in each epoch,
+    and each is an epoch."""
+    path = tmp_path / "log.txt"
+    path.write_text("".join(f"Epoch {e}/4\n9/9 - 1s - loss: 0.6931 - accuracy: 0.5000\n" for e in (1, 2, 3, 4)))
+    assert read_training_log(path).history["loss"] == [0.6931] * 4
+
+
 @pytest.mark.parametrize("line_end", ["", "\n"])
 def test_the_epoch_1_line_tf_1_15_prints_as_validation_starts_is_no_new_fit(tmp_path, line_end):
     """The thirty-third corpus' 33g008 (tensorflow/tensorflow#34619): fit_generator prints "Epoch 1/N" again in every

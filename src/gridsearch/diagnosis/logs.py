@@ -762,8 +762,10 @@ def _read_console(path: Path, text: str) -> TrainingLog:
     for mark, after in zip(marks, [*marks[1:], None], strict=True):
         epoch = int(mark.group(1))
         metrics = _epoch_metrics(text[mark.end():after.start() if after else len(text)])
-        if metrics is None and after and after.group(1) == mark.group(1):
-            continue  # its line again, after a callback's empty bar (tqdm's TqdmCallback, 28d008): one epoch
+        if after and after.group(1, 2) == mark.group(1, 2) and (metrics is None or runs and metrics == runs[-1][-1][1]):
+            # its line again, after a callback's empty bar (tqdm's TqdmCallback, 28d008), or after the last epoch's
+            # metrics printed again (a doubled stream, each line once more one line late: 36c002): one epoch
+            continue
         if metrics is None:  # the run it belongs to: the one it continues, else the next
             unfinished.append((len(runs) - 1 if runs and epoch > runs[-1][-1][0] else len(runs), epoch))
             continue
