@@ -680,6 +680,29 @@ def test_epochs_in_which_the_input_ran_out_of_data_are_left_out(tmp_path, valida
                          "counted without them",)
 
 
+@pytest.mark.parametrize(("leftover_pace", "left_out"), [("300us", True), ("9ms", True), ("240ms", False)])
+def test_epochs_that_ran_the_inputs_leftover_batch_are_left_out(tmp_path, leftover_pace, left_out):
+    """The thirty-sixth corpus' 36f009 (Keras 3, steps_per_epoch=len(x) // batch_size on a generator that does not
+    repeat): every second epoch ran what the one before left, a batch at most, in a tenth of an epoch's time a step
+    or less, without validation, and prints that batch's metrics. They are left out; an unvalidated epoch at the
+    pace of the others is validation_freq=2, every epoch kept and the val_ columns left out."""
+    def epoch(e: int) -> str:
+        if e % 2 == 0:
+            return (f"Epoch {e}/8\n95/95 \u2501\u2501\u2501 0s {leftover_pace}/step - accuracy: 0.9000 - loss: "
+                    f"{0.5 / e:.4f}\n")
+        return (f"Epoch {e}/8\n95/95 \u2501\u2501\u2501 23s 240ms/step - accuracy: 0.6000 - loss: {1 / e:.4f} - "
+                f"val_accuracy: 0.5500 - val_loss: {1.1 / e:.4f}\n")
+    path = tmp_path / "log.txt"
+    path.write_text("".join(map(epoch, range(1, 9))).replace("Epoch 3/8\n", "Epoch 3/8\nUserWarning: Your input ran "
+                                                                               "out of data; interrupting training.\n"))
+    log = read_training_log(path)
+    if left_out:
+        assert log.history["loss"] == [1.0, 0.3333, 0.2, 0.1429] and len(log.history["val_loss"]) == 4
+        assert log.notes[0].startswith("epoch 2, 4, 6, 8 ran out of data (the input's last batch at most")
+    else:
+        assert len(log.history["loss"]) == 8 and "val_loss" not in log.history
+
+
 def test_a_loss_of_0_is_an_empty_epoch_only_beside_an_accuracy_of_0_or_a_later_loss(tmp_path):
     """Without an accuracy, a model that reached a loss of 0 (a regression fit to the last digit) keeps its epochs;
     a second fit whose every epoch ran no batch is no run, and the first is read."""

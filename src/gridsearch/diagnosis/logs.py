@@ -49,7 +49,9 @@ _CONSOLE_STEP = re.compile(r"(\d+)/(\d+)")  # "972/972 ━━━ 89s 75ms/step -
 # "0.8512ccuracy: 0.8", "0.8512- ETA: 0s")
 _CONSOLE_METRIC = re.compile(r"\s*([^\s:]+): (-?(?:\d+(?:\.\d*)?(?:e[-+]?\d+)?|nan|inf))(?:\s*|[:\-].*|[A-Za-z_].*)",
                              re.IGNORECASE | re.DOTALL)
-_STEP_TIME = re.compile(r"\d[\d.]*\s*[mµu]?s/(?:step|sample)\b")  # "96s 40ms/step": the epoch is over, its metrics follow
+_STEP_TIME = re.compile(r"(\d[\d.]*)\s*([mµu]?s)/(?:step|sample)\b")  # "96s 40ms/step": the epoch is over, its metrics follow
+_SECONDS = {"s": 1.0, "ms": 1e-3, "us": 1e-6, "µs": 1e-6}
+_RAN_OUT = "Your input ran out of data"  # Keras' warning when a generator ends before steps_per_epoch * epochs
 
 
 @dataclass(frozen=True)
@@ -758,10 +760,12 @@ def _read_console(path: Path, text: str) -> TrainingLog:
     as for a CSV log (_chosen_run)."""
     runs: list[list[tuple[int, dict[str, float]]]] = []
     unfinished = []
+    paces: list[dict[int, float]] = []  # by run, each epoch's seconds a step where printed
     marks = _without_validation_strays(text, list(_CONSOLE_EPOCH.finditer(text)))
     for mark, after in zip(marks, [*marks[1:], None], strict=True):
         epoch = int(mark.group(1))
-        metrics = _epoch_metrics(text[mark.end():after.start() if after else len(text)])
+        segment = text[mark.end():after.start() if after else len(text)]
+        metrics = _epoch_metrics(segment)
         if after and after.group(1, 2) == mark.group(1, 2) and (metrics is None or runs and metrics == runs[-1][-1][1]):
             # its line again, after a callback's empty bar (tqdm's TqdmCallback, 28d008), or after the last epoch's
             # metrics printed again (a doubled stream, each line once more one line late: 36c002): one epoch
@@ -771,7 +775,10 @@ def _read_console(path: Path, text: str) -> TrainingLog:
             continue
         if not runs or epoch <= runs[-1][-1][0]:
             runs.append([])
+            paces.append({})
         runs[-1].append((epoch, metrics))
+        if times := _STEP_TIME.findall(segment):
+            paces[-1][epoch] = float(times[-1][0]) * _SECONDS[times[-1][1]]
     if not runs:
         raise ValueError(f"{path}: Keras' \"Epoch k/N\" lines without a line of metrics (\"- loss: ...\") after any")
     no_batch = [_no_batch_epochs(run) for run in runs]
@@ -780,6 +787,8 @@ def _read_console(path: Path, text: str) -> TrainingLog:
         raise ValueError(f"{path}: Keras' console output whose every epoch has a loss of 0 and no batch: no training")
     runs = [[(epoch, metrics) for epoch, metrics in runs[at] if epoch not in no_batch[at]] for at in kept]
     no_batch = [no_batch[at] for at in kept]
+    leftover = [_leftover_epochs(run, paces[at]) if _RAN_OUT in text else [] for at, run in zip(kept, runs)]
+    runs = [[(epoch, metrics) for epoch, metrics in run if epoch not in leftover[at]] for at, run in enumerate(runs)]
     unfinished = [(kept.index(at), epoch) for at, epoch in unfinished if at in kept]
     notes = []
     before, first = text[:marks[0].start()], text[marks[0].end():marks[1].start() if len(marks) > 1 else len(text)]
@@ -805,6 +814,10 @@ def _read_console(path: Path, text: str) -> TrainingLog:
     if no_batch[chosen]:
         notes.append(f"epoch {_epoch_list(no_batch[chosen])} ran out of data (every metric 0, no batch ran): left out, "
                      f"the curve's epochs counted without them")
+    if leftover[chosen]:
+        notes.append(f"epoch {_epoch_list(leftover[chosen])} ran out of data (the input's last batch at most, at a "
+                     f"tenth of a validated epoch's time a step or less, not validated): left out, the curve's epochs "
+                     f"counted without them")
     if partial:  # validation_freq > 1: no curve to read
         notes.append(f"printed in some epochs only, left out: {', '.join(partial)}")
     history = {name: [metrics[name] for _, metrics in run] for name in names if name not in partial}
@@ -837,6 +850,18 @@ def _no_batch_epochs(run: Sequence[tuple[int, Mapping[str, float]]]) -> list[int
                 or any(later.get("loss") for _, later in run[at + 1:])):
             empty.append(epoch)
     return empty
+
+
+def _leftover_epochs(run: Sequence[tuple[int, Mapping[str, float]]], paces: Mapping[int, float]) -> list[int]:
+    """The epochs of a run that ran out of data after a batch or none, without the validation the others ran: Keras 3
+    with `steps_per_epoch=len(x) // batch_size` on a generator that does not repeat runs what the last epoch left,
+    its steps a tenth of a validated epoch's or less, and prints that batch's metrics, not 0s (keras-team/keras-io
+    #285; the thirty-sixth corpus' 36f009, every second epoch). One without validation at the pace of the others is
+    an epoch (validation_freq > 1)."""
+    validated = {name for _, metrics in run for name in metrics if name.startswith("val_")}
+    usual = sorted(paces[epoch] for epoch, metrics in run if epoch in paces and validated & metrics.keys())
+    return [epoch for epoch, metrics in run if usual and not validated & metrics.keys()
+            and paces.get(epoch, usual[0]) < usual[len(usual) // 2] / 10]
 
 
 def _epoch_list(epochs: Sequence[int]) -> str:
