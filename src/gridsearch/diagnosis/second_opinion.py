@@ -34,7 +34,7 @@ The forest is fitted on first use from real_logs.csv (derived numbers only: one 
 design log of benchmarks/diagnosis/real, two at half weight per one its labellers disagreed on (the first two
 corpora kept only the labels both gave), written by `python benchmarks/diagnosis/learned.py`); about 5.5 s on 2
 cores (2.2 s to import scikit-learn, 3.2 s for 500 trees on 820 rows on both cores; 1.1 s and 1.7 s on 892 rows on
-a quieter day; 4.3 s for 1881 rows of 1739 logs; 2414 rows of 2235 since; a second forest for logs without C, on
+a quieter day; 4.3 s for 1881 rows of 1739 logs; 2438 rows of 2258 since; a second forest for logs without C, on
 first use too), then 50 ms a log.
 """
 from __future__ import annotations
