@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Callable
 
 import numpy as np
 import pytest
@@ -661,19 +662,25 @@ def test_a_fit_started_again_after_an_unfinished_epoch_is_a_new_fit(tmp_path):
     assert "fit called again" in " ".join(log.notes)
 
 
+def _odd_epochs_validated(even_epoch: Callable[[int], str]) -> str:
+    """Eight epochs of Keras 3's console output: the odd ones whole and validated, the even ones' line from its step
+    time on as given (an epoch that ran out of data, in the tests below)."""
+    def epoch(e: int) -> str:
+        if e % 2 == 0:
+            return f"Epoch {e}/8\n8/8 \u2501\u2501\u2501 {even_epoch(e)}\n"
+        return (f"Epoch {e}/8\n8/8 \u2501\u2501\u2501 2s 250ms/step - accuracy: 0.6000 - loss: {1 / e:.4f} - val_accuracy: "
+                f"0.5500 - val_loss: {1.1 / e:.4f} - learning_rate: 1.0000e-03\n")
+    return "".join(map(epoch, range(1, 9)))
+
+
 @pytest.mark.parametrize("validated", ["", " - val_accuracy: 0.0000e+00 - val_loss: 0.0000e+00"])
 def test_epochs_in_which_the_input_ran_out_of_data_are_left_out(tmp_path, validated):
     """The twenty-ninth corpus' 29b004 (Keras 3, steps_per_epoch=len(generator) without a repeat): every second epoch
     ran no batch and prints a loss and accuracy of 0, without validation or with val_ metrics of 0 (24e002, 27e005).
     They are left out and named; the val columns of the others are kept."""
-    def epoch(e: int) -> str:
-        if e % 2 == 0:
-            return (f"Epoch {e}/8\n8/8 \u2501\u2501\u2501 0s 40us/step - accuracy: 0.0000e+00 - loss: 0.0000e+00"
-                    f"{validated} - learning_rate: 1.0000e-03\n")
-        return (f"Epoch {e}/8\n8/8 \u2501\u2501\u2501 2s 250ms/step - accuracy: 0.6000 - loss: {1 / e:.4f} - val_accuracy: "
-                f"0.5500 - val_loss: {1.1 / e:.4f} - learning_rate: 1.0000e-03\n")
     path = tmp_path / "log.txt"
-    path.write_text("".join(map(epoch, range(1, 9))))
+    path.write_text(_odd_epochs_validated(lambda e: f"0s 40us/step - accuracy: 0.0000e+00 - loss: 0.0000e+00{validated}"
+                                                    " - learning_rate: 1.0000e-03"))
     log = read_training_log(path)
     assert log.history["loss"] == [1.0, 0.3333, 0.2, 0.1429] and len(log.history["val_loss"]) == 4
     assert log.notes == ("epoch 2, 4, 6, 8 ran out of data (every metric 0, no batch ran): left out, the curve's epochs "
@@ -686,15 +693,10 @@ def test_epochs_that_ran_the_inputs_leftover_batch_are_left_out(tmp_path, leftov
     repeat): every second epoch ran what the one before left, a batch at most, in a tenth of an epoch's time a step
     or less, without validation, and prints that batch's metrics. They are left out; an unvalidated epoch at the
     pace of the others is validation_freq=2, every epoch kept and the val_ columns left out."""
-    def epoch(e: int) -> str:
-        if e % 2 == 0:
-            return (f"Epoch {e}/8\n95/95 \u2501\u2501\u2501 0s {leftover_pace}/step - accuracy: 0.9000 - loss: "
-                    f"{0.5 / e:.4f}\n")
-        return (f"Epoch {e}/8\n95/95 \u2501\u2501\u2501 23s 240ms/step - accuracy: 0.6000 - loss: {1 / e:.4f} - "
-                f"val_accuracy: 0.5500 - val_loss: {1.1 / e:.4f}\n")
+    text = _odd_epochs_validated(lambda e: f"0s {leftover_pace}/step - accuracy: 0.9000 - loss: {0.5 / e:.4f}")
     path = tmp_path / "log.txt"
-    path.write_text("".join(map(epoch, range(1, 9))).replace("Epoch 3/8\n", "Epoch 3/8\nUserWarning: Your input ran "
-                                                                               "out of data; interrupting training.\n"))
+    path.write_text(text.replace("Epoch 3/8\n", "Epoch 3/8\nUserWarning: Your input ran out of data; interrupting "
+                                                 "training.\n"))
     log = read_training_log(path)
     if left_out:
         assert log.history["loss"] == [1.0, 0.3333, 0.2, 0.1429] and len(log.history["val_loss"]) == 4
