@@ -47,9 +47,10 @@ _CONSOLE_STEP = re.compile(r"(\d+)/(\d+)")  # "972/972 ━━━ 89s 75ms/step -
 # " - head/f1-score: 0.81 - ": one metric between Keras' separators (not "ETA: 2s", not "my test loss: 0.9"); what
 # follows the number, from a colon, a letter, a dash or a spaced digit on, is the rest of an overwritten bar
 # ("0.8512: 2s", "0.8512ccuracy: 0.8", "0.8512- ETA: 0s", "0.8512 1s - loss: 0.41": 37g003)
-_CONSOLE_METRIC = re.compile(r"\s*([^\s:]+): (-?(?:\d+(?:\.\d*)?(?:e[-+]?\d+)?|nan|inf))(?:\s*|\s+\d.*|[:\-].*|[A-Za-z_].*)",
-                             re.IGNORECASE | re.DOTALL)
-_STEP_TIME = re.compile(r"(\d[\d.]*)\s*([mµu]?s)/(?:step|sample)\b")  # "96s 40ms/step": the epoch is over, its metrics follow
+_CONSOLE_METRIC = re.compile(r"\s*([^\s:]+): (-?(?:\d+(?:\.\d*)?(?:e[-+]?\d+)?|nan|inf))"
+                             r"(?:\s*|\s+\d.*|[:\-].*|[A-Za-z_].*)", re.IGNORECASE | re.DOTALL)
+# "96s 40ms/step": the epoch is over, its metrics follow; the time a step, in _SECONDS' units
+_STEP_TIME = re.compile(r"(\d[\d.]*)\s*([mµu]?s)/(?:step|sample)\b")
 _SECONDS = {"s": 1.0, "ms": 1e-3, "us": 1e-6, "µs": 1e-6}
 _RAN_OUT = "Your input ran out of data"  # Keras' warning when a generator ends before steps_per_epoch * epochs
 
