@@ -13,10 +13,10 @@ of the commit it was held out from. A corpus in real/split.json's "heldout" is s
 rules and the second opinion's forest, which learnt from the design logs only: learned.py); the design logs by the
 rules alone. When no corpus is held out, the report gives LAST_HELD_OUT, the latest held-out score. A log id's
 prefix names its collector, CORPORA its corpus (LATER_CORPORA from the fifteenth on). Beside the diagnosis: a second
-blind labeller, and what the second opinion is worth on every corpus as it was held out. A log is scored with the number of classes its source shows
-(sources.csv), and once more without it, as `diagnose FILE` without --classes does. Leave-one-out over the design
-part re-chooses each constant of the rules set on the corpus (TUNED) from a grid without the log it then scores: how
-much of the design accuracy is fitting.
+blind labeller, and what the second opinion is worth on every corpus as it was held out. A log is scored with the
+number of classes its source shows (sources.csv), and once more without it, as `diagnose FILE` without --classes
+does. Leave-one-out over the design part re-chooses each constant of the rules set on the corpus (TUNED) from a grid
+without the log it then scores: how much of the design accuracy is fitting.
 """
 from __future__ import annotations
 

@@ -812,13 +812,12 @@ def _read_console(path: Path, text: str) -> TrainingLog:
     notes += chosen_note
     if cut_short := [str(epoch) for at, epoch in unfinished if at == chosen]:
         notes.append(f"epoch {', '.join(cut_short)} did not finish (no metrics for the whole epoch): left out")
-    if no_batch[chosen]:
-        notes.append(f"epoch {_epoch_list(no_batch[chosen])} ran out of data (every metric 0, no batch ran): left out, "
-                     f"the curve's epochs counted without them")
-    if leftover[chosen]:
-        notes.append(f"epoch {_epoch_list(leftover[chosen])} ran out of data (the input's last batch at most, at a "
-                     f"tenth of a validated epoch's time a step or less, not validated): left out, the curve's epochs "
-                     f"counted without them")
+    for emptied, how in ((no_batch[chosen], "every metric 0, no batch ran"),
+                         (leftover[chosen], "the input's last batch at most, at a tenth of a validated epoch's time a "
+                                            "step or less, not validated")):
+        if emptied:
+            notes.append(f"epoch {_epoch_list(emptied)} ran out of data ({how}): left out, the curve's epochs counted "
+                         f"without them")
     if partial:  # validation_freq > 1: no curve to read
         notes.append(f"printed in some epochs only, left out: {', '.join(partial)}")
     history = {name: [metrics[name] for _, metrics in run] for name in names if name not in partial}
