@@ -98,7 +98,7 @@ def test_without_classes_a_label_that_differs_for_a_binary_task_is_shown_beside_
     """Accuracy levelling off at 0.72: 72% of the range with chance read as 0 (a task's ceiling, healthy), 44% of
     it for a binary task (chance 0.5: a plateau). The rules' readings: the forest may not overrule here, as its
     votes on so ambiguous a curve move with each corpus it learns (35-45% healthy or plateau without C)."""
-    monkeypatch.setattr(second_opinion, "MIN_VOTES", 1.01)
+    monkeypatch.setattr(second_opinion, "MIN_SHARE", 1.01)
     rng, epochs = np.random.default_rng(0), np.arange(20)
     levelling = {"loss": 0.5 + 0.2 * np.exp(-epochs / 3) + rng.normal(0, 0.003, 20),
                  "val_loss": 0.52 + 0.18 * np.exp(-epochs / 3) + rng.normal(0, 0.004, 20),

@@ -39,7 +39,7 @@ from gridsearch import read_training_log  # noqa: E402
 from gridsearch.diagnosis import rules  # noqa: E402
 from gridsearch.diagnosis.labels import Label  # noqa: E402
 from gridsearch.diagnosis.logs import TrainingLog, diagnose_log  # noqa: E402
-from gridsearch.diagnosis.second_opinion import MIN_VOTES  # noqa: E402
+from gridsearch.diagnosis.second_opinion import MIN_SHARE  # noqa: E402
 
 # The latest score on a held-out corpus, from real/LABELLING.md: reported while no corpus is held out
 LAST_HELD_OUT = ("the rules and the second opinions of commit d300d4b, scored once on the thirty-eighth corpus: "
@@ -238,7 +238,7 @@ def second_opinion_worth(labels: dict, curves: dict, split: dict) -> list[str]:
             "Why the diagnosis asks a forest (gridsearch/diagnosis/second_opinion.py): each corpus as it was held out, "
             "labelled by the rules of that pass (real/heldout_predictions.csv), by a forest on plain shape "
             "measurements trained on the other corpora's design logs (learned.py; later corpora included), and by "
-            f"the two combined: the forest's label where {MIN_VOTES:.0%} or more of its trees give one and the rules' "
+            f"the two combined: the forest's label where it gives one {MIN_SHARE:.0%} or more and the rules' "
             "label is a judgment of degree (rules.forest_overrules).", ""] + table(
         ["corpus", "rules of commit", "rules when held out", "forest, leave one corpus out", "combined"], rows) + [
         "", f"- false alarms on the {len(healthy)} healthy logs among them: rules {alarms[0]}, forest {alarms[1]}, "

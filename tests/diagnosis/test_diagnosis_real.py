@@ -78,7 +78,7 @@ def test_small_subset_wide_model_many_epochs_overfits(tmp_path, capsys, digits_s
     epoch 12 creeping to 0.429. The rules' reading is what this run is built to show. The forest may not overrule it
     here: on so borderline a curve (a stable gap, a val loss 6% above its best) its votes move with each corpus it
     learns (46% healthy after the twenty-seventh; overfitting before), and its message keeps the rules' reading."""
-    monkeypatch.setattr(second_opinion, "MIN_VOTES", 1.01)
+    monkeypatch.setattr(second_opinion, "MIN_SHARE", 1.01)
     _, x, y, x_val, y_val = digits_split
 
     def fit(callbacks):

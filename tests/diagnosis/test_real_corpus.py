@@ -62,7 +62,7 @@ def test_the_second_opinion_is_weighed_on_each_corpus_by_a_forest_that_never_saw
 
     from gridsearch.diagnosis import second_opinion
 
-    monkeypatch.setattr(second_opinion, "TREES", 50)  # the mechanism, not the forest's best score: 500 trees take 15 s
+    monkeypatch.setattr(second_opinion, "ROUNDS", 20)  # the mechanism, not the forest's best score
 
     labels, curves, split = real.load()
     truth = {i: row["label"] for i, row in labels.items() if i[0] in "rnt"}
@@ -118,7 +118,7 @@ def test_a_corpus_is_scored_by_forests_that_learnt_none_of_its_logs_agreed_or_no
 
     from gridsearch.diagnosis import second_opinion
 
-    monkeypatch.setattr(second_opinion, "TREES", 10)
+    monkeypatch.setattr(second_opinion, "ROUNDS", 5)
     fit, learnt = second_opinion.forest, []
 
     def recorded(features, labels, weights):

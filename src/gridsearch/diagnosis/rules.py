@@ -1075,8 +1075,8 @@ def _second_opinion(primary: Diagnosis, hits: Sequence[Diagnosis], c: Curves) ->
     plain = _too_slow_advice(c) if label is Label.TOO_SLOW else ADVICE[label]
     without_c = table_for(c) == TABLE_WITHOUT_CLASSES
     measured = " (measured without the number of classes, as this log is)" if without_c else ""
-    evidence = (f"{share:.0%} of the votes of a forest trained on {trained_on} real logs labelled by two blind "
-                f"labellers{measured}; {own.evidence if own else _summary(c)}; the rules read {primary.label}: "
+    evidence = (f"{share:.0%} from a forest of boosted trees trained on {trained_on} real logs labelled by two "
+                f"blind labellers{measured}; {own.evidence if own else _summary(c)}; the rules read {primary.label}: "
                 f"{primary.evidence}")
     return Diagnosis(label, own.advice if own else f"{plain}{c.lr_note()}", evidence, round(share, 2),
                      _flags(label, [primary.label, *primary.flags]))
