@@ -69,9 +69,9 @@ def leave_one_corpus_out(curves: dict[str, dict], labels: dict[str, str], corpus
     for corpus in dict.fromkeys(groups):
         train, test = learnt_corpus != corpus, ids[groups == corpus]
         model = second_opinion.forest(np.array([features[i] for i in learnt[train]]), truth[train], weights[train])
-        for log_id, votes in zip(test, model.predict_proba(np.array([features[i] for i in test]))):
-            best = int(np.argmax(votes))
-            predicted[log_id] = (str(model.classes_[best]), float(votes[best]))
+        for log_id, shares in zip(test, second_opinion.votes(model, np.array([features[i] for i in test]))):
+            best = int(np.argmax(shares))
+            predicted[log_id] = (str(model.classes_[best]), float(shares[best]))
     return predicted
 
 

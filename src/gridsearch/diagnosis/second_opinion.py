@@ -255,8 +255,13 @@ def _fitted(table: Path) -> tuple[object, list[str], int]:
 @functools.lru_cache(maxsize=4096)
 def _votes(row: tuple[float, ...], table: Path) -> tuple[tuple[str, float], ...]:
     model, _, _ = _trained(table)
+    return tuple(zip(model.classes_, map(float, votes(model, np.array([row]))[0])))
+
+
+def votes(model, rows: np.ndarray) -> np.ndarray:
+    """Each row's share of the votes for each of model.classes_, on one thread as it was fitted (_one_thread)."""
     with _one_thread():
-        return tuple(zip(model.classes_, map(float, model.predict_proba([list(row)])[0])))
+        return model.predict_proba(rows)
 
 
 def overrules(rules_label: Label, forest_label: Label, share: float) -> bool:
