@@ -6,31 +6,12 @@ Why: hand-set thresholds fit the logs they were set on. Over ten passes the rule
 74% (373/505) on each real-log corpus while it was held out; a forest on plain shape measurements, each corpus
 scored by a forest trained on the others, scored 78% (396/505), and the two disagree where the boundaries are a
 matter of degree (how far a val loss may rise before it is overfitting, how steep a still-falling loss is too slow).
-Where the rules' label was one of those judgments and a majority of the trees voted for another, the forest's label
-won: on the same 505 held-out logs that gives 400 right (79%) and 21 false alarms on 226 healthy logs (9%), against
-the rules' 373 and 40 (benchmarks/diagnosis/real.py, "A second opinion"). Scored once on each corpus collected after
-it was set: the fifteenth 58/76 (76%), the rules alone 57; the sixteenth 54/68 (79%), the rules alone 50; with the
-trend measurements, the seventeenth 17/22 (77%), the rules alone 15; the eighteenth (72 of its 80 logs Jupyter
-notebooks) 55/74 (74%), the rules alone 50. Since the eighteenth, a plurality of 40% (35% since the twenty-first,
-30% from the twenty-sixth) may overrule any reading but those a mechanism decides (nan, diverging, unknown, one
-class for every sample: rules.forest_may_judge): the settings below say why; then the nineteenth 60/72 (83%), the
-rules alone 58, the twentieth 53/62 (85%), the rules alone 47, the twenty-first 48/60 (80%), the rules alone 37,
-and, at 35% and learning from 1014 logs, the twenty-second 48/58 (83%), the rules alone 44; learning from 1072, the
-twenty-third 58/69 (84%), the rules alone 55; learning from 1141, the twenty-fourth 51/72 (71%), the rules alone
-51; learning from 1213, the twenty-fifth 25/35 (71%), the rules alone 22; at 30% and learning from 1248, the
-twenty-sixth 93/118 (79%), the rules alone 90 (95 at 35%); with leaves of one log and learning from 1366, the
-twenty-seventh 58/77 (75%), the rules alone 51 (58 with leaves of 2 too); learning from 1443, the twenty-eighth
-54/67 (81%), the rules alone 47; learning from 1510, the twenty-ninth 65/87 (75%), the rules alone 57. Since the
-twenty-ninth the forest also learns the design logs the labellers disagreed on (learned.training_rows): learning
-from 1739, the thirtieth 61/76 (80%), the rules alone 59 (63 with the forest before); learning from 1821, the
-thirty-first 45/47 (96%), the rules alone 33 (44 with the forest before); learning from 1870, the thirty-second
-13/17 (76%), the rules alone 13 (12 with the forest before); learning from 1888, the thirty-third 61/67 (91%), the
-rules alone 48; learning from 1961, the thirty-fourth 55/67 (82%), the rules alone 55;
-learning from 2032, the thirty-fifth 22/32 (69%), the rules alone 19; learning from 2068, the thirty-sixth
-62/74 (84%), the rules alone 56; learning from 2149, the thirty-seventh 66/79 (84%), the rules alone 62;
-learning from 2235, the thirty-eighth 17/22 (77%), the rules alone 13; with boosted trees learning from 2258, the
-thirty-ninth 102/121 (84%), the rules alone 91; learning from 2389, the fortieth 19/24 (79%), the rules alone 14.
-A blow-up in epoch 1 stays the cause whatever the label, and the rules' evidence stays in the message.
+Where the rules' label is one of those judgments and the forest gives another a large enough share (MIN_SHARE), the
+forest's label wins: on the 2148 logs of every corpus as it was held out, the rules alone are right on 1567 (73%),
+the two together on 1808 (84%) with 63 false alarms on 906 healthy logs against the rules' 122
+(benchmarks/DIAGNOSIS_real.md, "A second opinion"). Each corpus' score under the forest it was held out from, and
+what changed between them, is in benchmarks/diagnosis/real/LABELLING.md. A blow-up in epoch 1 stays the cause
+whatever the label, and the rules' evidence stays in the message.
 
 The forest is fitted on first use from real_logs.csv (derived numbers only: one row of measurements per labelled
 design log of benchmarks/diagnosis/real, two at half weight per one its labellers disagreed on (the first two
