@@ -4,6 +4,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -401,6 +402,16 @@ def test_a_near_zero_loss_climbing_back_with_the_val_loss_is_diverging():
     assert result.label is Label.DIVERGING and "x, +" in result.evidence
     converged = {**history, "val_loss": decay(1.0, 0.2, tau=2.0)}  # the same climb with a steady val loss
     assert diagnose(converged, 10).label is not Label.DIVERGING
+
+
+def test_a_loss_logged_as_zero_at_its_minimum_diverges_without_a_numpy_warning():
+    """41b004: epochs that logged a loss of 0.0 between real ones; the ratio to that minimum must not divide by 0."""
+    loss = [0.9, 0.5, 0.3, 0.0, 0.0, 0.0, 0.25, 0.0, 0.26, 0.27, 0.28, 0.27, 0.28, 0.29, 0.3, 0.3]
+    history = {"loss": loss, "val_loss": [0.8, 0.5, 0.4] + [0.45] * 13}
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        result = diagnose(history, 2)
+    assert result.label is Label.DIVERGING and result.confidence == 1.0, result
 
 
 def test_flat_accuracies_at_the_majority_share_are_stuck_even_without_classes():

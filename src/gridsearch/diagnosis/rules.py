@@ -296,11 +296,12 @@ def find_diverging(c: Curves) -> Diagnosis | None:
     coming_back = slope <= -FLAT_SLOPE and (s[low] <= 0 or s[-1] < DIVERGE_RATIO * s[low])  # (a loss may be < 0)
     if coming_back or not (rise >= DIVERGE_RISE or _climbs_back(c, s, low)):
         return None
+    times = s[-1] / max(s[low], 1e-12)  # a loss logged as 0.0 at its minimum (the forty-first corpus' 41b004)
     return Diagnosis(Label.DIVERGING, "learning rate too high: lower it 10x or add gradient clipping (clipnorm=1.0); "
                      f"check the loss sign and that the output layer fits the loss{c.lr_note()}",
                      f"smoothed loss min {s[low]:.3g} at epoch {c.epoch(low)}, {s[-1]:.3g} at epoch "
-                     f"{c.epoch(c.epochs - 1)} ({s[-1] / max(s[low], 1e-12):.1f}x, +{rise:.0%} of its scale, slope "
-                     f"{slope:+.1%}/epoch)", confidence(max(rise / DIVERGE_RISE, s[-1] / s[low] / DIVERGE_RATIO) - 1))
+                     f"{c.epoch(c.epochs - 1)} ({times:.1f}x, +{rise:.0%} of its scale, slope "
+                     f"{slope:+.1%}/epoch)", confidence(max(rise / DIVERGE_RISE, times / DIVERGE_RATIO) - 1))
 
 
 def _climbs_back(c: Curves, s: np.ndarray, low: int) -> bool:
