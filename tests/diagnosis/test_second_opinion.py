@@ -14,6 +14,7 @@ from gridsearch.diagnosis.logs import TrainingLog, diagnose_log
 from gridsearch.diagnosis.rules import ADVICE, diagnose
 from gridsearch.diagnosis.second_opinion import (
     MIN_SHARE,
+    OVERRULABLE,
     TABLE,
     TABLE_WITHOUT_CLASSES,
     measurements,
@@ -165,3 +166,16 @@ def test_one_class_for_every_sample_is_a_mechanism_no_forest_overrules(monkeypat
     assert diagnose(history, 2, second_opinion=True).label is Label.TOO_SLOW
     without_validation = {"loss": history["loss"], "accuracy": history["accuracy"]}
     assert diagnose(without_validation, 2, second_opinion=True).label is Label.STUCK_AT_CHANCE
+
+
+def test_every_label_the_forest_may_name_has_plain_advice(monkeypatch):
+    """The forest names data_suspect where no rule found it (q018, y029 and 40c011 of the corpus): diagnose gives that
+    label with its plain advice instead of a KeyError."""
+    from gridsearch.diagnosis import rules
+    assert set(OVERRULABLE) <= set(ADVICE)
+    monkeypatch.setattr(rules, "opinion", lambda c: (Label.DATA_SUSPECT, 0.9, 1000))
+    history = {"loss": [1.2, 0.9, 0.7, 0.6, 0.55, 0.52, 0.5, 0.49], "val_loss": [1.1, 0.9, 0.75, 0.66, 0.62, 0.6,
+                                                                                0.59, 0.58]}
+    assert diagnose(history, 10).label is not Label.DATA_SUSPECT
+    result = diagnose(history, 10, second_opinion=True)
+    assert result.label is Label.DATA_SUSPECT and result.advice.startswith(ADVICE[Label.DATA_SUSPECT]), result

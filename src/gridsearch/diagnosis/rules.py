@@ -50,7 +50,9 @@ __all__ = ["BAD_INITIAL_LOSS_RATIO", "INPUT_SCALE_LIMIT", "MIN_EPOCHS", "NEEDS_C
            "find_stuck_at_chance", "forest_may_judge", "forest_overrules", "is_bad_initial_loss"]
 
 # Each label's advice where no number of the run sharpens it (the second opinion names labels no rule found): what
-# to do, and no claim about the curve beyond the label's own meaning, which the evidence beside it may not show
+# to do, and no claim about the curve beyond the label's own meaning, which the evidence beside it may not show.
+# Every label the forest may name (OVERRULABLE) has one: without data_suspect's, a log whose forest named it and
+# whose rules did not (q018, y029, 40c011 of the corpus) raised a KeyError from diagnose.
 ADVICE = {
     Label.HEALTHY: "no problem found: keep this setting",
     Label.OVERFITTING: "add regularization (dropout, L2, batch normalization, input noise) or more data",
@@ -64,6 +66,12 @@ ADVICE = {
                            "validation samples also sit in the training set (leaked?)",
     Label.STUCK_AT_CHANCE: "normalize the inputs to [0, 1], add batch normalization, lower the learning rate, and make "
                            "sure no ReLU comes right before the softmax/sigmoid",
+    Label.DATA_SUSPECT: "check the dataset and the split: leakage or duplicates between train and validation, "
+                        "mislabelled or differently preprocessed training data (very strong dropout or input noise "
+                        "can also hold the train loss up)",
+    Label.BAD_INITIAL_LOSS: "initialisation or labels wrong: check that the labels fit the loss (integers 0..C-1 for "
+                            "sparse_categorical_crossentropy), the output activation and initializer, and scale the "
+                            "inputs; if the untrained loss was near ln C, epoch 1 blew up: lower the learning rate",
 }
 FLAT_SLOPE = 0.005  # measured: too low a learning rate (Adam 3e-5, digits) still falls 0.8%/epoch; flat is below
 STUCK_MAX_FALL = 0.002  # judgment: a stuck loss drifts < 0.2%/epoch (AUTOTRAINER's stuck run: 0), 4x under that
@@ -564,10 +572,7 @@ def _bad_initial_loss(c: Curves) -> Diagnosis | None:
     if c.initial_loss is None and c.epochs > 1 and np.nanmin(c.loss[1:]) < c.chance_loss:
         return None
     ratio = first / c.chance_loss
-    return Diagnosis(Label.BAD_INITIAL_LOSS, "initialisation or labels wrong: check that the labels fit the loss "
-                     "(integers 0..C-1 for sparse_categorical_crossentropy), the output activation and initializer, "
-                     "and scale the inputs; if the untrained loss was near ln C, epoch 1 blew up: lower the "
-                     "learning rate",
+    return Diagnosis(Label.BAD_INITIAL_LOSS, ADVICE[Label.BAD_INITIAL_LOSS],
                      f"{source} {first:.3g} vs ln({c.num_classes}) = {c.chance_loss:.3g} ({ratio:.1f}x, "
                      f"limit {BAD_INITIAL_LOSS_RATIO:g}x)", confidence(ratio / BAD_INITIAL_LOSS_RATIO - 1))
 
@@ -579,9 +584,7 @@ def _data_suspect(c: Curves) -> Diagnosis | None:
     (t0, t1, train_change), (v0, v1, val_change) = _change(c, c.loss), _change(c, c.val_loss)
     if train_change <= -DATA_TRAIN_FLAT or val_change > -DATA_VAL_FALL:
         return None
-    return Diagnosis(Label.DATA_SUSPECT, "check the dataset and the split: leakage or duplicates between train and "
-                     "validation, mislabelled or differently preprocessed training data (very strong dropout or "
-                     "input noise can also hold the train loss up)",
+    return Diagnosis(Label.DATA_SUSPECT, ADVICE[Label.DATA_SUSPECT],
                      f"train loss {t0:.3g} -> {t1:.3g} ({train_change:+.0%}) while val loss {v0:.3g} -> {v1:.3g} "
                      f"({val_change:+.0%})", confidence(-val_change / DATA_VAL_FALL - 1))
 
