@@ -7,11 +7,11 @@ Why: hand-set thresholds fit the logs they were set on. Over ten passes the rule
 scored by a forest trained on the others, scored 78% (396/505), and the two disagree where the boundaries are a
 matter of degree (how far a val loss may rise before it is overfitting, how steep a still-falling loss is too slow).
 Where the rules' label is one of those judgments and the forest gives another a large enough share (MIN_SHARE), the
-forest's label wins: on the 2253 logs of every corpus as it was held out, the rules alone are right on 1649 (73%),
-the two together on 1882 (84%) with 68 false alarms on 937 healthy logs against the rules' 124
-(benchmarks/DIAGNOSIS_real.md, "A second opinion"). Each corpus' score under the forest it was held out from, and
-what changed between them, is in benchmarks/diagnosis/real/LABELLING.md. A blow-up in epoch 1 stays the cause
-whatever the label, and the rules' evidence stays in the message.
+forest's label wins: after the forty-first corpus, on the 2253 logs of every corpus as it was held out, the rules
+alone were right on 1649 (73%), the two together on 1882 (84%) with 68 false alarms on 937 healthy logs against the
+rules' 124 (benchmarks/DIAGNOSIS_real.md, "A second opinion", has the latest). Each corpus' score under the forest
+it was held out from, and what changed between them, is in benchmarks/diagnosis/real/LABELLING.md. A blow-up in
+epoch 1 stays the cause whatever the label, and the rules' evidence stays in the message.
 
 The forest is fitted on first use from real_logs.csv (derived numbers only: one row of measurements per labelled
 design log of benchmarks/diagnosis/real, two at half weight per one its labellers disagreed on (the first two
