@@ -160,3 +160,59 @@ def test_the_briefs_are_filled_with_no_placeholder_left(folder, corpus):
     assert "- a.ipynb\n- b.ipynb\n" in collector and "**18:12 UTC**" in collector and "sources_99a.csv" in collector
     assert f"{folder}/batches/batch2.txt" in labeller and f"{folder}/LABELS.md" in labeller
     assert f"{folder}/labels/labeller_c.csv" in labeller and '"labeller c: N of N rows written"' in labeller
+
+
+@pytest.fixture
+def real(tmp_path):
+    """A copy of the repository's real/ in miniature: one earlier log, no corpus held out."""
+    real = tmp_path / "real"
+    for name in ("curves", "raw"):
+        (real / name).mkdir(parents=True)
+    (real / "sources.csv").write_bytes(f"{HEADER}\r\nr001,Owner/Old-Repo,log.csv,abc,MIT,yes,csv_comma,3,,,3,\r\n".encode())
+    (real / "labels.csv").write_bytes(b"id,label,cause\r\nr001,healthy,\r\n")
+    how = ("design: every log of the first corpus. heldout: none; the next corpus goes here, held out from the rules "
+           "and second opinions of the commit named in real.py, and is scored once")
+    (real / "split.json").write_text(json.dumps({"design": ["r001"], "heldout": [], "how": how}, indent=1) + "\n")
+    return real
+
+
+def test_hold_out_moves_the_corpus_into_real_and_names_it_in_the_split(folder, corpus, real):
+    corpus.import_corpus(folder)
+    (folder / "PICKING_99a.md").write_text("# how 99a picked\n")
+    corpus.main(["hold-out", str(folder), "--ordinal", "ninety-ninth", "--commit", "abc1234", "--real", str(real)])
+    split = json.loads((real / "split.json").read_text())
+    assert split["heldout"] == ["99a001", "99b001"] and split["design"] == ["r001"]
+    assert split["how"].endswith("heldout: the ninety-ninth corpus (99a to 99b ids), held out from the rules and "
+                                 "second opinions of commit abc1234 and scored once")
+    rows = (real / "sources.csv").read_bytes().decode()
+    assert rows.count("\r\n") == 4 and [row["id"] for row in csv.DictReader(rows.splitlines())] == ["r001", "99a001",
+                                                                                                     "99b001"]
+    assert (real / "raw" / "99a001.csv").read_text() == CSV_LOG  # redistributable: copied; 99b001 is not
+    assert sorted(p.name for p in (real / "raw").iterdir()) == ["99a001.csv"]
+    assert (real / "curves" / "99b001.json").read_text() == (folder / "curves" / "99b001.json").read_text()
+    assert (real / "ninety_ninth_corpus" / "PICKING_99a.md").exists()
+    with pytest.raises(SystemExit, match="held out already"):
+        corpus.hold_out(folder, "hundredth", "def5678", real)
+
+
+def test_hold_out_names_a_large_original_instead_of_copying_it(folder, corpus, real, monkeypatch):
+    corpus.import_corpus(folder)
+    monkeypatch.setattr(corpus, "RAW_LIMIT", 10)
+    corpus.hold_out(folder, "ninety-ninth", "abc1234", real)
+    assert not list((real / "raw").iterdir())
+    row = next(row for row in csv.DictReader((real / "sources.csv").open(newline="")) if row["id"] == "99a001")
+    assert row["notes"] == "not copied into real/raw: 0.0 MB; fetch it from the repository at the commit above"
+
+
+def test_add_labels_appends_the_agreed_rows_and_keeps_each_labellers_file(folder, corpus, real):
+    corpus.import_corpus(folder)
+    corpus.hold_out(folder, "ninety-ninth", "abc1234", real)
+    (folder / "batches" / "batch1.txt").write_text("99a001\n99b001\n")
+    write_labels(folder, "a", ["99a001,Healthy ,", "99b001,plateau,"])
+    write_labels(folder, "b", ["99a001,healthy,", "99b001,too_slow,"])
+    corpus.agree(folder)
+    corpus.main(["add-labels", str(folder), "--ordinal", "ninety-ninth", "--real", str(real)])
+    assert (real / "labels.csv").read_bytes() == b"id,label,cause\r\nr001,healthy,\r\n99a001,healthy,\r\n"
+    kept = (real / "ninety_ninth_corpus" / "labeller_a.csv").read_bytes()
+    assert kept == (b'id,label,cause,confidence,reasoning\r\n99a001,healthy,,high,"why, with numbers"\r\n'
+                    b'99b001,plateau,,high,"why, with numbers"\r\n')

@@ -7,6 +7,8 @@
     python benchmarks/diagnosis/corpus/corpus.py batches DIR --pairs 3
     python benchmarks/diagnosis/corpus/corpus.py brief DIR labeller a --batch 1
     python benchmarks/diagnosis/corpus/corpus.py agree DIR
+    python benchmarks/diagnosis/corpus/corpus.py hold-out DIR --ordinal forty-third --commit abc1234
+    python benchmarks/diagnosis/corpus/corpus.py add-labels DIR --ordinal forty-third
 
 README.md beside this file gives the steps in order and what may be committed.
 """
@@ -21,7 +23,14 @@ from collections.abc import Sequence
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-LABELS_MD = HERE.parent / "real" / "LABELS.md"
+REAL = HERE.parent / "real"
+LABELS_MD = REAL / "LABELS.md"
+# An original above this size is named in its sources row, not copied into real/raw: a notebook's bytes are mostly
+# the images its cells embed, and the repository keeps the derived curves anyway
+RAW_LIMIT = 250_000
+# split.json's "how" ends so while no corpus is held out; hold_out names the corpus there instead
+NO_CORPUS_HELD_OUT = ("heldout: none; the next corpus goes here, held out from the rules and second opinions of the "
+                      "commit named in real.py, and is scored once")
 FOLDERS = ("private", "curves", "sheets", "plots", "batches", "labels", "prompts")
 
 
@@ -57,7 +66,7 @@ def fill_brief(folder: Path, role: str, name: str, **values: str) -> Path:
 def read_sources(folder: Path) -> list[dict[str, str]]:
     """The rows of every collector's DIR/sources_*.csv; they must share one header, the repo's sources.csv's."""
     rows: list[dict[str, str]] = []
-    with (HERE.parent / "real" / "sources.csv").open(newline="") as f:
+    with (REAL / "sources.csv").open(newline="") as f:
         header = next(csv.reader(f))  # their rows are appended to it as they are
     for path in sorted(folder.glob("sources_*.csv")):
         with path.open(newline="") as f:
@@ -208,6 +217,70 @@ def agree(folder: Path) -> list[dict[str, str]]:
     return agreed
 
 
+def records_folder(real: Path, ordinal: str) -> Path:
+    """real/<ordinal>_corpus/, where a corpus' picking records and labellers' files are kept."""
+    return real / f"{ordinal.replace('-', '_')}_corpus"
+
+
+def hold_out(folder: Path, ordinal: str, commit: str, real: Path = REAL) -> list[str]:
+    """Step 9, before any label is read: the corpus' sources rows, curves and picking records into real/, its
+    redistributable originals up to RAW_LIMIT into real/raw/ (a larger one named in its row's notes), and its ids
+    under split.json's "heldout", held out from `commit`. Returns the ids."""
+    split = json.loads((real / "split.json").read_text())
+    if split["heldout"] or NO_CORPUS_HELD_OUT not in split["how"]:
+        raise SystemExit(f"{real / 'split.json'}: a corpus is held out already ({len(split['heldout'])} ids); "
+                         "score it and make it design data first")
+    with (folder / "sources.csv").open(newline="") as f:
+        rows = list(csv.DictReader(f))
+    if not rows:
+        raise SystemExit(f"{folder / 'sources.csv'}: no logs to hold out (run import first)")
+    copied = 0
+    for row in rows:
+        if row["redistributable"].strip().lower() != "yes":
+            continue
+        original = next((folder / "private").glob(f"{row['id']}.*"))
+        if (size := original.stat().st_size) <= RAW_LIMIT:
+            shutil.copy(original, real / "raw")
+            copied += 1
+            continue
+        note = f"not copied into real/raw: {size / 1e6:.1f} MB; fetch it from the repository at the commit above"
+        row["notes"] = f"{row['notes']}; {note}" if row["notes"] else note
+    with (real / "sources.csv").open("a", newline="") as f:  # csv defaults: CRLF, as the rows before
+        csv.DictWriter(f, fieldnames=list(rows[0])).writerows(rows)
+    records = records_folder(real, ordinal)
+    records.mkdir(exist_ok=True)
+    for path in sorted(folder.glob("PICKING_*.md")):
+        shutil.copy(path, records)
+    ids = [row["id"] for row in rows]
+    for i in ids:
+        shutil.copy(folder / "curves" / f"{i}.json", real / "curves")
+    prefixes = sorted({i.rstrip("0123456789") for i in ids})
+    split["heldout"] = ids
+    split["how"] = split["how"].replace(NO_CORPUS_HELD_OUT, f"heldout: the {ordinal} corpus ({prefixes[0]} to "
+                                        f"{prefixes[-1]} ids), held out from the rules and second opinions of commit "
+                                        f"{commit} and scored once")
+    (real / "split.json").write_text(json.dumps(split, indent=1) + "\n")
+    print(f"{len(ids)} logs held out ({prefixes[0]} to {prefixes[-1]}), {copied} originals copied to raw/; "
+          f"add the corpus to LATER_CORPORA in real.py ({ordinal}, {commit}, {len(prefixes)} collectors)")
+    return ids
+
+
+def add_labels(folder: Path, ordinal: str, real: Path = REAL) -> None:
+    """Step 10's files, once the corpus is scored: agreed.csv's rows onto real/labels.csv, each labeller's file into
+    the corpus' folder (its labels as agree read them)."""
+    with (folder / "agreed.csv").open(newline="") as f:
+        agreed = list(csv.DictReader(f))
+    with (real / "labels.csv").open("a", newline="") as f:
+        csv.DictWriter(f, fieldnames=["id", "label", "cause"]).writerows(agreed)
+    for path in sorted((folder / "labels").glob("labeller_*.csv")):
+        with (records_folder(real, ordinal) / path.name).open("w", newline="") as f:
+            writer = csv.writer(f)
+            writer.writerow(["id", "label", "cause", "confidence", "reasoning"])
+            writer.writerows([i, row["label"], row["cause"], (row.get("confidence") or "").strip(), row.get("reason", "")]
+                             for i, row in read_labels(path).items())
+    print(f"{len(agreed)} labels added; the labellers' files in {records_folder(real, ordinal).name}/")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -231,6 +304,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     p = sub.add_parser("batches")
     p.add_argument("dir", type=Path)
     p.add_argument("--pairs", type=int, default=3)
+    for name, what in (("hold-out", "the corpus into real/, held out (step 9)"),
+                       ("add-labels", "the agreed labels and labellers' files into real/ (step 10)")):
+        p = sub.add_parser(name, help=what)
+        p.add_argument("dir", type=Path)
+        p.add_argument("--ordinal", required=True, help="the corpus' ordinal in words, e.g. forty-third")
+        p.add_argument("--real", type=Path, default=REAL, help="the repository's real-log folder (default: %(default)s)")
+        if name == "hold-out":
+            p.add_argument("--commit", required=True, help="the commit whose diagnosis scores it")
     args = parser.parse_args(argv)
 
     if args.command == "new":
@@ -247,6 +328,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         sheets(args.dir)
     elif args.command == "batches":
         batches(args.dir, args.pairs)
+    elif args.command == "hold-out":
+        hold_out(args.dir, args.ordinal, args.commit, args.real)
+    elif args.command == "add-labels":
+        add_labels(args.dir, args.ordinal, args.real)
     else:
         agree(args.dir)
     return 0
