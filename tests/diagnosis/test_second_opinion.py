@@ -143,11 +143,10 @@ def test_the_boosted_trees_learn_their_own_table_without_overshooting(table):
     (scikit-learn#17763): at sklearn's defaults the trees label 45% of their own training rows right."""
     from gridsearch.diagnosis import second_opinion
 
-    model, names, _ = second_opinion._trained(table)
-    with table.open(newline="") as file:
-        rows = [row for row in csv.DictReader(file) if row["weight"] == "1.0"]  # the agreed logs: one label each
-    features = [second_opinion.as_row({k: float(row[k]) if row[k] else np.nan for k in names}, names) for row in rows]
-    assert np.mean(model.predict(np.array(features)) == [row["label"] for row in rows]) > 0.9
+    model, _, _ = second_opinion._trained(table)
+    features, labels, weights, _, _ = second_opinion.read_table(table)
+    agreed = weights == 1.0  # the agreed logs: one label each
+    assert np.mean(model.predict(features[agreed]) == labels[agreed]) > 0.9
 
 
 def test_one_class_for_every_sample_is_a_mechanism_no_forest_overrules(monkeypatch):

@@ -223,15 +223,21 @@ def _trained(table: Path) -> tuple[object, list[str], int]:
         return _fitted(table)
 
 
-@functools.cache
-def _fitted(table: Path) -> tuple[object, list[str], int]:
+def read_table(table: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[str], list[str]]:
+    """A training table's rows as the forest learns them: measurements, labels, weights, the measurements' names
+    and each row's log (a disagreed log has a row per label, at half weight)."""
     with table.open(newline="") as file:
         rows = list(csv.DictReader(file))
     names = [name for name in rows[0] if name not in ("log", "label", "weight")]
     features = np.array([as_row({k: float(row[k]) if row[k] else math.nan for k in names}, names) for row in rows])
-    weights = np.array([float(row["weight"]) for row in rows])
-    logs = len({row["log"] for row in rows})  # a disagreed log has a row per label
-    return forest(features, np.array([row["label"] for row in rows]), weights), names, logs
+    return (features, np.array([row["label"] for row in rows]), np.array([float(row["weight"]) for row in rows]),
+            names, [row["log"] for row in rows])
+
+
+@functools.cache
+def _fitted(table: Path) -> tuple[object, list[str], int]:
+    features, labels, weights, names, logs = read_table(table)
+    return forest(features, labels, weights), names, len(set(logs))
 
 
 @functools.lru_cache(maxsize=4096)
