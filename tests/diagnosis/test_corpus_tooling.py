@@ -204,6 +204,17 @@ def test_hold_out_names_a_large_original_instead_of_copying_it(folder, corpus, r
     assert row["notes"] == "not copied into real/raw: 0.0 MB; fetch it from the repository at the commit above"
 
 
+def test_hold_out_keeps_an_original_that_holds_a_credential_out_of_the_repository(folder, corpus, real):
+    sources = folder / "sources_99a.csv"
+    sources.write_text(sources.read_text().replace(",y,3,\n", ',y,3,"cell 6; holds a credential (cell 15)"\n'))
+    corpus.import_corpus(folder)
+    corpus.hold_out(folder, "ninety-ninth", "abc1234", real)
+    assert not list((real / "raw").iterdir())
+    row = next(row for row in csv.DictReader((real / "sources.csv").open(newline="")) if row["id"] == "99a001")
+    assert row["notes"] == ("cell 6; holds a credential (cell 15); not copied into real/raw: it holds a credential; "
+                            "fetch it from the repository at the commit above")
+
+
 def test_add_labels_appends_the_agreed_rows_and_keeps_each_labellers_file(folder, corpus, real):
     corpus.import_corpus(folder)
     corpus.hold_out(folder, "ninety-ninth", "abc1234", real)

@@ -28,6 +28,9 @@ LABELS_MD = REAL / "LABELS.md"
 # An original above this size is named in its sources row, not copied into real/raw: a notebook's bytes are mostly
 # the images its cells embed, and the repository keeps the derived curves anyway
 RAW_LIMIT = 250_000
+# What a collector writes in a row's notes where the original holds an API key or token: licence or not, such a file
+# stays in the corpus' private/ folder and out of the repository
+CREDENTIAL_NOTE = "holds a credential"
 # split.json's "how" ends so while no corpus is held out; hold_out names the corpus there instead
 NO_CORPUS_HELD_OUT = ("heldout: none; the next corpus goes here, held out from the rules and second opinions of the "
                       "commit named in real.py, and is scored once")
@@ -224,7 +227,8 @@ def records_folder(real: Path, ordinal: str) -> Path:
 
 def hold_out(folder: Path, ordinal: str, commit: str, real: Path = REAL) -> list[str]:
     """Step 9, before any label is read: the corpus' sources rows, curves and picking records into real/, its
-    redistributable originals up to RAW_LIMIT into real/raw/ (a larger one named in its row's notes), and its ids
+    redistributable originals up to RAW_LIMIT into real/raw/ (a larger one, or one that holds a credential, named in
+    its row's notes), and its ids
     under split.json's "heldout", held out from `commit`. Returns the ids."""
     split = json.loads((real / "split.json").read_text())
     if split["heldout"] or NO_CORPUS_HELD_OUT not in split["how"]:
@@ -239,11 +243,14 @@ def hold_out(folder: Path, ordinal: str, commit: str, real: Path = REAL) -> list
         if row["redistributable"].strip().lower() != "yes":
             continue
         original = next((folder / "private").glob(f"{row['id']}.*"))
-        if (size := original.stat().st_size) <= RAW_LIMIT:
+        if CREDENTIAL_NOTE in row["notes"].lower():  # the collector brief asks for these words (step 6)
+            note = "not copied into real/raw: it holds a credential; fetch it from the repository at the commit above"
+        elif (size := original.stat().st_size) <= RAW_LIMIT:
             shutil.copy(original, real / "raw")
             copied += 1
             continue
-        note = f"not copied into real/raw: {size / 1e6:.1f} MB; fetch it from the repository at the commit above"
+        else:
+            note = f"not copied into real/raw: {size / 1e6:.1f} MB; fetch it from the repository at the commit above"
         row["notes"] = f"{row['notes']}; {note}" if row["notes"] else note
     with (real / "sources.csv").open("a", newline="") as f:  # csv defaults: CRLF, as the rows before
         csv.DictWriter(f, fieldnames=list(rows[0])).writerows(rows)
