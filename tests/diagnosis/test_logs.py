@@ -853,6 +853,47 @@ def test_a_later_cell_showing_part_of_the_history_or_its_summary_is_not_the_log(
     assert log.notes == ("showing part of earlier cells' histories (a head or tail), left out: cell 3 (In [2])",)
 
 
+def test_a_tail_whose_training_loss_is_historys_not_the_bars_is_still_a_tail(tmp_path):
+    """The forty-seventh corpus' 47b002: Keras' bar prints a running mean of the training loss that History does not
+    keep (keras-team/keras#20212), so the tail() after the fit matches the bar's val losses to the digit and its
+    losses within a few percent: still the fit's tail, and the fit is diagnosed. Without val losses to match, a loss a
+    few percent off is a run of its own."""
+    epochs = "".join(KERAS2_EPOCH.format(e=e, loss=1 / e, val=1.1 / e).replace(f"{e}/3", f"{e}/5") for e in range(1, 6))
+    tail = ("      loss  acc  val_loss  val_acc\n2  0.339000  0.5  0.366667  0.6\n3  0.254000  0.5  0.275000  0.6\n"
+            "4  0.202500  0.5  0.220000  0.6")
+    result = {"output_type": "execute_result", "execution_count": 2, "metadata": {}, "data": {"text/plain": tail}}
+    path = tmp_path / "tutorial.ipynb"
+    path.write_text(_notebook(("history = model.fit(...)", [_stream(epochs)]), ("history_df.tail(3)", [result])))
+    log = read_training_log(path)
+    assert log.epochs == 5 and log.source.endswith("cell 2 (In [1])")
+    assert log.notes == ("showing part of earlier cells' histories (a head or tail), left out: cell 3 (In [2])",)
+    no_val = "\n".join(" ".join(line.split()[:3]) for line in tail.splitlines())
+    result["data"]["text/plain"] = no_val
+    path.write_text(_notebook(("history = model.fit(...)", [_stream(epochs)]), ("history_df.tail(3)", [result])))
+    assert read_training_log(path).source.endswith("cell 3 (In [2])")
+
+
+def test_a_callbacks_own_line_of_metrics_after_keras_epoch_line(tmp_path):
+    """The forty-seventh corpus' 47b005: a Coursera course's TqdmProgressCallback (verbose=0) prints Keras' "Epoch
+    k/N", a bar of asterisks, then "loss: ..; acc: ..; val_loss: ..; val_acc: ..", between a learning rate
+    scheduler's line and a checkpoint's: every epoch is read."""
+    lines = []
+    for epoch, (loss, val) in enumerate([(1.9, 1.6), (1.4, 1.3), (1.1, 1.2), (0.9, 1.15)], start=1):
+        lines += [f"Learning rate: {0.005 * 0.9 ** epoch:.6f}", f"Epoch {epoch}/4", "*" * 50,
+                  f"loss: {loss:.4f}; acc: 0.{epoch}000; val_loss: {val:.4f}; val_acc: 0.{epoch}500",
+                  f"Model saved in cifar.{epoch - 1:03d}.hdf5"]
+    path = tmp_path / "week3.ipynb"
+    path.write_text(_notebook(("model.fit(..., verbose=0, callbacks=[TqdmProgressCallback()])",
+                               [_stream("\n".join(lines) + "\n")])))
+    log = read_training_log(path)
+    assert log.first_epoch == 1 and log.source.startswith("a log line per epoch in a Jupyter notebook's cell 2")
+    assert log.history == {"loss": [1.9, 1.4, 1.1, 0.9], "acc": [0.1, 0.2, 0.3, 0.4], "val_loss": [1.6, 1.3, 1.2, 1.15],
+                           "val_acc": [0.15, 0.25, 0.35, 0.45]}
+    path.write_text(_notebook(("model.fit(...)", [_stream("Epoch 1/4\n" + "*" * 50 + "\nModel saved\n")])))
+    with pytest.raises(ValueError, match="without a training log"):
+        read_training_log(path)
+
+
 def test_a_table_of_several_fits_histories_is_not_a_run_of_its_own(tmp_path):
     """Fits continued in three cells, then the tail of a DataFrame joining their histories, whose rows span the last
     two fits (as in the twenty-seventh corpus' 27d011): the last fit is diagnosed, not the table. A short fit whose
