@@ -16,9 +16,9 @@ epoch 1 stays the cause whatever the label, and the rules' evidence stays in the
 The forest is fitted on first use from real_logs.csv (derived numbers only: one row of measurements per labelled
 design log of benchmarks/diagnosis/real, two at half weight per one its labellers disagreed on (the first two
 corpora kept only the labels both gave), written by `python benchmarks/diagnosis/learned.py`): 2.2 s to import
-scikit-learn and 4-6 s for 100 rounds on one thread (_one_thread; 4.3 s alone on the 3029 rows of 2806 logs after
-the forty-fifth corpus; the random forest took 4.3 s on 1881 rows on 2 cores); a second forest for logs without C on
-first use too; then about 10 ms a log.
+scikit-learn and 4-6 s for 100 rounds on one thread (_one_thread; 4.4 s alone on the 3105 rows of 2879 logs after
+the forty-sixth corpus, 6.0 s for the first fit in a process; the random forest took 4.3 s on 1881 rows on 2 cores); a
+second forest for logs without C on first use too; then about 10 ms a log.
 """
 from __future__ import annotations
 
