@@ -228,8 +228,7 @@ def records_folder(real: Path, ordinal: str) -> Path:
 def hold_out(folder: Path, ordinal: str, commit: str, real: Path = REAL) -> list[str]:
     """Step 9, before any label is read: the corpus' sources rows, curves and picking records into real/, its
     redistributable originals up to RAW_LIMIT into real/raw/ (a larger one, or one that holds a credential, named in
-    its row's notes), and its ids
-    under split.json's "heldout", held out from `commit`. Returns the ids."""
+    its row's notes), and its ids under split.json's "heldout", held out from `commit`. Returns the ids."""
     split = json.loads((real / "split.json").read_text())
     if split["heldout"] or NO_CORPUS_HELD_OUT not in split["how"]:
         raise SystemExit(f"{real / 'split.json'}: a corpus is held out already ({len(split['heldout'])} ids); "

@@ -259,9 +259,9 @@ def _read_notebook(path: Path, cells: Sequence[tuple[int, int | None, str]]) -> 
 def _shown_before(log: TrainingLog, earlier: Sequence[TrainingLog]) -> bool:
     """Whether a log's epochs were all printed, in order, in earlier cells (the val loss alike, rounded to 4 decimals
     or 6 digits, and the loss within 10%; without a val loss, the loss alike), with fewer epochs than they hold: a
-    history printed again, not a training. A stretch of
-    one fit's (hist.tail()), or rows of several fits' (a DataFrame joining the histories of fits continued in later
-    cells). In order and with the val loss: a short fit near an earlier plateau repeats neither."""
+    history printed again, not a training. A stretch of one fit's (hist.tail()), or rows of several fits' (a
+    DataFrame joining the histories of fits continued in later cells). In order and with the val loss: a short fit
+    near an earlier plateau repeats neither."""
     def rows(x: TrainingLog) -> np.ndarray:
         val = x.history.get("val_loss")
         return np.column_stack([np.asarray(x.history[_loss_key(x.history)], dtype=float),
