@@ -195,6 +195,27 @@ def test_hold_out_moves_the_corpus_into_real_and_names_it_in_the_split(folder, c
         corpus.hold_out(folder, "hundredth", "def5678", real)
 
 
+def test_a_second_corpus_held_out_from_the_same_commit_joins_the_first(folder, corpus, real):
+    corpus.import_corpus(folder)
+    corpus.hold_out(folder, "ninety-ninth", "abc1234", real)
+    second = folder.parent / "corpus100"
+    corpus.main(["new", str(second), "--excluded-from", str(real / "sources.csv")])
+    (second / "private" / "100a001.csv").write_text(CSV_LOG)
+    (second / "sources_100a.csv").write_text(f"{HEADER}\n100a001,e/f,log.csv,abc,NONE,no,csv_comma,10,Dense(10),y,3,\n")
+    corpus.import_corpus(second)
+    with pytest.raises(SystemExit, match="from another commit than def5678"):
+        corpus.hold_out(second, "hundredth", "def5678", real)
+    with pytest.raises(SystemExit, match="2 of its ids are in split.json already"):
+        corpus.hold_out(folder, "ninety-ninth", "abc1234", real)
+    corpus.hold_out(second, "hundredth", "abc1234", real)
+    split = json.loads((real / "split.json").read_text())
+    assert split["heldout"] == ["99a001", "99b001", "100a001"]
+    assert split["how"].endswith("heldout: the ninety-ninth corpus (99a to 99b ids) and the hundredth corpus (100a to "
+                                 "100a ids), held out from the rules and second opinions of commit abc1234 and scored "
+                                 "once")
+    assert (real / "hundredth_corpus").is_dir() and (real / "curves" / "100a001.json").exists()
+
+
 def test_hold_out_names_a_large_original_instead_of_copying_it(folder, corpus, real, monkeypatch):
     corpus.import_corpus(folder)
     monkeypatch.setattr(corpus, "RAW_LIMIT", 10)

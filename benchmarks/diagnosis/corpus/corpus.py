@@ -228,15 +228,20 @@ def records_folder(real: Path, ordinal: str) -> Path:
 def hold_out(folder: Path, ordinal: str, commit: str, real: Path = REAL) -> list[str]:
     """Step 9, before any label is read: the corpus' sources rows, curves and picking records into real/, its
     redistributable originals up to RAW_LIMIT into real/raw/ (a larger one, or one that holds a credential, named in
-    its row's notes), and its ids under split.json's "heldout", held out from `commit`. Returns the ids."""
+    its row's notes), and its ids under split.json's "heldout", held out from `commit`. A corpus collected while
+    another waits to be scored joins it if both are held out from the same commit: the two are scored together, once.
+    Returns the ids."""
     split = json.loads((real / "split.json").read_text())
-    if split["heldout"] or NO_CORPUS_HELD_OUT not in split["how"]:
-        raise SystemExit(f"{real / 'split.json'}: a corpus is held out already ({len(split['heldout'])} ids); "
-                         "score it and make it design data first")
+    joined = f"), held out from the rules and second opinions of commit {commit} and scored once"
+    if split["heldout"] and joined not in split["how"] or not split["heldout"] and NO_CORPUS_HELD_OUT not in split["how"]:
+        raise SystemExit(f"{real / 'split.json'}: a corpus is held out already ({len(split['heldout'])} ids) from "
+                         f"another commit than {commit}; score it and make it design data first")
     with (folder / "sources.csv").open(newline="") as f:
         rows = list(csv.DictReader(f))
     if not rows:
         raise SystemExit(f"{folder / 'sources.csv'}: no logs to hold out (run import first)")
+    if taken := sorted({row["id"] for row in rows} & set(split["design"] + split["heldout"])):
+        raise SystemExit(f"{folder / 'sources.csv'}: {len(taken)} of its ids are in split.json already ({taken[0]}, ...)")
     copied = 0
     for row in rows:
         if row["redistributable"].strip().lower() != "yes":
@@ -261,10 +266,12 @@ def hold_out(folder: Path, ordinal: str, commit: str, real: Path = REAL) -> list
     for i in ids:
         shutil.copy(folder / "curves" / f"{i}.json", real / "curves")
     prefixes = sorted({i.rstrip("0123456789") for i in ids})
-    split["heldout"] = ids
-    split["how"] = split["how"].replace(NO_CORPUS_HELD_OUT, f"heldout: the {ordinal} corpus ({prefixes[0]} to "
-                                        f"{prefixes[-1]} ids), held out from the rules and second opinions of commit "
-                                        f"{commit} and scored once")
+    named = f"the {ordinal} corpus ({prefixes[0]} to {prefixes[-1]} ids"
+    if split["heldout"]:
+        split["how"] = split["how"].replace(joined, f") and {named}{joined}")
+    else:
+        split["how"] = split["how"].replace(NO_CORPUS_HELD_OUT, f"heldout: {named}{joined}")
+    split["heldout"] += ids
     (real / "split.json").write_text(json.dumps(split, indent=1) + "\n")
     print(f"{len(ids)} logs held out ({prefixes[0]} to {prefixes[-1]}), {copied} originals copied to raw/; "
           f"add the corpus to LATER_CORPORA in real.py ({ordinal}, {commit}, {len(prefixes)} collectors)")
