@@ -214,6 +214,16 @@ def test_a_second_corpus_held_out_from_the_same_commit_joins_the_first(folder, c
                                  "100a ids), held out from the rules and second opinions of commit abc1234 and scored "
                                  "once")
     assert (real / "hundredth_corpus").is_dir() and (real / "curves" / "100a001.json").exists()
+    third = folder.parent / "corpus101"
+    corpus.main(["new", str(third), "--excluded-from", str(real / "sources.csv")])
+    (third / "private" / "101a001.csv").write_text(CSV_LOG)
+    (third / "sources_101a.csv").write_text(f"{HEADER}\n101a001,g/h,log.csv,abc,NONE,no,csv_comma,10,Dense(10),y,3,\n")
+    corpus.import_corpus(third)
+    corpus.hold_out(third, "hundred-first", "abc1234", real)
+    assert json.loads((real / "split.json").read_text())["how"].endswith(
+        "heldout: the ninety-ninth corpus (99a to 99b ids), the hundredth corpus (100a to 100a ids) and the "
+        "hundred-first corpus (101a to 101a ids), held out from the rules and second opinions of commit abc1234 and "
+        "scored once")
 
 
 def test_hold_out_names_a_large_original_instead_of_copying_it(folder, corpus, real, monkeypatch):

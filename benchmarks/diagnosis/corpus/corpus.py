@@ -267,8 +267,10 @@ def hold_out(folder: Path, ordinal: str, commit: str, real: Path = REAL) -> list
         shutil.copy(folder / "curves" / f"{i}.json", real / "curves")
     prefixes = sorted({i.rstrip("0123456789") for i in ids})
     named = f"the {ordinal} corpus ({prefixes[0]} to {prefixes[-1]} ids"
-    if split["heldout"]:
-        split["how"] = split["how"].replace(joined, f") and {named}{joined}")
+    if split["heldout"]:  # "the A corpus (...) and the B corpus (...)" becomes "the A corpus (...), the B ... and the C"
+        design, held = split["how"].split("heldout: ", 1)
+        held = held.replace(") and the ", "), the ").replace(joined, f") and {named}{joined}")
+        split["how"] = f"{design}heldout: {held}"
     else:
         split["how"] = split["how"].replace(NO_CORPUS_HELD_OUT, f"heldout: {named}{joined}")
     split["heldout"] += ids
