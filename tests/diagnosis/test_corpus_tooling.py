@@ -176,10 +176,12 @@ def real(tmp_path):
     return real
 
 
-def test_hold_out_moves_the_corpus_into_real_and_names_it_in_the_split(folder, corpus, real):
+def test_hold_out_moves_the_corpus_into_real_and_names_it_in_the_split(folder, corpus, real, capsys):
     corpus.import_corpus(folder)
+    capsys.readouterr()
     (folder / "PICKING_99a.md").write_text("# how 99a picked\n")
     corpus.main(["hold-out", str(folder), "--ordinal", "ninety-ninth", "--commit", "abc1234", "--real", str(real)])
+    assert capsys.readouterr().out.endswith("(ninety-ninth, abc1234, 2 collectors)\n")
     split = json.loads((real / "split.json").read_text())
     assert split["heldout"] == ["99a001", "99b001"] and split["design"] == ["r001"]
     assert split["how"].endswith("heldout: the ninety-ninth corpus (99a to 99b ids), held out from the rules and "
@@ -195,7 +197,7 @@ def test_hold_out_moves_the_corpus_into_real_and_names_it_in_the_split(folder, c
         corpus.hold_out(folder, "hundredth", "def5678", real)
 
 
-def test_a_second_corpus_held_out_from_the_same_commit_joins_the_first(folder, corpus, real):
+def test_a_second_corpus_held_out_from_the_same_commit_joins_the_first(folder, corpus, real, capsys):
     corpus.import_corpus(folder)
     corpus.hold_out(folder, "ninety-ninth", "abc1234", real)
     second = folder.parent / "corpus100"
@@ -216,13 +218,15 @@ def test_a_second_corpus_held_out_from_the_same_commit_joins_the_first(folder, c
     assert (real / "hundredth_corpus").is_dir() and (real / "curves" / "100a001.json").exists()
     third = folder.parent / "corpus101"
     corpus.main(["new", str(third), "--excluded-from", str(real / "sources.csv")])
-    (third / "private" / "101a001.csv").write_text(CSV_LOG)
-    (third / "sources_101a.csv").write_text(f"{HEADER}\n101a001,g/h,log.csv,abc,NONE,no,csv_comma,10,Dense(10),y,3,\n")
+    (third / "private" / "101c001.csv").write_text(CSV_LOG)  # its collectors a and b found nothing
+    (third / "sources_101c.csv").write_text(f"{HEADER}\n101c001,g/h,log.csv,abc,NONE,no,csv_comma,10,Dense(10),y,3,\n")
     corpus.import_corpus(third)
+    capsys.readouterr()
     corpus.hold_out(third, "hundred-first", "abc1234", real)
+    assert capsys.readouterr().out.endswith("(hundred-first, abc1234, 3 collectors)\n")
     assert json.loads((real / "split.json").read_text())["how"].endswith(
         "heldout: the ninety-ninth corpus (99a to 99b ids), the hundredth corpus (100a to 100a ids) and the "
-        "hundred-first corpus (101a to 101a ids), held out from the rules and second opinions of commit abc1234 and "
+        "hundred-first corpus (101c to 101c ids), held out from the rules and second opinions of commit abc1234 and "
         "scored once")
 
 

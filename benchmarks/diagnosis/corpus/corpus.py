@@ -21,6 +21,7 @@ import math
 import shutil
 from collections.abc import Sequence
 from pathlib import Path
+from string import ascii_lowercase
 
 HERE = Path(__file__).resolve().parent
 REAL = HERE.parent / "real"
@@ -233,7 +234,8 @@ def hold_out(folder: Path, ordinal: str, commit: str, real: Path = REAL) -> list
     Returns the ids."""
     split = json.loads((real / "split.json").read_text())
     joined = f"), held out from the rules and second opinions of commit {commit} and scored once"
-    if split["heldout"] and joined not in split["how"] or not split["heldout"] and NO_CORPUS_HELD_OUT not in split["how"]:
+    waiting = joined in split["how"] if split["heldout"] else NO_CORPUS_HELD_OUT in split["how"]
+    if not waiting:
         raise SystemExit(f"{real / 'split.json'}: a corpus is held out already ({len(split['heldout'])} ids) from "
                          f"another commit than {commit}; score it and make it design data first")
     with (folder / "sources.csv").open(newline="") as f:
@@ -275,8 +277,9 @@ def hold_out(folder: Path, ordinal: str, commit: str, real: Path = REAL) -> list
         split["how"] = split["how"].replace(NO_CORPUS_HELD_OUT, f"heldout: {named}{joined}")
     split["heldout"] += ids
     (real / "split.json").write_text(json.dumps(split, indent=1) + "\n")
+    collectors = ascii_lowercase.index(prefixes[-1][-1]) + 1  # a collector who found nothing still holds a letter
     print(f"{len(ids)} logs held out ({prefixes[0]} to {prefixes[-1]}), {copied} originals copied to raw/; "
-          f"add the corpus to LATER_CORPORA in real.py ({ordinal}, {commit}, {len(prefixes)} collectors)")
+          f"add the corpus to LATER_CORPORA in real.py ({ordinal}, {commit}, {collectors} collectors)")
     return ids
 
 
