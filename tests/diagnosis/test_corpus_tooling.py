@@ -150,6 +150,18 @@ def test_agree_refuses_a_batch_without_a_pair(folder, corpus):
         corpus.agree(folder)
 
 
+def test_a_corpus_collected_beside_another_shares_its_claims_and_checks_its_originals(folder, corpus, tmp_path):
+    beside = tmp_path / "corpus100"
+    corpus.main(["new", str(beside), "--excluded-from", str(tmp_path / "sources.csv"), "--beside", str(folder)])
+    (folder / "CLAIMED.txt").write_text("Owner/Taken 99a\n")
+    assert (beside / "CLAIMED.txt").read_text() == "Owner/Taken 99a\n"
+    corpus.main(["brief", str(beside), "collector", "100a", "--listings", "a.ipynb", "--stop-at", "18:12"])
+    brief = " ".join((beside / "prompts" / "collector_100a.md").read_text().split())
+    assert f"one already in {beside.resolve()}/private/ or {folder.resolve()}/private/ (compare" in brief
+    with pytest.raises(SystemExit, match="no corpus under way"):
+        corpus.new(tmp_path / "corpus101", tmp_path / "sources.csv", beside=tmp_path / "nothing")
+
+
 def test_the_briefs_are_filled_with_no_placeholder_left(folder, corpus):
     corpus.main(["brief", str(folder), "collector", "99a", "--listings", "a.ipynb, b.ipynb", "--stop-at", "18:12"])
     corpus.main(["brief", str(folder), "labeller", "c", "--batch", "2"])
@@ -158,6 +170,7 @@ def test_the_briefs_are_filled_with_no_placeholder_left(folder, corpus):
     for text in (collector, labeller):
         assert not re.search(r"[{}]", text)
     assert "- a.ipynb\n- b.ipynb\n" in collector and "**18:12 UTC**" in collector and "sources_99a.csv" in collector
+    assert f"one already in {folder.resolve()}/private/ (compare" in " ".join(collector.split())
     assert f"{folder}/batches/batch2.txt" in labeller and f"{folder}/LABELS.md" in labeller
     assert f"{folder}/labels/labeller_c.csv" in labeller and '"labeller c: N of N rows written"' in labeller
 

@@ -38,11 +38,15 @@ NO_CORPUS_HELD_OUT = ("heldout: none; the next corpus goes here, held out from t
 FOLDERS = ("private", "curves", "sheets", "plots", "batches", "labels", "prompts")
 
 
-def new(folder: Path, excluded_from: Path, also_claimed: Sequence[Path] = ()) -> None:
+def new(folder: Path, excluded_from: Path, also_claimed: Sequence[Path] = (), beside: Path | None = None) -> None:
     """Make an empty corpus folder. The repositories of every earlier corpus (the repo's sources.csv) and those
-    claimed by collectors of corpora not yet merged are excluded, so that no repository is sampled twice."""
+    claimed by collectors of corpora not yet merged are excluded, so that no repository is sampled twice. A corpus
+    collected beside another one under way (the same session) shares its CLAIMED.txt, and its collectors check their
+    files against the other's originals too (BESIDE.txt: the same template caught twice, or the same log)."""
     if (folder / "CLAIMED.txt").exists():
         raise SystemExit(f"{folder} already holds a corpus (CLAIMED.txt): not overwritten")
+    if beside is not None and not (beside / "CLAIMED.txt").exists():
+        raise SystemExit(f"{beside} holds no corpus under way (no CLAIMED.txt) to collect beside")
     for name in FOLDERS:
         (folder / name).mkdir(parents=True, exist_ok=True)
     with excluded_from.open(newline="") as f:
@@ -51,16 +55,27 @@ def new(folder: Path, excluded_from: Path, also_claimed: Sequence[Path] = ()) ->
         lines = (earlier / "CLAIMED.txt").read_text().splitlines()
         repos |= {line.split()[0].lower() for line in lines if line.strip()}
     (folder / "EXCLUDED_REPOS.txt").write_text("".join(f"{r}\n" for r in sorted(repos)))
-    (folder / "CLAIMED.txt").write_text("")
+    if beside is None:
+        (folder / "CLAIMED.txt").write_text("")
+    else:
+        (folder / "CLAIMED.txt").symlink_to((beside / "CLAIMED.txt").resolve())
+        (folder / "BESIDE.txt").write_text("".join(f"{f}\n" for f in [beside.resolve(), *_beside(beside)]))
     shutil.copyfile(LABELS_MD, folder / "LABELS.md")  # the labellers read this copy, never the repository
     print(f"{folder}: {len(repos)} repositories excluded")
+
+
+def _beside(folder: Path) -> list[Path]:
+    """The corpus folders this one was collected beside (new --beside), nearest first."""
+    listed = folder / "BESIDE.txt"
+    return [Path(line) for line in listed.read_text().splitlines() if line] if listed.exists() else []
 
 
 def fill_brief(folder: Path, role: str, name: str, **values: str) -> Path:
     """Write briefs/<role>.md filled in as DIR/prompts/<role>_<name>.md: every collector and labeller gets the
     same rules, only the placeholders differ."""
     template = (HERE / "briefs" / f"{role}.md").read_text()
-    text = template.format(corpus_dir=folder.resolve(), work_dir=folder.resolve().parent, **values)
+    originals = " or ".join(f"{f}/private/" for f in [folder.resolve(), *_beside(folder)])
+    text = template.format(corpus_dir=folder.resolve(), work_dir=folder.resolve().parent, originals=originals, **values)
     out = folder / "prompts" / f"{role}_{name}.md"
     out.parent.mkdir(exist_ok=True)
     out.write_text(text)
@@ -306,6 +321,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("dir", type=Path)
     p.add_argument("--excluded-from", type=Path, required=True, help="the repo's real/sources.csv")
     p.add_argument("--also-claimed", type=Path, nargs="*", default=[], help="earlier corpus folders not yet merged")
+    p.add_argument("--beside", type=Path, help="a corpus folder under way in this session: share its CLAIMED.txt")
     p = sub.add_parser("brief", help="write a filled brief to DIR/prompts/")
     p.add_argument("dir", type=Path)
     roles = p.add_subparsers(dest="role", required=True)
@@ -333,7 +349,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     if args.command == "new":
-        new(args.dir, args.excluded_from, args.also_claimed)
+        new(args.dir, args.excluded_from, args.also_claimed, args.beside)
     elif args.command == "brief" and args.role == "collector":
         listings = "\n".join(f"- {name.strip()}" for name in args.listings.split(",") if name.strip())
         print(fill_brief(args.dir, "collector", args.name, collector_id=args.name, listings=listings,
