@@ -920,6 +920,36 @@ def test_a_table_of_several_fits_histories_is_not_a_run_of_its_own(tmp_path):
     assert read_training_log(path).source.endswith("cell 3 (In [2])")
 
 
+def test_a_fit_continued_near_a_plateau_is_a_training_not_a_view(tmp_path):
+    """The fifty-eighth corpus' 58b004: one model fitted again in a later cell and stopped by hand, its losses and val
+    losses near the first fit's plateau, each matching one of its epochs in order: what Keras printed as it ran is a
+    training, and the last one is diagnosed."""
+    def fit(rows):
+        return "".join(KERAS2_EPOCH.format(e=e, loss=loss, val=val).replace(f"{e}/3", f"{e}/20")
+                       for e, (loss, val) in enumerate(rows, start=1))
+    plateau = [(0.41, 0.5), (0.4, 0.51)] * 2
+    stopped = {"output_type": "error", "ename": "KeyboardInterrupt", "evalue": "", "traceback": []}
+    path = tmp_path / "continued.ipynb"
+    path.write_text(_notebook(("model.fit(epochs=20)", [_stream(fit([(0.9, 1.0), (0.5, 0.6), *plateau]))]),
+                              ("model.fit(epochs=20)", [_stream(fit(plateau[:3])), stopped])))
+    log = read_training_log(path)
+    assert log.history["loss"] == [0.41, 0.4, 0.41] and log.source.endswith("cell 3 (In [2])")
+    assert not any("head or tail" in note for note in log.notes)
+
+
+def test_a_notebook_with_a_comma_left_before_a_closing_bracket_is_read(tmp_path):
+    """The fifty-eighth corpus' 58c002: a cell's output cut by hand in the saved file leaves '",' before ']', which
+    JSON refuses; the notebook is read as Jupyter would show it."""
+    epochs = "".join(KERAS2_EPOCH.format(e=e, loss=1 / e, val=1.1 / e) for e in (1, 2, 3))
+    text = _notebook(("!pip install x", [_stream("Output truncated\n")]), ("model.fit(epochs=3)", [_stream(epochs)]))
+    cut = text.replace('"Output truncated\\n"', '"Output truncated\\n",', 1)
+    assert cut != text
+    path = tmp_path / "colab.ipynb"
+    path.write_text(cut)
+    log = read_training_log(path)
+    assert log.epochs == 3 and log.source.endswith("cell 3 (In [2])")
+
+
 def test_console_output_with_windows_line_ends_and_a_short_last_run_cut_before_validation(tmp_path):
     """CRLF line ends (a log saved on Windows); a fine-tuning run whose third epoch Ctrl-C cut before validation
     keeps 2 whole epochs, too few for a shape: the first run is read, and the note says so."""

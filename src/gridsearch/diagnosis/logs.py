@@ -42,6 +42,7 @@ _JSON_START = re.compile(r"\s*(\{|\[\s*[{\[\]])")  # a dict, or a list of record
 _ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")  # the colours of Keras 3's progress bar
 # "Epoch k/N" ends its line; it starts one, or follows the last number of a bar that lost its line end (the
 # twenty-seventh corpus' 27a009: "- accuracy: 0.5123Epoch 2/100", so that epoch 1's own metrics were never saved)
+_TRAILING_COMMA = re.compile(r",(\s*[\]}])")
 _CONSOLE_EPOCH = re.compile(r"(?:^|(?<=\d))Epoch (\d+)/(\d+)[ \t\r]*$", re.MULTILINE)
 _CONSOLE_STEP = re.compile(r"(\d+)/(\d+)")  # "972/972 ━━━ 89s 75ms/step - ...": the batch the bar stands at
 # " - head/f1-score: 0.81 - ": one metric between Keras' separators (not "ETA: 2s", not "my test loss: 0.9"); what
@@ -194,7 +195,10 @@ def _notebook_outputs(text: str) -> list[tuple[int, int | None, str]] | None:
     try:
         notebook = json.loads(text)
     except json.JSONDecodeError:
-        return None
+        try:  # a comma left before "]" or "}" where an output was cut by hand (the fifty-eighth corpus' 58c002)
+            notebook = json.loads(_TRAILING_COMMA.sub(r"\1", text))
+        except json.JSONDecodeError:
+            return None
     if not isinstance(notebook, dict) or "nbformat" not in notebook:
         return None
     try:
@@ -247,13 +251,22 @@ def _read_notebook(path: Path, cells: Sequence[tuple[int, int | None, str]]) -> 
         raise ValueError(f"{path}: a Jupyter notebook without a training log in the saved outputs of its "
                          f"{len(cells)} code cell{'s' * (len(cells) != 1)} with output; expected what model.fit "
                          "printed, or a printed history.history")
-    views = [where for at, (where, log) in enumerate(logs) if _shown_before(log, [earlier for _, earlier in logs[:at]])]
+    views = [where for at, (where, log) in enumerate(logs)
+             if not _is_training(log) and _shown_before(log, [earlier for _, earlier in logs[:at]])]
     logs = [(where, log) for where, log in logs if where not in views]
     chosen, notes = _chosen_run([(where, log.epochs) for where, log in logs], "notebook cells with a training log")
     where, log = logs[chosen]
     if views:  # hist.tail() after the fit: the TensorFlow tutorials' habit
         notes.append(f"showing part of earlier cells' histories (a head or tail), left out: {', '.join(views)}")
     return dataclasses.replace(log, source=f"{log.source} in a Jupyter notebook's {where}", notes=(*notes, *log.notes))
+
+
+def _is_training(log: TrainingLog) -> bool:
+    """Whether a cell's log is what a fit printed as it ran (Keras' "Epoch k/N" lines, or a callback's line per
+    epoch): a training of its own, never a history shown again, however close its numbers come to earlier ones. The
+    fifty-eighth corpus' 58b004: fits of one model continued in three later cells, each stopped by hand, whose
+    losses and val losses near a plateau each matched some earlier epoch's, in order, within the tolerances below."""
+    return log.source in ("Keras console output", "a log line per epoch")
 
 
 def _shown_before(log: TrainingLog, earlier: Sequence[TrainingLog]) -> bool:
