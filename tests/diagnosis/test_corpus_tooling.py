@@ -52,7 +52,7 @@ def folder(tmp_path, corpus):
 def test_new_makes_the_layout_and_excludes_earlier_and_claimed_repositories(folder):
     assert all((folder / name).is_dir() for name in ("private", "curves", "sheets", "plots", "batches", "labels"))
     assert (folder / "EXCLUDED_REPOS.txt").read_text() == "owner/old-repo\nsomeone/claimed\n"
-    assert (folder / "CLAIMED.txt").read_text() == ""
+    assert (folder / "CLAIMED.txt").read_text() == "" and (folder / "TEMPLATES.txt").read_text() == ""
     assert (folder / "LABELS.md").read_text() == (REPO / "benchmarks/diagnosis/real/LABELS.md").read_text()
 
 
@@ -85,6 +85,19 @@ def test_import_reports_a_file_it_cannot_read_and_goes_on(folder, corpus, capsys
     assert (folder / "curves" / "99b001.json").exists() and not (folder / "curves" / "99a002.json").exists()
 
 
+def test_import_reports_a_copy_of_an_earlier_log_and_drops_the_curve_of_an_original_moved_out(folder, corpus, real,
+                                                                                              capsys):
+    """The fifty-ninth corpus' 59h009: the fifty-fifth's 55f001, run once and saved in its author's two repositories,
+    which no collector could see (they compare the originals on hand). Left out, its curve goes at the next import."""
+    (real / "curves" / "r001.json").write_text(json.dumps({"id": "r001", "columns": {"loss": [2.2, 1.5, 1.0]}}))
+    assert corpus.import_corpus(folder, real) == [
+        "99b001: the training losses of r001, a copy: leave it out (LEFT_OUT.txt)"]
+    (folder / "private" / "99b001.txt").rename(folder / "99b001.txt")
+    assert corpus.import_corpus(folder, real) == []
+    assert sorted(path.name for path in (folder / "curves").iterdir()) == ["99a001.json"]
+    assert "1 failed" in capsys.readouterr().out
+
+
 def test_the_sheet_gives_classes_chance_and_the_epochs_as_numbered_in_the_file(folder, corpus):
     corpus.import_corpus(folder)
     lines = corpus.sheet(json.loads((folder / "curves" / "99a001.json").read_text())).splitlines()
@@ -106,9 +119,9 @@ def test_sheets_writes_a_sheet_and_a_plot_per_curve(folder, corpus):
 
 
 def test_batches_deal_the_ids_round_robin(folder, corpus):
+    corpus.import_corpus(folder)
     for i in ("99a002", "99a003", "99b002"):
         (folder / "curves" / f"{i}.json").write_text("{}")
-    corpus.import_corpus(folder)
     corpus.main(["batches", str(folder), "--pairs", "2"])
     assert (folder / "batches" / "batch1.txt").read_text().split() == ["99a001", "99a003", "99b002"]
     assert (folder / "batches" / "batch2.txt").read_text().split() == ["99a002", "99b001"]
@@ -154,10 +167,13 @@ def test_a_corpus_collected_beside_another_shares_its_claims_and_checks_its_orig
     beside = tmp_path / "corpus100"
     corpus.main(["new", str(beside), "--excluded-from", str(tmp_path / "sources.csv"), "--beside", str(folder)])
     (folder / "CLAIMED.txt").write_text("Owner/Taken 99a\n")
+    (folder / "TEMPLATES.txt").write_text("TensorFlow Fashion-MNIST tutorial 99a001\n")
     assert (beside / "CLAIMED.txt").read_text() == "Owner/Taken 99a\n"
+    assert (beside / "TEMPLATES.txt").read_text() == "TensorFlow Fashion-MNIST tutorial 99a001\n"
     corpus.main(["brief", str(beside), "collector", "100a", "--listings", "a.ipynb", "--stop-at", "18:12"])
     brief = " ".join((beside / "prompts" / "collector_100a.md").read_text().split())
     assert f"one already in {beside.resolve()}/private/ or {folder.resolve()}/private/ (compare" in brief
+    assert f"{beside}/TEMPLATES.txt, where every collector writes" in brief
     with pytest.raises(SystemExit, match="no corpus under way"):
         corpus.new(tmp_path / "corpus101", tmp_path / "sources.csv", beside=tmp_path / "nothing")
 

@@ -36,13 +36,19 @@ CREDENTIAL_NOTE = "holds a credential"
 NO_CORPUS_HELD_OUT = ("heldout: none; the next corpus goes here, held out from the rules and second opinions of the "
                       "commit named in real.py, and is scored once")
 FOLDERS = ("private", "curves", "sheets", "plots", "batches", "labels", "prompts")
+# What the collectors of one session write to as they go, shared by a corpus collected beside another: the
+# repositories each claimed, and the copies of each course or tutorial template accepted (the cap counts across
+# collectors: the fifty-seventh's three collectors of one listing each kept 3 copies of TensorFlow's Fashion-MNIST
+# tutorial, 6 of them left out at import)
+SHARED = ("CLAIMED.txt", "TEMPLATES.txt")
 
 
 def new(folder: Path, excluded_from: Path, also_claimed: Sequence[Path] = (), beside: Path | None = None) -> None:
     """Make an empty corpus folder. The repositories of every earlier corpus (the repo's sources.csv) and those
     claimed by collectors of corpora not yet merged are excluded, so that no repository is sampled twice. A corpus
-    collected beside another one under way (the same session) shares its CLAIMED.txt, and its collectors check their
-    files against the other's originals too (BESIDE.txt: the same template caught twice, or the same log)."""
+    collected beside another one under way (the same session) shares its CLAIMED.txt and TEMPLATES.txt (SHARED), and
+    its collectors check their files against the other's originals too (BESIDE.txt: the same template caught twice,
+    or the same log)."""
     if (folder / "CLAIMED.txt").exists():
         raise SystemExit(f"{folder} already holds a corpus (CLAIMED.txt): not overwritten")
     if beside is not None and not (beside / "CLAIMED.txt").exists():
@@ -56,9 +62,11 @@ def new(folder: Path, excluded_from: Path, also_claimed: Sequence[Path] = (), be
         repos |= {line.split()[0].lower() for line in lines if line.strip()}
     (folder / "EXCLUDED_REPOS.txt").write_text("".join(f"{r}\n" for r in sorted(repos)))
     if beside is None:
-        (folder / "CLAIMED.txt").write_text("")
+        for shared in SHARED:
+            (folder / shared).write_text("")
     else:
-        (folder / "CLAIMED.txt").symlink_to((beside / "CLAIMED.txt").resolve())
+        for shared in SHARED:
+            (folder / shared).symlink_to((beside / shared).resolve())
         (folder / "BESIDE.txt").write_text("".join(f"{f}\n" for f in [beside.resolve(), *_beside(beside)]))
     shutil.copyfile(LABELS_MD, folder / "LABELS.md")  # the labellers read this copy, never the repository
     print(f"{folder}: {len(repos)} repositories excluded")
@@ -96,14 +104,18 @@ def read_sources(folder: Path) -> list[dict[str, str]]:
     return rows
 
 
-def import_corpus(folder: Path) -> list[str]:
+def import_corpus(folder: Path, real: Path = REAL) -> list[str]:
     """Read every private original with gridsearch's own reader (the reader the diagnosis uses) into
-    curves/<id>.json, and merge the collectors' sources into sources.csv. Returns the files that failed."""
+    curves/<id>.json (a curve whose original was moved out of private/ goes too), and merge the collectors' sources
+    into sources.csv. Returns the files that failed, and the copies of earlier logs (copies)."""
     from gridsearch import read_training_log
 
     rows = read_sources(folder)
     by_id = {row["id"]: row for row in rows}
     failed = []
+    originals = {path.stem for path in (folder / "private").iterdir()}
+    for stale in [path for path in (folder / "curves").glob("*.json") if path.stem not in originals]:
+        stale.unlink()
     for path in sorted((folder / "private").iterdir()):
         if path.stem not in by_id:
             failed.append(f"{path.name}: no row in any sources_*.csv")
@@ -118,6 +130,7 @@ def import_corpus(folder: Path) -> list[str]:
                  "epoch_base": log.first_epoch, "num_classes": int(classes) if classes.isdigit() else None}
         (folder / "curves" / f"{path.stem}.json").write_text(json.dumps(curve))
         print(f"{path.stem}: {log.epochs} epochs, {list(log.history)}" + "".join(f"\n    {n}" for n in log.notes))
+    failed += copies(folder, real)
     if rows:
         with (folder / "sources.csv").open("w", newline="") as f:  # csv defaults: CRLF, as real/sources.csv
             writer = csv.DictWriter(f, fieldnames=list(rows[0]))
@@ -126,6 +139,32 @@ def import_corpus(folder: Path) -> list[str]:
     print(f"{len(rows)} source rows, {len(list((folder / 'curves').glob('*.json')))} curves, {len(failed)} failed"
           + "".join(f"\n  {f}" for f in failed))
     return failed
+
+
+def copies(folder: Path, real: Path = REAL) -> list[str]:
+    """The new curves whose training losses, to 4 decimals, are those of a log already in real/curves, in a corpus
+    collected beside this one, or of another new one: one run's output in two repositories (the fifty-ninth corpus'
+    59h009, the fifty-fifth's 55f001 under its author's second repository). The collectors compare only the originals
+    on hand; a copy is left out before any sheet (LEFT_OUT.txt)."""
+    from gridsearch.diagnosis.curves import canonical_name
+
+    def losses(path: Path) -> tuple[float, ...]:
+        columns = json.loads(path.read_text())["columns"]
+        return tuple(round(value, 4) for name, values in columns.items() if canonical_name(name) == "loss"
+                     for value in values)
+
+    seen: dict[tuple[float, ...], dict[str, None]] = {}
+    for earlier in (real / "curves", *(beside / "curves" for beside in _beside(folder))):
+        for path in sorted(earlier.glob("*.json")):
+            seen.setdefault(losses(path), {})[path.stem] = None
+    found = []
+    for path in sorted((folder / "curves").glob("*.json")):
+        key = losses(path)
+        same = [other for other in seen.get(key, {}) if other != path.stem]
+        if len(key) >= 3 and same:
+            found.append(f"{path.stem}: the training losses of {', '.join(same)}, a copy: leave it out (LEFT_OUT.txt)")
+        seen.setdefault(key, {})[path.stem] = None
+    return found
 
 
 def sheet(curve: dict) -> str:
