@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import importlib.util
 import json
+import math
 import re
 
 import pytest
@@ -96,6 +97,30 @@ def test_import_reports_a_copy_of_an_earlier_log_and_drops_the_curve_of_an_origi
     assert corpus.import_corpus(folder, real) == []
     assert sorted(path.name for path in (folder / "curves").iterdir()) == ["99a001.json"]
     assert "1 failed" in capsys.readouterr().out
+
+
+def test_a_copy_of_another_new_log_or_of_a_corpus_beside_is_reported_a_short_or_nan_match_is_not(folder, corpus,
+                                                                                                  real, tmp_path):
+    """A copy found in the corpus collected beside (its curves, 99b001 read from private/), or among the new curves
+    themselves; two epochs alike, or three NaN, are not a copy."""
+    def curve(folder, name, losses):
+        (folder / "curves" / f"{name}.json").write_text(json.dumps({"id": name, "columns": {"loss": losses}}))
+    beside = tmp_path / "corpus100"
+    corpus.main(["new", str(beside), "--excluded-from", str(tmp_path / "sources.csv"), "--beside", str(folder)])
+    corpus.import_corpus(folder, real)
+    curve(folder, "99a001", [0.5, 0.4, 0.3])
+    curve(real, "r001", [0.9, 0.8])  # two epochs alike are no copy
+    curve(real, "r002", [math.nan] * 3)  # nor three NaN
+    curve(beside, "100a001", [0.5, 0.4, 0.3000001])  # 99a001's to 4 decimals: the corpus it was collected beside
+    curve(beside, "100a002", [0.9, 0.8])
+    curve(beside, "100a003", [math.nan] * 3)
+    curve(beside, "100a004", [2.2, 1.5, 1.0])
+    assert corpus.copies(beside, real) == [
+        "100a001: the training losses of 99a001, a copy: leave it out (LEFT_OUT.txt)",
+        "100a004: the training losses of 99b001, a copy: leave it out (LEFT_OUT.txt)"]
+    curve(beside, "100a005", [0.5, 0.4, 0.3])
+    assert "100a005: the training losses of 99a001, 100a001, a copy: leave it out (LEFT_OUT.txt)" in corpus.copies(
+        beside, real)
 
 
 def test_the_sheet_gives_classes_chance_and_the_epochs_as_numbered_in_the_file(folder, corpus):

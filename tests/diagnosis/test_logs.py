@@ -941,13 +941,14 @@ def test_a_notebook_with_a_comma_left_before_a_closing_bracket_is_read(tmp_path)
     """The fifty-eighth corpus' 58c002: a cell's output cut by hand in the saved file leaves '",' before ']', which
     JSON refuses; the notebook is read as Jupyter would show it."""
     epochs = "".join(KERAS2_EPOCH.format(e=e, loss=1 / e, val=1.1 / e) for e in (1, 2, 3))
-    text = _notebook(("!pip install x", [_stream("Output truncated\n")]), ("model.fit(epochs=3)", [_stream(epochs)]))
-    cut = text.replace('"Output truncated\\n"', '"Output truncated\\n",', 1)
+    text = _notebook(("print(x.shape)", [_stream("(32, ]\n")]), ("model.fit(epochs=3)", [_stream(epochs)]))
+    cut = text.replace('"(32, ]\\n"', '"(32, ]\\n",', 1)
     assert cut != text
     path = tmp_path / "colab.ipynb"
     path.write_text(cut)
     log = read_training_log(path)
     assert log.epochs == 3 and log.source.endswith("cell 3 (In [2])")
+    assert logs._notebook_outputs(cut)[0][2] == "(32, ]\n"  # a comma inside a string stays
 
 
 def test_console_output_with_windows_line_ends_and_a_short_last_run_cut_before_validation(tmp_path):

@@ -148,20 +148,20 @@ def copies(folder: Path, real: Path = REAL) -> list[str]:
     on hand; a copy is left out before any sheet (LEFT_OUT.txt)."""
     from gridsearch.diagnosis.curves import canonical_name
 
-    def losses(path: Path) -> tuple[float, ...]:
+    def losses(path: Path) -> tuple[str, ...]:  # as text: a NaN equals no other NaN
         columns = json.loads(path.read_text())["columns"]
-        return tuple(round(value, 4) for name, values in columns.items() if canonical_name(name) == "loss"
+        return tuple(f"{value:.4f}" for name, values in columns.items() if canonical_name(name) == "loss"
                      for value in values)
 
-    seen: dict[tuple[float, ...], dict[str, None]] = {}
+    seen: dict[tuple[str, ...], dict[str, None]] = {}
     for earlier in (real / "curves", *(beside / "curves" for beside in _beside(folder))):
         for path in sorted(earlier.glob("*.json")):
             seen.setdefault(losses(path), {})[path.stem] = None
     found = []
     for path in sorted((folder / "curves").glob("*.json")):
         key = losses(path)
-        same = [other for other in seen.get(key, {}) if other != path.stem]
-        if len(key) >= 3 and same:
+        same = [other for other in seen.get(key, {}) if other != path.stem]  # itself, once held out into real/
+        if sum(value not in ("nan", "inf") for value in key) >= 3 and same:  # 3 epochs that say something
             found.append(f"{path.stem}: the training losses of {', '.join(same)}, a copy: leave it out (LEFT_OUT.txt)")
         seen.setdefault(key, {})[path.stem] = None
     return found

@@ -40,9 +40,10 @@ _OUTPUT_ACCURACY_SUFFIXES = ("_sparse_categorical_accuracy", "_categorical_accur
 _EPOCH_NAMES = {"epoch", "epochs", "", "unnamed:_0", "index"}  # pandas writes its index with an empty name
 _JSON_START = re.compile(r"\s*(\{|\[\s*[{\[\]])")  # a dict, or a list of records: not "[2025-12-19 00:09] Epoch 1"
 _ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")  # the colours of Keras 3's progress bar
+# A JSON string, or a comma before "]" or "}" outside one: what a notebook cut by hand keeps (_notebook_outputs)
+_STRING_OR_TRAILING_COMMA = re.compile(r'("(?:\\.|[^"\\])*")|,(\s*[\]}])')
 # "Epoch k/N" ends its line; it starts one, or follows the last number of a bar that lost its line end (the
 # twenty-seventh corpus' 27a009: "- accuracy: 0.5123Epoch 2/100", so that epoch 1's own metrics were never saved)
-_TRAILING_COMMA = re.compile(r",(\s*[\]}])")
 _CONSOLE_EPOCH = re.compile(r"(?:^|(?<=\d))Epoch (\d+)/(\d+)[ \t\r]*$", re.MULTILINE)
 _CONSOLE_STEP = re.compile(r"(\d+)/(\d+)")  # "972/972 ━━━ 89s 75ms/step - ...": the batch the bar stands at
 # " - head/f1-score: 0.81 - ": one metric between Keras' separators (not "ETA: 2s", not "my test loss: 0.9"); what
@@ -196,7 +197,7 @@ def _notebook_outputs(text: str) -> list[tuple[int, int | None, str]] | None:
         notebook = json.loads(text)
     except json.JSONDecodeError:
         try:  # a comma left before "]" or "}" where an output was cut by hand (the fifty-eighth corpus' 58c002)
-            notebook = json.loads(_TRAILING_COMMA.sub(r"\1", text))
+            notebook = json.loads(_STRING_OR_TRAILING_COMMA.sub(lambda m: m[1] or m[2], text))
         except json.JSONDecodeError:
             return None
     if not isinstance(notebook, dict) or "nbformat" not in notebook:
@@ -273,8 +274,8 @@ def _shown_before(log: TrainingLog, earlier: Sequence[TrainingLog]) -> bool:
     """Whether a log's epochs were all printed, in order, in earlier cells (the val loss alike, rounded to 4 decimals
     or 6 digits, and the loss within 10%; without a val loss, the loss alike), with fewer epochs than they hold: a
     history printed again, not a training. A stretch of one fit's (hist.tail()), or rows of several fits' (a
-    DataFrame joining the histories of fits continued in later cells). In order and with the val loss: a short fit
-    near an earlier plateau repeats neither."""
+    DataFrame joining the histories of fits continued in later cells). Asked only of a log that is no training
+    (_is_training): a fit continued near an earlier plateau can match it in order, val loss and all (58b004)."""
     def rows(x: TrainingLog) -> np.ndarray:
         val = x.history.get("val_loss")
         return np.column_stack([np.asarray(x.history[_loss_key(x.history)], dtype=float),
