@@ -113,10 +113,10 @@ def import_corpus(folder: Path, real: Path = REAL) -> list[str]:
     rows = read_sources(folder)
     by_id = {row["id"]: row for row in rows}
     failed = []
-    originals = {path.stem for path in (folder / "private").iterdir()}
-    for stale in [path for path in (folder / "curves").glob("*.json") if path.stem not in originals]:
+    originals = sorted((folder / "private").iterdir())
+    for stale in set((folder / "curves").glob("*.json")) - {folder / "curves" / f"{p.stem}.json" for p in originals}:
         stale.unlink()
-    for path in sorted((folder / "private").iterdir()):
+    for path in originals:
         if path.stem not in by_id:
             failed.append(f"{path.name}: no row in any sources_*.csv")
             continue
@@ -360,7 +360,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("dir", type=Path)
     p.add_argument("--excluded-from", type=Path, required=True, help="the repo's real/sources.csv")
     p.add_argument("--also-claimed", type=Path, nargs="*", default=[], help="earlier corpus folders not yet merged")
-    p.add_argument("--beside", type=Path, help="a corpus folder under way in this session: share its CLAIMED.txt")
+    p.add_argument("--beside", type=Path, help="a corpus folder under way in this session: share its CLAIMED.txt "
+                   "and TEMPLATES.txt")
     p = sub.add_parser("brief", help="write a filled brief to DIR/prompts/")
     p.add_argument("dir", type=Path)
     roles = p.add_subparsers(dest="role", required=True)

@@ -40,6 +40,9 @@ _OUTPUT_ACCURACY_SUFFIXES = ("_sparse_categorical_accuracy", "_categorical_accur
 _EPOCH_NAMES = {"epoch", "epochs", "", "unnamed:_0", "index"}  # pandas writes its index with an empty name
 _JSON_START = re.compile(r"\s*(\{|\[\s*[{\[\]])")  # a dict, or a list of records: not "[2025-12-19 00:09] Epoch 1"
 _ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")  # the colours of Keras 3's progress bar
+# What a fit printed as it ran: Keras' own lines, or a callback's line per epoch (_is_training)
+_CONSOLE = "Keras console output"
+_EPOCH_LINES = "a log line per epoch"
 # A JSON string, or a comma before "]" or "}" outside one: what a notebook cut by hand keeps (_notebook_outputs)
 _STRING_OR_TRAILING_COMMA = re.compile(r'("(?:\\.|[^"\\])*")|,(\s*[\]}])')
 # "Epoch k/N" ends its line; it starts one, or follows the last number of a bar that lost its line end (the
@@ -267,7 +270,7 @@ def _is_training(log: TrainingLog) -> bool:
     epoch): a training of its own, never a history shown again, however close its numbers come to earlier ones. The
     fifty-eighth corpus' 58b004: fits of one model continued in three later cells, each stopped by hand, whose
     losses and val losses near a plateau each matched some earlier epoch's, in order, within the tolerances below."""
-    return log.source in ("Keras console output", "a log line per epoch")
+    return log.source in (_CONSOLE, _EPOCH_LINES)
 
 
 def _shown_before(log: TrainingLog, earlier: Sequence[TrainingLog]) -> bool:
@@ -848,7 +851,7 @@ def _read_console(path: Path, text: str) -> TrainingLog:
     if partial:  # validation_freq > 1: no curve to read
         notes.append(f"printed in some epochs only, left out: {', '.join(partial)}")
     history = {name: [metrics[name] for _, metrics in run] for name in names if name not in partial}
-    return TrainingLog(history, run[0][0], "Keras console output", tuple(notes))
+    return TrainingLog(history, run[0][0], _CONSOLE, tuple(notes))
 
 
 def _without_validation_strays(text: str, marks: list[re.Match]) -> list[re.Match]:
@@ -1043,7 +1046,7 @@ def _read_epoch_lines(path: Path, lines: Sequence[tuple[int, dict[str, float]]])
     names = [name for name in dict.fromkeys(n for _, metrics in run for n in metrics)
              if all(name in metrics for _, metrics in run)]
     history = {"epoch": [epoch for epoch, _ in run]} | {name: [metrics[name] for _, metrics in run] for name in names}
-    return _from_mapping(path, history, notes, "a log line per epoch")
+    return _from_mapping(path, history, notes, _EPOCH_LINES)
 
 
 def _read_tensorboard(path: Path) -> TrainingLog:
