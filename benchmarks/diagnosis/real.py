@@ -140,8 +140,12 @@ def corpus_of(log_id: str) -> str:
 
 
 def load() -> tuple[dict[str, dict], dict[str, dict], dict[str, list[str]]]:
+    """The labels, the curves of each run once, and the split: a log in real/copies.csv is a later copy of an earlier
+    one (the same training losses, saved in a second repository or folder), in neither part and in no labels.csv."""
+    copies = {row["id"] for row in csv.DictReader((REAL / "copies.csv").open())}
     labels = {row["id"]: row for row in csv.DictReader((REAL / "labels.csv").open())}
-    curves = {path.stem: json.loads(path.read_text()) for path in sorted((REAL / "curves").glob("*.json"))}
+    curves = {path.stem: json.loads(path.read_text()) for path in sorted((REAL / "curves").glob("*.json"))
+              if path.stem not in copies}
     return labels, curves, json.loads((REAL / "split.json").read_text())
 
 

@@ -2,16 +2,20 @@
 from __future__ import annotations
 
 import csv
+import json
 import math
 import sys
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks" / "diagnosis"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks" / "diagnosis" / "corpus"))
 
 import baselines  # noqa: E402
+import corpus  # noqa: E402
 import faults  # noqa: E402
 import real  # noqa: E402
 import run as bench  # noqa: E402
@@ -152,19 +156,36 @@ def test_report_tables_from_scored_cases(tmp_path):
     assert "- recall diverging >= 90%: 1/1 (100%), met" in text
 
 
+def copies() -> dict[str, str]:
+    return {row["id"]: row["copy_of"] for row in csv.DictReader((real.REAL / "copies.csv").open())}
+
+
 def test_the_real_log_corpus_is_whole_and_its_parts_apart():
     """Every labelled log has its curve and its source (with a licence); a source without curves is a file the reader
-    could not read, and says so; design and held-out parts do not meet."""
+    could not read, and says so, or a later copy; design and held-out parts do not meet."""
     labels, curves, split = real.load()
     sources = {row["id"]: row for row in csv.DictReader((real.REAL / "sources.csv").open())}
     assert set(labels) <= set(curves) <= set(sources)
-    assert all("READER FAILED" in sources[i]["notes"] for i in set(sources) - set(curves))
+    assert all("READER FAILED" in sources[i]["notes"] for i in set(sources) - set(curves) - set(copies()))
     assert all(sources[i]["license"] for i in sources)
     assert not set(split["design"]) & set(split["heldout"]) and set(labels) <= set(split["design"]) | set(split["heldout"])
     raw = {path.stem for path in (real.REAL / "raw").iterdir()}
     kept = {i for i, row in sources.items() if row["redistributable"] == "yes"}
     too_large = {i for i in kept if "not copied into real/raw" in sources[i]["notes"]}  # notebooks of embedded plots
-    assert raw == kept - too_large and too_large <= set(curves)
+    assert raw == kept - too_large and too_large <= set(curves) | set(copies())
+
+
+def test_each_run_is_scored_and_learnt_from_once():
+    """One run saved twice (a notebook in its author's two repositories; r056 and r057 in one folder) is one log: each
+    later copy is in real/copies.csv with the log it copies, in no label and no part, and no two curves real.load()
+    gives hold the same training losses."""
+    labels, curves, split = real.load()
+    runs = Counter(corpus.training_losses(curve) for curve in curves.values())
+    assert [losses for losses, n in runs.items() if n > 1 and corpus.is_a_run(losses)] == []
+    for later, earlier in copies().items():
+        copied = json.loads((real.REAL / "curves" / f"{later}.json").read_text())
+        assert corpus.training_losses(copied) == corpus.training_losses(curves[earlier])
+    assert not set(copies()) & (set(labels) | set(split["design"]) | set(split["heldout"]))
 
 
 def test_leave_one_out_rechooses_the_constants_and_puts_them_back():

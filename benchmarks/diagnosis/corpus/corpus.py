@@ -141,17 +141,26 @@ def import_corpus(folder: Path, real: Path = REAL) -> list[str]:
     return failed
 
 
-def copies(folder: Path, real: Path = REAL) -> list[str]:
-    """The new curves whose training losses, to 4 decimals, are those of a log already in real/curves, in a corpus
-    collected beside this one, or of another new one: one run's output in two repositories (the fifty-ninth corpus'
-    59h009, the fifty-fifth's 55f001 under its author's second repository). The collectors compare only the originals
-    on hand; a copy is left out before any sheet (LEFT_OUT.txt)."""
+def training_losses(curve: dict) -> tuple[str, ...]:
+    """What makes two logs one run: their training losses, to 4 decimals, as text (a NaN equals no other NaN)."""
     from gridsearch.diagnosis.curves import canonical_name
 
-    def losses(path: Path) -> tuple[str, ...]:  # as text: a NaN equals no other NaN
-        columns = json.loads(path.read_text())["columns"]
-        return tuple(f"{value:.4f}" for name, values in columns.items() if canonical_name(name) == "loss"
-                     for value in values)
+    return tuple(f"{value:.4f}" for name, values in curve["columns"].items() if canonical_name(name) == "loss"
+                 for value in values)
+
+
+def is_a_run(losses: tuple[str, ...]) -> bool:
+    """Three finite epochs say something: two epochs alike, or two all-NaN runs (15b012 and 54d006), are no copy."""
+    return sum(value not in ("nan", "inf") for value in losses) >= 3
+
+
+def copies(folder: Path, real: Path = REAL) -> list[str]:
+    """The new curves whose training losses are those of a log already in real/curves, in a corpus collected beside
+    this one, or of another new one: one run's output in two repositories (the fifty-ninth corpus' 59h009, the
+    fifty-fifth's 55f001 under its author's second repository). The collectors compare only the originals on hand; a
+    copy is left out before any sheet (LEFT_OUT.txt)."""
+    def losses(path: Path) -> tuple[str, ...]:
+        return training_losses(json.loads(path.read_text()))
 
     seen: dict[tuple[str, ...], dict[str, None]] = {}
     for earlier in (real / "curves", *(beside / "curves" for beside in _beside(folder))):
@@ -161,7 +170,7 @@ def copies(folder: Path, real: Path = REAL) -> list[str]:
     for path in sorted((folder / "curves").glob("*.json")):
         key = losses(path)
         same = [other for other in seen.get(key, {}) if other != path.stem]  # itself, once held out into real/
-        if sum(value not in ("nan", "inf") for value in key) >= 3 and same:  # 3 epochs that say something
+        if is_a_run(key) and same:
             found.append(f"{path.stem}: the training losses of {', '.join(same)}, a copy: leave it out (LEFT_OUT.txt)")
         seen.setdefault(key, {})[path.stem] = None
     return found
