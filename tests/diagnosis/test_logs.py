@@ -857,7 +857,7 @@ def test_a_tail_whose_training_loss_is_historys_not_the_bars_is_still_a_tail(tmp
     """The forty-seventh corpus' 47b002: Keras' bar prints a running mean of the training loss that History does not
     keep (keras-team/keras#20212), so the tail() after the fit matches the bar's val losses to the digit and its
     losses within a few percent: still the fit's tail, and the fit is diagnosed. Without val losses to match, a loss a
-    few percent off is a run of its own."""
+    few percent off is a run of its own, unless the cell's code says it shows a frame's tail."""
     epochs = "".join(KERAS2_EPOCH.format(e=e, loss=1 / e, val=1.1 / e).replace(f"{e}/3", f"{e}/5") for e in range(1, 6))
     tail = ("      loss  acc  val_loss  val_acc\n2  0.339000  0.5  0.366667  0.6\n3  0.254000  0.5  0.275000  0.6\n"
             "4  0.202500  0.5  0.220000  0.6")
@@ -869,8 +869,28 @@ def test_a_tail_whose_training_loss_is_historys_not_the_bars_is_still_a_tail(tmp
     assert log.notes == ("showing part of earlier cells' histories (a head or tail), left out: cell 3 (In [2])",)
     no_val = "\n".join(" ".join(line.split()[:3]) for line in tail.splitlines())
     result["data"]["text/plain"] = no_val
-    path.write_text(_notebook(("history = model.fit(...)", [_stream(epochs)]), ("history_df.tail(3)", [result])))
+    path.write_text(_notebook(("history = model.fit(...)", [_stream(epochs)]), ("history_df", [result])))
     assert read_training_log(path).source.endswith("cell 3 (In [2])")
+    path.write_text(_notebook(("history = model.fit(...)", [_stream(epochs)]), ("history_df.tail(3)", [result])))
+    assert read_training_log(path).notes == (
+        "showing a frame's first or last rows (.head(), .tail()), left out: cell 3 (In [2])",)
+
+
+def test_a_head_of_a_history_reloaded_from_a_file_is_not_the_log_unless_it_is_the_only_one(tmp_path):
+    """The sixty-third corpus' 63f004: a 20-epoch fit, then pd.read_csv("history.csv").head() of a history whose
+    numbers no cell printed (another run's): the fit is diagnosed. A notebook whose only log is such a head is read."""
+    epochs = "".join(KERAS2_EPOCH.format(e=e, loss=1 / e, val=1.1 / e).replace(f"{e}/3", f"{e}/6") for e in range(1, 7))
+    head = "   accuracy  loss  val_accuracy  val_loss\n" + "\n".join(
+        f"{e}  0.{50 + e}  {2.0 - e / 10:.2f}  0.{40 + e}  {2.1 - e / 10:.2f}" for e in range(5))
+    shown = {"output_type": "execute_result", "execution_count": 2, "metadata": {}, "data": {"text/plain": head}}
+    path = tmp_path / "plants.ipynb"
+    path.write_text(_notebook(("history = model.fit(...)", [_stream(epochs)]),
+                              ("pd.read_csv('history.csv').head()", [shown])))
+    log = read_training_log(path)
+    assert log.epochs == 6 and log.source.endswith("cell 2 (In [1])")
+    assert log.notes == ("showing a frame's first or last rows (.head(), .tail()), left out: cell 3 (In [2])",)
+    path.write_text(_notebook(("pd.read_csv('history.csv').head()", [shown])))
+    assert read_training_log(path).epochs == 5
 
 
 def test_a_callbacks_own_line_of_metrics_after_keras_epoch_line(tmp_path):

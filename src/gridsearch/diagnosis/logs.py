@@ -45,6 +45,8 @@ _CONSOLE = "Keras console output"
 _EPOCH_LINES = "a log line per epoch"
 # A JSON string, or a comma before "]" or "}" outside one: what a notebook cut by hand keeps (_notebook_outputs)
 _STRING_OR_TRAILING_COMMA = re.compile(r'("(?:\\.|[^"\\])*")|,(\s*[\]}])')
+# df.head() or hist.tail(3) in a cell's code: the table it shows is a frame's first or last rows, never a whole run
+_PART_OF_A_FRAME = re.compile(r"\.(?:head|tail)\(")
 # "Epoch k/N" ends its line; it starts one, or follows the last number of a bar that lost its line end (the
 # twenty-seventh corpus' 27a009: "- accuracy: 0.5123Epoch 2/100", so that epoch 1's own metrics were never saved)
 _CONSOLE_EPOCH = re.compile(r"(?:^|(?<=\d))Epoch (\d+)/(\d+)[ \t\r]*$", re.MULTILINE)
@@ -211,7 +213,8 @@ def _notebook_outputs(text: str) -> list[tuple[int, int | None, str]] | None:
         return None
 
 
-def _cell_outputs(notebook: dict) -> list[tuple[int, int | None, str]]:
+def _cell_outputs(notebook: dict) -> list[tuple[int, int | None, str, bool]]:
+    """Each code cell's number, execution count, output text, and whether its code shows part of a frame."""
     cells = notebook.get("cells") or [cell for sheet in notebook.get("worksheets") or [] for cell in sheet["cells"]]
     found = []
     for number, cell in enumerate(cells, start=1):
@@ -224,7 +227,9 @@ def _cell_outputs(notebook: dict) -> list[tuple[int, int | None, str]]:
                 text = ("" if joined.endswith("\n") or not joined else "\n") + text + "\n"
             joined += text
         if joined:
-            found.append((number, cell.get("execution_count", cell.get("prompt_number")), joined))
+            code = cell.get("source", cell.get("input", ""))
+            part = bool(_PART_OF_A_FRAME.search("".join(code) if isinstance(code, list) else code))
+            found.append((number, cell.get("execution_count", cell.get("prompt_number")), joined, part))
     return found
 
 
@@ -241,27 +246,35 @@ def _output_text(output: dict) -> str:
     return "".join(text) if isinstance(text, list) else text
 
 
-def _read_notebook(path: Path, cells: Sequence[tuple[int, int | None, str]]) -> TrainingLog:
+def _read_notebook(path: Path, cells: Sequence[tuple[int, int | None, str, bool]]) -> TrainingLog:
     """A Jupyter notebook (the eighteenth corpus' ipynb files): the training log among its cells' saved outputs.
     As for runs appended to a CSV, the last cell that holds one is diagnosed and the note says so; a later one too
     short to have a curve's shape (a fit stopped by hand after an epoch: 18b006) is named, not diagnosed."""
-    logs = []
-    for number, count, text in cells:
+    logs, parts = [], set()
+    for number, count, text, part in cells:
         try:
             logs.append((f"cell {number}" + (f" (In [{count}])" if count else ""), _read_text(path, text)))
         except ValueError:
             continue
+        if part and not _is_training(logs[-1][1]):
+            parts.add(logs[-1][0])
     if not logs:
         raise ValueError(f"{path}: a Jupyter notebook without a training log in the saved outputs of its "
                          f"{len(cells)} code cell{'s' * (len(cells) != 1)} with output; expected what model.fit "
                          "printed, or a printed history.history")
     views = [where for at, (where, log) in enumerate(logs)
              if not _is_training(log) and _shown_before(log, [earlier for _, earlier in logs[:at]])]
-    logs = [(where, log) for where, log in logs if where not in views]
+    # A frame's head or tail whose numbers no earlier cell printed: another run's history reloaded from a file (the
+    # sixty-third corpus' 63f004: pd.read_csv(...).head() after a 20-epoch fit), left out while a log remains
+    heads = [where for where, _ in logs if where in parts and where not in views]
+    heads = heads if len(heads) + len(views) < len(logs) else []
+    logs = [(where, log) for where, log in logs if where not in views and where not in heads]
     chosen, notes = _chosen_run([(where, log.epochs) for where, log in logs], "notebook cells with a training log")
     where, log = logs[chosen]
     if views:  # hist.tail() after the fit: the TensorFlow tutorials' habit
         notes.append(f"showing part of earlier cells' histories (a head or tail), left out: {', '.join(views)}")
+    if heads:
+        notes.append(f"showing a frame's first or last rows (.head(), .tail()), left out: {', '.join(heads)}")
     return dataclasses.replace(log, source=f"{log.source} in a Jupyter notebook's {where}", notes=(*notes, *log.notes))
 
 
