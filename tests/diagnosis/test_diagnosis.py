@@ -866,6 +866,18 @@ def test_a_train_accuracy_far_above_a_val_accuracy_that_never_changes_is_memoris
     assert diagnose(history, 2).label is Label.STUCK_AT_CHANCE
 
 
+def test_flat_accuracies_beside_a_train_accuracy_of_1_are_a_small_easy_validation_set_not_stuck():
+    """63b003 (binary, labelled healthy: val accuracy 0.9683 in all 15 epochs, the train accuracy 1 from epoch 3, the
+    train loss 0.59 -> 0.0008); one output for every sample cannot get every training sample right. Just below 1
+    (0.9989, 62h008's level) the constant val accuracy still reads stuck."""
+    history = {"loss": [0.593, 0.0163, 0.0062, 0.0039, 0.0028, 0.0022, 0.0018, 0.0015],
+               "val_loss": [0.0694, 0.06, 0.0618, 0.0642, 0.063, 0.0635, 0.0631, 0.064],
+               "accuracy": [0.8466, 0.9965, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0], "val_accuracy": [0.9683] * 8}
+    assert diagnose(history, 2).label is not Label.STUCK_AT_CHANCE
+    history["accuracy"] = [0.8466, 0.9965, 0.9989, 0.9989, 0.9988, 0.9989, 0.9989, 0.9989]
+    assert diagnose(history, 2).label is Label.STUCK_AT_CHANCE
+
+
 def test_a_converged_fit_still_climbing_fast_at_the_end_is_too_slow():
     """u021 (5 classes, labelled too_slow: accuracy 0.93 at epoch 20, val accuracy +3 points an epoch to the end,
     val loss -18%/epoch); n028 (healthy) falls as fast with its val accuracy settled."""

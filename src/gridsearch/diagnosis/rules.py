@@ -424,7 +424,8 @@ def _at_chance(c: Curves, after: str) -> tuple[str, float] | None:
 
 def _at_majority_share(c: Curves) -> tuple[str, float] | None:
     """Accuracies flat from epoch 2 on and losses that barely fall: the model predicts one class."""
-    if c.first_epoch > 1 or c.epochs < MIN_EPOCHS + 1 or c.accuracy is None or c.val_accuracy is None:
+    if (c.first_epoch > 1 or c.epochs < MIN_EPOCHS + 1 or c.accuracy is None or c.val_accuracy is None
+            or _every_training_sample_right(c)):
         return None
     ranges = {name: float(np.ptp(v[1:])) for name, v in c.accuracies()}
     falls = {name: -_change(c, v)[2] for name, v in c.losses()}
@@ -446,6 +447,15 @@ def _at_majority_share(c: Curves) -> tuple[str, float] | None:
     return (f"from epoch {c.epoch(1)} on: {shown} (val_accuracy ~{level:.3g}, likely the majority class' share); "
             f"loss fell {falls['loss']:.0%}, val_loss {falls['val_loss']:.0%} over {c.epochs} epochs",
             confidence(1 - max(ranges.values()) / STUCK_ACC_RANGE))
+
+
+def _every_training_sample_right(c: Curves) -> bool:
+    """A train accuracy of 1 (to 4 decimals) in an epoch after the first: the model tells every training sample's
+    class, which one output for all samples cannot. Flat accuracies at that height are a small, easy validation set
+    beside a learnt training set, not a stuck model: on the real-log corpus, 38a011, 53h009, 62h008 and 63b003
+    (labelled healthy; val accuracy 0.9683 in all 15 epochs of 63b003 as its train accuracy held at 1 from epoch 3)
+    were read stuck_at_chance, and no log labelled stuck reaches it."""
+    return bool(np.nanmax(np.round(c.accuracy[1:], 4), initial=0.0) >= 1.0)
 
 
 def _prior_cost(share: float) -> float:
@@ -477,7 +487,8 @@ def _one_class_on_validation(c: Curves) -> tuple[str, float] | None:
     their losses fell). A high constant (a small, easy validation set) is no such evidence.
     """
     if (c.epochs < MIN_EPOCHS or c.accuracy is None or c.val_accuracy is None
-            or not np.isfinite(c.accuracy).all() or not np.isfinite(c.val_accuracy).all()):
+            or not np.isfinite(c.accuracy).all() or not np.isfinite(c.val_accuracy).all()
+            or _every_training_sample_right(c)):
         return None
     val, width = np.round(c.val_accuracy, 4), float(np.ptp(c.accuracy[1:]))
     flat = width <= STUCK_ACC_RANGE and c.epochs > MIN_EPOCHS
