@@ -454,7 +454,7 @@ def _every_training_sample_right(c: Curves) -> bool:
     class, which one output for all samples cannot. Flat accuracies at that height are a small, easy validation set
     beside a learnt training set, not a stuck model: on the real-log corpus, 38a011, 53h009, 62h008 and 63b003
     (labelled healthy; val accuracy 0.9683 in all 15 epochs of 63b003 as its train accuracy held at 1 from epoch 3)
-    were read stuck_at_chance, and no log labelled stuck reaches it."""
+    were read stuck_at_chance; the one log labelled stuck that reaches it (43a007) is read diverging either way."""
     return bool(np.nanmax(np.round(c.accuracy[1:], 4), initial=0.0) >= 1.0)
 
 
