@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import csv
 import json
+import warnings
 
 import numpy as np
 import pytest
@@ -115,6 +116,17 @@ def test_the_trend_measurements_tell_a_val_loss_that_climbs_back_from_noise_arou
     filled[20] = np.nanmax(loss)
     as_worst = measurements(Curves.from_history({"loss": list(filled), "val_loss": list(climbing)}, 10))
     assert all(measured[0][name] == as_worst[name] for name in ("train_noise", "val_min_after_knee", "gap_trend"))
+
+
+def test_a_training_loss_nan_in_every_epoch_is_measured_as_missing_without_a_warning():
+    """67h005: its training loss and accuracy are nan from the first epoch, its val curves numbers; what needs both
+    is missing (nan), and no "Mean of empty slice" RuntimeWarning reaches the user or learned.py's output."""
+    history, classes = corpus_log("67h005")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        measured = measurements(Curves.from_history(history, classes))
+    assert np.isnan(measured["val_minus_train_ln_c"])
+    assert measured["val_loss_first_ln_c"] > 0
 
 
 def test_threads_asking_at_once_share_one_fitted_forest(monkeypatch):

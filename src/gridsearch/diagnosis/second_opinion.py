@@ -94,6 +94,13 @@ def _slope(values: np.ndarray) -> float:
     return float(np.polyfit(np.arange(len(values)), values, 1)[0]) if len(values) >= 2 else 0.0
 
 
+def _finite_mean(values: np.ndarray) -> float:
+    """np.nanmean without its "Mean of empty slice" warning: a log with no epoch where both curves are numbers (67h005:
+    a training loss nan from the first epoch, its val loss finite) is measured as missing, not printed about."""
+    present = values[~np.isnan(values)]
+    return float(present.mean()) if len(present) else math.nan
+
+
 def _sign_changes(values: np.ndarray) -> float:
     steps = np.diff(values[np.isfinite(values)])
     return float(np.mean(np.sign(steps[1:]) != np.sign(steps[:-1]))) if len(steps) > 1 else 0.0
@@ -183,7 +190,7 @@ def _plain_measurements(curves: Curves) -> dict[str, float]:
         m |= {"val_loss_last_min": val_loss[-1] / max(v_low, 1e-9),
               "val_loss_min_at": int(np.nanargmin(val_loss)) / max(n - 1, 1),
               "val_over_train_last": val_loss[-1] / max(finite[-1], 1e-9),
-              "val_minus_train_ln_c": float(np.nanmean(val_loss - loss)) / ln_c,
+              "val_minus_train_ln_c": _finite_mean(val_loss - loss) / ln_c,
               "val_below_train_share": float(np.nanmean(val_loss < loss)),
               "val_loss_tail_slope": _slope(val_loss[-tail:]) / v_span * n,
               "val_loss_path_ratio": float(np.abs(steps).sum() / (abs(val_loss[-1] - val_loss[0]) + 0.05 * v_span)),
@@ -192,16 +199,16 @@ def _plain_measurements(curves: Curves) -> dict[str, float]:
     if curves.accuracy is not None and np.isfinite(curves.accuracy).any():
         share = curves.range_share
         train = curves.accuracy
-        m |= {"train_fit_last": share(float(np.nanmean(train[-2:]))), "train_fit_max": share(float(np.nanmax(train))),
+        m |= {"train_fit_last": share(_finite_mean(train[-2:])), "train_fit_max": share(float(np.nanmax(train))),
               "train_fit_first": share(float(train[0])), "train_fit_tail_slope": _slope(share(train[-tail:])) * n}
         val = curves.val_accuracy
         if val is not None and np.isfinite(val).any():
             gap = val - train
             steps = np.diff(val[np.isfinite(val)])
-            m |= {"val_fit_last": share(float(np.nanmean(val[-2:]))), "val_fit_max": share(float(np.nanmax(val))),
+            m |= {"val_fit_last": share(_finite_mean(val[-2:])), "val_fit_max": share(float(np.nanmax(val))),
                   "val_fit_drop": share(float(np.nanmax(val))) - share(float(val[-1])),
                   "val_fit_max_at": int(np.nanargmax(val)) / max(n - 1, 1),
-                  "gap_mean": float(np.nanmean(gap)), "gap_last": float(np.nanmean(gap[-2:])),
+                  "gap_mean": _finite_mean(gap), "gap_last": _finite_mean(gap[-2:]),
                   "val_above_share": float(np.nanmean(gap > 0.05)), "train_above_share": float(np.nanmean(gap < -0.05)),
                   "val_fit_tail_slope": _slope(share(val[-tail:])) * n, "val_acc_sign_changes": _sign_changes(val),
                   "val_acc_path_ratio": float(np.abs(steps).sum() / (abs(val[-1] - val[0]) + 0.02)),
