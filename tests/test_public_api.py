@@ -47,4 +47,6 @@ def test_a_search_runs_from_python_with_the_public_names_only(tiny_space, tiny_r
     from gridsearch.diagnosis.rules import diagnose as diagnose_history
 
     verdict = diagnose(summary.winner.history, num_classes=3)  # a history dict, as Keras' History.history
-    assert verdict.diagnosis == diagnose_history(summary.winner.history, 3)
+    # A history handed in is a log made elsewhere: the rules with the second opinion, whichever label the forest
+    # gives (pass 53's forests read this run too_slow where the rules alone read val_above_train).
+    assert verdict.diagnosis == diagnose_history(summary.winner.history, 3, second_opinion=True)
