@@ -189,7 +189,7 @@ def test_near_miss(history, kwargs, label):
 
 @pytest.mark.parametrize("seed", range(40))
 def test_smooth_is_the_trailing_median_np_median_gives_nan_and_inf_included(seed):
-    """smooth() computes the median of three without np.median (a third of real.py's time): every value, the first
+    """smooth() computes the median of three without np.median (most of real.py's leave-one-out): every value, the first
     epochs' shorter windows, ties, nan and +-inf must come out as np.median per trailing window gives them."""
     rng = np.random.default_rng(seed)
     values = rng.normal(size=seed % 9) * 10.0 ** rng.integers(-3, 4)
