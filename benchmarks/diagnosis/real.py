@@ -23,12 +23,9 @@ from __future__ import annotations
 import argparse
 import csv
 import json
-import multiprocessing
-import os
 import sys
 from collections import Counter
 from collections.abc import Iterable, Sequence
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -232,24 +229,15 @@ def leave_one_out(labels: dict, curves: dict, ids: list[str]) -> tuple[int, int]
     return hits, len(ids)
 
 
-_SHARED: tuple[dict, dict, list[str]] = ({}, {}, [])  # labels, curves, ids in a worker of _answers_per_factor
-
-
-def _share(labels: dict, curves: dict, ids: list[str]) -> None:
-    global _SHARED
-    _SHARED = labels, curves, ids
-
-
-def _answers(setting: tuple[str, float] | None) -> dict[str, bool]:
+def _answers(setting: tuple[str, float] | None, labels: dict, curves: dict, ids: list[str]) -> dict[str, bool]:
     """Whether the rules are right on each log with one TUNED constant scaled (None: every constant as set)."""
-    labels, curves, ids = _SHARED
     if setting is None:
         return {i: rules_alone(curves[i]) == labels[i]["label"] for i in ids}
     name, factor = setting
     default = getattr(rules, name)
     setattr(rules, name, default * factor)
     try:
-        return _answers(None)
+        return _answers(None, labels, curves, ids)
     finally:
         setattr(rules, name, default)
 
@@ -257,12 +245,9 @@ def _answers(setting: tuple[str, float] | None) -> dict[str, bool]:
 def _answers_per_factor(labels: dict, curves: dict, ids: list[str],
                         factors: dict[str, list[float]]) -> dict[tuple[str, float], dict[str, bool]]:
     """_answers for every constant and factor (factor 1 run once): 169 runs of the rules over every design log, 98%
-    of real.py's time in py-spy's samples, so they are spread over the cores (spawned, not forked: the parent has
-    fitted the forests, and a fork copies their thread pools' locks)."""
+    of real.py's time in py-spy's samples, so they are spread over the cores."""
     settings = [None] + [(name, f) for name in TUNED for f in factors[name] if f != 1]
-    with ProcessPoolExecutor(os.cpu_count(), mp_context=multiprocessing.get_context("spawn"), initializer=_share,
-                             initargs=(labels, {i: curves[i] for i in ids}, ids)) as pool:
-        found = dict(zip(settings, pool.map(_answers, settings)))
+    found = dict(zip(settings, learned.on_every_core(_answers, settings, labels, {i: curves[i] for i in ids}, ids)))
     return {(name, f): found[None if f == 1 else (name, f)] for name in TUNED for f in factors[name]}
 
 
@@ -466,8 +451,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--raw-dir", type=Path, action="append", default=[],
                         help="a folder with original logs kept elsewhere, to count the files read (repeatable)")
-    parser.add_argument("--no-loo", action="store_true", help="skip leave-one-out (its 169 runs of the rules over the design logs)")
-    parser.add_argument("--no-forest", action="store_true", help="skip the second opinion's evidence (about 30 s)")
+    parser.add_argument("--no-loo", action="store_true",
+                        help="skip leave-one-out (169 runs of the rules over the design logs)")
+    parser.add_argument("--no-forest", action="store_true",
+                        help="skip the second opinion's evidence (a forest fitted per corpus)")
     parser.add_argument("--out", type=Path, default=HERE.parent / "DIAGNOSIS_real.md")
     args = parser.parse_args(argv)
     lines = report(*load(), args.raw_dir, loo=not args.no_loo, forest=not args.no_forest)

@@ -63,6 +63,7 @@ def test_the_second_opinion_is_weighed_on_each_corpus_by_a_forest_that_never_saw
     from gridsearch.diagnosis import second_opinion
 
     monkeypatch.setattr(second_opinion, "ROUNDS", 20)  # the mechanism, not the forest's best score
+    monkeypatch.setattr(learned, "WORKERS", 1)  # in this process, where the setting above holds
 
     labels, curves, split = real.load()
     truth = {i: row["label"] for i, row in labels.items() if i[0] in "rnt"}
@@ -119,6 +120,7 @@ def test_a_corpus_is_scored_by_forests_that_learnt_none_of_its_logs_agreed_or_no
     from gridsearch.diagnosis import second_opinion
 
     monkeypatch.setattr(second_opinion, "ROUNDS", 5)
+    monkeypatch.setattr(learned, "WORKERS", 1)  # fits in this process, where the recording below sees them
     fit, learnt = second_opinion.forest, []
 
     def recorded(features, labels, weights):
