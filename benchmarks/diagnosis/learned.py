@@ -16,9 +16,10 @@ import functools
 import multiprocessing
 import os
 import sys
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 
@@ -27,6 +28,9 @@ sys.path.insert(0, str(HERE.parents[1] / "src"))
 
 from gridsearch.diagnosis import second_opinion  # noqa: E402
 from gridsearch.diagnosis.curves import Curves  # noqa: E402
+
+Task = TypeVar("Task")
+Result = TypeVar("Result")
 
 
 def measured(curve: dict, with_classes: bool = True) -> dict[str, float]:
@@ -92,7 +96,8 @@ def _fit_and_vote(test: tuple[str, np.ndarray, np.ndarray], learnt_rows: tuple[n
             for log_id, row in zip(test_ids, shares)]
 
 
-WORKERS = os.cpu_count() or 1  # on_every_core's processes; at 1 it works in this process, where a test can watch
+# on_every_core's processes (the cores this process may use); at 1 it works in this process, where a test can watch
+WORKERS = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 _SHARED: tuple = ()  # what on_every_core gives each worker once
 
 
@@ -101,16 +106,19 @@ def _share(*shared: object) -> None:
     _SHARED = shared
 
 
-def _with_shared(work: Callable, task: object) -> object:
+def _with_shared(work: Callable[..., Result], task: Task) -> Result:
     return work(task, *_SHARED)
 
 
-def on_every_core(work: Callable, tasks: list, *shared: object) -> list:
-    """[work(task, *shared) for task in tasks], in WORKERS processes, each handed `shared` once. Spawned, not forked:
-    a process that has fitted trees holds their thread pools' locks, and a fork copies them."""
-    if WORKERS == 1:
+def on_every_core(work: Callable[..., Result], tasks: Sequence[Task], *shared: object) -> list[Result]:
+    """[work(task, *shared) for task in tasks], in up to WORKERS processes, each handed `shared` once. Spawned, not
+    forked (a process that has fitted trees holds their thread pools' locks, and a fork copies them), so a worker
+    imports every module afresh: `work` is a module-level function of a module it can import by name, and whatever
+    the caller changed in a module (a constant, a monkeypatch) reaches it only through `shared`."""
+    workers = min(WORKERS, len(tasks))
+    if workers <= 1:
         return [work(task, *shared) for task in tasks]
-    with ProcessPoolExecutor(WORKERS, mp_context=multiprocessing.get_context("spawn"), initializer=_share,
+    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"), initializer=_share,
                              initargs=shared) as pool:
         return list(pool.map(functools.partial(_with_shared, work), tasks))
 

@@ -228,25 +228,33 @@ def leave_one_out(labels: dict, curves: dict, ids: list[str]) -> tuple[int, int]
     return hits, len(ids)
 
 
-def _answers(setting: tuple[str, float] | None, labels: dict, curves: dict, ids: list[str]) -> dict[str, bool]:
-    """Whether the rules are right on each log with one TUNED constant scaled (None: every constant as set)."""
-    if setting is None:
-        return {i: rules_alone(curves[i]) == labels[i]["label"] for i in ids}
-    name, factor = setting
-    default = getattr(rules, name)
-    setattr(rules, name, default * factor)
+def _right_with(setting: tuple[str, float] | None, truth: dict[str, str], curves: dict, ids: list[str],
+                constants: dict[str, float]) -> dict[str, bool]:
+    """Whether the rules are right on each log with their numeric constants as the caller has them (a spawned worker
+    imports the module's own) and one TUNED constant scaled (setting None: none scaled)."""
+    scaled = dict(constants)
+    if setting is not None:
+        name, factor = setting
+        scaled[name] = constants[name] * factor
+    before = {name: getattr(rules, name) for name in scaled}
     try:
-        return _answers(None, labels, curves, ids)
+        for name, value in scaled.items():
+            setattr(rules, name, value)
+        return {i: rules_alone(curves[i]) == truth[i] for i in ids}
     finally:
-        setattr(rules, name, default)
+        for name, value in before.items():
+            setattr(rules, name, value)
 
 
 def _answers_per_factor(labels: dict, curves: dict, ids: list[str],
                         factors: dict[str, list[float]]) -> dict[tuple[str, float], dict[str, bool]]:
-    """_answers for every constant and factor (factor 1 run once): 169 runs of the rules over every design log, 98%
-    of real.py's time in py-spy's samples, so they are spread over the cores."""
+    """_right_with for every constant and factor (factor 1 once): one run of the rules over every design log each,
+    98% of real.py's time in py-spy's samples, so they are spread over the cores."""
     settings = [None] + [(name, f) for name in TUNED for f in factors[name] if f != 1]
-    found = dict(zip(settings, learned.on_every_core(_answers, settings, labels, {i: curves[i] for i in ids}, ids)))
+    constants = {name: value for name, value in vars(rules).items()
+                 if name.isupper() and isinstance(value, (int, float))}
+    found = dict(zip(settings, learned.on_every_core(_right_with, settings, {i: labels[i]["label"] for i in ids},
+                                                     {i: curves[i] for i in ids}, ids, constants)))
     return {(name, f): found[None if f == 1 else (name, f)] for name in TUNED for f in factors[name]}
 
 
@@ -451,7 +459,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--raw-dir", type=Path, action="append", default=[],
                         help="a folder with original logs kept elsewhere, to count the files read (repeatable)")
     parser.add_argument("--no-loo", action="store_true",
-                        help="skip leave-one-out (169 runs of the rules over the design logs)")
+                        help="skip leave-one-out (a run of the rules over the design logs per constant and factor)")
     parser.add_argument("--no-forest", action="store_true",
                         help="skip the second opinion's evidence (a forest fitted per corpus)")
     parser.add_argument("--out", type=Path, default=HERE.parent / "DIAGNOSIS_real.md")

@@ -194,3 +194,16 @@ def test_leave_one_out_rechooses_the_constants_and_puts_them_back():
     right, total = real.leave_one_out(labels, curves, [i for i in split["design"] if i in labels][:3])
     assert total == 3 and 0 <= right <= 3
     assert {name: getattr(real.rules, name) for name in real.TUNED} == before
+
+
+def test_leave_one_out_gives_the_same_answers_in_worker_processes_as_in_this_one(monkeypatch):
+    """Spawned workers import the rules afresh: a constant the caller set must reach them too."""
+    labels, curves, split = real.load()
+    ids = [i for i in split["design"] if i in labels][:60]
+    factors = {name: [0.5, 1.0, 2.0] for name in real.TUNED}
+    for name in ("VAL_ABOVE_GAP", "FLAT_SLOPE"):
+        monkeypatch.setattr(real.rules, name, getattr(real.rules, name) * 3)
+    monkeypatch.setattr(real.learned, "WORKERS", 2)
+    in_workers = real._answers_per_factor(labels, curves, ids, factors)
+    monkeypatch.setattr(real.learned, "WORKERS", 1)
+    assert real._answers_per_factor(labels, curves, ids, factors) == in_workers
