@@ -79,8 +79,8 @@ def leave_one_corpus_out(curves: dict[str, dict], labels: dict[str, str], corpus
     learnt_rows = (np.array([features[i] for i in learnt]), np.array([label for _, label, _ in rows]),
                    np.array([weight for _, _, weight in rows]), np.array([corpus_of(i) for i in learnt]))
     groups = np.array([corpus_of(i) for i in ids])
-    tests = [(corpus, ids[groups == corpus], np.array([features[i] for i in ids[groups == corpus]]))
-             for corpus in dict.fromkeys(groups)]
+    held = {corpus: ids[groups == corpus] for corpus in dict.fromkeys(groups)}
+    tests = [(corpus, test_ids, np.array([features[i] for i in test_ids])) for corpus, test_ids in held.items()]
     return {log_id: found for part in on_every_core(_fit_and_vote, tests, learnt_rows) for log_id, found in part}
 
 
