@@ -71,8 +71,9 @@ TABLE_WITHOUT_CLASSES = Path(__file__).with_name("real_logs_without_classes.csv"
 # the fifty-fifth: 2662 and 82 against 2674 and 85).
 # Three more inputs, tried after the seventy-third on the 4139 logs of every corpus as it was held out (these trees:
 # 3540 and 130 of 1763), not kept: how far the second half of the val loss and of the val accuracy swings about its
-# trend (oscillating read as something else is the largest group of misses on new corpora), 3545 and 131, with 197 of
-# the 290 oscillating logs right against 194. Within chance: one more corpus of 39 logs learnt moved these trees'
+# trend, and how often that val accuracy drops by more than 5% of the chance-to-perfect range in one epoch (oscillating
+# read as something else is the largest group of misses on new corpora), 3545 and 131, with 197 of the 290
+# oscillating logs right against 194. Within chance: one more corpus of 39 logs learnt moved these trees'
 # count on the same kind of comparison by 34 (benchmarks/DIAGNOSIS_real.md before and after pass 57).
 ROUNDS = 100
 L2 = 1.0
