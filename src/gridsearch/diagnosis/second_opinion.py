@@ -87,8 +87,8 @@ SEED = 0
 # (above: 6-9 logs more); the gain now, 14-35 logs under every seed with fewer false alarms, is beyond the 34 logs by
 # which one more corpus learnt moved the same comparison. Chosen on those logs; held out since, the seventy-eighth to
 # eighty-first (203 logs, each from the commit it was held out from) gave 180 right with 9 false alarms of 109, and
-# with every measurement at each split (run after their scores) 180 with 7: no gain held out. Kept: the difference
-# is within chance, and so is the gain it was chosen on.
+# with every measurement at each split (run after their scores) 180 with 7: the gain it was chosen on did not carry
+# over. Kept: two false alarms over four corpora is within chance, and going back would be choosing on those logs.
 MAX_FEATURES = 0.5
 MISSING = -9.0  # a measurement a log lacks (no validation, no accuracy): outside every range
 # The forest's label replaces a judgment of degree by the rules where it gets this share of the votes or more (a
