@@ -971,6 +971,18 @@ def test_a_notebook_with_a_comma_left_before_a_closing_bracket_is_read(tmp_path)
     assert logs._notebook_outputs(cut)[0][2] == "(32, ]\n"  # a comma inside a string stays
 
 
+def test_a_notebook_after_comment_lines_is_read(tmp_path):
+    """The eighty-third corpus' 83g002: the TensorFlow tutorial's licence cell pasted as "#" lines above the JSON;
+    the notebook is read, and a CSV with comment lines before its header is still no notebook."""
+    epochs = "".join(KERAS2_EPOCH.format(e=e, loss=1 / e, val=1.1 / e) for e in (1, 2, 3))
+    path = tmp_path / "FashionMNIST.ipynb"
+    path.write_text("#@title MIT License\n#\n# Copyright (c) 2017 F. C.\n\n"
+                    + _notebook(("model.fit(epochs=3)", [_stream(epochs)])))
+    log = read_training_log(path)
+    assert log.epochs == 3 and log.source.endswith("cell 2 (In [1])")
+    assert logs._notebook_outputs("# a comment\nepoch,loss\n0,1.0\n") is None
+
+
 def test_console_output_with_windows_line_ends_and_a_short_last_run_cut_before_validation(tmp_path):
     """CRLF line ends (a log saved on Windows); a fine-tuning run whose third epoch Ctrl-C cut before validation
     keeps 2 whole epochs, too few for a shape: the first run is read, and the note says so."""

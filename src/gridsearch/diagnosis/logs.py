@@ -39,6 +39,7 @@ _OUTPUT_ACCURACY_SUFFIXES = ("_sparse_categorical_accuracy", "_categorical_accur
                              "_acc")
 _EPOCH_NAMES = {"epoch", "epochs", "", "unnamed:_0", "index"}  # pandas writes its index with an empty name
 _JSON_START = re.compile(r"\s*(\{|\[\s*[{\[\]])")  # a dict, or a list of records: not "[2025-12-19 00:09] Epoch 1"
+_LEADING_COMMENTS = re.compile(r"\A(?:[ \t]*(?:#[^\n]*)?\r?\n)+")  # "#" lines and blank lines at a text's start
 _ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")  # the colours of Keras 3's progress bar
 # What a fit printed as it ran: Keras' own lines, or a callback's line per epoch (_is_training)
 _CONSOLE = "Keras console output"
@@ -196,6 +197,9 @@ def _notebook_outputs(text: str) -> list[tuple[int, int | None, str]] | None:
     """The saved outputs of a Jupyter notebook's code cells, as (cell number, execution count, text), or None if
     the text is no notebook. A cell's printed output and its value's text form join in order, as the notebook shows
     them; tracebacks, images and HTML are left out."""
+    # Comment lines before the JSON: a notebook saved with its licence cell's text pasted above (the TensorFlow
+    # tutorials' "#@title MIT License" header, the eighty-third corpus' 83g002)
+    text = _LEADING_COMMENTS.sub("", text, count=1)
     if not text.lstrip().startswith("{") or '"nbformat"' not in text:  # at the end: Jupyter sorts the keys
         return None
     try:
