@@ -971,6 +971,22 @@ def test_a_notebook_with_a_comma_left_before_a_closing_bracket_is_read(tmp_path)
     assert logs._notebook_outputs(cut)[0][2] == "(32, ]\n"  # a comma inside a string stays
 
 
+def test_a_bar_left_short_of_its_total_with_validation_metrics_ends_its_epoch(tmp_path):
+    """The eighty-fifth corpus' 85c009 (TF 2.0, fit with steps_per_epoch on arrays): each epoch's last line stops at
+    59392/60000 with "ETA: 0s" and the val_ metrics, and no line end before the next "Epoch". Validation comes at an
+    epoch's end only, so the line is the epoch's; a line with an ETA and no val_ metrics is still no epoch's end."""
+    bar = "59392/60000 [============================>.] - ETA: 0s - loss: {loss} - accuracy: 0.8 - val_loss: {val} - "
+    text = "Train on 60000 samples, validate on 10000 samples\n" + "".join(
+        f"Epoch {e}/3\n1024/60000 [>.............................] - ETA: 40s - loss: 2.3 - accuracy: 0.1\r"
+        + bar.format(loss=1 / e, val=1.2 / e) + "val_accuracy: 0.85" for e in (1, 2))
+    text += "Epoch 3/3\n30720/60000 [==============>...............] - ETA: 5s - loss: 0.3 - accuracy: 0.9\n"
+    path = tmp_path / "log.txt"
+    path.write_text(text)
+    log = read_training_log(path)
+    assert log.history["loss"] == [1.0, 0.5] and log.history["val_loss"] == [1.2, 0.6]
+    assert "ETA" not in log.history and log.notes == ("epoch 3 did not finish (no metrics for the whole epoch): left out",)
+
+
 def test_a_notebook_after_comment_lines_is_read(tmp_path):
     """The eighty-third corpus' 83g002: the TensorFlow tutorial's licence cell pasted as "#" lines above the JSON;
     the notebook is read, and a CSV with comment lines before its header is still no notebook."""
