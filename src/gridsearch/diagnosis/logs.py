@@ -944,18 +944,15 @@ def _epoch_metrics(segment: str) -> dict[str, float] | None:
             pieces, step = pieces[timed[-1]:], None  # the updates before the last step time are the epoch's past
         if timed:  # an ETA after the epoch's step time is what the carriage return left of a longer bar (29h010)
             pieces = pieces[:next((at for at, piece in enumerate(pieces) if at and _shows_eta([piece])), None)]
-        validated = any(match[1].startswith("val_") for match in filter(None, map(_CONSOLE_METRIC.fullmatch,
-                                                                                     pieces[1:])))
-        if _shows_eta(pieces[1:]):
-            if not validated:
-                continue
-            # Validation metrics come at an epoch's end only: a bar left short of its total with "ETA: 0s" (TF 2.0's
-            # fit with steps_per_epoch on arrays, its line end lost too: tensorflow/tensorflow#24593; Keras before
-            # keras-team/keras#8169 printed its ETA on the last line) has ended (the eighty-fifth corpus' 85c009)
-            pieces = [piece for piece in pieces if not piece.lstrip().startswith("ETA")]
         metrics: dict[str, float] = {}
-        for match in filter(None, map(_CONSOLE_METRIC.fullmatch, pieces[1:])):
+        for match in filter(None, map(_CONSOLE_METRIC.fullmatch, (p for p in pieces[1:] if not _shows_eta([p])))):
             metrics.setdefault(match[1], float(match[2]))  # a name again: the rest of a longer bar it overwrote
+        # Validation metrics come at an epoch's end only: a bar left short of its total with "ETA: 0s" and the val_
+        # metrics (TF 2.0's fit with steps_per_epoch on arrays, its line end lost too: tensorflow/tensorflow#24593;
+        # Keras before keras-team/keras#8169 printed its ETA on the last line) has ended (85c009); an ETA without them is an update within the epoch
+        validated = any(name.startswith("val_") for name in metrics)
+        if _shows_eta(pieces[1:]) and not validated:
+            continue
         if "loss" in metrics and (step is None or validated or int(step[1]) >= int(step[2])) and len(metrics) > len(best):
             best = metrics
     return best or None
