@@ -1065,6 +1065,32 @@ def test_console_output_copied_from_inside_the_first_epoch(tmp_path):
     assert log.first_epoch == 2 and len(log.history["loss"]) == 2 and log.notes == ()  # its bar is no epoch's
 
 
+def test_console_output_copied_from_inside_the_first_epoch_its_updates_split_by_backspaces(tmp_path):
+    """The eighty-seventh corpus' 87g002: as 16e002, but epoch 1's updates are parted by backspaces, not carriage
+    returns, so that its bars run into one line; the bar's total is still found, and epoch 1 read."""
+    epochs = "".join(KERAS2_EPOCH.format(e=e, loss=1 / e, val=1.1 / e) for e in (1, 2, 3)).replace("\r", "")
+    path = tmp_path / "log.txt"
+    path.write_text(epochs[epochs.index("\n") + 1:])
+    log = read_training_log(path)
+    assert log.history["loss"] == [1.0, 0.5, 1 / 3] and log.first_epoch == 1
+
+
+def test_an_epoch_whose_epoch_line_was_lost_is_read_from_its_last_bar(tmp_path):
+    """The eighty-seventh corpus' 87f001: "Epoch 7/10" missing from the saved output, epochs 6 and 7's last bars
+    both after "Epoch 6/10". Where the count skips as many epochs as there are whole epochs' lines, each line is its
+    epoch's; a line printed twice before the next epoch's line (a doubled stream) is still one epoch."""
+    keras3 = "Epoch {e}/5\n8/8 ━━━━━━━━━━━━━━━━━━━━ 1s 20ms/step - loss: {loss} - val_loss: {val}\n"
+    text = "".join(keras3.format(e=e, loss=1 / e, val=1.1 / e) for e in range(1, 6))
+    path = tmp_path / "log.txt"
+    path.write_text(text.replace("Epoch 3/5\n", ""))
+    log = read_training_log(path)
+    assert log.history["loss"] == [1.0, 0.5, 1 / 3, 0.25, 0.2]
+    assert log.notes == ('epoch 3 without an "Epoch k/N" line: read from the whole epochs\' lines the count skipped',)
+    doubled = text.replace("val_loss: 0.55\n", "val_loss: 0.55\n" + keras3.format(e=2, loss=0.5, val=0.55)[10:])
+    path.write_text(doubled)
+    assert read_training_log(path).history["loss"] == [1.0, 0.5, 1 / 3, 0.25, 0.2]
+
+
 def test_console_lines_that_are_not_an_epochs_metrics(tmp_path):
     """Metric names with / or -, -inf, a dict printed first, the user's own print with "loss:" in it, and val
     metrics printed every other epoch (validation_freq=2): each read for what it is."""

@@ -808,6 +808,7 @@ def _read_console(path: Path, text: str) -> TrainingLog:
     as for a CSV log (_chosen_run)."""
     runs: list[list[tuple[int, dict[str, float]]]] = []
     unfinished = []
+    headless: list[int] = []  # epochs read from the lines after an earlier epoch's "Epoch k/N"
     paces: list[dict[int, float]] = []  # by run, each epoch's seconds a step where printed
     marks = _without_validation_strays(text, list(_CONSOLE_EPOCH.finditer(text)))
     for mark, after in zip(marks, [*marks[1:], None], strict=True):
@@ -824,6 +825,13 @@ def _read_console(path: Path, text: str) -> TrainingLog:
         if not runs or epoch <= runs[-1][-1][0]:
             runs.append([])
             paces.append({})
+        whole = [ends for ends in _epoch_ends(segment) if ends.keys() == metrics.keys()]
+        if after and after.group(2) == mark.group(2) and int(after.group(1)) == epoch + len(whole) > epoch + 1:
+            # as many whole epochs' lines as the count skips: the "Epoch k/N" lines between them were lost (87f001:
+            # "Epoch 6/10", two epochs' last bars, "Epoch 8/10"), each line is its epoch's
+            headless += range(epoch + 1, epoch + len(whole))
+            runs[-1] += [(epoch + offset, ends) for offset, ends in enumerate(whole)]
+            continue
         runs[-1].append((epoch, metrics))
         if times := _STEP_TIME.findall(segment):
             paces[-1][epoch] = float(times[-1][0]) * _SECONDS[times[-1][1]]
@@ -857,6 +865,9 @@ def _read_console(path: Path, text: str) -> TrainingLog:
     if "loss" not in names or "loss" in partial:
         raise ValueError(f"{path}: Keras' console output without a number for 'loss' in every epoch of the run read")
     notes += chosen_note
+    if headless:
+        notes.append(f'epoch {_epoch_list(headless)} without an "Epoch k/N" line: read from the whole epochs\' lines '
+                     f"the count skipped")
     if cut_short := [str(epoch) for at, epoch in unfinished if at == chosen]:
         notes.append(f"epoch {', '.join(cut_short)} did not finish (no metrics for the whole epoch): left out")
     for emptied, how in ((no_batch[chosen], "every metric 0, no batch ran"),
@@ -919,22 +930,30 @@ def _epoch_list(epochs: Sequence[int]) -> str:
 
 
 def _bar_total(segment: str) -> int | None:
-    """The number of batches of the last bar in a segment ("972/972 ━━━ ..."): an epoch's, or an evaluate()'s."""
-    totals = re.findall(r"^\s*\d+/(\d+)\b", segment, re.MULTILINE)
+    """The number of batches of the last bar in a segment ("972/972 ━━━ ..."): an epoch's, or an evaluate()'s. Its
+    updates may be split by backspaces alone, as _epoch_metrics reads them (87g002)."""
+    totals = [bar[1] for line in re.split(r"[\r\n\b]+", segment) if (bar := re.match(r"\s*\d+/(\d+)\b", line))]
     return int(totals[-1]) if totals else None
 
 
 def _epoch_metrics(segment: str) -> dict[str, float] | None:
-    """The metrics of the whole epoch among the lines after its "Epoch k/N": of the lines whose bar is full (or that
-    have no bar: verbose=2), the first with the most metrics. The full bar before validation has fewer than the one
+    """The metrics of the whole epoch among the lines after its "Epoch k/N": of the lines that may end it
+    (_epoch_ends), the first with the most metrics; None if the epoch did not finish."""
+    ends = _epoch_ends(segment)
+    return max(ends, key=len) if ends else None
+
+
+def _epoch_ends(segment: str) -> list[dict[str, float]]:
+    """The metrics of each line after an "Epoch k/N" that may end its epoch, in order: a line whose bar is full (or
+    that has no bar: verbose=2). The full bar before validation has fewer than the one
     after it, and an evaluate() printed after the last epoch has no val_ metrics; a line that still shows an ETA is
     no epoch's end (the nineteenth corpus' 19e012: the data ran out before validation). A notebook keeps what a
     carriage return left of a longer bar after the line that overwrote it ("accuracy: 0.8512: 2s - loss: 0.41 - ",
     18a007; "val_accuracy: 0.8512ccuracy: 0.8", 19d010): the line's own metrics come first. One that lost its
     backspaces runs every update of the epoch into one line, its end after the last step time (19c008). A bar may run
     past its total ("133/132": Keras 2's fit_generator with steps_per_epoch rounded down, the twenty-first corpus'
-    21d008): full too. None if the epoch did not finish."""
-    best: dict[str, float] = {}
+    21d008): full too."""
+    ends = []
     for line in re.split(r"[\r\n\b]+", segment):
         pieces = line.split(" - ")
         bar = pieces[0].split()
@@ -953,9 +972,9 @@ def _epoch_metrics(segment: str) -> dict[str, float] | None:
         validated = any(name.startswith("val_") for name in metrics)
         if _shows_eta(pieces[1:]) and not validated:
             continue
-        if "loss" in metrics and (step is None or validated or int(step[1]) >= int(step[2])) and len(metrics) > len(best):
-            best = metrics
-    return best or None
+        if "loss" in metrics and (step is None or validated or int(step[1]) >= int(step[2])):
+            ends.append(metrics)
+    return ends
 
 
 def _shows_eta(pieces: Sequence[str]) -> bool:
