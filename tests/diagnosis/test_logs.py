@@ -1091,6 +1091,15 @@ def test_an_epoch_whose_epoch_line_was_lost_is_read_from_its_last_bar(tmp_path):
     assert read_training_log(path).history["loss"] == [1.0, 0.5, 1 / 3, 0.25, 0.2]
 
 
+def test_a_separator_left_at_a_lines_end_keeps_its_metric(tmp_path):
+    """The eighty-eighth corpus' 88g004 (TF 1.x, "us/sample"): one epoch's line ends "acc: 0.9712 -", the rest of a
+    longer line a carriage return overwrote; its accuracy is read, so that the column is whole."""
+    epoch = "Epoch {e}/3\n60000/60000 [==============================] - 5s 85us/sample - loss: {loss} - acc: 0.9{e}{end}\n"
+    path = tmp_path / "log.txt"
+    path.write_text("".join(epoch.format(e=e, loss=1 / e, end=" -" if e == 2 else "") for e in (1, 2, 3)))
+    assert read_training_log(path).history["acc"] == [0.91, 0.92, 0.93]
+
+
 def test_console_lines_that_are_not_an_epochs_metrics(tmp_path):
     """Metric names with / or -, -inf, a dict printed first, the user's own print with "loss:" in it, and val
     metrics printed every other epoch (validation_freq=2): each read for what it is."""

@@ -54,9 +54,10 @@ _CONSOLE_EPOCH = re.compile(r"(?:^|(?<=\d))Epoch (\d+)/(\d+)[ \t\r]*$", re.MULTI
 _CONSOLE_STEP = re.compile(r"(\d+)/(\d+)")  # "972/972 ━━━ 89s 75ms/step - ...": the batch the bar stands at
 # " - head/f1-score: 0.81 - ": one metric between Keras' separators (not "ETA: 2s", not "my test loss: 0.9"); what
 # follows the number, from a colon, a letter, a dash or a spaced digit on, is the rest of an overwritten bar
-# ("0.8512: 2s", "0.8512ccuracy: 0.8", "0.8512- ETA: 0s", "0.8512 1s - loss: 0.41": 37g003)
+# ("0.8512: 2s", "0.8512ccuracy: 0.8", "0.8512- ETA: 0s", "0.8512 1s - loss: 0.41": 37g003; "0.8512 -", a separator
+# left at the line's end: 88g004)
 _CONSOLE_METRIC = re.compile(r"\s*([^\s:]+): (-?(?:\d+(?:\.\d*)?(?:e[-+]?\d+)?|nan|inf))"
-                             r"(?:\s*|\s+\d.*|[:\-].*|[A-Za-z_].*)", re.IGNORECASE | re.DOTALL)
+                             r"(?:\s*|\s+\d.*|\s*[:\-].*|[A-Za-z_].*)", re.IGNORECASE | re.DOTALL)
 # "96s 40ms/step": the epoch is over, its metrics follow; the time a step, in _SECONDS' units
 _STEP_TIME = re.compile(r"(\d[\d.]*)\s*([mµu]?s)/(?:step|sample)\b")
 _SECONDS = {"s": 1.0, "ms": 1e-3, "us": 1e-6, "µs": 1e-6}
