@@ -1065,12 +1065,12 @@ def test_console_output_copied_from_inside_the_first_epoch(tmp_path):
     assert log.first_epoch == 2 and len(log.history["loss"]) == 2 and log.notes == ()  # its bar is no epoch's
 
 
-def test_console_output_copied_from_inside_the_first_epoch_its_updates_split_by_backspaces(tmp_path):
-    """The eighty-seventh corpus' 87g002: as 16e002, but epoch 1's updates are parted by backspaces, not carriage
-    returns, so that its bars run into one line; the bar's total is still found, and epoch 1 read."""
-    epochs = "".join(KERAS2_EPOCH.format(e=e, loss=1 / e, val=1.1 / e) for e in (1, 2, 3)).replace("\r", "")
+def test_console_output_copied_from_inside_the_first_epoch_without_line_ends(tmp_path):
+    """The eighty-seventh corpus' 87g002: as 16e002, but the output starts with backspaces and a carriage return and
+    epoch 1's updates have no line end between them; the bar's total is still found, and epoch 1 read."""
+    epochs = "".join(KERAS2_EPOCH.format(e=e, loss=1 / e, val=1.1 / e) for e in (1, 2, 3))
     path = tmp_path / "log.txt"
-    path.write_text(epochs[epochs.index("\n") + 1:])
+    path.write_text("\x08\x08\x08\r" + epochs[epochs.index("\n") + 1:].replace("\r", "\x08\x08\r", 1))
     log = read_training_log(path)
     assert log.history["loss"] == [1.0, 0.5, 1 / 3] and log.first_epoch == 1
 
@@ -1089,6 +1089,11 @@ def test_an_epoch_whose_epoch_line_was_lost_is_read_from_its_last_bar(tmp_path):
     doubled = text.replace("val_loss: 0.55\n", "val_loss: 0.55\n" + keras3.format(e=2, loss=0.5, val=0.55)[10:])
     path.write_text(doubled)
     assert read_training_log(path).history["loss"] == [1.0, 0.5, 1 / 3, 0.25, 0.2]
+    evaluate = "2/2 ━━━━━━━━━━━━━━━━━━━━ 0s 5ms/step - loss: 9.9 - val_loss: 9.9\n"  # a bar of another length
+    resumed = "".join(keras3.format(e=e, loss=1 / e, val=1.1 / e) for e in (1, 2)) + evaluate + "".join(
+        keras3.format(e=e, loss=1 / e, val=1.1 / e) for e in (4, 5))  # fit(initial_epoch=3) after evaluate()
+    path.write_text(resumed)
+    assert read_training_log(path).history["loss"] == [1.0, 0.5, 0.25, 0.2]
 
 
 def test_a_separator_left_at_a_lines_end_keeps_its_metric(tmp_path):

@@ -53,9 +53,9 @@ _PART_OF_A_FRAME = re.compile(r"\.(?:head|tail)\(")
 _CONSOLE_EPOCH = re.compile(r"(?:^|(?<=\d))Epoch (\d+)/(\d+)[ \t\r]*$", re.MULTILINE)
 _CONSOLE_STEP = re.compile(r"(\d+)/(\d+)")  # "972/972 ━━━ 89s 75ms/step - ...": the batch the bar stands at
 # " - head/f1-score: 0.81 - ": one metric between Keras' separators (not "ETA: 2s", not "my test loss: 0.9"); what
-# follows the number, from a colon, a letter, a dash or a spaced digit on, is the rest of an overwritten bar
-# ("0.8512: 2s", "0.8512ccuracy: 0.8", "0.8512- ETA: 0s", "0.8512 1s - loss: 0.41": 37g003; "0.8512 -", a separator
-# left at the line's end: 88g004)
+# follows the number, from a colon or a dash (spaced or not), a letter or a spaced digit on, is the rest of an
+# overwritten bar ("0.8512: 2s", "0.8512ccuracy: 0.8", "0.8512- ETA: 0s", "0.8512 1s - loss: 0.41": 37g003; "0.8512 -",
+# a separator left at the line's end: 88g004)
 _CONSOLE_METRIC = re.compile(r"\s*([^\s:]+): (-?(?:\d+(?:\.\d*)?(?:e[-+]?\d+)?|nan|inf))"
                              r"(?:\s*|\s+\d.*|\s*[:\-].*|[A-Za-z_].*)", re.IGNORECASE | re.DOTALL)
 # "96s 40ms/step": the epoch is over, its metrics follow; the time a step, in _SECONDS' units
@@ -809,7 +809,7 @@ def _read_console(path: Path, text: str) -> TrainingLog:
     as for a CSV log (_chosen_run)."""
     runs: list[list[tuple[int, dict[str, float]]]] = []
     unfinished = []
-    headless: list[int] = []  # epochs read from the lines after an earlier epoch's "Epoch k/N"
+    headless: list[tuple[int, int]] = []  # (run, epoch): epochs read from the lines after an earlier epoch's "Epoch k/N"
     paces: list[dict[int, float]] = []  # by run, each epoch's seconds a step where printed
     marks = _without_validation_strays(text, list(_CONSOLE_EPOCH.finditer(text)))
     for mark, after in zip(marks, [*marks[1:], None], strict=True):
@@ -827,13 +827,15 @@ def _read_console(path: Path, text: str) -> TrainingLog:
             runs.append([])
             paces.append({})
         whole = [ends for ends in _epoch_ends(segment) if ends.keys() == metrics.keys()]
-        if after and after.group(2) == mark.group(2) and int(after.group(1)) == epoch + len(whole) > epoch + 1:
-            # as many whole epochs' lines as the count skips: the "Epoch k/N" lines between them were lost (87f001:
-            # "Epoch 6/10", two epochs' last bars, "Epoch 8/10"), each line is its epoch's
-            headless += range(epoch + 1, epoch + len(whole))
+        if (after and after.group(2) == mark.group(2) and int(after.group(1)) == epoch + len(whole) > epoch + 1
+                and len(set(_bar_totals(segment))) == 1):
+            # as many whole epochs' lines as the count skips, all of one bar's length (not an evaluate() before a
+            # resumed fit): the "Epoch k/N" lines between them were lost (87f001: "Epoch 6/10", two epochs' last
+            # bars, "Epoch 8/10"), each line is its epoch's
+            headless += [(len(runs) - 1, later) for later in range(epoch + 1, epoch + len(whole))]
             runs[-1] += [(epoch + offset, ends) for offset, ends in enumerate(whole)]
-            continue
-        runs[-1].append((epoch, metrics))
+        else:
+            runs[-1].append((epoch, metrics))
         if times := _STEP_TIME.findall(segment):
             paces[-1][epoch] = float(times[-1][0]) * _SECONDS[times[-1][1]]
     if not runs:
@@ -847,6 +849,7 @@ def _read_console(path: Path, text: str) -> TrainingLog:
     leftover = [_leftover_epochs(run, paces[at]) if _RAN_OUT in text else [] for at, run in zip(kept, runs)]
     runs = [[(epoch, metrics) for epoch, metrics in run if epoch not in leftover[at]] for at, run in enumerate(runs)]
     unfinished = [(kept.index(at), epoch) for at, epoch in unfinished if at in kept]
+    headless = [(kept.index(at), epoch) for at, epoch in headless if at in kept]
     notes = []
     before, first = text[:marks[0].start()], text[marks[0].end():marks[1].start() if len(marks) > 1 else len(text)]
     cut = _epoch_metrics(before) if runs[0][0][0] == 2 else None
@@ -866,9 +869,9 @@ def _read_console(path: Path, text: str) -> TrainingLog:
     if "loss" not in names or "loss" in partial:
         raise ValueError(f"{path}: Keras' console output without a number for 'loss' in every epoch of the run read")
     notes += chosen_note
-    if headless:
-        notes.append(f'epoch {_epoch_list(headless)} without an "Epoch k/N" line: read from the whole epochs\' lines '
-                     f"the count skipped")
+    if lost := [epoch for at, epoch in headless if at == chosen]:
+        notes.append(f'epoch {_epoch_list(lost)} without an "Epoch k/N" line: read from the whole epochs\' lines the '
+                     f"count skipped")
     if cut_short := [str(epoch) for at, epoch in unfinished if at == chosen]:
         notes.append(f"epoch {', '.join(cut_short)} did not finish (no metrics for the whole epoch): left out")
     for emptied, how in ((no_batch[chosen], "every metric 0, no batch ran"),
@@ -931,24 +934,28 @@ def _epoch_list(epochs: Sequence[int]) -> str:
 
 
 def _bar_total(segment: str) -> int | None:
-    """The number of batches of the last bar in a segment ("972/972 ━━━ ..."): an epoch's, or an evaluate()'s. Its
-    updates may be split by backspaces alone, as _epoch_metrics reads them (87g002)."""
-    totals = [bar[1] for line in re.split(r"[\r\n\b]+", segment) if (bar := re.match(r"\s*\d+/(\d+)\b", line))]
-    return int(totals[-1]) if totals else None
+    """The number of batches of the last bar in a segment ("972/972 ━━━ ..."): an epoch's, or an evaluate()'s."""
+    totals = _bar_totals(segment)
+    return totals[-1] if totals else None
+
+
+def _bar_totals(segment: str) -> list[int]:
+    """The number of batches of each bar update in a segment, its lines parted as _epoch_ends parts them: a notebook
+    may keep the updates without a line end, between backspaces and carriage returns (87g002)."""
+    return [int(bar[1]) for line in re.split(r"[\r\n\b]+", segment) if (bar := re.match(r"\s*\d+/(\d+)\b", line))]
 
 
 def _epoch_metrics(segment: str) -> dict[str, float] | None:
     """The metrics of the whole epoch among the lines after its "Epoch k/N": of the lines that may end it
-    (_epoch_ends), the first with the most metrics; None if the epoch did not finish."""
+    (_epoch_ends), the first with the most metrics (the full bar before validation has fewer than the one after it,
+    and an evaluate() printed after the last epoch has no val_ metrics); None if the epoch did not finish."""
     ends = _epoch_ends(segment)
     return max(ends, key=len) if ends else None
 
 
 def _epoch_ends(segment: str) -> list[dict[str, float]]:
     """The metrics of each line after an "Epoch k/N" that may end its epoch, in order: a line whose bar is full (or
-    that has no bar: verbose=2). The full bar before validation has fewer than the one
-    after it, and an evaluate() printed after the last epoch has no val_ metrics; a line that still shows an ETA is
-    no epoch's end (the nineteenth corpus' 19e012: the data ran out before validation). A notebook keeps what a
+    that has no bar: verbose=2). A line that still shows an ETA is no epoch's end (the nineteenth corpus' 19e012: the data ran out before validation). A notebook keeps what a
     carriage return left of a longer bar after the line that overwrote it ("accuracy: 0.8512: 2s - loss: 0.41 - ",
     18a007; "val_accuracy: 0.8512ccuracy: 0.8", 19d010): the line's own metrics come first. One that lost its
     backspaces runs every update of the epoch into one line, its end after the last step time (19c008). A bar may run
