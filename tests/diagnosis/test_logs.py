@@ -1099,9 +1099,9 @@ def test_an_epoch_whose_epoch_line_was_lost_is_read_from_its_last_bar(tmp_path):
 def test_a_separator_left_at_a_lines_end_keeps_its_metric(tmp_path):
     """The eighty-eighth corpus' 88g004 (TF 1.x, "us/sample"): one epoch's line ends "acc: 0.9712 -", the rest of a
     longer line a carriage return overwrote; its accuracy is read, so that the column is whole."""
-    epoch = "Epoch {e}/3\n60000/60000 [==============================] - 5s 85us/sample - loss: {loss} - acc: 0.9{e}{end}\n"
+    epoch = "Epoch {e}/3\n60000/60000 [==============================] - 5s 85us/sample - loss: {loss} - acc: 0.9{e}"
     path = tmp_path / "log.txt"
-    path.write_text("".join(epoch.format(e=e, loss=1 / e, end=" -" if e == 2 else "") for e in (1, 2, 3)))
+    path.write_text("".join(epoch.format(e=e, loss=1 / e) + (" -\n" if e == 2 else "\n") for e in (1, 2, 3)))
     assert read_training_log(path).history["acc"] == [0.91, 0.92, 0.93]
 
 

@@ -809,13 +809,14 @@ def _read_console(path: Path, text: str) -> TrainingLog:
     as for a CSV log (_chosen_run)."""
     runs: list[list[tuple[int, dict[str, float]]]] = []
     unfinished = []
-    headless: list[tuple[int, int]] = []  # (run, epoch): epochs read from the lines after an earlier epoch's "Epoch k/N"
+    headless: list[tuple[int, int]] = []  # (run, epoch) read from the lines after an earlier epoch's "Epoch k/N"
     paces: list[dict[int, float]] = []  # by run, each epoch's seconds a step where printed
     marks = _without_validation_strays(text, list(_CONSOLE_EPOCH.finditer(text)))
     for mark, after in zip(marks, [*marks[1:], None], strict=True):
         epoch = int(mark.group(1))
         segment = text[mark.end():after.start() if after else len(text)]
-        metrics = _epoch_metrics(segment)
+        ends = _epoch_ends(segment)
+        metrics = _most_metrics(ends)
         if after and after.group(1, 2) == mark.group(1, 2) and (metrics is None or runs and metrics == runs[-1][-1][1]):
             # its line again, after a callback's empty bar (tqdm's TqdmCallback, 28d008), or after the last epoch's
             # metrics printed again (a doubled stream, each line once more one line late: 36c002): one epoch
@@ -826,14 +827,14 @@ def _read_console(path: Path, text: str) -> TrainingLog:
         if not runs or epoch <= runs[-1][-1][0]:
             runs.append([])
             paces.append({})
-        whole = [ends for ends in _epoch_ends(segment) if ends.keys() == metrics.keys()]
+        whole = [line for line in ends if line.keys() == metrics.keys()]
         if (after and after.group(2) == mark.group(2) and int(after.group(1)) == epoch + len(whole) > epoch + 1
                 and len(set(_bar_totals(segment))) == 1):
             # as many whole epochs' lines as the count skips, all of one bar's length (not an evaluate() before a
             # resumed fit): the "Epoch k/N" lines between them were lost (87f001: "Epoch 6/10", two epochs' last
             # bars, "Epoch 8/10"), each line is its epoch's
             headless += [(len(runs) - 1, later) for later in range(epoch + 1, epoch + len(whole))]
-            runs[-1] += [(epoch + offset, ends) for offset, ends in enumerate(whole)]
+            runs[-1] += [(epoch + offset, line) for offset, line in enumerate(whole)]
         else:
             runs[-1].append((epoch, metrics))
         if times := _STEP_TIME.findall(segment):
@@ -942,27 +943,35 @@ def _bar_total(segment: str) -> int | None:
 def _bar_totals(segment: str) -> list[int]:
     """The number of batches of each bar update in a segment, its lines parted as _epoch_ends parts them: a notebook
     may keep the updates without a line end, between backspaces and carriage returns (87g002)."""
-    return [int(bar[1]) for line in re.split(r"[\r\n\b]+", segment) if (bar := re.match(r"\s*\d+/(\d+)\b", line))]
+    return [int(bar[1]) for line in _bar_lines(segment) if (bar := re.match(r"\s*\d+/(\d+)\b", line))]
+
+
+def _bar_lines(segment: str) -> list[str]:
+    """A segment's lines as the terminal showed them: a carriage return or backspaces start a bar's update over."""
+    return re.split(r"[\r\n\b]+", segment)
 
 
 def _epoch_metrics(segment: str) -> dict[str, float] | None:
     """The metrics of the whole epoch among the lines after its "Epoch k/N": of the lines that may end it
     (_epoch_ends), the first with the most metrics (the full bar before validation has fewer than the one after it,
     and an evaluate() printed after the last epoch has no val_ metrics); None if the epoch did not finish."""
-    ends = _epoch_ends(segment)
-    return max(ends, key=len) if ends else None
+    return _most_metrics(_epoch_ends(segment))
+
+
+def _most_metrics(ends: list[dict[str, float]]) -> dict[str, float] | None:
+    return max(ends, key=len, default=None)
 
 
 def _epoch_ends(segment: str) -> list[dict[str, float]]:
     """The metrics of each line after an "Epoch k/N" that may end its epoch, in order: a line whose bar is full (or
-    that has no bar: verbose=2). A line that still shows an ETA is no epoch's end (the nineteenth corpus' 19e012: the data ran out before validation). A notebook keeps what a
-    carriage return left of a longer bar after the line that overwrote it ("accuracy: 0.8512: 2s - loss: 0.41 - ",
-    18a007; "val_accuracy: 0.8512ccuracy: 0.8", 19d010): the line's own metrics come first. One that lost its
-    backspaces runs every update of the epoch into one line, its end after the last step time (19c008). A bar may run
-    past its total ("133/132": Keras 2's fit_generator with steps_per_epoch rounded down, the twenty-first corpus'
-    21d008): full too."""
+    that has no bar: verbose=2). A line that still shows an ETA is no epoch's end (the nineteenth corpus' 19e012:
+    the data ran out before validation). A notebook keeps what a carriage return left of a longer bar after the line
+    that overwrote it ("accuracy: 0.8512: 2s - loss: 0.41 - ", 18a007; "val_accuracy: 0.8512ccuracy: 0.8", 19d010):
+    the line's own metrics come first. One that lost its backspaces runs every update of the epoch into one line,
+    its end after the last step time (19c008). A bar may run past its total ("133/132": Keras 2's fit_generator with
+    steps_per_epoch rounded down, the twenty-first corpus' 21d008): full too."""
     ends = []
-    for line in re.split(r"[\r\n\b]+", segment):
+    for line in _bar_lines(segment):
         pieces = line.split(" - ")
         bar = pieces[0].split()
         step = _CONSOLE_STEP.fullmatch(bar[0]) if bar else None
@@ -976,7 +985,8 @@ def _epoch_ends(segment: str) -> list[dict[str, float]]:
             metrics.setdefault(match[1], float(match[2]))  # a name again: the rest of a longer bar it overwrote
         # Validation metrics come at an epoch's end only: a bar left short of its total with "ETA: 0s" and the val_
         # metrics (TF 2.0's fit with steps_per_epoch on arrays, its line end lost too: tensorflow/tensorflow#24593;
-        # Keras before keras-team/keras#8169 printed its ETA on the last line) has ended (85c009); an ETA without them is an update within the epoch
+        # Keras before keras-team/keras#8169 printed its ETA on the last line) has ended (85c009); an ETA without
+        # them is an update within the epoch
         validated = any(name.startswith("val_") for name in metrics)
         if _shows_eta(pieces[1:]) and not validated:
             continue
