@@ -77,6 +77,17 @@ def test_import_writes_the_curves_and_merges_the_sources(folder, corpus, capsys)
     assert "99a001: 3 epochs" in out and "0 failed" in out
 
 
+def test_import_names_a_file_read_with_another_epoch_count_than_its_collectors(folder, corpus, capsys):
+    """The ninety-second corpus' 92a002: its fifth epoch was cut off mid-bar, which its collector counted."""
+    (folder / "private" / "99b001.txt").write_text(CONSOLE_LOG + "Epoch 4/4\n3/10 [=====>........] - ETA: 1s - loss: 0.9")
+    sources = folder / "sources_99b.csv"
+    sources.write_text(sources.read_text().replace(',"none, sadly",x,3,', ',"none, sadly",x,4,'))
+    assert corpus.main(["import", str(folder)]) == 0
+    out = capsys.readouterr().out
+    assert "99b001: 3 epochs (its collector counted 4)" in out and "99a001: 3 epochs, [" in out
+    assert "1 read with another epoch count than their collector's" in out and "99b001 (4 counted, 3 read)" in out
+
+
 def test_import_reports_a_file_it_cannot_read_and_goes_on(folder, corpus, capsys):
     (folder / "private" / "99a002.csv").write_text("nothing here\n")
     with (folder / "sources_99a.csv").open("a") as f:

@@ -113,6 +113,7 @@ def import_corpus(folder: Path, real: Path = REAL) -> list[str]:
     rows = read_sources(folder)
     by_id = {row["id"]: row for row in rows}
     failed = []
+    recounted = []  # not a failure: an epoch cut off, or the last of several fits, each to check against its notes
     originals = sorted((folder / "private").iterdir())
     for stale in set((folder / "curves").glob("*.json")) - {folder / "curves" / f"{p.stem}.json" for p in originals}:
         stale.unlink()
@@ -129,13 +130,21 @@ def import_corpus(folder: Path, real: Path = REAL) -> list[str]:
         curve = {"id": path.stem, "columns": {k: [float(v) for v in vs] for k, vs in log.history.items()},
                  "epoch_base": log.first_epoch, "num_classes": int(classes) if classes.isdigit() else None}
         (folder / "curves" / f"{path.stem}.json").write_text(json.dumps(curve))
-        print(f"{path.stem}: {log.epochs} epochs, {list(log.history)}" + "".join(f"\n    {n}" for n in log.notes))
+        counted = by_id[path.stem]["epochs"].strip()
+        other_count = counted.isdigit() and int(counted) != log.epochs
+        if other_count:
+            recounted.append(f"{path.stem} ({counted} counted, {log.epochs} read)")
+        print(f"{path.stem}: {log.epochs} epochs" + (f" (its collector counted {counted})" if other_count else "")
+              + f", {list(log.history)}" + "".join(f"\n    {n}" for n in log.notes))
     failed += copies(folder, real)
     if rows:
         with (folder / "sources.csv").open("w", newline="") as f:  # csv defaults: CRLF, as real/sources.csv
             writer = csv.DictWriter(f, fieldnames=list(rows[0]))
             writer.writeheader()
             writer.writerows(sorted(rows, key=lambda row: row["id"]))
+    if recounted:
+        print(f"{len(recounted)} read with another epoch count than their collector's, to check against the notes "
+              f"(an epoch cut off, the last of several fits): {', '.join(recounted)}")
     print(f"{len(rows)} source rows, {len(list((folder / 'curves').glob('*.json')))} curves, {len(failed)} failed"
           + "".join(f"\n  {f}" for f in failed))
     return failed
