@@ -957,18 +957,24 @@ def test_a_fit_continued_near_a_plateau_is_a_training_not_a_view(tmp_path):
     assert not any("head or tail" in note for note in log.notes)
 
 
-def test_a_notebook_with_a_comma_left_before_a_closing_bracket_is_read(tmp_path):
-    """The fifty-eighth corpus' 58c002: a cell's output cut by hand in the saved file leaves '",' before ']', which
-    JSON refuses; the notebook is read as Jupyter would show it."""
+@pytest.mark.parametrize("typed, slipped", [
+    # the fifty-eighth corpus' 58c002: a cell's output cut by hand leaves '",' before ']'
+    ('"(32, ]\\n"', '"(32, ]\\n",'),
+    # the ninety-fifth's 95a012: a markdown cell's two lines typed with no comma between them (Python's literal
+    # syntax reads them as one string, and the file as a dict with no history in it)
+    ('"# Training"', '"*Colab is used*"\n    "*Change the runtime to GPU*"'),
+])
+def test_a_notebook_edited_by_hand_is_read_as_jupyter_would_show_it(tmp_path, typed, slipped):
+    """A slip JSON refuses, in a notebook whose outputs are whole: read as the notebook shows them."""
     epochs = "".join(KERAS2_EPOCH.format(e=e, loss=1 / e, val=1.1 / e) for e in (1, 2, 3))
     text = _notebook(("print(x.shape)", [_stream("(32, ]\n")]), ("model.fit(epochs=3)", [_stream(epochs)]))
-    cut = text.replace('"(32, ]\\n"', '"(32, ]\\n",', 1)
-    assert cut != text
+    edited = text.replace(typed, slipped, 1)
+    assert edited != text
     path = tmp_path / "colab.ipynb"
-    path.write_text(cut)
+    path.write_text(edited)
     log = read_training_log(path)
     assert log.epochs == 3 and log.source.endswith("cell 3 (In [2])")
-    assert logs._notebook_outputs(cut)[0][2] == "(32, ]\n"  # a comma inside a string stays
+    assert logs._notebook_outputs(edited)[0][2] == "(32, ]\n"  # a comma inside a string stays
 
 
 def test_a_bar_left_short_of_its_total_with_validation_metrics_ends_its_epoch(tmp_path):

@@ -44,8 +44,9 @@ _ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")  # the colours of Keras 3's 
 # What a fit printed as it ran: Keras' own lines, or a callback's line per epoch (_is_training)
 _CONSOLE = "Keras console output"
 _EPOCH_LINES = "a log line per epoch"
-# A JSON string, or a comma before "]" or "}" outside one: what a notebook cut by hand keeps (_notebook_outputs)
-_STRING_OR_TRAILING_COMMA = re.compile(r'("(?:\\.|[^"\\])*")|,(\s*[\]}])')
+# A JSON string, with the comma missing before a string on the next line; or a comma before "]" or "}" outside a
+# string: the slips of a notebook edited by hand (_notebook_outputs)
+_COMMA_SLIP = re.compile(r'("(?:\\.|[^"\\])*")(\s*\n\s*(?="))?|,(\s*[\]}])')
 # df.head() or hist.tail(3) in a cell's code: the table it shows is a frame's first or last rows, never a whole run
 _PART_OF_A_FRAME = re.compile(r"\.(?:head|tail)\(")
 # "Epoch k/N" ends its line; it starts one, or follows the last number of a bar that lost its line end (the
@@ -206,8 +207,10 @@ def _notebook_outputs(text: str) -> list[tuple[int, int | None, str]] | None:
     try:
         notebook = json.loads(text)
     except json.JSONDecodeError:
-        try:  # a comma left before "]" or "}" where an output was cut by hand (the fifty-eighth corpus' 58c002)
-            notebook = json.loads(_STRING_OR_TRAILING_COMMA.sub(lambda m: m[1] or m[2], text))
+        try:  # a comma left before "]" or "}" where an output was cut by hand (the fifty-eighth corpus' 58c002), or
+            # none between two lines of a cell's text typed by hand (the ninety-fifth's 95a012): Jupyter refuses both
+            notebook = json.loads(_COMMA_SLIP.sub(lambda m: m[1] + ("," + m[2] if m[2] else "") if m[1] else m[3],
+                                                  text))
         except json.JSONDecodeError:
             return None
     if not isinstance(notebook, dict) or "nbformat" not in notebook:
