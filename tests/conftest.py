@@ -7,6 +7,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# The second opinion's fitted forests, kept beside pytest's own cache rather than in the user's (second_opinion.py,
+# _stored_forest): the test processes share them, and a later run reads them back
+os.environ.setdefault("GRIDSEARCH_CACHE", str(Path(__file__).resolve().parents[1] / ".pytest_cache" / "gridsearch"))
 
 import numpy as np
 import pandas as pd

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import warnings
 
 import numpy as np
@@ -23,6 +24,21 @@ from gridsearch.diagnosis.second_opinion import (
     overrules,
     table_for,
 )
+
+
+def small_table(path, rows: int = 300, skip: int = 0):
+    """The first rows of the forest's table (after `skip` of them), as a table of its own (fitted in a second under
+    quick_fits)."""
+    lines = TABLE.read_text().splitlines(keepends=True)
+    path.write_text(lines[0] + "".join(lines[1 + skip:1 + skip + rows]))
+    return path
+
+
+@pytest.fixture
+def quick_fits(monkeypatch):
+    """Forests of ten rounds: what is stored and read back is the point, not the trees."""
+    from gridsearch.diagnosis import second_opinion
+    monkeypatch.setattr(second_opinion, "ROUNDS", 10)
 
 CURVES = REPO / "benchmarks" / "diagnosis" / "real" / "curves"
 
@@ -130,23 +146,88 @@ def test_a_training_loss_nan_in_every_epoch_is_measured_as_missing_without_a_war
 
 
 def test_threads_asking_at_once_share_one_fitted_forest(monkeypatch):
-    """The forest is fitted once per process (about 3 s): threads diagnosing at once wait for that one fit."""
+    """The forest is fitted (or read from the cache folder) once per process: threads diagnosing at once wait for
+    that one."""
     from concurrent.futures import ThreadPoolExecutor
 
     from gridsearch.diagnosis import second_opinion
 
-    fit, fits = second_opinion.forest, []
+    stored, fits = second_opinion._stored_forest, []
 
     def counted(*args):
         fits.append(args)
-        return fit(*args)
+        return stored(*args)
 
-    monkeypatch.setattr(second_opinion, "forest", counted)
+    monkeypatch.setattr(second_opinion, "_stored_forest", counted)
     second_opinion._fitted.cache_clear()  # the one fit now is this test's (and the same forest as before)
     history, classes = corpus_log("h007")
     with ThreadPoolExecutor(4) as pool:
         labels = list(pool.map(lambda _: diagnose(history, classes, second_opinion=True).label, range(4)))
     assert len(fits) == 1 and labels == [Label.HEALTHY] * 4
+
+
+def test_a_fitted_forest_is_stored_and_read_back_by_a_later_process(tmp_path, monkeypatch, quick_fits):
+    """A `diagnose` in a new process reads the forest an earlier one fitted, the same votes; a table that changed
+    (a pass added a corpus) is fitted anew, never answered by the forest of the old one."""
+    from gridsearch.diagnosis import second_opinion
+
+    monkeypatch.setenv(second_opinion.CACHE_ENV, str(tmp_path / "cache"))
+    table, fits = small_table(tmp_path / "real_logs.csv"), []
+
+    def fit():
+        fits.append(table.read_text())
+        features, labels, weights, _, _ = second_opinion.read_table(table)
+        return second_opinion.forest(features, labels, weights)
+
+    first = second_opinion._stored_forest(table, fit)
+    again = second_opinion._stored_forest(table, fit)
+    rows = second_opinion.read_table(table)[0]
+    assert len(fits) == 1 and np.array_equal(first.predict_proba(rows), again.predict_proba(rows))
+    small_table(table, skip=300)
+    second_opinion._stored_forest(table, fit)
+    assert len(fits) == 2 and len(list((tmp_path / "cache").glob("*.pickle"))) == 2
+
+
+def test_a_broken_or_unwritable_cache_costs_a_fit_never_an_error(tmp_path, monkeypatch, quick_fits):
+    from gridsearch.diagnosis import second_opinion
+
+    table, fits = small_table(tmp_path / "real_logs.csv"), []
+
+    def fit():
+        fits.append(1)
+        features, labels, weights, _, _ = second_opinion.read_table(table)
+        return second_opinion.forest(features, labels, weights)
+
+    monkeypatch.setenv(second_opinion.CACHE_ENV, str(tmp_path / "cache"))
+    second_opinion._stored_forest(table, fit)
+    [stored] = (tmp_path / "cache").glob("*.pickle")
+    stored.write_bytes(b"cut off while it was writ")  # a disk that filled up under another tool
+    assert second_opinion._stored_forest(table, fit).predict(second_opinion.read_table(table)[0][:3]).shape == (3,)
+    assert len(fits) == 2 and second_opinion._stored_forest(table, fit) and len(fits) == 2  # mended by the refit
+    (tmp_path / "a_file").write_text("")
+    monkeypatch.setenv(second_opinion.CACHE_ENV, str(tmp_path / "a_file" / "cache"))  # no folder can be made there
+    assert second_opinion._stored_forest(table, fit) and len(fits) == 3
+
+
+def test_processes_asking_at_once_fit_the_forest_once(tmp_path):
+    """Two processes that find no stored forest at once (two pytest workers, two `diagnose` commands): one fits,
+    the other waits and reads its file."""
+    import subprocess
+    import sys
+
+    table = small_table(tmp_path / "real_logs.csv")
+    script = (f"from pathlib import Path\nfrom gridsearch.diagnosis import second_opinion as s\n"
+              f"s.ROUNDS = 10\ntable = Path({str(table)!r})\n"
+              f"def fit():\n"
+              f"    with open({str(tmp_path / 'fits.txt')!r}, 'a') as f: f.write('fit\\n')\n"
+              f"    return s.forest(*s.read_table(table)[:3])\n"
+              f"print(s._stored_forest(table, fit).predict(s.read_table(table)[0][:1])[0])")
+    env = {**os.environ, "GRIDSEARCH_CACHE": str(tmp_path / "cache")}
+    both = [subprocess.Popen([sys.executable, "-c", script], env=env, stdout=subprocess.PIPE, text=True)
+            for _ in range(2)]
+    answers = [process.communicate(timeout=120)[0] for process in both]
+    assert [process.returncode for process in both] == [0, 0] and answers[0] == answers[1] != ""
+    assert (tmp_path / "fits.txt").read_text() == "fit\n"
 
 
 @pytest.mark.parametrize("table", [TABLE, TABLE_WITHOUT_CLASSES])
