@@ -166,47 +166,49 @@ def test_threads_asking_at_once_share_one_fitted_forest(monkeypatch):
     assert len(fits) == 1 and labels == [Label.HEALTHY] * 4
 
 
+def counted_fits(monkeypatch) -> list:
+    """Each fit of a forest from here on, one entry each."""
+    from gridsearch.diagnosis import second_opinion
+
+    fit, fits = second_opinion.forest, []
+    monkeypatch.setattr(second_opinion, "forest", lambda *rows: fits.append(1) or fit(*rows))
+    return fits
+
+
 def test_a_fitted_forest_is_stored_and_read_back_by_a_later_process(tmp_path, monkeypatch, quick_fits):
-    """A `diagnose` in a new process reads the forest an earlier one fitted, the same votes; a table that changed
-    (a pass added a corpus) is fitted anew, never answered by the forest of the old one."""
-    from gridsearch.diagnosis import second_opinion
+    """A `diagnose` in a new process reads the forest an earlier one fitted, the same votes; other rows (a pass added
+    a corpus) or other settings are fitted anew, never answered by the forest stored before."""
+    from gridsearch.diagnosis import second_opinion as so
 
-    monkeypatch.setenv(second_opinion.CACHE_ENV, str(tmp_path / "cache"))
-    table, fits = small_table(tmp_path / "real_logs.csv"), []
-
-    def fit():
-        fits.append(table.read_text())
-        features, labels, weights, _, _ = second_opinion.read_table(table)
-        return second_opinion.forest(features, labels, weights)
-
-    first = second_opinion._stored_forest(table, fit)
-    again = second_opinion._stored_forest(table, fit)
-    rows = second_opinion.read_table(table)[0]
-    assert len(fits) == 1 and np.array_equal(first.predict_proba(rows), again.predict_proba(rows))
-    small_table(table, skip=300)
-    second_opinion._stored_forest(table, fit)
-    assert len(fits) == 2 and len(list((tmp_path / "cache").glob("*.pickle"))) == 2
+    monkeypatch.setenv(so.CACHE_ENV, str(tmp_path / "cache"))
+    fits = counted_fits(monkeypatch)
+    rows = so.read_table(small_table(tmp_path / "real_logs.csv"))[:3]
+    first, again = so._stored_forest("real_logs", *rows), so._stored_forest("real_logs", *rows)
+    assert len(fits) == 1 and np.array_equal(first.predict_proba(rows[0]), again.predict_proba(rows[0]))
+    so._stored_forest("real_logs", *so.read_table(small_table(tmp_path / "real_logs.csv", skip=300))[:3])
+    monkeypatch.setattr(so, "ROUNDS", 11)
+    so._stored_forest("real_logs", *rows)
+    assert len(fits) == 3 and len(list((tmp_path / "cache").glob("*.pickle"))) == 3
 
 
-def test_a_broken_or_unwritable_cache_costs_a_fit_never_an_error(tmp_path, monkeypatch, quick_fits):
-    from gridsearch.diagnosis import second_opinion
+@pytest.mark.parametrize("broken", [b"cut off while it was writ", b"\x80\x09"])  # the second: "unsupported protocol"
+def test_a_broken_or_unwritable_cache_costs_a_fit_never_an_error(tmp_path, monkeypatch, quick_fits, broken):
+    from gridsearch.diagnosis import second_opinion as so
 
-    table, fits = small_table(tmp_path / "real_logs.csv"), []
-
-    def fit():
-        fits.append(1)
-        features, labels, weights, _, _ = second_opinion.read_table(table)
-        return second_opinion.forest(features, labels, weights)
-
-    monkeypatch.setenv(second_opinion.CACHE_ENV, str(tmp_path / "cache"))
-    second_opinion._stored_forest(table, fit)
+    fits = counted_fits(monkeypatch)
+    rows = so.read_table(small_table(tmp_path / "real_logs.csv"))[:3]
+    monkeypatch.setenv(so.CACHE_ENV, str(tmp_path / "cache"))
+    so._stored_forest("real_logs", *rows)
     [stored] = (tmp_path / "cache").glob("*.pickle")
-    stored.write_bytes(b"cut off while it was writ")  # a disk that filled up under another tool
-    assert second_opinion._stored_forest(table, fit).predict(second_opinion.read_table(table)[0][:3]).shape == (3,)
-    assert len(fits) == 2 and second_opinion._stored_forest(table, fit) and len(fits) == 2  # mended by the refit
+    stored.write_bytes(broken)  # a disk that filled up under another tool
+    assert so._stored_forest("real_logs", *rows).predict(rows[0][:3]).shape == (3,) and len(fits) == 2
+    assert so._stored_forest("real_logs", *rows) and len(fits) == 2  # mended by the refit
+    monkeypatch.setattr(so.fcntl, "flock", lambda *_: (_ for _ in ()).throw(OSError(37, "No locks available")))
+    stored.unlink()
+    assert so._stored_forest("real_logs", *rows) and len(fits) == 3  # a file system without locks
     (tmp_path / "a_file").write_text("")
-    monkeypatch.setenv(second_opinion.CACHE_ENV, str(tmp_path / "a_file" / "cache"))  # no folder can be made there
-    assert second_opinion._stored_forest(table, fit) and len(fits) == 3
+    monkeypatch.setenv(so.CACHE_ENV, str(tmp_path / "a_file" / "cache"))  # no folder can be made there
+    assert so._stored_forest("real_logs", *rows) and len(fits) == 4
 
 
 def test_processes_asking_at_once_fit_the_forest_once(tmp_path):
@@ -217,11 +219,12 @@ def test_processes_asking_at_once_fit_the_forest_once(tmp_path):
 
     table = small_table(tmp_path / "real_logs.csv")
     script = (f"from pathlib import Path\nfrom gridsearch.diagnosis import second_opinion as s\n"
-              f"s.ROUNDS = 10\ntable = Path({str(table)!r})\n"
-              f"def fit():\n"
+              f"s.ROUNDS, fit = 10, s.forest\n"
+              f"def counted(*rows):\n"
               f"    with open({str(tmp_path / 'fits.txt')!r}, 'a') as f: f.write('fit\\n')\n"
-              f"    return s.forest(*s.read_table(table)[:3])\n"
-              f"print(s._stored_forest(table, fit).predict(s.read_table(table)[0][:1])[0])")
+              f"    return fit(*rows)\n"
+              f"s.forest = counted\nrows = s.read_table(Path({str(table)!r}))[:3]\n"
+              f"print(s._stored_forest('real_logs', *rows).predict(rows[0][:1])[0])")
     env = {**os.environ, "GRIDSEARCH_CACHE": str(tmp_path / "cache")}
     both = [subprocess.Popen([sys.executable, "-c", script], env=env, stdout=subprocess.PIPE, text=True)
             for _ in range(2)]

@@ -18,8 +18,8 @@ design log of benchmarks/diagnosis/real, two at half weight per one its labeller
 corpora kept only the labels both gave), written by `python benchmarks/diagnosis/learned.py`): 2.2 s to import
 scikit-learn and 4-8 s for 100 rounds on one thread (_one_thread; 4.4 s alone on the 3105 rows of 2879 logs after
 the forty-sixth corpus, 8 s on the 6063 rows after the ninety-third on a busy machine); a second forest for logs
-without C on first use too. Each is fitted once per machine and table: stored in the user's cache folder
-(_stored_forest), a later process reads it back in well under a second; then about 10 ms a log.
+without C on first use too. Each is stored in the user's cache folder (_stored_forest), where a later process reads it
+back in well under a second; then about 10 ms a log.
 """
 from __future__ import annotations
 
@@ -30,6 +30,7 @@ import hashlib
 import math
 import os
 import pickle
+import sys
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -262,11 +263,14 @@ def as_row(measured: dict[str, float], names: list[str]) -> list[float]:
 
 def forest(features: np.ndarray, labels: np.ndarray, weights: np.ndarray):
     """Gradient-boosted trees (a forest grown one tree at a time on what the trees before it got wrong)."""
-    from sklearn.ensemble import HistGradientBoostingClassifier  # a second to import: only when a diagnosis needs it
-    model = HistGradientBoostingClassifier(max_iter=ROUNDS, l2_regularization=L2, max_features=MAX_FEATURES,
-                                           random_state=SEED)
     with _one_thread():
-        return model.fit(features, labels, sample_weight=weights)
+        return _untrained().fit(features, labels, sample_weight=weights)
+
+
+def _untrained():
+    from sklearn.ensemble import HistGradientBoostingClassifier  # a second to import: only when a diagnosis needs it
+    return HistGradientBoostingClassifier(max_iter=ROUNDS, l2_regularization=L2, max_features=MAX_FEATURES,
+                                          random_state=SEED)
 
 
 def _one_thread():
@@ -303,48 +307,57 @@ def read_table(table: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[st
 @functools.cache
 def _fitted(table: Path) -> tuple[object, list[str], int]:
     features, labels, weights, names, logs = read_table(table)
-    return _stored_forest(table, lambda: forest(features, labels, weights)), names, len(set(logs))
+    return _stored_forest(table.stem, features, labels, weights), names, len(set(logs))
 
 
-def _stored_forest(table: Path, fit: Callable[[], object]) -> object:
-    """The forest of this table as an earlier process fitted and stored it (CACHE_ENV, else the user's cache folder),
+def _stored_forest(name: str, features: np.ndarray, labels: np.ndarray, weights: np.ndarray):
+    """The forest of these rows as an earlier process fitted and stored it (CACHE_ENV, else the user's cache folder),
     else fitted now and stored: a `diagnose` in a new process pays the fit once, not each time. The file's name holds
-    a hash of all a fit depends on (the table, the settings, scikit-learn's version), so a stale one is never read;
-    one that cannot be read or written is fitted around, never an error."""
+    a hash of what is fitted: the rows, the trees' settings, and the versions of Python, numpy and scikit-learn that
+    fit and read them, so a stale forest is never read. A file that cannot be read, or a folder that cannot be
+    written or locked, costs a fit, never an error."""
     import sklearn
 
-    settings = repr((ROUNDS, L2, MAX_FEATURES, SEED, sklearn.__version__)).encode()
-    digest = hashlib.sha256(settings + table.read_bytes()).hexdigest()[:16]
-    path = _cache_folder() / f"second_opinion-{table.stem}-{digest}.pickle"
+    key = hashlib.sha256(repr((sorted(_untrained().get_params().items()), sys.version, np.__version__,
+                               sklearn.__version__)).encode())
+    for part in (features, np.asarray(labels, dtype=str), weights):
+        key.update(np.ascontiguousarray(part).tobytes())
+    try:
+        path = _cache_folder() / f"second_opinion-{name}-{key.hexdigest()[:16]}.pickle"
+    except RuntimeError:  # no home folder to be found
+        return forest(features, labels, weights)
     with _one_process_at_a_time(path.with_suffix(".lock")):  # the others wait for its file (two pytest workers)
         try:
             with path.open("rb") as file:
                 return pickle.load(file)
-        except (OSError, pickle.UnpicklingError, EOFError, AttributeError, ImportError, TypeError):
+        except Exception:  # absent, or cut off: unpickling broken bytes raises nearly anything
             pass
-        model = fit()
+        model = forest(features, labels, weights)
+        partial = path.with_name(f"{path.name}.{os.getpid()}.{threading.get_ident()}")
         try:
-            partial = path.with_name(f"{path.name}.{os.getpid()}.{threading.get_ident()}")
             partial.write_bytes(pickle.dumps(model))
             os.replace(partial, path)  # whole or absent, for a process that reads it without the lock's help
         except OSError:
-            pass
+            with contextlib.suppress(OSError):
+                partial.unlink(missing_ok=True)  # a disk that filled up half way
     return model
 
 
 @contextlib.contextmanager
 def _one_process_at_a_time(lock: Path) -> Iterator[None]:
-    """An exclusive hold on this lock file (released when it closes), where its folder can be made and the system
-    has flock; elsewhere nothing: each process fits for itself."""
+    """An exclusive hold on this lock file (released when it closes), where its folder can be made (for this user
+    alone: a stored forest is unpickled, so whoever may write there may run code) and the file system locks; elsewhere
+    nothing, and each process that finds no forest stored fits its own."""
     try:
-        lock.parent.mkdir(parents=True, exist_ok=True)
+        lock.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         file = lock.open("a")
     except OSError:
         yield
         return
     with file:
         if fcntl is not None:
-            fcntl.flock(file, fcntl.LOCK_EX)
+            with contextlib.suppress(OSError):  # no locks on this file system (some NFS mounts)
+                fcntl.flock(file, fcntl.LOCK_EX)
         yield
 
 
