@@ -25,6 +25,8 @@ from gridsearch.diagnosis.second_opinion import (
     table_for,
 )
 
+CURVES = REPO / "benchmarks" / "diagnosis" / "real" / "curves"
+
 
 def small_table(path, rows: int = 300, skip: int = 0):
     """The first rows of the forest's table (after `skip` of them), as a table of its own (fitted in a second under
@@ -39,8 +41,6 @@ def quick_fits(monkeypatch):
     """Forests of ten rounds: what is stored and read back is the point, not the trees."""
     from gridsearch.diagnosis import second_opinion
     monkeypatch.setattr(second_opinion, "ROUNDS", 10)
-
-CURVES = REPO / "benchmarks" / "diagnosis" / "real" / "curves"
 
 
 def corpus_log(log_id: str) -> tuple[dict, int]:
