@@ -650,6 +650,18 @@ def test_the_epoch_1_line_tf_1_15_prints_as_validation_starts_is_no_new_fit(tmp_
     assert log.history["loss"] == [1.0, 0.5, 0.3333, 0.25] and log.first_epoch == 1 and log.notes == ()
 
 
+def test_the_stray_epoch_1_lines_of_one_epoch_are_no_new_fit_where_the_count_goes_on(tmp_path):
+    """The ninety-fifth corpus' 95h010: "Epoch 1/N" twice in epoch 2 only (once on its own line, once glued to the
+    training bar), then epoch 2's metrics and "Epoch 3/N": the count goes on, so one fit of four epochs."""
+    def epoch(e: int) -> str:
+        return f"Epoch {e}/4\n6/6 [=====] - 9s 2s/step - loss: {1 / e:.4f} - val_loss: {1.1 / e:.4f}\n"
+    path = tmp_path / "log.txt"
+    path.write_text(epoch(1) + "Epoch 2/4\nEpoch 1/4\n5/6 [====>.] - ETA: 1s - loss: 0.5100Epoch 1/4\n"
+                    "6/6 [=====] - 9s 2s/step - loss: 0.5000 - val_loss: 0.5500\n" + epoch(3) + epoch(4))
+    log = read_training_log(path)
+    assert log.history["loss"] == [1.0, 0.5, 0.3333, 0.25] and log.first_epoch == 1 and log.notes == ()
+
+
 def test_a_fit_started_again_after_an_unfinished_epoch_is_a_new_fit(tmp_path):
     """One "Epoch 1/N" after an epoch without metrics is not TF 1.15's stray line (it recurs): a run killed in its
     third epoch, then started again in the same log, gives two fits, and the second is read."""

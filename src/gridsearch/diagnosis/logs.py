@@ -891,14 +891,27 @@ def _read_console(path: Path, text: str) -> TrainingLog:
 
 
 def _without_validation_strays(text: str, marks: list[re.Match]) -> list[re.Match]:
-    """The "Epoch k/N" lines less those TF 1.15's fit_generator prints as validation starts: "Epoch 1/N" again in
-    every epoch, after the epoch's own line and its training bar, before its line of metrics (tensorflow/tensorflow
-    #34619; the thirty-third corpus' 33g008). Read as they are, each epoch would start a new fit. Only where it
-    recurs: one "Epoch 1/N" after an unfinished epoch is a fit started again (a killed run, then a new one)."""
-    strays = {at for at in range(1, len(marks))
-              if marks[at].group(1) == "1" != marks[at - 1].group(1) and marks[at].group(2) == marks[at - 1].group(2)
-              and _epoch_metrics(text[marks[at - 1].end():marks[at].start()]) is None}
-    return [mark for at, mark in enumerate(marks) if at not in strays] if len(strays) > 1 else marks
+    """The "Epoch k/N" lines less those TF 1.15's fit_generator prints as validation starts: "Epoch 1/N" again,
+    once or more, after an epoch's own line and before its line of metrics (tensorflow/tensorflow#34619; the
+    thirty-third corpus' 33g008 in every epoch, the ninety-fifth's 95h010 twice in epoch 2 only). Read as they are,
+    the epoch would start a new fit. Only where it recurs in other epochs, or where the count goes on after it
+    ("Epoch 3/N" after epoch 2's strays): one "Epoch 1/N" after an unfinished epoch, then "Epoch 2/N", is a fit started
+    again (a killed run, then a new one)."""
+    groups: list[tuple[int, list[int]]] = []  # (the epoch's own mark, its strays)
+    for at in range(1, len(marks)):
+        own = groups[-1][0] if groups and at - 1 in groups[-1][1] else at - 1
+        if (marks[at].group(1) == "1" != marks[own].group(1) and marks[at].group(2) == marks[own].group(2)
+                and _epoch_metrics(text[marks[at - 1].end():marks[at].start()]) is None):
+            if own == at - 1:
+                groups.append((own, []))
+            groups[-1][1].append(at)
+
+    def count_goes_on(own: int, strays: list[int]) -> bool:
+        after = strays[-1] + 1
+        return after < len(marks) and int(marks[after].group(1)) == int(marks[own].group(1)) + 1
+
+    strays = {at for own, group in groups if len(groups) > 1 or count_goes_on(own, group) for at in group}
+    return [mark for at, mark in enumerate(marks) if at not in strays]
 
 
 def _no_batch_epochs(run: Sequence[tuple[int, Mapping[str, float]]]) -> list[int]:
