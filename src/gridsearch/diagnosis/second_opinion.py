@@ -32,6 +32,7 @@ import os
 import pickle
 import sys
 import threading
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -101,6 +102,9 @@ SEED = 0
 # Where a fitted forest is kept between processes (_stored_forest); unset: $XDG_CACHE_HOME/gridsearch, or
 # ~/.cache/gridsearch
 CACHE_ENV = "GRIDSEARCH_CACHE"
+# A stored forest no process has read for this long is removed when another is stored: each new table or version of
+# scikit-learn stores its own (about 10 MB each), and an environment still using an older one keeps it by reading it
+STALE_AFTER_DAYS = 30
 # Each split weighs a random half of the measurements (drawn with SEED). Set after the seventy-seventh corpus, on the
 # 4315 logs of every corpus as it was held out, each scored by trees trained on the other corpora and combined with
 # the rules of its pass: with every measurement at each split these trees were right on 3682, with 139 false alarms of
@@ -329,7 +333,10 @@ def _stored_forest(name: str, features: np.ndarray, labels: np.ndarray, weights:
     with _one_process_at_a_time(path.with_suffix(".lock")):  # the others wait for its file (two pytest workers)
         try:
             with path.open("rb") as file:
-                return pickle.load(file)
+                model = pickle.load(file)
+            with contextlib.suppress(OSError):
+                os.utime(path)  # read now: not stale (_without_stale_forests)
+            return model
         except Exception:  # absent, or cut off: unpickling broken bytes raises nearly anything
             pass
         model = forest(features, labels, weights)
@@ -340,7 +347,18 @@ def _stored_forest(name: str, features: np.ndarray, labels: np.ndarray, weights:
         except OSError:
             with contextlib.suppress(OSError):
                 partial.unlink(missing_ok=True)  # a disk that filled up half way
+        _without_stale_forests(path.parent)
     return model
+
+
+def _without_stale_forests(folder: Path) -> None:
+    """Removes the stored forests (and their lock files) that no process has read for STALE_AFTER_DAYS."""
+    unread_since = time.time() - STALE_AFTER_DAYS * 86400
+    for stored in folder.glob("second_opinion-*.pickle"):
+        with contextlib.suppress(OSError):  # another process removed it first
+            if stored.stat().st_mtime < unread_since:
+                stored.unlink()
+                stored.with_suffix(".lock").unlink(missing_ok=True)
 
 
 @contextlib.contextmanager
