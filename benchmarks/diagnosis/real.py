@@ -6,7 +6,7 @@
 real/sources.csv records every log's repository, path, commit and licence; real/raw/ keeps the files whose
 licence allows it, real/curves/ the per-epoch numbers derived from every file (what the labellers saw, and what
 is scored: the run of a file that holds several is the one labelled). real/labels.csv keeps the logs whose
-primary label both labellers gave. Ninety-seven corpora, each from repositories the earlier ones do not hold
+primary label both labellers gave. Ninety-nine corpora, each from repositories the earlier ones do not hold
 (real/LABELLING.md): each of the second to ninety-seventh was first scored once as the held-out part of a pass, then
 designed on (the eleventh and twelfth together); real/heldout_predictions.csv keeps each log's label from the rules
 of the commit it was held out from. A corpus in real/split.json's "heldout" is scored by the whole diagnosis (the
@@ -140,7 +140,9 @@ LATER_CORPORA = (("fifteenth", "b5e895f", 5), ("sixteenth", "341a201", 5), ("sev
                  ("ninety-fourth", "6595c7a", 13),
                  ("ninety-fifth", "6595c7a", 8),
                  ("ninety-sixth", "f8151f0", 8),
-                 ("ninety-seventh", "f8151f0", 11))
+                 ("ninety-seventh", "f8151f0", 11),
+                 ("ninety-eighth", "a8bba8b", 8),
+                 ("ninety-ninth", "a8bba8b", 2))
 TWO_FORESTS_FROM = 23  # the forest for logs without C came with pass 16, which the twenty-third was held out from
 
 
