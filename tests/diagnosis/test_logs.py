@@ -650,21 +650,40 @@ def test_the_epoch_1_line_tf_1_15_prints_as_validation_starts_is_no_new_fit(tmp_
     assert log.history["loss"] == [1.0, 0.5, 0.3333, 0.25] and log.first_epoch == 1 and log.notes == ()
 
 
-def test_the_stray_epoch_1_lines_of_one_epoch_are_no_new_fit_where_the_count_goes_on(tmp_path):
-    """The ninety-fifth corpus' 95h010: "Epoch 1/N" twice in epoch 2 only (once on its own line, once glued to the
-    training bar), then epoch 2's metrics and "Epoch 3/N": the count goes on, so one fit of four epochs."""
-    def epoch(e: int) -> str:
-        return f"Epoch {e}/4\n6/6 [=====] - 9s 2s/step - loss: {1 / e:.4f} - val_loss: {1.1 / e:.4f}\n"
+def _validated_epoch(e: int, of: int = 4, scale: float = 1.0) -> str:
+    return f"Epoch {e}/{of}\n6/6 [=====] - 9s 2s/step - loss: {scale / e:.4f} - val_loss: {1.1 * scale / e:.4f}\n"
+
+
+_STRAYS = "Epoch 1/4\n5/6 [====>.] - ETA: 1s - loss: 0.5100Epoch 1/4\n"  # on a line of its own, then glued to the bar
+
+
+@pytest.mark.parametrize("stray_epoch", [2, 4])
+def test_the_stray_epoch_1_lines_of_one_epoch_are_no_new_fit(tmp_path, stray_epoch):
+    """The ninety-fifth corpus' 95h010: "Epoch 1/N" twice in epoch 2 only, then epoch 2's metrics and "Epoch 3/N":
+    the count goes on, so one fit of four epochs; so is it in the last epoch, with nothing after it."""
     path = tmp_path / "log.txt"
-    path.write_text(epoch(1) + "Epoch 2/4\nEpoch 1/4\n5/6 [====>.] - ETA: 1s - loss: 0.5100Epoch 1/4\n"
-                    "6/6 [=====] - 9s 2s/step - loss: 0.5000 - val_loss: 0.5500\n" + epoch(3) + epoch(4))
+    path.write_text("".join(_validated_epoch(e).replace("\n6/6", f"\n{_STRAYS}6/6", e == stray_epoch)
+                            for e in (1, 2, 3, 4)))
     log = read_training_log(path)
     assert log.history["loss"] == [1.0, 0.5, 0.3333, 0.25] and log.first_epoch == 1 and log.notes == ()
 
 
+def test_a_fit_started_again_inside_a_validation_with_strays_elsewhere_is_a_new_fit(tmp_path):
+    """Strays in every epoch of a run killed in epoch 3 as it validated, then a new fit in the same log: the count does
+    not go on after epoch 3's "Epoch 1/4" lines ("Epoch 2/4" follows), so the second fit is read, from its epoch 1."""
+    def with_strays(e: int, scale: float) -> str:
+        return _validated_epoch(e, scale=scale).replace("\n6/6", f"\n{_STRAYS}6/6")
+    path = tmp_path / "log.txt"
+    path.write_text(with_strays(1, 1) + with_strays(2, 1) + "Epoch 3/4\n" + _STRAYS
+                    + "".join(with_strays(e, 2) for e in (1, 2, 3, 4)))
+    log = read_training_log(path)
+    assert log.history["loss"] == [2.0, 1.0, 0.6667, 0.5] and log.first_epoch == 1
+    assert "fit called again" in " ".join(log.notes)
+
+
 def test_a_fit_started_again_after_an_unfinished_epoch_is_a_new_fit(tmp_path):
-    """One "Epoch 1/N" after an epoch without metrics is not TF 1.15's stray line (it recurs): a run killed in its
-    third epoch, then started again in the same log, gives two fits, and the second is read."""
+    """One "Epoch 1/N" after an epoch without metrics is not TF 1.15's stray line (the count starts again after it):
+    a run killed in its third epoch, then started again in the same log, gives two fits, and the second is read."""
     def epochs(numbers, scale):
         return "".join(f"Epoch {e}/5\n4/4 - 1s - loss: {scale / e:.4f} - accuracy: 0.6000\n" for e in numbers)
     path = tmp_path / "log.txt"

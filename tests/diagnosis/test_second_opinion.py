@@ -193,24 +193,27 @@ def test_a_fitted_forest_is_stored_and_read_back_by_a_later_process(tmp_path, mo
 
 
 def test_a_stored_forest_unread_for_a_month_is_removed_when_another_is_stored(tmp_path, monkeypatch, quick_fits):
-    """Each table or scikit-learn version stores its own forest; those that no process has read for STALE_AFTER_DAYS
-    go when another is stored, and reading one keeps it."""
+    """Each table or scikit-learn version stores its own forest; those that no process has read for UNREAD_DAYS go
+    when another is stored, with what a killed process left half written, and reading one keeps it. Lock files
+    stay: a process may hold one."""
     from gridsearch.diagnosis import second_opinion as so
 
-    monkeypatch.setenv(so.CACHE_ENV, str(tmp_path / "cache"))
+    cache = tmp_path / "cache"
+    monkeypatch.setenv(so.CACHE_ENV, str(cache))
     rows = so.read_table(small_table(tmp_path / "real_logs.csv"))[:3]
     so._stored_forest("real_logs", *rows)
-    [read_again] = (tmp_path / "cache").glob("*.pickle")
-    stale = tmp_path / "cache" / "second_opinion-real_logs-0123456789abcdef.pickle"
-    stale.write_bytes(b"a forest of an older table")
-    stale.with_suffix(".lock").write_text("")
-    month_ago = time.time() - (so.STALE_AFTER_DAYS + 1) * 86400
-    for path in (stale, read_again):
+    [read_again] = cache.glob("*.pickle")
+    unread = cache / "second_opinion-real_logs-0123456789abcdef.pickle"
+    unread.write_bytes(b"a forest of an older table")
+    half_written = cache / f"{unread.name}.4242.1"
+    half_written.write_bytes(b"a forest cut off")
+    month_ago = time.time() - (so.UNREAD_DAYS + 1) * 86400
+    for path in (unread, half_written, read_again):
         os.utime(path, (month_ago, month_ago))
     so._stored_forest("real_logs", *rows)  # read: kept, and touched
     so._stored_forest("real_logs", *so.read_table(small_table(tmp_path / "real_logs.csv", skip=300))[:3])  # stored
-    assert not stale.exists() and not stale.with_suffix(".lock").exists() and read_again.exists()
-    assert len(list((tmp_path / "cache").glob("*.pickle"))) == 2
+    assert not unread.exists() and not half_written.exists() and read_again.exists()
+    assert len(list(cache.glob("*.pickle"))) == 2 and read_again.with_suffix(".lock").exists()
 
 
 @pytest.mark.parametrize("broken", [b"cut off while it was writ", b"\x80\x09"])  # the second: "unsupported protocol"

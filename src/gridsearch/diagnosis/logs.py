@@ -894,9 +894,11 @@ def _without_validation_strays(text: str, marks: list[re.Match]) -> list[re.Matc
     """The "Epoch k/N" lines less those TF 1.15's fit_generator prints as validation starts: "Epoch 1/N" again,
     once or more, after an epoch's own line and before its line of metrics (tensorflow/tensorflow#34619; the
     thirty-third corpus' 33g008 in every epoch, the ninety-fifth's 95h010 twice in epoch 2 only). Read as they are,
-    the epoch would start a new fit. Only where it recurs in other epochs, or where the count goes on after it
-    ("Epoch 3/N" after epoch 2's strays): one "Epoch 1/N" after an unfinished epoch, then "Epoch 2/N", is a fit started
-    again (a killed run, then a new one)."""
+    the epoch would start a new fit. Each epoch's are judged on their own: strays where the count goes on after them
+    ("Epoch 3/N" after epoch 2's), or where nothing follows them and the epoch is the last of its count, or strays
+    were found in an earlier epoch. An "Epoch 1/N" after an unfinished epoch, then "Epoch 2/N", is a fit started again
+    (a killed run, then a new one), whatever other epochs hold; a run resumed with initial_epoch right after one
+    epoch of a new fit would read as strays."""
     groups: list[tuple[int, list[int]]] = []  # (the epoch's own mark, its strays)
     for at in range(1, len(marks)):
         own = groups[-1][0] if groups and at - 1 in groups[-1][1] else at - 1
@@ -905,12 +907,13 @@ def _without_validation_strays(text: str, marks: list[re.Match]) -> list[re.Matc
             if own == at - 1:
                 groups.append((own, []))
             groups[-1][1].append(at)
-
-    def count_goes_on(own: int, strays: list[int]) -> bool:
-        after = strays[-1] + 1
-        return after < len(marks) and int(marks[after].group(1)) == int(marks[own].group(1)) + 1
-
-    strays = {at for own, group in groups if len(groups) > 1 or count_goes_on(own, group) for at in group}
+    strays: set[int] = set()
+    for own, group in groups:
+        epoch, count = int(marks[own].group(1)), marks[own].group(2)
+        after = marks[group[-1] + 1] if group[-1] + 1 < len(marks) else None
+        if (after.group(1, 2) == (str(epoch + 1), count) if after
+                else strays or epoch == int(count)):
+            strays.update(group)
     return [mark for at, mark in enumerate(marks) if at not in strays]
 
 

@@ -103,8 +103,8 @@ SEED = 0
 # ~/.cache/gridsearch
 CACHE_ENV = "GRIDSEARCH_CACHE"
 # A stored forest no process has read for this long is removed when another is stored: each new table or version of
-# scikit-learn stores its own (about 10 MB each), and an environment still using an older one keeps it by reading it
-STALE_AFTER_DAYS = 30
+# scikit-learn stores its own (about 3.4 MB each), and an environment still using an older one keeps it by reading it
+UNREAD_DAYS = 30
 # Each split weighs a random half of the measurements (drawn with SEED). Set after the seventy-seventh corpus, on the
 # 4315 logs of every corpus as it was held out, each scored by trees trained on the other corpora and combined with
 # the rules of its pass: with every measurement at each split these trees were right on 3682, with 139 false alarms of
@@ -335,11 +335,12 @@ def _stored_forest(name: str, features: np.ndarray, labels: np.ndarray, weights:
             with path.open("rb") as file:
                 model = pickle.load(file)
             with contextlib.suppress(OSError):
-                os.utime(path)  # read now: not stale (_without_stale_forests)
+                os.utime(path)  # read now: kept (_remove_unread_forests)
             return model
         except Exception:  # absent, or cut off: unpickling broken bytes raises nearly anything
             pass
         model = forest(features, labels, weights)
+        _remove_unread_forests(path.parent)
         partial = path.with_name(f"{path.name}.{os.getpid()}.{threading.get_ident()}")
         try:
             partial.write_bytes(pickle.dumps(model))
@@ -347,18 +348,18 @@ def _stored_forest(name: str, features: np.ndarray, labels: np.ndarray, weights:
         except OSError:
             with contextlib.suppress(OSError):
                 partial.unlink(missing_ok=True)  # a disk that filled up half way
-        _without_stale_forests(path.parent)
     return model
 
 
-def _without_stale_forests(folder: Path) -> None:
-    """Removes the stored forests (and their lock files) that no process has read for STALE_AFTER_DAYS."""
-    unread_since = time.time() - STALE_AFTER_DAYS * 86400
-    for stored in folder.glob("second_opinion-*.pickle"):
+def _remove_unread_forests(folder: Path) -> None:
+    """Removes the stored forests no process has read for UNREAD_DAYS, and the partial files of processes killed as
+    they wrote one; not their lock files (empty), which a process may hold: a lock file removed under its holder
+    lets the next process in beside it."""
+    unread_since = time.time() - UNREAD_DAYS * 86400
+    for stored in folder.glob("second_opinion-*.pickle*"):
         with contextlib.suppress(OSError):  # another process removed it first
             if stored.stat().st_mtime < unread_since:
                 stored.unlink()
-                stored.with_suffix(".lock").unlink(missing_ok=True)
 
 
 @contextlib.contextmanager
