@@ -195,6 +195,15 @@ def _read_text(path: Path, text: str) -> TrainingLog:
     return _from_mapping(path, printed[-1][1], notes, "a history dict printed in a text")
 
 
+def _mended_comma(slip: re.Match) -> str:
+    """A _COMMA_SLIP match as JSON wants it: a string kept, with the comma its next line's string lacks; a comma before
+    "]" or "}" dropped."""
+    string, line_break, closing = slip.groups()
+    if string is None:
+        return closing
+    return f"{string},{line_break}" if line_break else string
+
+
 def _notebook_outputs(text: str) -> list[tuple[int, int | None, str]] | None:
     """The saved outputs of a Jupyter notebook's code cells, as (cell number, execution count, text), or None if
     the text is no notebook. A cell's printed output and its value's text form join in order, as the notebook shows
@@ -209,8 +218,7 @@ def _notebook_outputs(text: str) -> list[tuple[int, int | None, str]] | None:
     except json.JSONDecodeError:
         try:  # a comma left before "]" or "}" where an output was cut by hand (the fifty-eighth corpus' 58c002), or
             # none between two lines of a cell's text typed by hand (the ninety-fifth's 95a012): Jupyter refuses both
-            notebook = json.loads(_COMMA_SLIP.sub(lambda m: m[1] + ("," + m[2] if m[2] else "") if m[1] else m[3],
-                                                  text))
+            notebook = json.loads(_COMMA_SLIP.sub(_mended_comma, text))
         except json.JSONDecodeError:
             return None
     if not isinstance(notebook, dict) or "nbformat" not in notebook:
@@ -910,9 +918,11 @@ def _without_validation_strays(text: str, marks: list[re.Match]) -> list[re.Matc
     strays: set[int] = set()
     for own, group in groups:
         epoch, count = int(marks[own].group(1)), marks[own].group(2)
-        after = marks[group[-1] + 1] if group[-1] + 1 < len(marks) else None
-        if (after.group(1, 2) == (str(epoch + 1), count) if after
-                else strays or epoch == int(count)):
+        if group[-1] + 1 < len(marks):  # the count goes on after them
+            is_stray = marks[group[-1] + 1].group(1, 2) == (str(epoch + 1), count)
+        else:  # nothing after them: the last epoch of its count, or strays seen before
+            is_stray = bool(strays) or epoch == int(count)
+        if is_stray:
             strays.update(group)
     return [mark for at, mark in enumerate(marks) if at not in strays]
 
